@@ -1,0 +1,233 @@
+"""``xinbao``: the desk from the command line (DESIGN.md §4). Parses arguments, calls schema."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from console.text import fit
+from schema import desk as ops
+from schema import view
+from schema.commandline import (
+    Parser,
+    current_user,
+    emit_json,
+    global_options,
+    resolve_home,
+    run,
+    to_jsonable,
+)
+from schema.desk import Desk
+from schema.error import PermissionDenied
+from schema.itemfile import read_item_file
+from schema.network import find_unit
+from schema.node import NodeHome
+from schema.store import Store
+
+PROG = "xinbao"
+
+
+def build_parser() -> Parser:
+    """The argument parser of ``xinbao``."""
+    opts = global_options(top=False)
+    parser = Parser(
+        prog=PROG, description="信报工作台（命令行）", parents=[global_options(top=True)]
+    )
+    cmds = parser.add_subparsers(dest="command", required=True, metavar="命令")
+
+    p = cmds.add_parser("submit", parents=[opts], help="从 TOML/JSON 文件提交一条信息，待签发")
+    p.add_argument("file", type=Path, help="信息文件")
+    p = cmds.add_parser("edit", parents=[opts], help="修改本单位未报送或被退回的信息（新稿）")
+    p.add_argument("id")
+    p.add_argument("file", type=Path, help="修改后的信息文件")
+    p = cmds.add_parser("signoff", parents=[opts], help="签发信息，排队报送")
+    p.add_argument("id")
+
+    p = cmds.add_parser("list", parents=[opts], help="列出收件或发件")
+    box = p.add_mutually_exclusive_group()
+    box.add_argument("--inbox", action="store_true", help="收件（默认）")
+    box.add_argument("--outbox", action="store_true", help="发件")
+    p.add_argument("--search", default="", metavar="TEXT", help="全文检索（一个字以上）")
+    p.add_argument("--limit", type=int, default=view.PAGE, help="最多列出几条")
+    p = cmds.add_parser("show", parents=[opts], help="查看一条信息的全部内容与流转")
+    p.add_argument("id")
+
+    p = cmds.add_parser("adopt", parents=[opts], help="采用收到的信息")
+    p.add_argument("id")
+    p.add_argument("--issue", default="", help="拟用刊物期次，如 每日要情/1")
+    p = cmds.add_parser("return", parents=[opts], help="退回修改（须写明理由）")
+    p.add_argument("id")
+    p.add_argument("--reason", required=True)
+    p = cmds.add_parser("reserve", parents=[opts], help="存稿备用")
+    p.add_argument("id")
+    p = cmds.add_parser("reject", parents=[opts], help="退稿")
+    p.add_argument("id")
+    p.add_argument("--reason", default="")
+    p = cmds.add_parser("forward", parents=[opts], help="转报上级（生成本单位新信息，待签发）")
+    p.add_argument("id")
+    p.add_argument("--title", default="", help="转报标题（默认沿用原标题）")
+    p = cmds.add_parser("merge", parents=[opts], help="将多条信息综合为一条（待签发）")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--title", required=True)
+    p.add_argument("--body", default="", help="综合后的正文（默认为各条正文依次相接）")
+
+    cmds.add_parser("console", parents=[opts], help="文字界面工作台")
+    p = cmds.add_parser("demo", parents=[opts], help="演示：在临时目录中走一遍报送流程")
+    p.add_argument("--keep", action="store_true", help="保留演示目录")
+    return parser
+
+
+def open_desk(home: NodeHome) -> Desk:
+    """The desk of ``$USER`` at the node in ``home``."""
+    config = home.load()
+    user = current_user()
+    roles = config.roles_of(user)
+    if not roles:
+        raise PermissionDenied(
+            f"用户 {user} 不是节点 {config.id} 的用户"
+            f"（请管理员运行 xinbao-syncd user add {user} --role 信息员）"
+        )
+    return Desk(Store.open(home.store_path), config.unit, user, roles)
+
+
+def handle(argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` and run the command."""
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from console.demo import run_demo
+
+        return run_demo(keep=args.keep)
+    if args.command == "console":
+        print(
+            f"{PROG}: 错误：文字界面工作台尚未提供，请先使用命令行（xinbao --help）",
+            file=sys.stderr,
+        )
+        return 1
+    desk = open_desk(resolve_home(args.home))
+    try:
+        result = _dispatch(desk, args)
+    finally:
+        desk.store.close()
+    if args.json:
+        emit_json(result)
+    return 0
+
+
+def _dispatch(desk: Desk, args: Any) -> Any:
+    me = desk.node.id
+    match args.command:
+        case "submit":
+            item = ops.submit(desk, read_item_file(args.file))
+            _say(args, f"已提交 {item.id}「{item.title}」，待签发")
+            return item
+        case "edit":
+            item = ops.edit(desk, args.id, read_item_file(args.file))
+            _say(args, f"已修改 {item.id}，现为第{item.revision}稿")
+            return item
+        case "signoff":
+            item = ops.signoff(desk, args.id)
+            _say(args, f"已签发 {item.id}「{item.title}」，排队报送")
+            return item
+        case "list":
+            fetch = view.outbox if args.outbox else view.inbox
+            rows = fetch(desk.store, me, search=args.search, limit=args.limit)
+            if not args.json:
+                _print_rows(rows, "发往" if args.outbox else "来自")
+            return rows
+        case "show":
+            shown = view.show(desk.store, args.id)
+            if not args.json:
+                _print_item(desk.store, shown)
+            return shown
+        case "adopt":
+            edge = ops.adopt(desk, args.id, args.issue)
+            _say(args, f"已采用 {args.id}" + (f"，拟用于{args.issue}" if args.issue else ""))
+            return edge
+        case "return":
+            edge = ops.return_item(desk, args.id, args.reason)
+            _say(args, f"已退回 {args.id}：{args.reason}")
+            return edge
+        case "reserve":
+            edge = ops.reserve(desk, args.id)
+            _say(args, f"已存稿备用 {args.id}")
+            return edge
+        case "reject":
+            edge = ops.reject(desk, args.id, args.reason)
+            _say(args, f"已退稿 {args.id}")
+            return edge
+        case "forward":
+            item = ops.forward(desk, args.id, args.title)
+            _say(args, f"已转报为 {item.id}「{item.title}」，待签发")
+            return item
+        case "merge":
+            item = ops.merge(desk, args.ids, args.title, args.body)
+            _say(args, f"已合并 {len(args.ids)} 条为 {item.id}「{item.title}」，待签发")
+            return item
+    raise AssertionError(args.command)
+
+
+def _say(args: Any, text: str) -> None:
+    if not args.json:
+        print(text)
+
+
+def _print_rows(rows: list[dict[str, Any]], direction: str) -> None:
+    if not rows:
+        print("（没有信息）")
+        return
+    width = shutil.get_terminal_size((80, 24)).columns
+    title_width = max(10, width - 22 - 7 - 10 - 10 - 4)
+    print(f"{fit('编号', 22)}{fit('标记', 7)}{fit(direction, 10)}{fit('状态', 10)}标题")
+    for r in rows:
+        marks = r["urgency"] + ("" if r["classification"] == "公开" else r["classification"][:1])
+        print(
+            f"{fit(r['item_id'], 22)}{fit(marks, 7)}{fit(r['peer_name'], 10)}"
+            f"{fit(r['state'], 10)}{fit(r['title'], title_width).rstrip()}"
+        )
+
+
+def _print_item(store: Store, shown: view.ItemView) -> None:
+    item = shown.item
+    draft = item.draft
+    # Markings first, at the top, as on paper (GB/T 9704 §7.2): classification, then urgency.
+    print(f"{draft.classification}　{draft.urgency}")
+    print(draft.title)
+    origin = find_unit(store, item.origin)
+    print(f"编号 {item.id}　第{item.revision}稿　{draft.category}")
+    print(
+        f"来源 {origin.name if origin else item.origin}　执笔 {draft.author} {draft.phone}".rstrip()
+    )
+    if item.signer:
+        print(f"签发 {item.signer}　{to_jsonable(item.signed_at)}")
+    if draft.request:
+        print(f"约稿 {draft.request}")
+    if draft.incident:
+        inc = draft.incident
+        print(f"事件 {inc.type or '突发事件'}　{inc.severity}　{inc.report}")
+        print(f"　　 发生 {to_jsonable(inc.occurred_at)}　地点 {inc.place}")
+    print()
+    print(draft.body)
+    print()
+    if item.sources:
+        print("来源信息：" + "、".join(item.sources))
+    if shown.derived:
+        print("已用于：" + "、".join(shown.derived))
+    for edge in shown.edges:
+        note = f"（{edge.note}）" if edge.note else ""
+        print(f"流转 {edge.from_unit} → {edge.to_unit}：{edge.state}{note}")
+    print("记录：")
+    for a in shown.audit:
+        before = a.from_state.value if a.from_state else "—"
+        print(f"  {to_jsonable(a.at)}  {a.actor}  {before} → {a.to_state}  {a.note}".rstrip())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``xinbao``."""
+    sys.exit(run(PROG, handle, argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Conventions both command lines share (DESIGN.md §4): ``--home`` and ``--json`` anywhere,
+one-line Chinese errors on stderr with a non-zero exit, JSON output for scripts.
+
+Only argument plumbing lives here; each program's commands live in its own package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import platformdirs
+
+from schema.clock import to_text
+from schema.error import XinbaoError
+from schema.node import NodeHome
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr."""
+
+    def error(self, message: str) -> NoReturn:
+        """Report a usage error in one line and exit 2."""
+        _translated = (
+            message.replace("the following arguments are required", "缺少参数")
+            .replace("unrecognized arguments", "无法识别的参数")
+            .replace("invalid choice", "无效的选择")
+            .replace("expected one argument", "需要一个值")
+            .replace("argument ", "参数 ")
+        )
+        print(f"{self.prog}: 参数错误：{_translated}（--help 查看用法）", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def global_options(*, top: bool) -> Parser:
+    """``--home`` and ``--json``; on subcommands they do not overwrite values given earlier."""
+    parser = Parser(add_help=False)
+    extra: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
+    parser.add_argument(
+        "--home", type=Path, help="节点目录（默认 $XINBAO_HOME，否则系统数据目录）", **extra
+    )
+    parser.add_argument("--json", action="store_true", help="以 JSON 输出，供脚本使用", **extra)
+    return parser
+
+
+def resolve_home(given: Path | None) -> NodeHome:
+    """The node home: ``--home``, else ``$XINBAO_HOME``, else the platform data dir."""
+    if given is not None:
+        return NodeHome(given.expanduser())
+    env = os.environ.get("XINBAO_HOME")
+    if env:
+        return NodeHome(Path(env).expanduser())
+    return NodeHome(Path(platformdirs.user_data_dir("xinbao")))
+
+
+def current_user() -> str:
+    """The OS user acting at the desk (``$USER``, else the login name)."""
+    user = os.environ.get("USER") or os.environ.get("LOGNAME")
+    if user:
+        return user
+    return getpass.getuser()
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, enums, datetimes and paths turned into plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return to_text(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def emit_json(value: Any) -> None:
+    """Print ``value`` as JSON (UTF-8, Chinese unescaped)."""
+    print(json.dumps(to_jsonable(value), ensure_ascii=False, indent=2))
+
+
+def run(
+    prog: str, handler: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None
+) -> int:
+    """Run ``handler``, turning every error into one line on stderr and an exit code."""
+    try:
+        return handler(argv)
+    except XinbaoError as exc:
+        print(f"{prog}: 错误：{exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{prog}: 已中断", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        print(f"{prog}: 错误：{exc.strerror or exc}（{exc.filename or ''}）", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,379 @@
+"""Desk operations, each written once and called by the desk CLI and the console alike.
+
+A :class:`Desk` is one person acting at one node: the store, this node as a unit, the acting
+user and their roles, the rules and a clock. Every operation checks the role it needs, changes
+items and edges in one transaction, logs every edge transition, and queues what must travel.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from schema import item as items
+from schema import outbox, state
+from schema.clock import Clock, system_clock, to_text
+from schema.error import NotFound, PermissionDenied, TransitionError, ValidationError
+from schema.itemfile import draft_to_dict
+from schema.record import Edge, Item, ItemDraft, Record, Unit
+from schema.store import Store
+from schema.vocabulary import Category, EdgeState, Role, Urgency
+
+S = EdgeState
+EDITABLE = frozenset({S.DRAFT, S.AWAITING_SIGNOFF, S.RETURNED})
+
+
+@dataclass(frozen=True)
+class DeskRules:
+    """Who may do what, and how urgency maps to queue priority (``schema/data/desk.toml``)."""
+
+    permissions: dict[str, frozenset[Role]]
+    priority: dict[Urgency, int]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> DeskRules:
+        """The rules in ``path``, or the shipped defaults."""
+        if path is None:
+            text = resources.files("schema").joinpath("data/desk.toml").read_text("utf-8")
+        else:
+            text = path.read_text("utf-8")
+        data = tomllib.loads(text)
+        return cls(
+            permissions={
+                op: frozenset(Role.parse(r, f"permissions.{op}") for r in roles)
+                for op, roles in data["permissions"].items()
+            },
+            priority={Urgency.parse(k, "priority"): int(v) for k, v in data["priority"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class Desk:
+    """One user acting at one node."""
+
+    store: Store
+    node: Unit
+    actor: str
+    roles: frozenset[Role]
+    clock: Clock = system_clock
+    rules: DeskRules = field(default_factory=DeskRules.load)
+
+    def require(self, operation: str) -> None:
+        """Raise :class:`PermissionDenied` unless the actor holds a role ``operation`` needs."""
+        allowed = self.rules.permissions.get(operation, frozenset())
+        if not self.roles & allowed:
+            needed = "或".join(sorted(r.value for r in allowed)) or "（未授权）"
+            raise PermissionDenied(
+                f"用户 {self.actor} 无权执行“{_OPERATION_NAMES[operation]}”，需要{needed}角色"
+            )
+
+
+_OPERATION_NAMES = {
+    "submit": "报送",
+    "edit": "修改",
+    "signoff": "签发",
+    "adopt": "采用",
+    "return": "退回",
+    "reserve": "存稿",
+    "reject": "退稿",
+    "forward": "转报",
+    "merge": "合并",
+}
+
+
+def submit(desk: Desk, draft: ItemDraft) -> Item:
+    """Store a new item of this node and put it to the signer (草稿 → 待签发)."""
+    desk.require("submit")
+    recipients = _recipients(desk, draft)
+    at = desk.clock()
+    with desk.store.write():
+        item_id = items.new_item_id(desk.store, desk.node.id, at)
+        item = items.insert(
+            desk.store,
+            item_id,
+            desk.node.id,
+            items.without_recipients(draft),
+            editor=desk.actor,
+            at=at,
+        )
+        for to in recipients:
+            edge = state.create(
+                desk.store, item_id, desk.node.id, to, S.DRAFT, actor=desk.actor, at=at
+            )
+            state.move(
+                desk.store, edge, S.AWAITING_SIGNOFF, actor=desk.actor, at=at, note="提交签发"
+            )
+    return item
+
+
+def edit(desk: Desk, item_id: str, draft: ItemDraft, note: str = "") -> Item:
+    """Make ``draft`` a new revision of an unsent or returned item of this node."""
+    desk.require("edit")
+    item = _own(desk, item_id)
+    edges = outgoing_edges(desk.store, item_id, desk.node.id)
+    locked = [e for e in edges if e.state not in EDITABLE]
+    if locked:
+        raise TransitionError(
+            f"信息 {item_id} 当前为“{locked[0].state.value}”，不能修改"
+            "（只有草稿、待签发或退回修改的信息可以修改）"
+        )
+    if draft.to and set(draft.to) != {e.to_unit for e in edges}:
+        raise ValidationError("to", "修改时不能更改报送对象")
+    at = desk.clock()
+    with desk.store.write():
+        item = items.revise(
+            desk.store, item, items.without_recipients(draft), editor=desk.actor, at=at
+        )
+        for edge in edges:
+            if edge.state is S.RETURNED:
+                state.move(
+                    desk.store,
+                    edge,
+                    S.AWAITING_SIGNOFF,
+                    actor=desk.actor,
+                    at=at,
+                    note=note or f"修改后重新提交（第{item.revision}稿）",
+                )
+    return item
+
+
+def signoff(desk: Desk, item_id: str) -> Item:
+    """Sign the item off (待签发 → 已报送) and queue it for its recipients."""
+    desk.require("signoff")
+    item = _own(desk, item_id)
+    edges = [
+        e
+        for e in outgoing_edges(desk.store, item_id, desk.node.id)
+        if e.state is S.AWAITING_SIGNOFF
+    ]
+    if not edges:
+        current = "、".join(
+            sorted({e.state.value for e in outgoing_edges(desk.store, item_id, desk.node.id)})
+        )
+        raise TransitionError(f"信息 {item_id} 当前为“{current}”，没有待签发的报送")
+    at = desk.clock()
+    with desk.store.write():
+        items.set_signed(desk.store, item_id, desk.actor, at)
+        for edge in edges:
+            state.move(desk.store, edge, S.SENT, actor=desk.actor, at=at, note=f"{desk.actor} 签发")
+        item = items.get(desk.store, item_id)
+        targets = tuple(e.to_unit for e in edges)
+        outbox.enqueue(
+            desk.store,
+            item_record(item, desk.node.id, targets),
+            targets,
+            priority=desk.rules.priority[item.draft.urgency],
+            classification=item.draft.classification,
+            at=at,
+        )
+    return item
+
+
+def adopt(desk: Desk, item_id: str, issue: str = "") -> Edge:
+    """Adopt a received item (已采用), optionally naming the publication issue it is for."""
+    desk.require("adopt")
+    return _decide(
+        desk, item_id, S.ADOPTED, note=f"拟用于{issue}" if issue else "", placement=issue
+    )
+
+
+def return_item(desk: Desk, item_id: str, reason: str) -> Edge:
+    """Return a received item to its sender for revision, with the reason."""
+    desk.require("return")
+    if not reason.strip():
+        raise ValidationError("reason", "退回必须写明理由")
+    return _decide(desk, item_id, S.RETURNED, note=reason.strip())
+
+
+def reserve(desk: Desk, item_id: str, note: str = "") -> Edge:
+    """Keep a received item in reserve (备用) for later use."""
+    desk.require("reserve")
+    return _decide(desk, item_id, S.RESERVED, note=note)
+
+
+def reject(desk: Desk, item_id: str, reason: str = "") -> Edge:
+    """Reject a received item (退稿)."""
+    desk.require("reject")
+    return _decide(desk, item_id, S.REJECTED, note=reason.strip())
+
+
+def forward(desk: Desk, item_id: str, title: str = "") -> Item:
+    """Forward a received item upward: a new item of this node citing it, awaiting sign-off."""
+    desk.require("forward")
+    edge = incoming_edge(desk.store, item_id, desk.node.id)
+    state.check(edge.state, S.FORWARDED)
+    source = items.get(desk.store, item_id)
+    draft = replace(source.draft, title=title.strip() or source.draft.title, to=())
+    with desk.store.write():
+        new = _derived(desk, draft, (item_id,), "forward")
+        _decide(desk, item_id, S.FORWARDED, note=f"转报为 {new.id}")
+    return items.get(desk.store, new.id)
+
+
+def merge(desk: Desk, item_ids: Sequence[str], title: str, body: str = "") -> Item:
+    """Merge several received items into one composite of this node (化零为整).
+
+    The composite keeps every source; its markings are the highest of its sources.
+    """
+    desk.require("merge")
+    ids = list(dict.fromkeys(item_ids))
+    if len(ids) < 2:
+        raise ValidationError("ID", "合并至少需要两条信息")
+    if not title.strip():
+        raise ValidationError("title", "合并后的信息必须有标题")
+    edges = [incoming_edge(desk.store, i, desk.node.id) for i in ids]
+    for edge in edges:
+        try:
+            state.check(edge.state, S.MERGED)
+        except TransitionError as exc:
+            raise TransitionError(f"信息 {edge.item_id}：{exc}") from exc
+    sources = [items.get(desk.store, i) for i in ids]
+    categories = {s.draft.category for s in sources}
+    first = sources[0].draft
+    draft = ItemDraft(
+        title=title.strip(),
+        category=first.category if len(categories) == 1 else Category.NEWS,
+        body=body.strip() or "\n\n".join(s.draft.body for s in sources),
+        author=desk.actor,
+        urgency=max(s.draft.urgency for s in sources),
+        classification=max(s.draft.classification for s in sources),
+        incident=first.incident if len(categories) == 1 else None,
+    )
+    with desk.store.write():
+        new = _derived(desk, draft, tuple(ids), "merge")
+        for item_id in ids:
+            _decide(desk, item_id, S.MERGED, note=f"并入 {new.id}")
+    return items.get(desk.store, new.id)
+
+
+def incoming_edge(store: Store, item_id: str, me: str) -> Edge:
+    """The edge by which this node received ``item_id``."""
+    row = store.one("SELECT * FROM edge WHERE item_id = ? AND to_unit = ?", (item_id, me))
+    if row is None:
+        raise NotFound(f"收件中没有编号为 {item_id} 的信息")
+    return state.edge_from_row(row)
+
+
+def outgoing_edges(store: Store, item_id: str, me: str) -> list[Edge]:
+    """The edges by which this node sends ``item_id``."""
+    rows = store.query(
+        "SELECT * FROM edge WHERE item_id = ? AND from_unit = ? ORDER BY id", (item_id, me)
+    )
+    return [state.edge_from_row(r) for r in rows]
+
+
+def item_record(item: Item, sender: str, targets: tuple[str, ...]) -> Record:
+    """The replication record of an item's current revision, addressed to ``targets``."""
+    payload: dict[str, Any] = {
+        "item": {
+            "id": item.id,
+            "origin": item.origin,
+            "revision": item.revision,
+            "content": draft_to_dict(items.without_recipients(item.draft)),
+            "signer": item.signer,
+            "signed_at": to_text(item.signed_at) if item.signed_at else "",
+            "created_at": to_text(item.created_at),
+            "sources": list(item.sources),
+            "derivation": item.derivation,
+        },
+        "edges": [[sender, t] for t in targets],
+    }
+    return Record(id=item.id, kind="item", version=item.revision, origin=sender, payload=payload)
+
+
+def decision_record(edge: Edge, actor: str, at_text: str) -> Record:
+    """The record that carries a receiver's decision on ``edge`` back to the sender."""
+    return Record(
+        id=f"edge:{edge.item_id}:{edge.from_unit}>{edge.to_unit}",
+        kind="decision",
+        version=edge.version,
+        origin=edge.to_unit,
+        payload={
+            "item_id": edge.item_id,
+            "from": edge.from_unit,
+            "to": edge.to_unit,
+            "state": edge.state.value,
+            "note": edge.note,
+            "placement": edge.placement,
+            "actor": actor,
+            "at": at_text,
+        },
+    )
+
+
+def _decide(
+    desk: Desk, item_id: str, target: EdgeState, *, note: str = "", placement: str = ""
+) -> Edge:
+    edge = incoming_edge(desk.store, item_id, desk.node.id)
+    at = desk.clock()
+    with desk.store.write():
+        moved = state.move(
+            desk.store,
+            edge,
+            target,
+            actor=desk.actor,
+            at=at,
+            note=note,
+            placement=placement or None,
+        )
+        item = items.get(desk.store, item_id)
+        outbox.enqueue(
+            desk.store,
+            decision_record(moved, desk.actor, to_text(at)),
+            (moved.from_unit,),
+            priority=desk.rules.priority[item.draft.urgency],
+            classification=item.draft.classification,
+            at=at,
+        )
+    return moved
+
+
+def _derived(desk: Desk, draft: ItemDraft, sources: tuple[str, ...], derivation: str) -> Item:
+    if not desk.node.parent:
+        raise ValidationError("to", "本节点没有上级，无法转报或合并上报")
+    at = desk.clock()
+    item_id = items.new_item_id(desk.store, desk.node.id, at)
+    new = items.insert(
+        desk.store,
+        item_id,
+        desk.node.id,
+        draft,
+        editor=desk.actor,
+        at=at,
+        sources=sources,
+        derivation=derivation,
+    )
+    edge = state.create(
+        desk.store, item_id, desk.node.id, desk.node.parent, S.DRAFT, actor=desk.actor, at=at
+    )
+    state.move(
+        desk.store,
+        edge,
+        S.AWAITING_SIGNOFF,
+        actor=desk.actor,
+        at=at,
+        note="转报" if derivation == "forward" else "合并",
+    )
+    return new
+
+
+def _own(desk: Desk, item_id: str) -> Item:
+    item = items.get(desk.store, item_id)
+    if item.origin != desk.node.id:
+        raise TransitionError(
+            f"信息 {item_id} 来自 {item.origin}，不是本单位的信息（可采用、转报或合并）"
+        )
+    return item
+
+
+def _recipients(desk: Desk, draft: ItemDraft) -> tuple[str, ...]:
+    recipients = draft.to or ((desk.node.parent,) if desk.node.parent else ())
+    if not recipients:
+        raise ValidationError("to", "本节点没有上级，请填写报送对象")
+    if desk.node.id in recipients:
+        raise ValidationError("to", "不能报送给本单位自己")
+    return recipients

@@ -1,0 +1,145 @@
+"""Applying records received from other nodes: idempotent, keyed by record id and version.
+
+Transport is at-least-once; this makes it exactly-once. A record whose (id, version) was
+already applied — or is older than what is held — changes nothing and is reported as such.
+Everything a record changes is written in one transaction with its applied-marker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from schema import item as items
+from schema import state
+from schema.clock import Clock, from_text, system_clock, to_text
+from schema.error import NotFound, ValidationError
+from schema.itemfile import parse_item
+from schema.record import Record
+from schema.store import Store
+from schema.vocabulary import EdgeState
+
+S = EdgeState
+
+
+class Outcome(StrEnum):
+    """What :func:`apply` did with a record."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # this (id, version) was applied before
+    STALE = "stale"  # a newer version of this record is already applied
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """The outcome of applying one record."""
+
+    record_id: str
+    version: int
+    outcome: Outcome
+
+
+def apply(store: Store, record: Record, me: str, clock: Clock = system_clock) -> ApplyResult:
+    """Apply a record received by node ``me`` exactly once."""
+    handler = _HANDLERS.get(record.kind)
+    if handler is None:
+        raise ValidationError("kind", f"未知的记录类型“{record.kind}”")
+    with store.write() as db:
+        row = db.execute("SELECT version FROM applied WHERE record_id = ?", [record.id]).fetchone()
+        if row is not None and row[0] >= record.version:
+            outcome = Outcome.DUPLICATE if row[0] == record.version else Outcome.STALE
+            return ApplyResult(record.id, record.version, outcome)
+        at = clock()
+        handler(store, record, me, at)
+        db.execute(
+            "INSERT INTO applied(record_id, kind, version, applied_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(record_id) DO UPDATE SET version = excluded.version, "
+            "applied_at = excluded.applied_at",
+            [record.id, record.kind, record.version, to_text(at)],
+        )
+    return ApplyResult(record.id, record.version, Outcome.APPLIED)
+
+
+def _apply_item(store: Store, record: Record, me: str, at: datetime) -> None:
+    payload = record.payload
+    data = payload.get("item")
+    if not isinstance(data, dict):
+        raise ValidationError("item", "记录缺少信息内容")
+    edges = [tuple(e) for e in payload.get("edges", []) if len(e) == 2 and e[1] == me]
+    if not edges:
+        raise ValidationError("edges", f"记录 {record.id} 不是报送给本节点（{me}）的")
+    draft = parse_item(data["content"])
+    revision = int(data["revision"])
+    held = items.find(store, data["id"])
+    if held is None:
+        items.insert(
+            store,
+            data["id"],
+            data["origin"],
+            draft,
+            editor=data.get("signer") or data["origin"],
+            at=at,
+            revision=revision,
+            created_at=from_text(data["created_at"]),
+            sources=tuple(data.get("sources", [])),
+            derivation=data.get("derivation", ""),
+            signer=data.get("signer", ""),
+            signed_at=from_text(data["signed_at"]) if data.get("signed_at") else None,
+        )
+    elif revision > held.revision:
+        items.revise(
+            store,
+            held,
+            draft,
+            editor=data.get("signer") or data["origin"],
+            at=at,
+            revision=revision,
+        )
+        items.set_signed(store, held.id, data.get("signer", ""), from_text(data["signed_at"]))
+    actor = data.get("signer") or record.origin
+    for from_unit, to_unit in edges:
+        edge = state.find_edge(store, data["id"], from_unit, to_unit)
+        if edge is None:
+            state.create(
+                store,
+                data["id"],
+                from_unit,
+                to_unit,
+                S.RECEIVED,
+                actor=actor,
+                at=at,
+                note=f"第{revision}稿",
+                origin=from_unit,
+            )
+        elif edge.state is S.RETURNED:
+            state.move(
+                store,
+                edge,
+                S.RECEIVED,
+                actor=actor,
+                at=at,
+                note=f"修改后重报（第{revision}稿）",
+            )
+
+
+def _apply_decision(store: Store, record: Record, me: str, at: datetime) -> None:
+    p = record.payload
+    if p.get("from") != me:
+        raise ValidationError("from", f"决定记录 {record.id} 不是给本节点（{me}）的")
+    edge = state.find_edge(store, p["item_id"], p["from"], p["to"])
+    if edge is None:
+        raise NotFound(f"本节点没有报送过信息 {p['item_id']}，无法记录上级的处理结果")
+    state.mirror(
+        store,
+        edge,
+        S(p["state"]),
+        actor=str(p.get("actor", "")),
+        at=from_text(p["at"]),
+        note=str(p.get("note", "")),
+        origin=p["to"],
+        placement=p.get("placement") or None,
+    )
+
+
+_HANDLERS = {"item": _apply_item, "decision": _apply_decision}

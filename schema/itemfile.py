@@ -1,0 +1,210 @@
+"""Item files (DESIGN.md §4): TOML or JSON written by a desk, validated into an ItemDraft.
+
+Every problem names its field; nothing is stored until the whole file is valid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from schema.clock import CHINA, from_text, to_text
+from schema.error import ValidationError
+from schema.record import Incident, ItemDraft
+from schema.vocabulary import Category, Classification, Severity, Urgency
+
+UNIT_ID = re.compile(r"^\d{6}(\d{3})?(-[a-z][a-z0-9]*)?$")
+
+ITEM_KEYS = {
+    "title",
+    "category",
+    "urgency",
+    "classification",
+    "author",
+    "phone",
+    "body",
+    "to",
+    "request",
+    "incident",
+}
+INCIDENT_KEYS = {
+    "type",
+    "severity",
+    "occurred_at",
+    "learned_at",
+    "place",
+    "casualties",
+    "loss",
+    "cause",
+    "measures",
+    "leaders_on_site",
+    "report",
+    "thread",
+}
+INCIDENT_REQUIRED = ("severity", "occurred_at", "place")
+
+
+def read_item_file(path: Path) -> ItemDraft:
+    """Read and validate an item file; TOML unless its name ends in ``.json``."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError("", f"无法读取文件 {path}：{exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("", f"文件 {path.name} 不是 UTF-8 编码") from exc
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError("", f"不是有效的 JSON（第 {exc.lineno} 行：{exc.msg}）") from exc
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValidationError("", f"不是有效的 TOML（{exc}）") from exc
+    if not isinstance(data, dict):
+        raise ValidationError("", "信息文件的顶层应为键值表")
+    return parse_item(data)
+
+
+def parse_item(data: Mapping[str, Any]) -> ItemDraft:
+    """Validate a mapping with the item-file keys into an :class:`ItemDraft`."""
+    unknown = sorted(set(data) - ITEM_KEYS)
+    if unknown:
+        raise ValidationError(
+            unknown[0], "未知字段（可用字段：" + "、".join(sorted(ITEM_KEYS)) + "）"
+        )
+    category = Category.parse(_required(data, "category"), "category")
+    incident_data = data.get("incident")
+    incident = None
+    if category is Category.INCIDENT:
+        if incident_data is None:
+            raise ValidationError(
+                "incident", "突发事件须填写 [incident]（severity、occurred_at、place）"
+            )
+        incident = _parse_incident(incident_data)
+    elif incident_data is not None:
+        raise ValidationError("incident", f"只有“突发事件”类信息才填写，本条类别为“{category}”")
+    return ItemDraft(
+        title=_text(data, "title", required=True),
+        category=category,
+        body=_text(data, "body", required=True),
+        author=_text(data, "author", required=True),
+        urgency=Urgency.parse(data.get("urgency", Urgency.ROUTINE.value), "urgency"),
+        classification=Classification.parse(
+            data.get("classification", Classification.INTERNAL.value), "classification"
+        ),
+        phone=_text(data, "phone"),
+        to=_unit_list(data.get("to", []), "to"),
+        request=_text(data, "request"),
+        incident=incident,
+    )
+
+
+def draft_to_dict(draft: ItemDraft) -> dict[str, Any]:
+    """The item-file mapping of a draft, JSON-ready (enums as their Chinese values)."""
+    out: dict[str, Any] = {
+        k: v for k, v in asdict(draft).items() if k != "incident" and v not in ("", ())
+    }
+    out["to"] = list(draft.to)
+    for key in ("category", "urgency", "classification"):
+        out[key] = str(getattr(draft, key))
+    if draft.incident is not None:
+        inc = {k: v for k, v in asdict(draft.incident).items() if v not in ("", None)}
+        inc["severity"] = str(draft.incident.severity)
+        inc["occurred_at"] = to_text(draft.incident.occurred_at)
+        if draft.incident.learned_at is not None:
+            inc["learned_at"] = to_text(draft.incident.learned_at)
+        out["incident"] = inc
+    if not out["to"]:
+        del out["to"]
+    return out
+
+
+def _parse_incident(data: object) -> Incident:
+    if not isinstance(data, Mapping):
+        raise ValidationError("incident", "应为键值表 [incident]")
+    unknown = sorted(set(data) - INCIDENT_KEYS)
+    if unknown:
+        raise ValidationError(f"incident.{unknown[0]}", "未知字段")
+    for key in INCIDENT_REQUIRED:
+        if data.get(key) in (None, ""):
+            raise ValidationError(f"incident.{key}", "突发事件必须填写")
+    learned = data.get("learned_at")
+    return Incident(
+        severity=Severity.parse(data["severity"], "incident.severity"),
+        occurred_at=_time(data["occurred_at"], "incident.occurred_at"),
+        place=_text(data, "place", prefix="incident.", required=True),
+        type=_text(data, "type", prefix="incident."),
+        learned_at=None if learned in (None, "") else _time(learned, "incident.learned_at"),
+        casualties=_text(data, "casualties", prefix="incident."),
+        loss=_text(data, "loss", prefix="incident."),
+        cause=_text(data, "cause", prefix="incident."),
+        measures=_text(data, "measures", prefix="incident."),
+        leaders_on_site=_text(data, "leaders_on_site", prefix="incident."),
+        report=_text(data, "report", prefix="incident.") or "首报",
+        thread=_text(data, "thread", prefix="incident."),
+    )
+
+
+def _required(data: Mapping[str, Any], key: str) -> Any:
+    value = data.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValidationError(key, "必须填写")
+    return value
+
+
+def _text(data: Mapping[str, Any], key: str, *, prefix: str = "", required: bool = False) -> str:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise ValidationError(prefix + key, "必须填写")
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError(prefix + key, f"应为文字，实际为 {_type_name(value)}")
+    value = value.strip()
+    if required and not value:
+        raise ValidationError(prefix + key, "不能为空")
+    return value
+
+
+def _time(value: object, field: str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=CHINA)
+    if isinstance(value, date):
+        raise ValidationError(field, "应为日期加时间，例如 2026-11-21T14:35:00+08:00")
+    if not isinstance(value, str):
+        raise ValidationError(field, f"应为时间，实际为 {_type_name(value)}")
+    try:
+        return from_text(value.strip())
+    except ValueError as exc:
+        raise ValidationError(
+            field, f"“{value}”不是有效时间，例如 2026-11-21T14:35:00+08:00"
+        ) from exc
+
+
+def _unit_list(value: object, field: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ValidationError(field, f"应为单位代码列表，实际为 {_type_name(value)}")
+    units: list[str] = []
+    for entry in value:
+        if not isinstance(entry, str) or not UNIT_ID.match(entry.strip()):
+            raise ValidationError(field, f"“{entry}”不是有效的单位代码（如 140200 或 140200-fgw）")
+        if entry.strip() not in units:
+            units.append(entry.strip())
+    return tuple(units)
+
+
+def _type_name(value: object) -> str:
+    names = {bool: "真假值", int: "整数", float: "小数", list: "列表", dict: "键值表"}
+    return names.get(type(value), type(value).__name__)

@@ -1,0 +1,80 @@
+"""The outgoing-record queue: what the daemon will seal and ship, highest priority first.
+
+Sign-off queues an item record upward; triage decisions queue a decision record back down to
+the sender. Records are written in the same transaction as the change that caused them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from schema.clock import from_text, to_text
+from schema.record import QueuedRecord, Record
+from schema.store import Store
+from schema.vocabulary import Classification
+
+
+def enqueue(
+    store: Store,
+    record: Record,
+    recipients: tuple[str, ...],
+    *,
+    priority: int,
+    classification: Classification,
+    at: datetime,
+) -> int:
+    """Queue ``record`` for ``recipients``; returns its queue sequence number."""
+    with store.write() as db:
+        cursor = db.execute(
+            "INSERT INTO outbox(record_id, kind, version, origin, recipients, priority, "
+            "classification, payload, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                record.id,
+                record.kind,
+                record.version,
+                record.origin,
+                json.dumps(list(recipients)),
+                priority,
+                classification.value,
+                json.dumps(record.payload, ensure_ascii=False),
+                to_text(at),
+            ],
+        )
+        return int(cursor.lastrowid or 0)
+
+
+def pending(store: Store, limit: int = 1000) -> list[QueuedRecord]:
+    """Records not yet shipped, highest priority first, then oldest first."""
+    rows = store.query(
+        "SELECT * FROM outbox WHERE shipped_at IS NULL ORDER BY priority DESC, seq LIMIT ?",
+        (limit,),
+    )
+    return [_from_row(r) for r in rows]
+
+
+def mark_shipped(store: Store, seqs: list[int], at: datetime) -> None:
+    """Mark queued records as handed to the transport."""
+    with store.write() as db:
+        db.conn.executemany(
+            "UPDATE outbox SET shipped_at = ? WHERE seq = ?", [(to_text(at), s) for s in seqs]
+        )
+
+
+def _from_row(row: dict[str, Any]) -> QueuedRecord:
+    return QueuedRecord(
+        seq=row["seq"],
+        record=Record(
+            id=row["record_id"],
+            kind=row["kind"],
+            version=row["version"],
+            origin=row["origin"],
+            payload=json.loads(row["payload"]),
+        ),
+        recipients=tuple(json.loads(row["recipients"])),
+        priority=row["priority"],
+        classification=Classification(row["classification"]),
+        created_at=from_text(row["created_at"]),
+        shipped_at=from_text(row["shipped_at"]) if row["shipped_at"] else None,
+    )

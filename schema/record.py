@@ -1,0 +1,141 @@
+"""Typed records of the domain: what an item, an edge, an audit entry and a record are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from schema.vocabulary import Category, Classification, EdgeState, Severity, Tier, Urgency
+
+
+@dataclass(frozen=True)
+class Unit:
+    """An office on the network: a GB/T 2260 code plus an optional department suffix."""
+
+    id: str
+    name: str
+    tier: Tier
+    parent: str = ""
+    short: str = ""
+    kind: str = ""
+
+    @property
+    def label(self) -> str:
+        """The short name if there is one, else the full name."""
+        return self.short or self.name
+
+
+@dataclass(frozen=True)
+class Incident:
+    """The incident fields of an emergency (突发事件) report."""
+
+    severity: Severity
+    occurred_at: datetime
+    place: str
+    type: str = ""
+    learned_at: datetime | None = None
+    casualties: str = ""
+    loss: str = ""
+    cause: str = ""
+    measures: str = ""
+    leaders_on_site: str = ""
+    report: str = "首报"
+    thread: str = ""
+
+
+@dataclass(frozen=True)
+class ItemDraft:
+    """What a desk writes: the validated content of an item file, before it has an id."""
+
+    title: str
+    category: Category
+    body: str
+    author: str
+    urgency: Urgency = Urgency.ROUTINE
+    classification: Classification = Classification.INTERNAL
+    phone: str = ""
+    to: tuple[str, ...] = ()
+    request: str = ""
+    incident: Incident | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """An information item as a node holds it: its current revision and its provenance."""
+
+    id: str
+    seq: int
+    origin: str
+    revision: int
+    draft: ItemDraft
+    created_at: datetime
+    updated_at: datetime
+    signer: str = ""
+    signed_at: datetime | None = None
+    sources: tuple[str, ...] = ()
+    derivation: str = ""  # "", "forward" or "merge"
+
+    @property
+    def title(self) -> str:
+        """The current title."""
+        return self.draft.title
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One (item, from unit, to unit) edge and its own state."""
+
+    id: int
+    item_id: str
+    from_unit: str
+    to_unit: str
+    state: EdgeState
+    version: int
+    updated_at: datetime
+    note: str = ""
+    placement: str = ""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One logged transition of an edge: who moved it, when, from which state to which."""
+
+    id: int
+    item_id: str
+    from_unit: str
+    to_unit: str
+    actor: str
+    at: datetime
+    from_state: EdgeState | None
+    to_state: EdgeState
+    note: str = ""
+    origin: str = "local"  # "local" or the unit id whose decision was mirrored here
+
+
+@dataclass(frozen=True)
+class Record:
+    """A unit of replication between nodes, applied idempotently by (id, version).
+
+    ``kind`` is ``"item"`` (an item's signed-off revision, addressed to its edges' targets) or
+    ``"decision"`` (an edge's new state, travelling back down to the sender).
+    """
+
+    id: str
+    kind: str
+    version: int
+    origin: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueuedRecord:
+    """A record waiting in the outgoing queue for the daemon to ship."""
+
+    seq: int
+    record: Record
+    recipients: tuple[str, ...]
+    priority: int
+    classification: Classification
+    created_at: datetime
+    shipped_at: datetime | None = None

@@ -1,0 +1,221 @@
+"""The node store: one SQLite file (WAL, busy timeout, foreign keys), migrated on open.
+
+Consoles and the daemon open the same file from separate processes; every write goes through
+:meth:`Store.write`, which takes the write lock up front (``BEGIN IMMEDIATE``) so that two
+writers queue on the busy timeout instead of failing on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from schema.error import StoreError
+
+BUSY_TIMEOUT_S = 10.0
+
+migrations = Migrations("xinbao.schema")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    """Units, items with revisions and provenance, edges, audit log, record queues, FTS."""
+    db.executescript(
+        """
+        CREATE TABLE unit (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            short TEXT NOT NULL DEFAULT '',
+            tier TEXT NOT NULL,
+            parent TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE item (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            origin TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            category TEXT NOT NULL,
+            urgency TEXT NOT NULL,
+            classification TEXT NOT NULL,
+            author TEXT NOT NULL,
+            phone TEXT NOT NULL DEFAULT '',
+            request TEXT NOT NULL DEFAULT '',
+            incident TEXT,
+            signer TEXT NOT NULL DEFAULT '',
+            signed_at TEXT,
+            derivation TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE revision (
+            item_id TEXT NOT NULL REFERENCES item(id),
+            revision INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            editor TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (item_id, revision)
+        );
+        CREATE TABLE source (
+            item_id TEXT NOT NULL REFERENCES item(id),
+            source_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (item_id, source_id)
+        );
+        CREATE INDEX source_by_source ON source(source_id);
+        CREATE TABLE edge (
+            id INTEGER PRIMARY KEY,
+            item_id TEXT NOT NULL REFERENCES item(id),
+            from_unit TEXT NOT NULL,
+            to_unit TEXT NOT NULL,
+            state TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            placement TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL,
+            UNIQUE (item_id, from_unit, to_unit)
+        );
+        CREATE INDEX edge_inbox ON edge(to_unit, id);
+        CREATE INDEX edge_outbox ON edge(from_unit, id);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            edge_id INTEGER NOT NULL REFERENCES edge(id),
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            origin TEXT NOT NULL DEFAULT 'local'
+        );
+        CREATE INDEX audit_by_edge ON audit(edge_id, id);
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            record_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            origin TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            classification TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            shipped_at TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox(shipped_at, priority DESC, seq);
+        CREATE TABLE applied (
+            record_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            applied_at TEXT NOT NULL
+        );
+        CREATE TABLE counter (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        );
+        CREATE VIRTUAL TABLE item_fts USING fts5(
+            title, body, tokenize = 'unicode61', prefix = '1'
+        );
+        """
+    )
+
+
+class Store:
+    """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
+
+    def __init__(self, db: Database, path: Path | None) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        """Open (creating if needed) the store at ``path`` and apply pending migrations."""
+        target = Path(path)
+        try:
+            conn = sqlite3.connect(
+                target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            store = cls._setup(conn, target)
+            store.db.enable_wal()
+            return store
+        except sqlite3.Error as exc:
+            raise StoreError(f"无法打开数据库 {target}：{exc}") from exc
+
+    @classmethod
+    def memory(cls) -> Store:
+        """A throw-away in-memory store (tests)."""
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        return cls._setup(conn, None)
+
+    @classmethod
+    def _setup(cls, conn: sqlite3.Connection, path: Path | None) -> Store:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        db = Database(conn)
+        migrations.apply(db)
+        return cls(db, path)
+
+    @contextmanager
+    def write(self) -> Iterator[Database]:
+        """A write transaction; nested calls become savepoints. Rolls back on any error."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield self.db
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"数据库忙或不可写：{exc}") from exc
+        try:
+            yield self.db
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"写入数据库失败：{exc}") from exc
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"写入数据库失败：{exc}") from exc
+
+    def query(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> list[dict[str, Any]]:
+        """Rows of a read query as dicts."""
+        try:
+            return list(self.db.query(sql, params))
+        except sqlite3.Error as exc:
+            raise StoreError(f"查询失败：{exc}") from exc
+
+    def one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> dict[str, Any] | None:
+        """The first row of a read query, or None."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def next_number(self, name: str) -> int:
+        """Increment and return the counter ``name`` (call inside :meth:`write`)."""
+        self.db.execute(
+            "INSERT INTO counter(name, value) VALUES (?, 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            [name],
+        )
+        row = self.db.execute("SELECT value FROM counter WHERE name = ?", [name]).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()

@@ -1,0 +1,107 @@
+"""What a desk sees: inbox and outbox pages, full-text search, one item in full."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from schema import item as items
+from schema import state
+from schema.record import AuditEntry, Edge, Item
+from schema.search import match_query
+from schema.store import Store
+
+PAGE = 50
+
+_ROW = (
+    "SELECT e.id AS edge_id, e.item_id, e.from_unit, e.to_unit, e.state, e.updated_at, e.note, "
+    "e.placement, i.title, i.category, i.urgency, i.classification, i.origin, i.created_at, "
+    "i.signer, i.revision, COALESCE(NULLIF(u.short, ''), u.name, e.{peer}) AS peer_name "
+    "FROM edge e JOIN item i ON i.id = e.item_id LEFT JOIN unit u ON u.id = e.{peer} "
+)
+
+
+def inbox(
+    store: Store, me: str, *, search: str = "", limit: int = PAGE, before: int | None = None
+) -> list[dict[str, Any]]:
+    """Items received by ``me``, newest first; ``before`` pages by ``edge_id``."""
+    return _page(store, "to_unit", "from_unit", me, search, limit, before)
+
+
+def outbox(
+    store: Store, me: str, *, search: str = "", limit: int = PAGE, before: int | None = None
+) -> list[dict[str, Any]]:
+    """Items sent (or awaiting sign-off) by ``me``, newest first."""
+    return _page(store, "from_unit", "to_unit", me, search, limit, before)
+
+
+def search(store: Store, text: str, *, limit: int = PAGE) -> list[dict[str, Any]]:
+    """Items held at this node whose title or body contains ``text``, newest first."""
+    query = match_query(text)
+    if query is None:
+        return []
+    return store.query(
+        "SELECT i.id AS item_id, i.title, i.category, i.urgency, i.classification, i.origin, "
+        "i.created_at FROM item_fts f JOIN item i ON i.seq = f.rowid "
+        "WHERE item_fts MATCH ? ORDER BY f.rowid DESC LIMIT ?",
+        (query, limit),
+    )
+
+
+def _page(
+    store: Store,
+    mine: str,
+    peer: str,
+    me: str,
+    text: str,
+    limit: int,
+    before: int | None,
+) -> list[dict[str, Any]]:
+    select = _ROW.format(peer=peer)
+    params: list[Any] = [me]
+    where = f"WHERE e.{mine} = ?"
+    if before is not None:
+        where += " AND e.id < ?"
+        params.append(before)
+    if text.strip():
+        query = match_query(text)
+        if query is None:
+            return []
+        # Let FTS5 walk its matches newest-first and stop at the page size.
+        where += (
+            " AND i.seq IN (SELECT rowid FROM item_fts WHERE item_fts MATCH ? ORDER BY rowid DESC)"
+        )
+        params.append(query)
+    params.append(limit)
+    return store.query(f"{select}{where} ORDER BY e.id DESC LIMIT ?", tuple(params))
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """Everything a desk sees of one item: content, edges, revisions, provenance, audit."""
+
+    item: Item
+    edges: list[Edge]
+    revisions: list[dict[str, Any]]
+    derived: list[str]  # items of this node made from this one (forwards, merges)
+    audit: list[AuditEntry]
+
+
+def show(store: Store, item_id: str) -> ItemView:
+    """The full view of one item held at this node."""
+    item = items.get(store, item_id)
+    edges = [
+        state.edge_from_row(r)
+        for r in store.query("SELECT * FROM edge WHERE item_id = ? ORDER BY id", (item_id,))
+    ]
+    derived = [
+        r["item_id"]
+        for r in store.query("SELECT item_id FROM source WHERE source_id = ?", (item_id,))
+    ]
+    return ItemView(
+        item=item,
+        edges=edges,
+        revisions=items.revisions(store, item_id),
+        derived=derived,
+        audit=state.audit_log(store, item_id),
+    )

@@ -1,0 +1,1 @@
+"""syncd: how data moves between nodes — node home and config, keys, bundles, transports, daemon."""
