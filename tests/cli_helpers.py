@@ -1,0 +1,63 @@
+"""Running the two command lines in subprocesses, as operators and scripts do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from schema import outbox
+from schema.clock import system_clock
+from schema.inbound import ApplyResult, apply
+from schema.store import Store
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def run(program: str, *args: str, user: str = "zhangsan", home: Path | None = None) -> Result:
+    """Run ``xinbao`` or ``xinbao-syncd`` (as their modules) with ``$USER`` set."""
+    module = {"xinbao": "console", "xinbao-syncd": "syncd"}[program]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XINBAO_")}
+    env["USER"] = user
+    if home is not None:
+        env["XINBAO_HOME"] = str(home)
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def deliver(src: Store, dst: Store, target_id: str, at: datetime) -> list[ApplyResult]:
+    """Apply every queued record of ``src`` addressed to ``target_id`` (what the daemon does)."""
+    queued = [q for q in outbox.pending(src) if target_id in q.recipients]
+    results = [apply(dst, q.record, target_id) for q in queued]
+    outbox.mark_shipped(src, [q.seq for q in queued], at)
+    return results
+
+
+def carry(source: Path, target: Path, target_id: str) -> int:
+    """Deliver queued records between two node homes."""
+    src, dst = Store.open(source / "store.db"), Store.open(target / "store.db")
+    try:
+        return len(deliver(src, dst, target_id, system_clock()))
+    finally:
+        src.close()
+        dst.close()

@@ -1,0 +1,196 @@
+"""The desk CLI driven end to end through subprocesses, across a county and a city node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import Result, carry, run
+
+ITEM = """\
+title = "新荣区某煤矿发生透水事故：2人受伤"
+category = "突发事件"
+urgency = "特急"
+classification = "内部"
+author = "张三"
+phone = "0352-1234567"
+body = "11月21日14时35分，新荣区某煤矿井下发生透水，2人受伤，无人员死亡。"
+[incident]
+severity = "较大"
+occurred_at = "2026-11-21T14:35:00+08:00"
+place = "新荣区某煤矿"
+"""
+
+ROUTINE = """\
+title = "新荣区追回农民工欠薪38.6万元"
+category = "工作动态"
+author = "张三"
+body = "新荣区根治欠薪专班一天内为15名农民工追回欠薪38.6万元。"
+"""
+
+
+def init(home: Path, node_id: str, name: str, tier: str, parent: str) -> None:
+    done = run(
+        "xinbao-syncd",
+        "init",
+        "--id",
+        node_id,
+        "--name",
+        name,
+        "--tier",
+        tier,
+        "--parent",
+        parent,
+        "--home",
+        str(home),
+    )
+    assert done.code == 0, done.err
+
+
+def one_line_error(done: Result, code: int = 1) -> str:
+    assert done.code == code, (done.out, done.err)
+    assert done.err.count("\n") == 1, done.err
+    assert done.out == ""
+    return done.err
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> tuple[Path, Path]:
+    county, city = tmp_path / "county", tmp_path / "city"
+    init(county, "140212", "新荣区人民政府办公室", "county", "140200")
+    init(city, "140200", "大同市人民政府办公室", "city", "140000")
+    return county, city
+
+
+def submit(home: Path, text: str, tmp_path: Path, name: str = "item.toml") -> str:
+    path = tmp_path / name
+    path.write_text(text, "utf-8")
+    done = run("xinbao", "--json", "submit", str(path), home=home)
+    assert done.code == 0, done.err
+    return str(done.json()["id"])
+
+
+def test_submit_signoff_list_show_through_the_cli(nodes: tuple[Path, Path], tmp_path: Path) -> None:
+    county, _ = nodes
+    item_id = submit(county, ITEM, tmp_path)
+    assert item_id == "140212-2026-00001"
+    listed = run("xinbao", "list", "--outbox", "--json", home=county).json()
+    assert [(r["item_id"], r["state"]) for r in listed] == [(item_id, "待签发")]
+    signed = run("xinbao", "signoff", item_id, home=county)
+    assert signed.code == 0 and "已签发" in signed.out
+    shown = run("xinbao", "show", item_id, home=county)
+    lines = shown.out.splitlines()
+    assert lines[0] == "内部　特急"  # markings at the top: classification, urgency
+    assert lines[1] == "新荣区某煤矿发生透水事故：2人受伤"
+    assert "待签发 → 已报送" in shown.out
+    as_json = run("xinbao", "show", item_id, "--json", home=county).json()
+    assert as_json["item"]["signer"] == "zhangsan"
+    assert [a["to_state"] for a in as_json["audit"]] == ["草稿", "待签发", "已报送"]
+
+
+def test_home_and_json_are_accepted_before_or_after_the_subcommand(
+    nodes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    county, _ = nodes
+    submit(county, ROUTINE, tmp_path)
+    before = run("xinbao", "--home", str(county), "--json", "list", "--outbox")
+    after = run("xinbao", "list", "--outbox", "--home", str(county), "--json")
+    assert before.code == after.code == 0
+    assert before.json() == after.json() and len(before.json()) == 1
+
+
+def test_roles_are_checked_for_the_acting_user(nodes: tuple[Path, Path], tmp_path: Path) -> None:
+    county, _ = nodes
+    added = run("xinbao-syncd", "user", "add", "xiaoli", "--role", "信息员", home=county)
+    assert added.code == 0
+    path = tmp_path / "i.toml"
+    path.write_text(ROUTINE, "utf-8")
+    done = run("xinbao", "--json", "submit", str(path), user="xiaoli", home=county)
+    item_id = done.json()["id"]
+    err = one_line_error(run("xinbao", "signoff", item_id, user="xiaoli", home=county))
+    assert "签发人" in err and "xiaoli" in err
+    stranger = one_line_error(run("xinbao", "list", user="nobody", home=county))
+    assert "xinbao-syncd user add nobody" in stranger
+    assert run("xinbao", "signoff", item_id, home=county).code == 0
+
+
+def test_a_bad_item_file_is_one_line_and_stores_nothing(
+    nodes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    county, _ = nodes
+    path = tmp_path / "bad.toml"
+    path.write_text(ITEM.replace('"内部"', '"绝密"'), "utf-8")
+    err = one_line_error(run("xinbao", "submit", str(path), home=county))
+    assert "classification" in err and "绝密" in err
+    path.write_text(ITEM.replace('place = "新荣区某煤矿"\n', ""), "utf-8")
+    assert "incident.place" in one_line_error(run("xinbao", "submit", str(path), home=county))
+    missing = one_line_error(run("xinbao", "submit", str(tmp_path / "nope.toml"), home=county))
+    assert "无法读取" in missing
+    assert run("xinbao", "--json", "list", "--outbox", home=county).json() == []
+
+
+def test_triage_at_the_city_and_feedback_at_the_county(
+    nodes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    county, city = nodes
+    ids = [submit(county, text, tmp_path, f"{n}.toml") for n, text in enumerate([ITEM, ROUTINE])]
+    for item_id in ids:
+        assert run("xinbao", "signoff", item_id, home=county).code == 0
+    assert carry(county, city, "140200") == 2
+    inbox = run("xinbao", "list", "--inbox", home=city)
+    assert inbox.code == 0 and "新荣区某煤矿" in inbox.out and "欠薪" in inbox.out
+    found = run("xinbao", "--json", "list", "--search", "透水", home=city).json()
+    assert [r["item_id"] for r in found] == [ids[0]]
+    assert (
+        run("xinbao", "--json", "list", "--search", "欠", home=city).json()[0]["item_id"] == ids[1]
+    )
+
+    returned = run("xinbao", "return", ids[1], "--reason", "请补充涉及企业名称", home=city)
+    assert returned.code == 0
+    assert "理由" in one_line_error(run("xinbao", "return", ids[0], "--reason", " ", home=city))
+    adopted = run("xinbao", "adopt", ids[0], "--issue", "每日要情/1", home=city)
+    assert adopted.code == 0 and "每日要情/1" in adopted.out
+    err = one_line_error(run("xinbao", "reject", ids[0], home=city))
+    assert "已采用" in err and "退稿" in err
+    assert carry(city, county, "140212") == 2
+
+    states = {
+        r["item_id"]: r for r in run("xinbao", "--json", "list", "--outbox", home=county).json()
+    }
+    assert states[ids[0]]["state"] == "已采用"
+    assert (states[ids[1]]["state"], states[ids[1]]["note"]) == ("退回修改", "请补充涉及企业名称")
+    revised = tmp_path / "revised.toml"
+    revised.write_text(ROUTINE.replace("15名农民工", "某商住楼项目15名农民工"), "utf-8")
+    assert run("xinbao", "edit", ids[1], str(revised), home=county).code == 0
+    assert run("xinbao", "signoff", ids[1], home=county).code == 0
+    assert carry(county, city, "140200") == 1
+    shown = run("xinbao", "--json", "show", ids[1], home=city).json()
+    assert shown["item"]["revision"] == 2 and shown["edges"][0]["state"] == "已接收"
+
+
+def test_forward_and_merge_through_the_cli(nodes: tuple[Path, Path], tmp_path: Path) -> None:
+    county, city = nodes
+    ids = [submit(county, t, tmp_path, f"{n}.toml") for n, t in enumerate([ITEM, ROUTINE, ROUTINE])]
+    for item_id in ids:
+        run("xinbao", "signoff", item_id, home=county)
+    carry(county, city, "140200")
+    fwd = run("xinbao", "--json", "forward", ids[0], home=city).json()
+    assert fwd["sources"] == [ids[0]] and fwd["origin"] == "140200"
+    merged = run("xinbao", "--json", "merge", ids[1], ids[2], "--title", "全市欠薪综合", home=city)
+    assert merged.code == 0, merged.err
+    assert merged.json()["sources"] == ids[1:]
+    outbox = run("xinbao", "--json", "list", "--outbox", home=city).json()
+    assert {r["state"] for r in outbox} == {"待签发"} and len(outbox) == 2
+    assert "至少需要两条" in one_line_error(
+        run("xinbao", "merge", ids[0], "--title", "x", home=city)
+    )
+    unknown = one_line_error(run("xinbao", "adopt", "140212-2026-09999", home=city))
+    assert "140212-2026-09999" in unknown
+
+
+def test_usage_errors_are_one_line_with_exit_2(nodes: tuple[Path, Path]) -> None:
+    county, _ = nodes
+    err = one_line_error(run("xinbao", "adopt", home=county), code=2)
+    assert "缺少参数" in err
+    one_line_error(run("xinbao", "frobnicate", home=county), code=2)

@@ -1,0 +1,67 @@
+"""Chinese full-text search finds substrings of any length, one character included."""
+
+from __future__ import annotations
+
+import pytest
+
+from schema import view
+from schema.desk import Desk, edit, submit
+from schema.search import index_text, match_query
+from tests.conftest import draft
+
+BODIES = {
+    "透水": ("新荣区某煤矿发生透水事故", "井下发生透水，2人受伤。"),
+    "欠薪": ("一天内追回欠薪38.6万元", "为15名农民工追回欠薪。"),
+    "煤改电": ("煤改电用户取暖有保障", "落实峰谷电价优惠。"),
+    "批示": ("认真落实市长批示精神", "王市长作出批示后，各部门迅速行动。"),
+}
+
+
+@pytest.fixture
+def filled(county: Desk) -> Desk:
+    for title, body in BODIES.values():
+        submit(county, draft(title=title, body=body))
+    return county
+
+
+def titles(rows: list[dict[str, object]]) -> set[object]:
+    return {r["title"] for r in rows}
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("透", {"新荣区某煤矿发生透水事故"}),  # one character
+        ("煤", {"新荣区某煤矿发生透水事故", "煤改电用户取暖有保障"}),
+        ("透水", {"新荣区某煤矿发生透水事故"}),  # two characters: the trigram trap
+        ("欠薪", {"一天内追回欠薪38.6万元"}),
+        ("批示", {"认真落实市长批示精神"}),
+        ("煤矿", {"新荣区某煤矿发生透水事故"}),
+        ("煤改电", {"煤改电用户取暖有保障"}),
+        ("王市长作出批示", {"认真落实市长批示精神"}),  # a body phrase
+        ("农民工 欠薪", {"一天内追回欠薪38.6万元"}),  # terms AND-ed
+        ("38", {"一天内追回欠薪38.6万元"}),
+    ],
+)
+def test_substrings_of_any_length_are_found(filled: Desk, term: str, expected: set[str]) -> None:
+    assert titles(view.search(filled.store, term)) == expected
+    assert titles(view.outbox(filled.store, filled.node.id, search=term)) == expected
+
+
+@pytest.mark.parametrize("term", ["煤水", "透煤", "欠薪农", "，", "纽约"])
+def test_non_substrings_do_not_match(filled: Desk, term: str) -> None:
+    assert view.search(filled.store, term) == []
+
+
+def test_a_new_revision_replaces_the_indexed_text(county: Desk) -> None:
+    item = submit(county, draft(title="旧标题供暖", body="旧正文"))
+    edit(county, item.id, draft(title="新标题秸秆", body="新正文"))
+    assert titles(view.search(county.store, "秸秆")) == {"新标题秸秆"}
+    assert view.search(county.store, "供暖") == []
+
+
+def test_tokens_and_queries() -> None:
+    assert index_text("煤矿透水") == "煤矿 矿透 透水 水"
+    assert match_query("煤矿透水") == '"煤矿 矿透 透水"'
+    assert match_query("煤") == '"煤"*'
+    assert match_query("，。") is None
