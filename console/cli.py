@@ -217,11 +217,19 @@ def _print_item(store: Store, shown: view.ItemView) -> None:
         print("已用于：" + "、".join(shown.derived))
     for edge in shown.edges:
         note = f"（{edge.note}）" if edge.note else ""
-        print(f"流转 {edge.from_unit} → {edge.to_unit}：{edge.state}{note}")
+        route = f"{_label(store, edge.from_unit)} → {_label(store, edge.to_unit)}"
+        print(f"流转 {route}：{edge.state}{note}")
     print("记录：")
     for a in shown.audit:
         before = a.from_state.value if a.from_state else "—"
-        print(f"  {to_jsonable(a.at)}  {a.actor}  {before} → {a.to_state}  {a.note}".rstrip())
+        where = "" if a.origin == "local" else f"（{_label(store, a.origin)}）"
+        line = f"  {to_jsonable(a.at)}  {a.actor}{where}  {before} → {a.to_state}  {a.note}"
+        print(line.rstrip())
+
+
+def _label(store: Store, unit_id: str) -> str:
+    unit = find_unit(store, unit_id)
+    return unit.label if unit else unit_id
 
 
 def main(argv: Sequence[str] | None = None) -> None:
