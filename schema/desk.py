@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -101,12 +102,7 @@ def submit(desk: Desk, draft: ItemDraft) -> Item:
             at=at,
         )
         for to in recipients:
-            edge = state.create(
-                desk.store, item_id, desk.node.id, to, S.DRAFT, actor=desk.actor, at=at
-            )
-            state.move(
-                desk.store, edge, S.AWAITING_SIGNOFF, actor=desk.actor, at=at, note="提交签发"
-            )
+            _put_to_signer(desk, item_id, to, at, "提交签发")
     return item
 
 
@@ -347,18 +343,16 @@ def _derived(desk: Desk, draft: ItemDraft, sources: tuple[str, ...], derivation:
         sources=sources,
         derivation=derivation,
     )
-    edge = state.create(
-        desk.store, item_id, desk.node.id, desk.node.parent, S.DRAFT, actor=desk.actor, at=at
-    )
-    state.move(
-        desk.store,
-        edge,
-        S.AWAITING_SIGNOFF,
-        actor=desk.actor,
-        at=at,
-        note="转报" if derivation == "forward" else "合并",
+    _put_to_signer(
+        desk, item_id, desk.node.parent, at, "转报" if derivation == "forward" else "合并"
     )
     return new
+
+
+def _put_to_signer(desk: Desk, item_id: str, to: str, at: datetime, note: str) -> None:
+    """Open the edge towards ``to`` as a draft and put it to the signer (草稿 → 待签发)."""
+    edge = state.create(desk.store, item_id, desk.node.id, to, S.DRAFT, actor=desk.actor, at=at)
+    state.move(desk.store, edge, S.AWAITING_SIGNOFF, actor=desk.actor, at=at, note=note)
 
 
 def _own(desk: Desk, item_id: str) -> Item:
