@@ -107,14 +107,18 @@ def submit(desk: Desk, draft: ItemDraft) -> Item:
 
 
 def edit(desk: Desk, item_id: str, draft: ItemDraft, note: str = "") -> Item:
-    """Make ``draft`` a new revision of an unsent or returned item of this node."""
+    """Make ``draft`` a new revision of an unsent or returned item of this node.
+
+    A skip-level item may be returned by one recipient and adopted by another: the new revision
+    is then put to the signer for the recipient that returned it; the other keeps what it has.
+    """
     desk.require("edit")
     item = _own(desk, item_id)
     edges = outgoing_edges(desk.store, item_id, desk.node.id)
-    locked = [e for e in edges if e.state not in EDITABLE]
-    if locked:
+    if not any(e.state in EDITABLE for e in edges):
+        current = "、".join(sorted({e.state.value for e in edges}))
         raise TransitionError(
-            f"信息 {item_id} 当前为“{locked[0].state.value}”，不能修改"
+            f"信息 {item_id} 当前为“{current}”，不能修改"
             "（只有草稿、待签发或退回修改的信息可以修改）"
         )
     if draft.to and set(draft.to) != {e.to_unit for e in edges}:

@@ -21,6 +21,8 @@ from schema.store import Store
 from schema.vocabulary import EdgeState
 
 S = EdgeState
+# States only the sending desk sets; a receiver's decision never names them.
+SENDER_STATES = frozenset({S.DRAFT, S.AWAITING_SIGNOFF, S.SENT})
 
 
 class Outcome(StrEnum):
@@ -67,6 +69,10 @@ def _apply_item(store: Store, record: Record, me: str, at: datetime) -> None:
     if not isinstance(data, dict):
         raise ValidationError("item", "记录缺少信息内容")
     edges = [tuple(e) for e in payload.get("edges", []) if len(e) == 2 and e[1] == me]
+    if any(frm != record.origin for frm, _ in edges):
+        raise ValidationError(
+            "edges", f"记录 {record.id} 的报送单位与发送节点 {record.origin} 不符"
+        )
     if not edges:
         raise ValidationError("edges", f"记录 {record.id} 不是报送给本节点（{me}）的")
     draft = parse_item(data["content"])
@@ -120,6 +126,7 @@ def _apply_item(store: Store, record: Record, me: str, at: datetime) -> None:
                 actor=actor,
                 at=at,
                 note=f"修改后重报（第{revision}稿）",
+                origin=from_unit,
             )
 
 
@@ -127,13 +134,18 @@ def _apply_decision(store: Store, record: Record, me: str, at: datetime) -> None
     p = record.payload
     if p.get("from") != me:
         raise ValidationError("from", f"决定记录 {record.id} 不是给本节点（{me}）的")
+    if p.get("to") != record.origin:
+        raise ValidationError("to", f"决定记录 {record.id} 不是由收件单位 {p.get('to')} 作出的")
+    decided = EdgeState.parse(p.get("state"), "state")
+    if decided in SENDER_STATES:
+        raise ValidationError("state", f"收件单位不能把流转改为“{decided}”")
     edge = state.find_edge(store, p["item_id"], p["from"], p["to"])
     if edge is None:
         raise NotFound(f"本节点没有报送过信息 {p['item_id']}，无法记录上级的处理结果")
     state.mirror(
         store,
         edge,
-        S(p["state"]),
+        decided,
         actor=str(p.get("actor", "")),
         at=from_text(p["at"]),
         note=str(p.get("note", "")),

@@ -115,14 +115,17 @@ def move(
     at: datetime,
     note: str = "",
     placement: str | None = None,
+    origin: str = "local",
 ) -> Edge:
-    """Move ``edge`` to ``target`` if legal, bumping its version, and log it."""
+    """Move ``edge`` to ``target`` if legal, bumping its version, and log it.
+
+    ``origin`` names the unit whose action caused the move when it was not this desk's own
+    (a resubmitted revision arriving from the sender).
+    """
     with store.write():
         current = get_edge(store, edge.id)  # the stored state, not a caller's stale copy
         check(current.state, target)
-        return _set(
-            store, current, target, current.version + 1, actor, at, note, "local", placement
-        )
+        return _set(store, current, target, current.version + 1, actor, at, note, origin, placement)
 
 
 def mirror(

@@ -22,9 +22,11 @@ from schema.desk import (
     submit,
 )
 from schema.error import PermissionDenied, TransitionError, ValidationError
+from schema.inbound import apply
+from schema.record import Unit
 from schema.state import TRANSITIONS, audit_log
 from schema.store import Store
-from schema.vocabulary import Classification, EdgeState, Role, Urgency
+from schema.vocabulary import Classification, EdgeState, Role, Tier, Urgency
 from tests.conftest import CITY, COUNTY, COUNTY2, T0, carry, draft, incident_draft, make_desk
 
 S = EdgeState
@@ -218,3 +220,27 @@ def test_forward_makes_a_new_item_with_provenance_awaiting_signoff() -> None:
     assert queued.record.payload["item"]["sources"] == [item_id]
     carry(city, c1)
     assert view.show(c1.store, item_id).edges[0].state is S.FORWARDED
+
+
+def test_a_skip_level_item_returned_by_one_recipient_is_revised_for_that_one_only() -> None:
+    county, city = make_desk(COUNTY), make_desk(CITY)
+    province = make_desk(Unit("140000", "山西省人民政府办公厅", Tier.PROVINCE, "100000"))
+    item = submit(county, incident_draft(to=["140200", "140000"]))
+    signoff(county, item.id)
+    (first,) = outbox.pending(county.store)
+    for desk in (city, province):
+        apply(desk.store, first.record, desk.node.id)
+    outbox.mark_shipped(county.store, [first.seq], T0)
+    adopt(city, item.id)
+    return_item(province, item.id, "请补充伤亡情况")
+    carry(city, county)
+    carry(province, county)
+    edit(county, item.id, incident_draft(body="2人受伤，已送医，无生命危险。"))
+    states = {e.to_unit: e.state for e in view.show(county.store, item.id).edges}
+    assert states == {"140200": S.ADOPTED, "140000": S.AWAITING_SIGNOFF}
+    signoff(county, item.id)
+    (queued,) = outbox.pending(county.store)
+    assert queued.recipients == ("140000",) and queued.record.version == 2
+    carry(county, province)
+    assert view.show(province.store, item.id).item.revision == 2
+    assert view.show(city.store, item.id).item.revision == 1

@@ -103,3 +103,35 @@ def test_a_decision_on_an_unknown_item_is_refused_and_changes_nothing(
 def test_unknown_record_kind_is_refused(county: Desk) -> None:
     with pytest.raises(ValidationError, match="未知的记录类型"):
         apply(county.store, Record("x", "gossip", 1, "140200"), county.node.id)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"origin": "140213"}, "to"),  # a decision claimed by a unit that did not receive it
+        ({"state": "已报送"}, "state"),  # a sender's state in a receiver's decision
+        ({"state": "拍板"}, "state"),
+    ],
+)
+def test_forged_or_malformed_decisions_are_refused(
+    county: Desk,
+    city: Desk,
+    change: dict[str, str],
+    field: str,
+    snapshot: Callable[[Store], dict[str, Any]],
+) -> None:
+    item = submit(county, draft())
+    signoff(county, item.id)
+    carry(county, city)
+    adopt(city, item.id)
+    (queued,) = outbox.pending(city.store)
+    record = queued.record
+    payload = {**record.payload, **{k: v for k, v in change.items() if k != "origin"}}
+    forged = Record(
+        record.id, record.kind, record.version, change.get("origin", record.origin), payload
+    )
+    before = snapshot(county.store)
+    with pytest.raises(ValidationError) as info:
+        apply(county.store, forged, county.node.id)
+    assert info.value.field == field
+    assert snapshot(county.store) == before
