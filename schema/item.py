@@ -84,6 +84,11 @@ def revise(
     """Make ``draft`` the item's new current revision; earlier revisions are kept."""
     number = revision if revision is not None else item.revision + 1
     with store.write() as db:
+        held = get(store, item.id)  # the indexed text is what is stored, not a caller's copy
+        db.execute(
+            "INSERT INTO item_fts(item_fts, rowid, title, body) VALUES ('delete', ?, ?, ?)",
+            [held.seq, index_text(held.draft.title), index_text(held.draft.body)],
+        )
         db.execute(
             "UPDATE item SET revision = ?, title = ?, body = ?, category = ?, urgency = ?, "
             "classification = ?, author = ?, phone = ?, request = ?, incident = ?, "
@@ -91,7 +96,6 @@ def revise(
             [number, *_content_columns(draft), to_text(at), item.id],
         )
         _revision_row(store, item.id, number, draft, editor, at)
-        db.execute("DELETE FROM item_fts WHERE rowid = ?", [item.seq])
         db.execute(
             "INSERT INTO item_fts(rowid, title, body) VALUES (?, ?, ?)",
             [item.seq, index_text(draft.title), index_text(draft.body)],

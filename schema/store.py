@@ -120,8 +120,10 @@ def m001_core(db: Database) -> None:
             name TEXT PRIMARY KEY,
             value INTEGER NOT NULL
         );
+        -- Contentless: the token text is derived from item rows (schema/search.py), so the
+        -- index keeps no second copy of it; a revision deletes the old tokens explicitly.
         CREATE VIRTUAL TABLE item_fts USING fts5(
-            title, body, tokenize = 'unicode61', prefix = '1'
+            title, body, content = '', tokenize = 'unicode61', prefix = '1'
         );
         """
     )

@@ -13,11 +13,10 @@ from schema.store import Store
 
 PAGE = 50
 
-_ROW = (
-    "SELECT e.id AS edge_id, e.item_id, e.from_unit, e.to_unit, e.state, e.updated_at, e.note, "
+_COLUMNS = (
+    "e.id AS edge_id, e.item_id, e.from_unit, e.to_unit, e.state, e.updated_at, e.note, "
     "e.placement, i.title, i.category, i.urgency, i.classification, i.origin, i.created_at, "
-    "i.signer, i.revision, COALESCE(NULLIF(u.short, ''), u.name, e.{peer}) AS peer_name "
-    "FROM edge e JOIN item i ON i.id = e.item_id LEFT JOIN unit u ON u.id = e.{peer} "
+    "i.signer, i.revision, COALESCE(NULLIF(u.short, ''), u.name, e.{peer}) AS peer_name"
 )
 
 
@@ -57,23 +56,33 @@ def _page(
     limit: int,
     before: int | None,
 ) -> list[dict[str, Any]]:
-    select = _ROW.format(peer=peer)
+    columns = _COLUMNS.format(peer=peer)
     params: list[Any] = [me]
-    where = f"WHERE e.{mine} = ?"
+    after = ""
     if before is not None:
-        where += " AND e.id < ?"
+        after = " AND e.id < ?"
         params.append(before)
-    if text.strip():
-        query = match_query(text)
-        if query is None:
-            return []
-        # Let FTS5 walk its matches newest-first and stop at the page size.
-        where += (
-            " AND i.seq IN (SELECT rowid FROM item_fts WHERE item_fts MATCH ? ORDER BY rowid DESC)"
+    if not text.strip():
+        params.append(limit)
+        return store.query(
+            f"SELECT {columns} FROM edge e JOIN item i ON i.id = e.item_id "
+            f"LEFT JOIN unit u ON u.id = e.{peer} WHERE e.{mine} = ?{after} "
+            "ORDER BY e.id DESC LIMIT ?",
+            tuple(params),
         )
-        params.append(query)
-    params.append(limit)
-    return store.query(f"{select}{where} ORDER BY e.id DESC LIMIT ?", tuple(params))
+    query = match_query(text)
+    if query is None:
+        return []
+    # Start from the index, newest match first, and stop at the page size: the cost follows
+    # the matches read, not the size of the box (an IN (subquery) plan probes every edge).
+    # Items and their edges are created together, so item order is the box's order.
+    return store.query(
+        f"SELECT {columns} FROM item_fts f JOIN item i ON i.seq = f.rowid "
+        f"JOIN edge e ON e.item_id = i.id AND e.{mine} = ? "
+        f"LEFT JOIN unit u ON u.id = e.{peer} WHERE item_fts MATCH ?{after} "
+        "ORDER BY f.rowid DESC LIMIT ?",
+        (me, query, *params[1:], limit),
+    )
 
 
 @dataclass(frozen=True)
