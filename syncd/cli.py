@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from schema.commandline import (
     Parser,
@@ -15,8 +18,10 @@ from schema.commandline import (
 )
 from schema.error import ValidationError
 from schema.itemfile import UNIT_ID
-from schema.node import NodeConfig
+from schema.node import NodeConfig, NodeHome
 from schema.vocabulary import Role, Tier
+from syncd import enrolment
+from syncd.error import TrustError
 from syncd.home import init_node
 
 PROG = "xinbao-syncd"
@@ -51,6 +56,14 @@ def build_parser() -> Parser:
         help="角色：信息员 编辑 审核人 签发人 管理员（可重复）",
     )
     user_cmds.add_parser("list", parents=[sub_opts], help="列出用户")
+
+    enroll = commands.add_parser("enroll", parents=[sub_opts], help="入网：申请、签发、安装证书")
+    enroll_cmds = enroll.add_subparsers(dest="enroll_command", required=True, metavar="命令")
+    enroll_cmds.add_parser("request", parents=[sub_opts], help="输出本节点的入网申请（> REQ）")
+    issue = enroll_cmds.add_parser("issue", parents=[sub_opts], help="为直属下级签发证书（> CERT）")
+    issue.add_argument("request", type=Path, help="下级的入网申请文件")
+    install = enroll_cmds.add_parser("install", parents=[sub_opts], help="安装上级签发的证书")
+    install.add_argument("certificate", type=Path, help="上级签发的证书文件")
     return parser
 
 
@@ -94,7 +107,35 @@ def handle(argv: Sequence[str] | None) -> int:
             for name, roles in sorted(config.users.items()):
                 print(f"{name}\t{'、'.join(r.value for r in roles)}")
         return 0
+    if args.command == "enroll":
+        return _enroll(home, args)
     raise AssertionError(args.command)
+
+
+def _enroll(home: NodeHome, args: Any) -> int:
+    now = datetime.now(UTC)
+    if args.enroll_command == "request":
+        sys.stdout.write(enrolment.request(home).decode("ascii"))
+        return 0
+    if args.enroll_command == "issue":
+        child, pem = enrolment.issue_for(home, _read(args.request), now)
+        sys.stdout.write(pem.decode("ascii"))
+        print(f"已为 {child.id} {child.name}（{child.tier}）签发证书", file=sys.stderr)
+        return 0
+    root, print_ = enrolment.install(home, _read(args.certificate), now)
+    if args.json:
+        emit_json({"root": root.id, "root_fingerprint": print_})
+    else:
+        print(f"证书已安装。根节点 {root.id} {root.name}，根证书指纹（请与上级电话核对）：")
+        print(" ".join(print_[i : i + 4] for i in range(0, 64, 4)))
+    return 0
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise TrustError(f"无法读取文件 {path}：{exc.strerror}") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> None:

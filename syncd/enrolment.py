@@ -1,0 +1,102 @@
+"""Enrolment over an air gap: a child's request, its parent's certificate, the child's install.
+
+On disk (in ``home/keys``): ``chain.pem`` — this node's certificate then its issuers' up to the
+root — and ``root.pem`` — the pinned root of the deployment. A node with no parent is its own
+root and has both from ``init``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cryptography import x509
+
+from schema.node import NodeConfig, NodeHome
+from syncd.certificate import (
+    NodeIdentity,
+    cert_identity,
+    chain_from_pem,
+    chain_to_pem,
+    fingerprint,
+    issue,
+    make_request,
+    read_request,
+    self_signed_root,
+    verify_chain,
+)
+from syncd.error import TrustError
+from syncd.keys import KEY_DIR, NodeKeys, load_keys, passphrase_from_env, write_durably
+
+CHAIN_FILE = "chain.pem"
+ROOT_FILE = "root.pem"
+
+
+def identity(config: NodeConfig, keys: NodeKeys) -> NodeIdentity:
+    """This node's identity as its config and keys state it."""
+    return NodeIdentity(
+        id=config.id,
+        name=config.name,
+        tier=config.tier,
+        parent=config.parent,
+        signing_public=keys.signing_public,
+        encryption_public=keys.encryption_public,
+    )
+
+
+def make_root(home: NodeHome, config: NodeConfig, keys: NodeKeys, now: datetime) -> None:
+    """Make this parentless node the root of its deployment."""
+    root = self_signed_root(identity(config, keys), keys, now)
+    _save(home, [root], root)
+
+
+def request(home: NodeHome) -> bytes:
+    """This node's enrolment request (PEM), for its parent."""
+    config = home.load()
+    if not config.parent:
+        raise TrustError("本节点没有上级，是本网络的根节点，无需申请入网")
+    keys = load_keys(home.path, passphrase_from_env())
+    return make_request(identity(config, keys), keys)
+
+
+def issue_for(home: NodeHome, request_pem: bytes, now: datetime) -> tuple[NodeIdentity, bytes]:
+    """Certify a direct child's request; returns who it is and the certificate chain (PEM)."""
+    chain = load_chain(home)
+    if chain is None:
+        raise TrustError("本节点尚未入网（没有证书），不能为下级签发证书")
+    child = read_request(request_pem)
+    keys = load_keys(home.path, passphrase_from_env())
+    return child, chain_to_pem(issue(child, keys, chain, now))
+
+
+def install(home: NodeHome, chain_pem: bytes, now: datetime) -> tuple[NodeIdentity, str]:
+    """Check and install this node's certificate chain; pins its root. Returns root fingerprint."""
+    config = home.load()
+    keys = load_keys(home.path, passphrase_from_env())
+    chain = chain_from_pem(chain_pem)
+    if len(chain) < 2:
+        raise TrustError("证书文件应包含本节点证书及上级证书链")
+    pinned = load_root(home)
+    root = pinned or chain[-1]
+    leaf = verify_chain(chain, root, now)
+    if leaf != identity(config, keys):
+        raise TrustError(f"证书是为节点 {leaf.id} 签发的，与本节点（{config.id}）或本节点密钥不符")
+    _save(home, chain, root)
+    return cert_identity(root), fingerprint(root)
+
+
+def load_chain(home: NodeHome) -> list[x509.Certificate] | None:
+    """This node's installed chain, leaf first, if enrolled."""
+    path = home.path / KEY_DIR / CHAIN_FILE
+    return chain_from_pem(path.read_bytes()) if path.is_file() else None
+
+
+def load_root(home: NodeHome) -> x509.Certificate | None:
+    """The pinned root certificate, if any."""
+    path = home.path / KEY_DIR / ROOT_FILE
+    return chain_from_pem(path.read_bytes())[0] if path.is_file() else None
+
+
+def _save(home: NodeHome, chain: list[x509.Certificate], root: x509.Certificate) -> None:
+    folder = home.path / KEY_DIR
+    write_durably(folder / ROOT_FILE, chain_to_pem([root]))
+    write_durably(folder / CHAIN_FILE, chain_to_pem(chain))

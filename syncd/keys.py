@@ -1,0 +1,123 @@
+"""A node's private keys: Ed25519 for signing, X25519 for HPKE, kept 0600 in its home.
+
+Keys are PKCS#8 PEM files, encrypted with a passphrase when one is given
+(``XINBAO_KEY_PASSPHRASE``); they are written durably (temp file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from syncd.error import KeyFileError
+
+KEY_DIR = "keys"
+SIGNING_FILE = "signing.pem"
+ENCRYPTION_FILE = "encryption.pem"
+PASSPHRASE_ENV = "XINBAO_KEY_PASSPHRASE"
+
+
+@dataclass(frozen=True)
+class NodeKeys:
+    """The two private keys of a node."""
+
+    signing: ed25519.Ed25519PrivateKey
+    encryption: x25519.X25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> NodeKeys:
+        """Fresh keys."""
+        return cls(ed25519.Ed25519PrivateKey.generate(), x25519.X25519PrivateKey.generate())
+
+    @property
+    def signing_public(self) -> bytes:
+        """The raw 32-byte Ed25519 public key."""
+        return raw_public(self.signing.public_key())
+
+    @property
+    def encryption_public(self) -> bytes:
+        """The raw 32-byte X25519 public key."""
+        return raw_public(self.encryption.public_key())
+
+
+def raw_public(key: ed25519.Ed25519PublicKey | x25519.X25519PublicKey) -> bytes:
+    """A public key's raw bytes."""
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def passphrase_from_env() -> bytes | None:
+    """The key passphrase from the environment, if set."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def save_keys(home: Path, keys: NodeKeys, passphrase: bytes | None) -> None:
+    """Write both keys under ``home/keys`` with mode 0600."""
+    folder = home / KEY_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    protection: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    for name, key in ((SIGNING_FILE, keys.signing), (ENCRYPTION_FILE, keys.encryption)):
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, protection
+        )
+        write_private(folder / name, pem)
+
+
+def load_keys(home: Path, passphrase: bytes | None) -> NodeKeys:
+    """Read both keys; a wrong or missing passphrase is a clear error."""
+    loaded = []
+    for name in (SIGNING_FILE, ENCRYPTION_FILE):
+        path = home / KEY_DIR / name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise KeyFileError(f"无法读取节点密钥 {path}：{exc.strerror}") from exc
+        try:
+            loaded.append(serialization.load_pem_private_key(data, password=passphrase))
+        except TypeError as exc:
+            raise KeyFileError(
+                f"节点密钥 {name} 受口令保护，请设置环境变量 {PASSPHRASE_ENV}"
+                if passphrase is None
+                else f"节点密钥 {name} 未加密，不应提供口令"
+            ) from exc
+        except ValueError as exc:
+            raise KeyFileError(f"节点密钥 {name} 口令错误或文件已损坏") from exc
+    signing, encryption = loaded
+    if not isinstance(signing, ed25519.Ed25519PrivateKey) or not isinstance(
+        encryption, x25519.X25519PrivateKey
+    ):
+        raise KeyFileError("节点密钥类型不符（应为 Ed25519 与 X25519）")
+    return NodeKeys(signing, encryption)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` durably with mode 0600 (temp file, fsync, rename, fsync dir)."""
+    write_durably(path, data, mode=0o600)
+
+
+def write_durably(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
