@@ -1,8 +1,9 @@
 """Enrolment over an air gap: a child's request, its parent's certificate, the child's install.
 
 On disk (in ``home/keys``): ``chain.pem`` — this node's certificate then its issuers' up to the
-root — and ``root.pem`` — the pinned root of the deployment. A node with no parent is its own
-root and has both from ``init``.
+root — ``root.pem`` — the pinned root of the deployment — and ``issued/ID.pem``, the
+certificates this node issued to its children. A node with no parent is its own root and has
+``chain.pem`` and ``root.pem`` from ``init``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from syncd.keys import KEY_DIR, NodeKeys, load_keys, passphrase_from_env, write_
 
 CHAIN_FILE = "chain.pem"
 ROOT_FILE = "root.pem"
+ISSUED_DIR = "issued"  # certificates this node issued to its children
 
 
 def identity(config: NodeConfig, keys: NodeKeys) -> NodeIdentity:
@@ -65,7 +67,11 @@ def issue_for(home: NodeHome, request_pem: bytes, now: datetime) -> tuple[NodeId
         raise TrustError("本节点尚未入网（没有证书），不能为下级签发证书")
     child = read_request(request_pem)
     keys = load_keys(home.path, passphrase_from_env())
-    return child, chain_to_pem(issue(child, keys, chain, now))
+    issued = issue(child, keys, chain, now)
+    folder = home.path / KEY_DIR / ISSUED_DIR
+    folder.mkdir(exist_ok=True)
+    write_durably(folder / f"{child.id}.pem", chain_to_pem(issued[:1]))
+    return child, chain_to_pem(issued)
 
 
 def install(home: NodeHome, chain_pem: bytes, now: datetime) -> tuple[NodeIdentity, str]:
@@ -82,6 +88,16 @@ def install(home: NodeHome, chain_pem: bytes, now: datetime) -> tuple[NodeIdenti
         raise TrustError(f"证书是为节点 {leaf.id} 签发的，与本节点（{config.id}）或本节点密钥不符")
     _save(home, chain, root)
     return cert_identity(root), fingerprint(root)
+
+
+def encryption_keys(home: NodeHome) -> dict[str, bytes]:
+    """X25519 public keys of the nodes this node can seal to: its ancestors and its children."""
+    certs = list(load_chain(home) or [])
+    folder = home.path / KEY_DIR / ISSUED_DIR
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.pem")):
+            certs.extend(chain_from_pem(path.read_bytes()))
+    return {(who := cert_identity(c)).id: who.encryption_public for c in certs}
 
 
 def load_chain(home: NodeHome) -> list[x509.Certificate] | None:

@@ -1,0 +1,481 @@
+"""The bundle: the sealed, signed file nodes exchange (DESIGN.md §2), format version 1.
+
+Layout (all integers big-endian)::
+
+    magic "XINBAOB\\0" · version u16
+    header   u32 length · canonical JSON {id, sender, recipients, created, expires,
+             priority, hop_limit}                          (no title, no content)
+    keys     u16 count · per recipient: u8 id length · id · u16 length · HPKE(bundle key)
+    chunks   per chunk: u32 (bit 31 = last, bits 0–30 = length) · AEAD ciphertext
+    trailer  u32 length · sender's certificate chain (PEM, leaf first) · Ed25519 signature (64)
+
+The payload is a zlib stream of JSON lines, one record each, cut into fixed-size chunks and
+encrypted with ChaCha20-Poly1305 under a random per-bundle key; each chunk's nonce is its
+index and its associated data binds the version, bundle id, sender, index and last flag, so
+chunks cannot be reordered, dropped, or moved between bundles. The bundle key is wrapped with
+HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305) to each recipient, its info binding version, id,
+sender and recipient. The signature covers the header, the wrapped keys and the SHA-256 of the
+chunk section, so sender, recipients, id and expiry cannot be changed or re-addressed
+(Davis, "Defective Sign & Encrypt"). Opening verifies everything before a record is returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import struct
+import tempfile
+import tomllib
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import IO, Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from syncd.certificate import chain_from_pem, chain_to_pem, verify_chain
+from syncd.error import SyncError, TrustError
+from syncd.keys import NodeKeys
+
+MAGIC = b"XINBAOB\x00"
+VERSION = 1
+SUPPORTED_VERSIONS = frozenset({1})  # retired versions stay listed here with their readers
+LAST = 0x8000_0000
+SIGNATURE_BYTES = 64
+_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+
+
+class BundleError(SyncError):
+    """A bundle was refused; ``reason`` is a stable machine-readable code."""
+
+    title = "数据包被拒收"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{message}（{reason}）")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a node accepts (``syncd/data/trust.toml`` [bundle])."""
+
+    max_bundle_bytes: int
+    max_header_bytes: int
+    max_recipients: int
+    max_records: int
+    max_decompressed_bytes: int
+    max_chain_bytes: int
+    default_lifetime: timedelta
+    chunk_bytes: int
+    clock_skew: timedelta
+
+    @classmethod
+    def load(cls) -> Limits:
+        """The shipped defaults."""
+        text = resources.files("syncd").joinpath("data/trust.toml").read_text("utf-8")
+        data = tomllib.loads(text)
+        b = data["bundle"]
+        return cls(
+            max_bundle_bytes=int(b["max_bundle_bytes"]),
+            max_header_bytes=int(b["max_header_bytes"]),
+            max_recipients=int(b["max_recipients"]),
+            max_records=int(b["max_records"]),
+            max_decompressed_bytes=int(b["max_decompressed_bytes"]),
+            max_chain_bytes=int(b["max_chain_bytes"]),
+            default_lifetime=timedelta(days=int(b["default_lifetime_days"])),
+            chunk_bytes=int(b["chunk_bytes"]),
+            clock_skew=timedelta(seconds=int(data["certificate"]["clock_skew_seconds"])),
+        )
+
+
+@dataclass(frozen=True)
+class Header:
+    """The outer header: what relays may read."""
+
+    id: str
+    sender: str
+    recipients: tuple[str, ...]
+    created: int  # Unix seconds
+    expires: int
+    priority: int = 0
+    hop_limit: int = 8
+
+    def to_bytes(self) -> bytes:
+        """Canonical JSON, as signed."""
+        fields = {
+            "id": self.id,
+            "sender": self.sender,
+            "recipients": list(self.recipients),
+            "created": self.created,
+            "expires": self.expires,
+            "priority": self.priority,
+            "hop_limit": self.hop_limit,
+        }
+        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, limits: Limits) -> Header:
+        """Parse and type-check a header."""
+        try:
+            raw = json.loads(data)
+            header = cls(
+                id=raw["id"],
+                sender=raw["sender"],
+                recipients=tuple(raw["recipients"]),
+                created=raw["created"],
+                expires=raw["expires"],
+                priority=raw["priority"],
+                hop_limit=raw["hop_limit"],
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError("header-invalid", "数据包头无法解析") from exc
+        ok = (
+            isinstance(header.id, str)
+            and len(header.id) == 32
+            and isinstance(header.sender, str)
+            and all(isinstance(r, str) for r in header.recipients)
+            and all(
+                isinstance(v, int)
+                for v in (header.created, header.expires, header.priority, header.hop_limit)
+            )
+        )
+        if not ok or header.to_bytes() != data:
+            raise BundleError("header-invalid", "数据包头格式不符")
+        if not header.recipients or len(header.recipients) > limits.max_recipients:
+            raise BundleError("header-invalid", "数据包收件节点数不符合限制")
+        return header
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A verified bundle: its header, the sender's certified identity, and its records."""
+
+    header: Header
+    records: list[dict[str, Any]]
+
+
+def _key_info(header: Header, recipient: str) -> bytes:
+    return b"\x00".join(
+        [
+            b"xinbao-bundle-key",
+            str(VERSION).encode(),
+            header.id.encode(),
+            header.sender.encode(),
+            recipient.encode(),
+        ]
+    )
+
+
+def _chunk_aad(header: Header, index: int, last: bool) -> bytes:
+    return b"\x00".join(
+        [b"xinbao-chunk", str(VERSION).encode(), header.id.encode(), header.sender.encode()]
+    ) + struct.pack(">QB", index, last)
+
+
+def _nonce(index: int) -> bytes:
+    return struct.pack(">IQ", 0, index)
+
+
+def _to_be_signed(header_bytes: bytes, keys_section: bytes, ciphertext_hash: bytes) -> bytes:
+    return (
+        b"xinbao-bundle-signature\x00"
+        + struct.pack(">H", VERSION)
+        + b"".join(hashlib.sha256(part).digest() for part in (header_bytes, keys_section))
+        + ciphertext_hash
+    )
+
+
+def new_header(
+    sender: str,
+    recipients: Iterable[str],
+    now: datetime,
+    *,
+    priority: int = 0,
+    lifetime: timedelta | None = None,
+    hop_limit: int = 8,
+) -> Header:
+    """A header for a new bundle with a random id."""
+    life = lifetime or Limits.load().default_lifetime
+    return Header(
+        id=secrets.token_hex(16),
+        sender=sender,
+        recipients=tuple(dict.fromkeys(recipients)),
+        created=int(now.timestamp()),
+        expires=int((now + life).timestamp()),
+        priority=priority,
+        hop_limit=hop_limit,
+    )
+
+
+def seal(
+    header: Header,
+    records: Iterable[dict[str, Any]],
+    sender_keys: NodeKeys,
+    sender_chain: list[x509.Certificate],
+    recipient_keys: dict[str, bytes],
+    out: IO[bytes],
+    limits: Limits | None = None,
+) -> None:
+    """Write a sealed, signed bundle of ``records`` to ``out``, streaming."""
+    limits = limits or Limits.load()
+    missing = [r for r in header.recipients if r not in recipient_keys]
+    if missing:
+        raise TrustError(f"没有收件节点 {'、'.join(missing)} 的加密公钥（需要其证书）")
+    header_bytes = header.to_bytes()
+    bundle_key = ChaCha20Poly1305.generate_key()
+    keys_section = struct.pack(">H", len(header.recipients))
+    for recipient in header.recipients:
+        public = x25519.X25519PublicKey.from_public_bytes(recipient_keys[recipient])
+        wrapped = _SUITE.encrypt(bundle_key, public, info=_key_info(header, recipient))
+        rid = recipient.encode()
+        keys_section += struct.pack(">B", len(rid)) + rid + struct.pack(">H", len(wrapped))
+        keys_section += wrapped
+    out.write(MAGIC + struct.pack(">H", VERSION))
+    out.write(struct.pack(">I", len(header_bytes)) + header_bytes)
+    out.write(keys_section)
+
+    aead = ChaCha20Poly1305(bundle_key)
+    digest = hashlib.sha256()
+    index = 0
+    pending: bytes | None = None
+
+    def emit(plain: bytes, last: bool) -> None:
+        nonlocal index
+        sealed = aead.encrypt(_nonce(index), plain, _chunk_aad(header, index, last))
+        frame = struct.pack(">I", len(sealed) | (LAST if last else 0)) + sealed
+        digest.update(frame)
+        out.write(frame)
+        index += 1
+
+    for piece in _chunks(_compressed(records), limits.chunk_bytes):
+        if pending is not None:
+            emit(pending, last=False)
+        pending = piece
+    emit(pending or b"", last=True)
+
+    chain = chain_to_pem(sender_chain)
+    signature = sender_keys.signing.sign(_to_be_signed(header_bytes, keys_section, digest.digest()))
+    out.write(struct.pack(">I", len(chain)) + chain + signature)
+
+
+def _compressed(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    packer = zlib.compressobj(6)
+    for record in records:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        out = packer.compress(line)
+        if out:
+            yield out
+    yield packer.flush()
+
+
+def _chunks(stream: Iterator[bytes], size: int) -> Iterator[bytes]:
+    buffer = bytearray()
+    for data in stream:
+        buffer += data
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+class _Reader:
+    """Exact reads with a running byte budget; running out is truncation."""
+
+    def __init__(self, source: IO[bytes], budget: int) -> None:
+        self.source = source
+        self.left = budget
+
+    def take(self, n: int) -> bytes:
+        if n > self.left:
+            raise BundleError("too-large", "数据包超过大小限制")
+        data = self.source.read(n)
+        if len(data) != n:
+            raise BundleError("truncated", "数据包不完整（可能传输中断）")
+        self.left -= n
+        return data
+
+    def u(self, fmt: str) -> int:
+        return int(struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0])
+
+
+def read_header(source: IO[bytes], limits: Limits | None = None) -> Header:
+    """Only the outer header (what a relay needs); nothing is decrypted or verified."""
+    limits = limits or Limits.load()
+    reader = _Reader(source, limits.max_bundle_bytes)
+    return _read_header(reader, limits)[0]
+
+
+def _read_header(reader: _Reader, limits: Limits) -> tuple[Header, bytes]:
+    if reader.take(len(MAGIC)) != MAGIC:
+        raise BundleError("bad-magic", "不是信报数据包")
+    version = reader.u(">H")
+    if version not in SUPPORTED_VERSIONS:
+        raise BundleError("unsupported-version", f"不支持的数据包格式版本 {version}")
+    size = reader.u(">I")
+    if size > limits.max_header_bytes:
+        raise BundleError("header-invalid", "数据包头过大")
+    header_bytes = reader.take(size)
+    return Header.from_bytes(header_bytes, limits), header_bytes
+
+
+def open_bundle(
+    source: IO[bytes],
+    me: str,
+    keys: NodeKeys,
+    root: x509.Certificate,
+    now: datetime,
+    limits: Limits | None = None,
+    revoked: frozenset[str] = frozenset(),
+) -> Opened:
+    """Verify and decrypt a bundle addressed to ``me``; raise :class:`BundleError` on any fault.
+
+    Nothing is returned unless every check passes; memory stays flat (the decrypted stream is
+    spooled to a temporary file until the signature is checked).
+    """
+    limits = limits or Limits.load()
+    reader = _Reader(source, limits.max_bundle_bytes)
+    header, header_bytes = _read_header(reader, limits)
+    moment = int(now.timestamp())
+    skew = int(limits.clock_skew.total_seconds())
+    if moment > header.expires + skew:
+        raise BundleError("expired", "数据包已过期")
+    if header.created > moment + skew:
+        raise BundleError("not-yet-valid", "数据包的创建时间晚于本机时间")
+    if me not in header.recipients:
+        raise BundleError("not-addressed", f"数据包不是发给本节点（{me}）的")
+
+    count = reader.u(">H")
+    if count != len(header.recipients):
+        raise BundleError("keys-invalid", "密钥段与收件节点不符")
+    keys_section = struct.pack(">H", count)
+    wrapped_for_me = b""
+    for recipient in header.recipients:
+        rid = reader.take(reader.u(">B"))
+        size = reader.u(">H")
+        wrapped = reader.take(size)
+        keys_section += struct.pack(">B", len(rid)) + rid + struct.pack(">H", size) + wrapped
+        if rid != recipient.encode():
+            raise BundleError("keys-invalid", "密钥段与收件节点不符")
+        if recipient == me:
+            wrapped_for_me = wrapped
+    try:
+        bundle_key = _SUITE.decrypt(wrapped_for_me, keys.encryption, info=_key_info(header, me))
+    except (InvalidTag, ValueError) as exc:
+        raise BundleError("unwrap-failed", "无法解开数据包密钥") from exc
+
+    aead = ChaCha20Poly1305(bundle_key)
+    digest = hashlib.sha256()
+    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as plain:
+        index = 0
+        while True:
+            word = reader.u(">I")
+            last = bool(word & LAST)
+            size = word & ~LAST
+            if size > limits.chunk_bytes + 16:
+                raise BundleError("chunk-invalid", "数据块大小不符")
+            sealed = reader.take(size)
+            digest.update(struct.pack(">I", word) + sealed)
+            try:
+                plain.write(aead.decrypt(_nonce(index), sealed, _chunk_aad(header, index, last)))
+            except InvalidTag as exc:
+                raise BundleError("chunk-auth", f"第 {index + 1} 个数据块校验失败") from exc
+            index += 1
+            if last:
+                break
+        chain_size = reader.u(">I")
+        if chain_size > limits.max_chain_bytes:
+            raise BundleError("chain-invalid", "发送节点证书链过大")
+        chain_pem = reader.take(chain_size)
+        signature = reader.take(SIGNATURE_BYTES)
+        if source.read(1):
+            raise BundleError("trailing-data", "数据包末尾有多余数据")
+        _verify_sender(
+            header,
+            header_bytes,
+            keys_section,
+            digest.digest(),
+            chain_pem,
+            signature,
+            root,
+            now,
+            revoked,
+        )
+        plain.seek(0)
+        records = _records(plain, limits)
+    return Opened(header, records)
+
+
+def _verify_sender(
+    header: Header,
+    header_bytes: bytes,
+    keys_section: bytes,
+    ciphertext_hash: bytes,
+    chain_pem: bytes,
+    signature: bytes,
+    root: x509.Certificate,
+    now: datetime,
+    revoked: frozenset[str],
+) -> None:
+    try:
+        sender = verify_chain(chain_from_pem(chain_pem), root, now.astimezone(UTC))
+    except TrustError as exc:
+        raise BundleError("unknown-sender", f"发送节点证书无效：{exc.message}") from exc
+    if sender.id != header.sender:
+        raise BundleError("sender-mismatch", "数据包的发送节点与签名证书不符")
+    if sender.id in revoked:
+        raise BundleError("revoked-sender", f"发送节点 {sender.id} 的证书已被吊销")
+    public = ed25519.Ed25519PublicKey.from_public_bytes(sender.signing_public)
+    try:
+        public.verify(signature, _to_be_signed(header_bytes, keys_section, ciphertext_hash))
+    except InvalidSignature as exc:
+        raise BundleError("signature", "数据包签名无效") from exc
+
+
+def _records(plain: IO[bytes], limits: Limits) -> list[dict[str, Any]]:
+    unpacker = zlib.decompressobj()
+    produced = 0
+    buffer = b""
+    records: list[dict[str, Any]] = []
+    try:
+        while not unpacker.eof:
+            data = unpacker.unconsumed_tail or plain.read(1 << 16)
+            if not data:
+                raise BundleError("payload-invalid", "数据包内容不完整")
+            # a bounded output per step: a decompression bomb is stopped at the limit
+            out = unpacker.decompress(data, 1 << 20)
+            produced += len(out)
+            buffer = _split(buffer + out, records)
+            _check_inflated(produced, len(records), limits)
+    except zlib.error as exc:
+        raise BundleError("payload-invalid", "数据包内容无法解压") from exc
+    if buffer or unpacker.unused_data or plain.read(1):
+        raise BundleError("payload-invalid", "数据包内容格式不符")
+    return records
+
+
+def _check_inflated(produced: int, count: int, limits: Limits) -> None:
+    if produced > limits.max_decompressed_bytes:
+        raise BundleError("decompressed-too-large", "数据包解压后超过大小限制")
+    if count > limits.max_records:
+        raise BundleError("too-many-records", "数据包记录数超过限制")
+
+
+def _split(data: bytes, records: list[dict[str, Any]]) -> bytes:
+    *lines, rest = data.split(b"\n")
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise BundleError("payload-invalid", "数据包记录格式不符") from exc
+        if not isinstance(record, dict):
+            raise BundleError("payload-invalid", "数据包记录格式不符")
+        records.append(record)
+    return rest
