@@ -20,7 +20,7 @@ from schema.error import ValidationError
 from schema.itemfile import UNIT_ID
 from schema.node import NodeConfig, NodeHome
 from schema.vocabulary import Role, Tier
-from syncd import enrolment
+from syncd import enrolment, transfer
 from syncd.error import TrustError
 from syncd.home import init_node
 
@@ -64,6 +64,14 @@ def build_parser() -> Parser:
     issue.add_argument("request", type=Path, help="下级的入网申请文件")
     install = enroll_cmds.add_parser("install", parents=[sub_opts], help="安装上级签发的证书")
     install.add_argument("certificate", type=Path, help="上级签发的证书文件")
+
+    export = commands.add_parser(
+        "export", parents=[sub_opts], help="导出发给某节点的数据包（离线传递）"
+    )
+    export.add_argument("--peer", required=True, help="对方节点代码")
+    export.add_argument("dir", type=Path, help="写入数据包的目录（如 U 盘）")
+    imp = commands.add_parser("import", parents=[sub_opts], help="导入目录中的数据包")
+    imp.add_argument("dir", type=Path, help="数据包所在目录")
     return parser
 
 
@@ -109,6 +117,27 @@ def handle(argv: Sequence[str] | None) -> int:
         return 0
     if args.command == "enroll":
         return _enroll(home, args)
+    if args.command == "export":
+        paths = transfer.export(home, args.peer, args.dir, datetime.now(UTC))
+        if args.json:
+            emit_json([p.name for p in paths])
+        else:
+            print(f"已导出 {len(paths)} 个数据包到 {args.dir}")
+        return 0
+    if args.command == "import":
+        if not args.dir.is_dir():
+            raise ValidationError("DIR", f"目录 {args.dir} 不存在")
+        report = transfer.import_folder(home, args.dir, datetime.now(UTC), _progress)
+        if args.json:
+            emit_json(report)
+        else:
+            print(
+                f"已应用 {len(report.applied)} 个数据包（{report.records} 条记录），"
+                f"重复 {len(report.duplicate)} 个，隔离 {len(report.quarantined)} 个"
+            )
+            for name, reason in report.quarantined:
+                print(f"  隔离 {name}：{reason}")
+        return 0
     raise AssertionError(args.command)
 
 
@@ -129,6 +158,19 @@ def _enroll(home: NodeHome, args: Any) -> int:
         print(f"证书已安装。根节点 {root.id} {root.name}，根证书指纹（请与上级电话核对）：")
         print(" ".join(print_[i : i + 4] for i in range(0, 64, 4)))
     return 0
+
+
+def _progress(done: int, total: int) -> None:
+    if total >= 20 and sys.stderr.isatty():
+        width = 30
+        filled = width * done // total
+        end = "\n" if done == total else ""
+        print(
+            f"\r导入 [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _read(path: Path) -> bytes:
