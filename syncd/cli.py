@@ -20,7 +20,7 @@ from schema.error import ValidationError
 from schema.itemfile import UNIT_ID
 from schema.node import NodeConfig, NodeHome
 from schema.vocabulary import Role, Tier
-from syncd import enrolment, transfer
+from syncd import enrolment, revocation, transfer
 from syncd.error import TrustError
 from syncd.home import init_node
 
@@ -65,6 +65,9 @@ def build_parser() -> Parser:
     install = enroll_cmds.add_parser("install", parents=[sub_opts], help="安装上级签发的证书")
     install.add_argument("certificate", type=Path, help="上级签发的证书文件")
 
+    revoke = commands.add_parser("revoke", parents=[sub_opts], help="吊销本节点为下级签发的证书")
+    revoke.add_argument("node", help="下级节点代码")
+    revoke.add_argument("--reason", required=True, help="吊销原因")
     export = commands.add_parser(
         "export", parents=[sub_opts], help="导出发给某节点的数据包（离线传递）"
     )
@@ -117,6 +120,13 @@ def handle(argv: Sequence[str] | None) -> int:
         return 0
     if args.command == "enroll":
         return _enroll(home, args)
+    if args.command == "revoke":
+        record = revocation.revoke(home, args.node, args.reason, datetime.now(UTC))
+        if args.json:
+            emit_json(record.payload["notice"])
+        else:
+            print(f"已吊销 {args.node} 的证书，吊销通知已排队发往各下级节点")
+        return 0
     if args.command == "export":
         paths = transfer.export(home, args.peer, args.dir, datetime.now(UTC))
         if args.json:

@@ -17,10 +17,12 @@ from schema.inbound import Outcome, apply
 from schema.node import NodeHome
 from schema.record import QueuedRecord, Record
 from schema.store import Store
+from syncd import revocation
 from syncd.bundle import BundleError, Limits, new_header, open_bundle, read_header, seal
 from syncd.enrolment import encryption_keys, load_chain, load_root
 from syncd.error import TrustError
 from syncd.keys import load_keys, passphrase_from_env
+from syncd.revocation import revoked
 from syncd.spool import SUFFIX, Spool
 
 Progress = Callable[[int, int], None]
@@ -125,7 +127,7 @@ def import_folder(
     spool, store = Spool(home.path), Store.open(home.store_path)
     try:
         for done, path in enumerate(files, 1):
-            _import_one(path, config.id, keys, root, now, limits, spool, store, report)
+            _import_one(home, path, config.id, keys, root, now, limits, spool, store, report)
             if progress:
                 progress(done, len(files))
     finally:
@@ -135,6 +137,7 @@ def import_folder(
 
 
 def _import_one(
+    home: NodeHome,
     path: Path,
     me: str,
     keys: Any,
@@ -152,11 +155,15 @@ def _import_one(
                 report.duplicate.append(path.name)
                 return
             fh.seek(0)
-            opened = open_bundle(fh, me, keys, root, now, limits)
+            opened = open_bundle(fh, me, keys, root, now, limits, revoked(home))
+            for raw in opened.records:
+                if raw.get("kind") == revocation.KIND:
+                    revocation.accept(home, raw, root, now)
             with store.write():
                 for raw in opened.records:
-                    outcome = apply(store, _record(raw), me).outcome
-                    report.records += outcome is Outcome.APPLIED
+                    if raw.get("kind") != revocation.KIND:
+                        outcome = apply(store, _record(raw), me).outcome
+                        report.records += outcome is Outcome.APPLIED
         except BundleError as exc:
             _refuse(spool, path, exc.reason, exc.message, now, report)
             return
