@@ -1,18 +1,25 @@
 """Enrolment over an air gap: a child's request, its parent's certificate, the child's install.
 
 On disk (in ``home/keys``): ``chain.pem`` — this node's certificate then its issuers' up to the
-root — ``root.pem`` — the pinned root of the deployment — and ``issued/ID.pem``, the
-certificates this node issued to its children. A node with no parent is its own root and has
-``chain.pem`` and ``root.pem`` from ``init``.
+root — ``root.pem`` — the pinned root of the deployment — ``issued/ID.pem``, the
+certificates this node issued to its children, and ``known/ID.pem``, certificates of nodes
+further down, which travel upward as records so an upper tier can seal to its whole
+subtree. A node with no parent is its own root and has ``chain.pem`` and ``root.pem`` from
+``init``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 
+from schema import outbox
 from schema.node import NodeConfig, NodeHome
+from schema.record import Record
+from schema.store import Store
+from schema.vocabulary import Classification
 from syncd.certificate import (
     NodeIdentity,
     cert_identity,
@@ -31,6 +38,8 @@ from syncd.keys import KEY_DIR, NodeKeys, load_keys, passphrase_from_env, write_
 CHAIN_FILE = "chain.pem"
 ROOT_FILE = "root.pem"
 ISSUED_DIR = "issued"  # certificates this node issued to its children
+KNOWN_DIR = "known"  # certificates of nodes further down, learnt from certificate records
+CERT_KIND = "certificate"
 
 
 def identity(config: NodeConfig, keys: NodeKeys) -> NodeIdentity:
@@ -71,7 +80,52 @@ def issue_for(home: NodeHome, request_pem: bytes, now: datetime) -> tuple[NodeId
     folder = home.path / KEY_DIR / ISSUED_DIR
     folder.mkdir(exist_ok=True)
     write_durably(folder / f"{child.id}.pem", chain_to_pem(issued[:1]))
+    _pass_up(home, issued, now)
     return child, chain_to_pem(issued)
+
+
+def learn(home: NodeHome, record: dict[str, Any], root: x509.Certificate, now: datetime) -> str:
+    """Keep a certificate of a node below, received from a child, and pass it on upward."""
+    try:
+        chain = chain_from_pem(str(record["payload"]["chain"]).encode("ascii"))
+    except (KeyError, TypeError, UnicodeEncodeError) as exc:
+        raise TrustError("证书记录格式不符") from exc
+    node = verify_chain(chain, root, now)
+    mine = home.load().id
+    if mine not in [cert_identity(c).id for c in chain[1:]]:
+        raise TrustError(f"节点 {node.id} 不在本节点之下，不接收其证书")
+    folder = home.path / KEY_DIR / KNOWN_DIR
+    folder.mkdir(exist_ok=True)
+    write_durably(folder / f"{node.id}.pem", chain_to_pem(chain[:1]))
+    _pass_up(home, chain, now)
+    return node.id
+
+
+def _pass_up(home: NodeHome, chain: list[x509.Certificate], now: datetime) -> None:
+    """Queue a subtree node's certificate chain to this node's parent, if it has one."""
+    config = home.load()
+    if not config.parent:
+        return
+    leaf = cert_identity(chain[0])
+    record = Record(
+        id=f"certificate:{leaf.id}:{chain[0].serial_number:x}",
+        kind=CERT_KIND,
+        version=1,
+        origin=config.id,
+        payload={"chain": chain_to_pem(chain).decode("ascii")},
+    )
+    store = Store.open(home.store_path)
+    try:
+        outbox.enqueue(
+            store,
+            record,
+            (config.parent,),
+            priority=0,
+            classification=Classification.INTERNAL,
+            at=now,
+        )
+    finally:
+        store.close()
 
 
 def install(home: NodeHome, chain_pem: bytes, now: datetime) -> tuple[NodeIdentity, str]:
@@ -91,11 +145,11 @@ def install(home: NodeHome, chain_pem: bytes, now: datetime) -> tuple[NodeIdenti
 
 
 def encryption_keys(home: NodeHome) -> dict[str, bytes]:
-    """X25519 public keys of the nodes this node can seal to: its ancestors and its children."""
+    """X25519 public keys of the nodes this node can seal to: its ancestors and its subtree."""
     certs = list(load_chain(home) or [])
-    folder = home.path / KEY_DIR / ISSUED_DIR
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.pem")):
+    for sub in (KNOWN_DIR, ISSUED_DIR):  # a direct child's own certificate wins
+        folder = home.path / KEY_DIR / sub
+        for path in sorted(folder.glob("*.pem")) if folder.is_dir() else []:
             certs.extend(chain_from_pem(path.read_bytes()))
     return {(who := cert_identity(c)).id: who.encryption_public for c in certs}
 

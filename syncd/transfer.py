@@ -19,13 +19,15 @@ from schema.record import QueuedRecord, Record
 from schema.store import Store
 from syncd import revocation
 from syncd.bundle import BundleError, Limits, new_header, open_bundle, read_header, seal
-from syncd.enrolment import encryption_keys, load_chain, load_root
+from syncd.enrolment import CERT_KIND, encryption_keys, learn, load_chain, load_root
 from syncd.error import TrustError
 from syncd.keys import load_keys, passphrase_from_env
 from syncd.revocation import revoked
 from syncd.spool import SUFFIX, Spool
 
 Progress = Callable[[int, int], None]
+# Records the trust layer handles itself; every other kind is applied through schema.
+TRUST_KINDS = {revocation.KIND: revocation.accept, CERT_KIND: learn}
 
 
 @dataclass
@@ -157,11 +159,12 @@ def _import_one(
             fh.seek(0)
             opened = open_bundle(fh, me, keys, root, now, limits, revoked(home))
             for raw in opened.records:
-                if raw.get("kind") == revocation.KIND:
-                    revocation.accept(home, raw, root, now)
+                trust = TRUST_KINDS.get(str(raw.get("kind")))
+                if trust is not None:
+                    trust(home, raw, root, now)
             with store.write():
                 for raw in opened.records:
-                    if raw.get("kind") != revocation.KIND:
+                    if raw.get("kind") not in TRUST_KINDS:
                         outcome = apply(store, _record(raw), me).outcome
                         report.records += outcome is Outcome.APPLIED
         except BundleError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 
 from schema.node import NodeConfig, NodeHome
 from schema.vocabulary import Tier
-from syncd import enrolment
+from syncd import enrolment, transfer
+from syncd.bundle import new_header, open_bundle, seal
 from syncd.certificate import chain_from_pem, chain_to_pem, verify_chain
 from syncd.error import KeyFileError, TrustError
 from syncd.home import init_node
@@ -158,3 +160,31 @@ def test_enrolment_through_the_cli_over_files(tmp_path: Path) -> None:
     assert done.json()["root"] == "140000" and len(done.json()["root_fingerprint"]) == 64
     refused = run("xinbao-syncd", "enroll", "request", home=tmp_path / "140000")
     assert refused.code == 1 and "根节点" in refused.err and refused.err.count("\n") == 1
+
+
+def test_certificates_travel_up_so_the_top_can_seal_to_its_whole_subtree(
+    tree: tuple[NodeHome, NodeHome, NodeHome], tmp_path: Path
+) -> None:
+    province, city, county = tree
+    assert "140212" not in enrolment.encryption_keys(province)
+    transfer.export(city, "140000", tmp_path / "up", NOW)
+    report = transfer.import_folder(province, tmp_path / "up", NOW)
+    assert report.quarantined == [] and len(report.applied) == 1
+    known = enrolment.encryption_keys(province)
+    assert known["140212"] == load_keys(county.path, None).encryption_public
+    # the province can now seal straight to the county (a skip-level notice), relays cannot read
+    header = new_header("140000", ["140212"], NOW)
+    buffer = io.BytesIO()
+    seal(
+        header,
+        [{"kind": "notice", "text": "约稿通知"}],
+        load_keys(province.path, None),
+        enrolment.load_chain(province) or [],
+        known,
+        buffer,
+    )
+    buffer.seek(0)
+    opened = open_bundle(
+        buffer, "140212", load_keys(county.path, None), enrolment.load_root(county), NOW
+    )  # type: ignore[arg-type]
+    assert opened.records == [{"kind": "notice", "text": "约稿通知"}]
