@@ -14,9 +14,10 @@ encrypted with ChaCha20-Poly1305 under a random per-bundle key; each chunk's non
 index and its associated data binds the version, bundle id, sender, index and last flag, so
 chunks cannot be reordered, dropped, or moved between bundles. The bundle key is wrapped with
 HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305) to each recipient, its info binding version, id,
-sender and recipient. The signature covers the header, the wrapped keys and the SHA-256 of the
-chunk section, so sender, recipients, id and expiry cannot be changed or re-addressed
-(Davis, "Defective Sign & Encrypt"). Opening verifies everything before a record is returned.
+sender and recipient. The signature covers the header, the wrapped keys, the SHA-256 of the
+chunk section and the sender's chain, so sender, recipients, id and expiry cannot be changed
+or re-addressed (Davis, "Defective Sign & Encrypt"). Opening verifies everything before a
+record is returned.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from syncd.certificate import chain_from_pem, chain_to_pem, verify_chain
+from syncd.certificate import cert_identity, chain_from_pem, chain_to_pem, verify_chain
 from syncd.error import SyncError, TrustError
 from syncd.keys import NodeKeys
 
@@ -71,6 +72,7 @@ class Limits:
     max_recipients: int
     max_records: int
     max_decompressed_bytes: int
+    max_record_bytes: int
     max_chain_bytes: int
     default_lifetime: timedelta
     chunk_bytes: int
@@ -88,6 +90,7 @@ class Limits:
             max_recipients=int(b["max_recipients"]),
             max_records=int(b["max_records"]),
             max_decompressed_bytes=int(b["max_decompressed_bytes"]),
+            max_record_bytes=int(b["max_record_bytes"]),
             max_chain_bytes=int(b["max_chain_bytes"]),
             default_lifetime=timedelta(days=int(b["default_lifetime_days"])),
             chunk_bytes=int(b["chunk_bytes"]),
@@ -134,7 +137,7 @@ class Header:
                 priority=raw["priority"],
                 hop_limit=raw["hop_limit"],
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise BundleError("header-invalid", "数据包头无法解析") from exc
         ok = (
             isinstance(header.id, str)
@@ -183,12 +186,15 @@ def _nonce(index: int) -> bytes:
     return struct.pack(">IQ", 0, index)
 
 
-def _to_be_signed(header_bytes: bytes, keys_section: bytes, ciphertext_hash: bytes) -> bytes:
+def _to_be_signed(
+    header_bytes: bytes, keys_section: bytes, ciphertext_hash: bytes, chain_pem: bytes
+) -> bytes:
     return (
         b"xinbao-bundle-signature\x00"
         + struct.pack(">H", VERSION)
         + b"".join(hashlib.sha256(part).digest() for part in (header_bytes, keys_section))
         + ciphertext_hash
+        + hashlib.sha256(chain_pem).digest()
     )
 
 
@@ -261,7 +267,9 @@ def seal(
     emit(pending or b"", last=True)
 
     chain = chain_to_pem(sender_chain)
-    signature = sender_keys.signing.sign(_to_be_signed(header_bytes, keys_section, digest.digest()))
+    signature = sender_keys.signing.sign(
+        _to_be_signed(header_bytes, keys_section, digest.digest(), chain)
+    )
     out.write(struct.pack(">I", len(chain)) + chain + signature)
 
 
@@ -425,16 +433,21 @@ def _verify_sender(
     revoked: frozenset[str],
 ) -> None:
     try:
-        sender = verify_chain(chain_from_pem(chain_pem), root, now.astimezone(UTC))
+        chain = chain_from_pem(chain_pem)
+        sender = verify_chain(chain, root, now.astimezone(UTC))
+        line = [cert_identity(c).id for c in chain]
     except TrustError as exc:
         raise BundleError("unknown-sender", f"发送节点证书无效：{exc.message}") from exc
     if sender.id != header.sender:
         raise BundleError("sender-mismatch", "数据包的发送节点与签名证书不符")
-    if sender.id in revoked:
-        raise BundleError("revoked-sender", f"发送节点 {sender.id} 的证书已被吊销")
+    cut = [node for node in line if node in revoked]
+    if cut:  # revoking an issuer cuts off everything it certified
+        raise BundleError("revoked-sender", f"节点 {cut[0]} 的证书已被吊销")
     public = ed25519.Ed25519PublicKey.from_public_bytes(sender.signing_public)
     try:
-        public.verify(signature, _to_be_signed(header_bytes, keys_section, ciphertext_hash))
+        public.verify(
+            signature, _to_be_signed(header_bytes, keys_section, ciphertext_hash, chain_pem)
+        )
     except InvalidSignature as exc:
         raise BundleError("signature", "数据包签名无效") from exc
 
@@ -442,7 +455,8 @@ def _verify_sender(
 def _records(plain: IO[bytes], limits: Limits) -> list[dict[str, Any]]:
     unpacker = zlib.decompressobj()
     produced = 0
-    buffer = b""
+    line: list[bytes] = []  # pieces of the record being inflated, joined at its newline
+    line_bytes = 0
     records: list[dict[str, Any]] = []
     try:
         while not unpacker.eof:
@@ -452,11 +466,19 @@ def _records(plain: IO[bytes], limits: Limits) -> list[dict[str, Any]]:
             # a bounded output per step: a decompression bomb is stopped at the limit
             out = unpacker.decompress(data, 1 << 20)
             produced += len(out)
-            buffer = _split(buffer + out, records)
+            _check_inflated(produced, len(records), limits)
+            *complete, rest = out.split(b"\n")
+            for piece in complete:
+                records.append(_record(b"".join([*line, piece])))
+                line, line_bytes = [], 0
+            line.append(rest)
+            line_bytes += len(rest)
+            if line_bytes > limits.max_record_bytes:
+                raise BundleError("record-too-large", "数据包中单条记录超过大小限制")
             _check_inflated(produced, len(records), limits)
     except zlib.error as exc:
         raise BundleError("payload-invalid", "数据包内容无法解压") from exc
-    if buffer or unpacker.unused_data or plain.read(1):
+    if line_bytes or unpacker.unused_data or plain.read(1):
         raise BundleError("payload-invalid", "数据包内容格式不符")
     return records
 
@@ -468,14 +490,11 @@ def _check_inflated(produced: int, count: int, limits: Limits) -> None:
         raise BundleError("too-many-records", "数据包记录数超过限制")
 
 
-def _split(data: bytes, records: list[dict[str, Any]]) -> bytes:
-    *lines, rest = data.split(b"\n")
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise BundleError("payload-invalid", "数据包记录格式不符") from exc
-        if not isinstance(record, dict):
-            raise BundleError("payload-invalid", "数据包记录格式不符")
-        records.append(record)
-    return rest
+def _record(line: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise BundleError("payload-invalid", "数据包记录格式不符") from exc
+    if not isinstance(record, dict):
+        raise BundleError("payload-invalid", "数据包记录格式不符")
+    return record

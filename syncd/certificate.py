@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
@@ -68,16 +69,35 @@ class NodeIdentity:
     encryption_public: bytes
 
 
+# How many leading digits of a GB/T 2260 code name the division at each tier.
+DIVISION_DIGITS = {Tier.CENTRAL: 0, Tier.PROVINCE: 2, Tier.CITY: 4, Tier.COUNTY: 6}
+
+
 def may_issue(issuer: NodeIdentity, child: NodeIdentity) -> None:
-    """Raise :class:`TrustError` unless ``issuer`` may certify ``child`` (its direct child)."""
+    """Raise :class:`TrustError` unless ``issuer`` may certify ``child`` (its direct child).
+
+    The child's id must lie inside the issuer's own: a department or correspondent carries the
+    issuer's code with a suffix (140200-fgw), a lower division shares the issuer's leading
+    digits (140212 under 140200, 140212100 under 140212). So no node can certify another
+    node's id.
+    """
     if child.parent != issuer.id:
         raise TrustError(
             f"节点 {child.id} 的上级是 {child.parent or '（无）'}，不是本节点 {issuer.id}"
         )
-    if child.tier in LEVEL and (
-        issuer.tier not in LEVEL or LEVEL[child.tier] <= LEVEL[issuer.tier]
-    ):
+    if child.id == issuer.id:
+        raise TrustError("节点不能为自己签发证书")
+    if "-" in child.id:
+        if child.id.split("-", 1)[0] != issuer.id:
+            raise TrustError(f"部门或特约节点 {child.id} 应以上级代码 {issuer.id}- 开头")
+        return
+    if child.tier not in LEVEL or issuer.tier not in LEVEL:
+        raise TrustError(f"{issuer.tier}节点不能为{child.tier}节点 {child.id} 签发证书")
+    if LEVEL[child.tier] <= LEVEL[issuer.tier]:
         raise TrustError(f"{issuer.tier}级节点不能为{child.tier}级节点签发证书")
+    digits = DIVISION_DIGITS.get(issuer.tier)
+    if digits is None or child.id[:digits] != issuer.id[:digits]:
+        raise TrustError(f"节点 {child.id} 不在 {issuer.id} 的行政区划之内")
 
 
 def _name(identity: NodeIdentity) -> x509.Name:
@@ -103,9 +123,21 @@ def _extensions(identity: NodeIdentity) -> list[x509.ExtensionType]:
 
 
 def identity_of(
-    subject: x509.Name, extensions: x509.Extensions, public_key: object
+    subject: Callable[[], x509.Name],
+    extensions: Callable[[], x509.Extensions],
+    public_key: Callable[[], object],
 ) -> NodeIdentity:
-    """The node identity carried by a certificate's or request's fields."""
+    """The node identity carried by a certificate's or request's fields (read lazily, so that
+    a malformed field is a :class:`TrustError`)."""
+    try:
+        return _identity(subject(), extensions(), public_key())
+    except TrustError:
+        raise
+    except Exception as exc:  # foreign bytes: any parsing failure is a refusal, never a crash
+        raise TrustError("证书或申请缺少信报节点信息或格式不符") from exc
+
+
+def _identity(subject: x509.Name, extensions: x509.Extensions, public_key: object) -> NodeIdentity:
     try:
         enc = extensions.get_extension_for_oid(OID_ENCRYPTION_KEY).value
         node_ext = extensions.get_extension_for_oid(OID_NODE).value
@@ -136,7 +168,7 @@ def identity_of(
 
 def cert_identity(cert: x509.Certificate) -> NodeIdentity:
     """The node a certificate is for."""
-    return identity_of(cert.subject, cert.extensions, cert.public_key())
+    return identity_of(lambda: cert.subject, lambda: cert.extensions, cert.public_key)
 
 
 def make_request(identity: NodeIdentity, keys: NodeKeys) -> bytes:
@@ -151,11 +183,11 @@ def read_request(pem: bytes) -> NodeIdentity:
     """The identity in an enrolment request, after checking its self-signature."""
     try:
         csr = x509.load_pem_x509_csr(pem)
-    except ValueError as exc:
+    except Exception as exc:  # foreign bytes: any parsing failure is a refusal
         raise TrustError("不是有效的入网申请文件") from exc
     if not csr.is_signature_valid:
         raise TrustError("入网申请的签名无效")
-    return identity_of(csr.subject, csr.extensions, csr.public_key())
+    return identity_of(lambda: csr.subject, lambda: csr.extensions, csr.public_key)
 
 
 def _certificate(
@@ -208,6 +240,17 @@ def verify_chain(
     """Check ``chain`` (leaf first) link by link up to the pinned ``root``; the leaf's identity."""
     if not chain:
         raise TrustError("证书链为空")
+    try:
+        return _verify_links(chain, root, now)
+    except TrustError:
+        raise
+    except Exception as exc:  # a malformed certificate from outside is a refusal, never a crash
+        raise TrustError("证书链中有无法解析的证书") from exc
+
+
+def _verify_links(
+    chain: list[x509.Certificate], root: x509.Certificate, now: datetime
+) -> NodeIdentity:
     skew = TrustRules.load().clock_skew
     if fingerprint(chain[-1]) != fingerprint(root):
         raise TrustError("证书链的根证书不是本网络的根证书")
@@ -244,6 +287,6 @@ def chain_from_pem(pem: bytes) -> list[x509.Certificate]:
     """Certificates from concatenated PEM, in file order."""
     try:
         chain = x509.load_pem_x509_certificates(pem)
-    except ValueError as exc:
+    except Exception as exc:  # foreign bytes: any parsing failure is a refusal
         raise TrustError("不是有效的证书文件") from exc
     return chain

@@ -1,35 +1,29 @@
 """Benchmark of the node store at scale: inbox pages and Chinese full-text search.
 
-Run by hand (it is not a pytest test: ``tests/bench`` is in ``norecursedirs`` and nothing here
-is named ``test_*``)::
+Run by hand (pytest does not collect it: no file or function here is named ``test_*``)::
 
     .venv/bin/python tests/bench/bench_store.py [--items N] [--path FILE]
 
-1. Build a store holding N items (default 1,000,000) at node 140200 (大同市): almost all of them
-   received from ~30 source units (edges to 140200, state 已接收), a few percent its own items
-   submitted and signed off to 140000. Texts recombine the sentences and titles of
-   ``fixtures/items.toml`` with other places and numbers; bodies are 200–300 characters.
-   The per-item desk path is far too slow for 1M items, so rows are written in bulk with SQL into
-   the tables the schema defines, exactly as ``inbound.apply`` (received) and
-   ``desk.submit`` + ``desk.signoff`` (own) would write them — checked at start-up by writing a
-   few sample items both ways into in-memory stores and comparing every table.
-   With ``--path FILE`` the store is kept: an existing FILE is reused, so reruns skip building.
-2. Time ``view.inbox`` pages (newest and deeper via ``before=``) and full-text search through
-   ``view.inbox(search=...)`` and ``view.search`` for 1-, 2- and 3–6-character terms, a rare term
-   and a term with no hits; print p50 / p95 / max against the targets (inbox page ≤ 20 ms,
-   search p95 ≤ 100 ms), the query plans, and the same figures for two rewrites of the inbox
-   search that are not in schema/view.py: PROPOSED A (driven from the FTS index) and ALT B (the
-   current SQL with ``+i.seq``). A call is stopped after ``--cap`` seconds (shown as "> cap").
-
-A 1M build takes about 7 minutes and 7 GB; the whole run about 10 minutes.
+1. Build a store of N items (default 1,000,000) at node 140200 (大同市): ~98 % received from
+   ~30 source units, ~2 % its own items submitted and signed off to 140000. Texts recombine the
+   sentences and titles of ``fixtures/items.toml``; bodies are 200–300 characters. Rows are
+   written in bulk with SQL; :func:`verify` first checks, on sample items, that they are exactly
+   what ``inbound.apply`` and ``desk.submit`` + ``desk.signoff`` write. ``--path FILE`` keeps
+   the store, and an existing FILE is reused without building.
+2. Time what the product runs: ``view.inbox`` pages (newest, and deeper via ``before=``);
+   ``view.inbox(search=TERM)`` (newest page, page 11 of the hits, and the page before the middle
+   of the inbox); ``view.outbox(search=TERM)``; ``view.search(TERM)`` — for 1-, 2- and
+   3–6-character terms, a rare term and a term with no hits. Print p50 / p95 / max against the
+   targets (inbox page ≤ 20 ms, search p95 ≤ 100 ms) and each query's plan. A call is stopped
+   after ``--cap`` seconds ("> cap").
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
-import multiprocessing
 import os
 import random
 import re
@@ -38,7 +32,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -61,15 +56,16 @@ from schema.vocabulary import Role, Tier
 ME = "140200"
 PARENT = "140000"
 OWN_SHARE = 0.02  # share of the node's own (outgoing) items
-RARE_TERM = "剪纸"  # absent from the fixtures; injected into about RARE_RATE of the bodies
+RARE_TERM = "剪纸"  # absent from the fixtures; put into about RARE_RATE of the bodies
 RARE_RATE = 1 / 10_000
 NO_HIT_TERM = "量子通信"
 START = datetime(2022, 1, 1, 8, 0, tzinfo=CHINA)
 SPAN_S = 5 * 365 * 86400  # items spread evenly over five years
+CHUNK = 5_000  # items generated and inserted at a time
 COMMIT_EVERY = 50_000
-CHUNK = 5_000  # items per worker task
 INBOX_TARGET_MS = 20.0
 SEARCH_TARGET_MS = 100.0
+DEEP = "inbox search before="  # the figures of deeper inbox-search pages
 
 # Source units beyond the fixture network's 22 children of 140200, to make ~30.
 EXTRA_UNITS = [
@@ -94,7 +90,7 @@ NAMES = [
     "罗红梅", "梁卫东", "宋玉兰", "韩立新", "唐美玲", "许振华", "邓桂芳", "曹建平", "彭晓光",
     "田淑珍", "董文斌", "袁海燕", "薛志勇", "范丽霞", "任国栋", "贾晓红", "段军", "侯玉梅",
 ]  # fmt: skip
-TERMS: list[tuple[str, str]] = [
+TERMS = [
     ("1 字", "煤"),
     ("1 字", "欠"),
     ("2 字", "煤矿"),
@@ -109,23 +105,19 @@ TERMS: list[tuple[str, str]] = [
     ("无结果", NO_HIT_TERM),
 ]
 
-# ── text generation ───────────────────────────────────────────────────────────────────────────
+# ── text ──────────────────────────────────────────────────────────────────────────────────────
 #
-# index_text over a 250-character body costs ~115 µs in Python, which alone would be two minutes
-# of a 1M build. Bodies are therefore made of whole sentences from a pool of varied fixture
-# sentences whose index text was computed once with schema.search.index_text. Every sentence
-# ends in 。！or？ — not part of any token run — so index_text(s1 + s2) is exactly
-# index_text(s1) + " " + index_text(s2); rows() re-checks that against index_text(body) for
-# one item in every SPOT_CHECK, and verify() checks whole rows against the real code.
+# index_text of a whole body costs ~115 µs, minutes over 1M items. Bodies are therefore made of
+# whole sentences from a pool whose index text is computed once. Every sentence ends in 。！or？,
+# which no token spans, so index_text(s1 + s2) == index_text(s1) + " " + index_text(s2);
+# rows() re-checks that once per SPOT_CHECK items.
 
-POOL_SIZE = 60_000  # varied sentences
+POOL_SIZE = 60_000
 SPOT_CHECK = 1_000
 
 
 @dataclass(frozen=True)
 class Corpus:
-    """What bodies and titles are recombined from."""
-
     samples: tuple[SampleItem, ...]
     sentences: tuple[str, ...]
     places: re.Pattern[str]
@@ -134,13 +126,13 @@ class Corpus:
 
 @cache
 def corpus() -> Corpus:
-    """Sentences, titles and place names of the fixture items (built once per process)."""
+    """Sentences, titles and place names of the fixture items."""
     samples = tuple(load_items())
     sentences: list[str] = []
     for s in samples:
         for part in re.findall(r"[^。！？；]+[。！？；]", s.draft.body):
             part = part.strip()
-            if 8 <= len(part) <= 90:  # ≤ 100 once varied, so a body under 200 always fits one
+            if 8 <= len(part) <= 90:  # ≤ 100 once varied
                 sentences.append(part if part[-1] in "。！？" else part[:-1] + "。")
     units = load_units()
     counties = tuple(u.short for u in units if u.parent == ME and u.tier is Tier.COUNTY)
@@ -157,13 +149,10 @@ def _vary(text: str, rng: random.Random, c: Corpus) -> str:
     """``text`` with its places and (non-date) numbers replaced by random ones."""
 
     def place(m: re.Match[str]) -> str:
-        old = m.group(0)
-        pool = c.counties if old[-1] in "区县市" else TOWNS
-        return rng.choice(pool)
+        return rng.choice(c.counties if m.group(0)[-1] in "区县市" else TOWNS)
 
     def number(m: re.Match[str]) -> str:
-        old = m.group(0)
-        whole, _, frac = old.partition(".")
+        whole, _, frac = m.group(0).partition(".")
         digits = len(whole)
         value = str(rng.randint(10 ** (digits - 1) if digits > 1 else 1, 10**digits - 1))
         return value + ("." + str(rng.randint(1, 9)) if frac else "")
@@ -173,31 +162,26 @@ def _vary(text: str, rng: random.Random, c: Corpus) -> str:
 
 @cache
 def sentence_pool(seed: int) -> tuple[tuple[str, str], ...]:
-    """``POOL_SIZE`` varied fixture sentences with their index text."""
+    """Varied fixture sentences (≤ 100 characters) with their index text."""
     c = corpus()
     rng = random.Random(seed)
-    pool = []
-    for _ in range(POOL_SIZE):
-        sentence = _vary(rng.choice(c.sentences), rng, c)
-        if len(sentence) <= 100:
-            pool.append((sentence, index_text(sentence)))
-    return tuple(pool)
+    pool = [_vary(rng.choice(c.sentences), rng, c) for _ in range(POOL_SIZE)]
+    return tuple((s, index_text(s)) for s in pool if len(s) <= 100)
 
 
 def _body(rng: random.Random, pool: Sequence[tuple[str, str]]) -> tuple[str, str]:
     """A body of 200–300 characters of whole pool sentences, and its index text."""
-    target = rng.randint(200, 300)
     texts: list[str] = []
     tokens: list[str] = []
-    size = 0
     if rng.random() < RARE_RATE:
         rare = f"{rng.choice(TOWNS)}{RARE_TERM}非遗工坊带动{rng.randint(12, 96)}名妇女居家就业。"
         texts.append(rare)
         tokens.append(index_text(rare))
-        size = len(rare)
+    size = sum(map(len, texts))
+    target = rng.randint(200, 300)
     while size < target:
         text, index = pool[rng.randrange(len(pool))]
-        if size + len(text) > 300:  # only once size ≥ 200: every pool sentence is ≤ 100
+        if size + len(text) > 300:  # only once size ≥ 200: pool sentences are ≤ 100
             break
         texts.append(text)
         tokens.append(index)
@@ -206,12 +190,11 @@ def _body(rng: random.Random, pool: Sequence[tuple[str, str]]) -> tuple[str, str
 
 
 def _draft(
-    rng: random.Random, c: Corpus, pool: Sequence[tuple[str, str]], when: datetime
+    rng: random.Random, pool: Sequence[tuple[str, str]], when: datetime
 ) -> tuple[ItemDraft, str]:
-    """A varied item draft (a fixture item's markings and title, a pooled body) and the
-    index text of its body."""
-    sample = rng.choice(c.samples)
-    d = sample.draft
+    """A fixture item's markings and varied title with a pooled body; and the body's index text."""
+    c = corpus()
+    d = rng.choice(c.samples).draft
     incident = d.incident
     if incident is not None:
         occurred = (when - timedelta(minutes=rng.randint(40, 300))).replace(microsecond=0)
@@ -236,12 +219,12 @@ def _draft(
     return draft, body_index
 
 
-# ── the items to write ────────────────────────────────────────────────────────────────────────
+# ── rows ──────────────────────────────────────────────────────────────────────────────────────
 
 
 @dataclass(frozen=True)
 class Slot:
-    """Where one item goes: its row ids, id, sender and times (drawn before any text)."""
+    """One item to write: its row ids, id, sender and times (epoch seconds)."""
 
     index: int
     own: bool
@@ -251,53 +234,35 @@ class Slot:
     outbox_seq: int
     item_id: str
     origin: str
-    at: int  # received at (received) / signed off at (own), epoch seconds
-    created: int  # created at the sender (received) / submitted (own)
-    signed: int  # signed off at the sender (received)
+    at: int  # received (received items) / signed off (own)
+    created: int  # created at the sender / submitted (own)
+    signed: int  # signed off at the sender (received items)
 
 
-def plan(
-    n: int, first: tuple[int, int, int, int], seed: int, sources: Sequence[str]
-) -> tuple[list[Slot], dict[int, int]]:
-    """The slots of ``n`` items after the given next (seq, edge, audit, outbox) ids.
-
-    Returns the slots and this node's item counter per year (``item:{year}``).
-    """
+def plan(n: int, seed: int) -> tuple[list[Slot], dict[int, int]]:
+    """The slots of ``n`` items in a fresh store, and this node's ``item:{year}`` counters."""
     rng = random.Random(seed)
-    seq, edge_id, audit_id, outbox_seq = first
+    sources = [u.id for u in all_units() if u.parent == ME]
     numbers: dict[tuple[str, int], int] = {}
     slots: list[Slot] = []
+    seq = audit_id = outbox_seq = 1
     start = int(START.timestamp())
-    step = SPAN_S / max(n, 1)
     for i in range(n):
-        at = start + int(i * step)
+        at = start + int(i * SPAN_S / n)
         own = rng.random() < OWN_SHARE
         origin = ME if own else rng.choice(sources)
-        created = at - rng.randint(600, 6 * 3600) if not own else at - rng.randint(600, 3 * 3600)
+        created = at - rng.randint(600, 3 * 3600 if own else 6 * 3600)
         signed = created + rng.randint(60, max(61, (at - created) // 2))
-        year = datetime.fromtimestamp(created, CHINA).year
+        year = _dt(created).year
         number = numbers[origin, year] = numbers.get((origin, year), 0) + 1
+        item_id = f"{origin}-{year}-{number:05d}"
         slots.append(
-            Slot(
-                index=i,
-                own=own,
-                seq=seq,
-                edge_id=edge_id,
-                audit_id=audit_id,
-                outbox_seq=outbox_seq,
-                item_id=f"{origin}-{year}-{number:05d}",
-                origin=origin,
-                at=at,
-                created=created,
-                signed=signed,
-            )
+            Slot(i, own, seq, seq, audit_id, outbox_seq, item_id, origin, at, created, signed)
         )
-        seq += 1
-        edge_id += 1
+        seq += 1  # an item and its one edge are written together: edge id = item seq
         audit_id += 3 if own else 1
         outbox_seq += 1 if own else 0
-    counters = {year: count for (origin, year), count in numbers.items() if origin == ME}
-    return slots, counters
+    return slots, {year: count for (origin, year), count in numbers.items() if origin == ME}
 
 
 def _dt(epoch: int) -> datetime:
@@ -312,25 +277,8 @@ def _actor(slot: Slot) -> str:
     return NAMES[slot.index % 5]
 
 
-@dataclass(frozen=True)
-class Content:
-    """A slot with its generated draft and the index text of the draft's body."""
-
-    slot: Slot
-    draft: ItemDraft
-    body_index: str
-
-
-def contents(slots: Sequence[Slot], seed: int) -> list[Content]:
-    """The drafts of ``slots`` (deterministic for a given seed and first slot)."""
-    c, pool = corpus(), sentence_pool(seed)
-    rng = random.Random(seed * 1_000_003 + (slots[0].index if slots else 0))
-    return [Content(s, *_draft(rng, c, pool, _dt(s.created))) for s in slots]
-
-
 def _content_dict(d: ItemDraft) -> dict[str, Any]:
-    """``draft_to_dict(draft)`` for a draft without recipients, without its dataclass deep copy
-    (spot-checked against the real function in :func:`rows`)."""
+    """``draft_to_dict(d)`` without its deep copy (spot-checked in :func:`rows`)."""
     if d.incident is not None:
         return draft_to_dict(d)
     out: dict[str, Any] = {
@@ -364,101 +312,76 @@ TABLES = {
 }
 
 
-def rows(batch: Sequence[Content]) -> dict[str, list[tuple[Any, ...]]]:
-    """The rows the real code writes for ``batch``, by table (see :func:`verify`)."""
-    import json  # local: keeps the hot loop's globals small
-
+def rows(slots: Sequence[Slot], drafts: Sequence[tuple[ItemDraft, str]]) -> dict[str, list[Any]]:
+    """The rows the real code writes for these items, by table (see :func:`verify`)."""
     priority = DeskRules.load().priority
-    out: dict[str, list[tuple[Any, ...]]] = {name: [] for name in TABLES}
-    item_rows, revision_rows, fts_rows = out["item"], out["revision"], out["item_fts"]
-    edge_rows, audit_rows, applied_rows = out["edge"], out["audit"], out["applied"]
-    outbox_rows = out["outbox"]
-    for content in batch:
-        s, d = content.slot, content.draft
-        dict_ = _content_dict(d)
+    out: dict[str, list[Any]] = {name: [] for name in TABLES}
+    for s, (d, body_index) in zip(slots, drafts, strict=True):
+        content = _content_dict(d)
         if s.index % SPOT_CHECK == 0 and (
-            dict_ != draft_to_dict(d)
-            or list(dict_) != list(draft_to_dict(d))
-            or content.body_index != index_text(d.body)
+            list(content.items()) != list(draft_to_dict(d).items())
+            or body_index != index_text(d.body)
         ):
             raise AssertionError(f"bulk rows differ from the real functions for item {s.index}")
-        incident = dict_.get("incident")
+        incident = content.get("incident")
         incident_json = json.dumps(incident, ensure_ascii=False) if incident else None
-        revision_json = json.dumps(dict_, ensure_ascii=False)
-        at = to_text(_dt(s.at))
-        created = to_text(_dt(s.created))
+        revision_json = json.dumps(content, ensure_ascii=False)
+        at, created = to_text(_dt(s.at)), to_text(_dt(s.created))
         markings = (d.category.value, d.urgency.value, d.classification.value)
-        fts_rows.append((s.seq, index_text(d.title), content.body_index))
-        if not s.own:
-            signer, signed = _signer(s.origin), to_text(_dt(s.signed))
-            item_rows.append(
+        out["item_fts"].append((s.seq, index_text(d.title), body_index))
+        if not s.own:  # as inbound.apply writes a received item
+            signer = _signer(s.origin)
+            out["item"].append(
                 (s.seq, s.item_id, s.origin, 1, d.title, d.body, *markings, d.author, d.phone,
-                 d.request, incident_json, signer, signed, "", created, at)
+                 d.request, incident_json, signer, to_text(_dt(s.signed)), "", created, at)
             )  # fmt: skip
-            revision_rows.append((s.item_id, 1, revision_json, signer, at))
-            edge_rows.append((s.edge_id, s.item_id, s.origin, ME, "已接收", 1, "第1稿", "", at))
-            audit_rows.append(
+            out["revision"].append((s.item_id, 1, revision_json, signer, at))
+            out["edge"].append((s.edge_id, s.item_id, s.origin, ME, "已接收", 1, "第1稿", "", at))
+            out["audit"].append(
                 (s.audit_id, s.edge_id, signer, at, None, "已接收", "第1稿", s.origin)
             )
-            applied_rows.append((s.item_id, "item", 1, at))
+            out["applied"].append((s.item_id, "item", 1, at))
             continue
+        # as desk.submit, desk.signoff and the shipped outbox record leave an own item
         actor = _actor(s)
         note = f"{actor} 签发"
-        item_rows.append(
+        out["item"].append(
             (s.seq, s.item_id, ME, 1, d.title, d.body, *markings, d.author, d.phone,
              d.request, incident_json, actor, at, "", created, at)
         )  # fmt: skip
-        revision_rows.append((s.item_id, 1, revision_json, actor, created))
-        edge_rows.append((s.edge_id, s.item_id, ME, PARENT, "已报送", 3, note, "", at))
-        audit_rows.append((s.audit_id, s.edge_id, actor, created, None, "草稿", "", "local"))
-        audit_rows.append(
-            (s.audit_id + 1, s.edge_id, actor, created, "草稿", "待签发", "提交签发", "local")
-        )
-        audit_rows.append((s.audit_id + 2, s.edge_id, actor, at, "待签发", "已报送", note, "local"))
-        record = item_record(
-            Item(
-                id=s.item_id,
-                seq=s.seq,
-                origin=ME,
-                revision=1,
-                draft=d,
-                created_at=_dt(s.created),
-                updated_at=_dt(s.at),
-                signer=actor,
-                signed_at=_dt(s.at),
-            ),
-            ME,
-            (PARENT,),
-        )
-        payload = json.dumps(record.payload, ensure_ascii=False)
-        outbox_rows.append(
+        out["revision"].append((s.item_id, 1, revision_json, actor, created))
+        out["edge"].append((s.edge_id, s.item_id, ME, PARENT, "已报送", 3, note, "", at))
+        out["audit"] += [
+            (s.audit_id, s.edge_id, actor, created, None, "草稿", "", "local"),
+            (s.audit_id + 1, s.edge_id, actor, created, "草稿", "待签发", "提交签发", "local"),
+            (s.audit_id + 2, s.edge_id, actor, at, "待签发", "已报送", note, "local"),
+        ]
+        item = Item(
+            id=s.item_id, seq=s.seq, origin=ME, revision=1, draft=d, created_at=_dt(s.created),
+            updated_at=_dt(s.at), signer=actor, signed_at=_dt(s.at),
+        )  # fmt: skip
+        payload = json.dumps(item_record(item, ME, (PARENT,)).payload, ensure_ascii=False)
+        out["outbox"].append(
             (s.outbox_seq, s.item_id, "item", 1, ME, json.dumps([PARENT]), priority[d.urgency],
              d.classification.value, payload, at, to_text(_dt(s.at + 45)))
         )  # fmt: skip
     return out
 
 
-def _work(task: tuple[list[Slot], int]) -> dict[str, list[tuple[Any, ...]]]:
-    slots, seed = task
-    return rows(contents(slots, seed))
+def drafts(slots: Sequence[Slot], seed: int) -> list[tuple[ItemDraft, str]]:
+    """The generated drafts of ``slots`` (the same for the same seed and first slot)."""
+    pool = sentence_pool(seed)
+    rng = random.Random(seed * 1_000_003 + (slots[0].index if slots else 0))
+    return [_draft(rng, pool, _dt(s.created)) for s in slots]
 
 
-def write_rows(
-    conn: sqlite3.Connection,
-    table_rows: dict[str, list[tuple[Any, ...]]],
-    seconds: dict[str, float] | None = None,
-) -> None:
-    """Insert generated rows (inside the caller's transaction), adding up time per table."""
+def write_rows(conn: sqlite3.Connection, table_rows: dict[str, list[Any]]) -> None:
     for name, sql in TABLES.items():
-        if table_rows[name]:
-            t0 = time.perf_counter()
-            conn.executemany(sql, table_rows[name])
-            if seconds is not None:
-                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+        conn.executemany(sql, table_rows[name])
 
 
 def write_counters(conn: sqlite3.Connection, counters: dict[int, int]) -> None:
-    """Set this node's ``item:{year}`` counters as ``new_item_id`` would have left them."""
+    """This node's ``item:{year}`` counters as ``new_item_id`` leaves them."""
     conn.executemany(
         "INSERT INTO counter(name, value) VALUES (?, ?) "
         "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -467,540 +390,205 @@ def write_counters(conn: sqlite3.Connection, counters: dict[int, int]) -> None:
 
 
 def all_units() -> list[Unit]:
-    """The units this node knows: the fixture network plus the extra departments."""
     return [*load_units(), *EXTRA_UNITS]
-
-
-def sources() -> list[str]:
-    """The ~30 units that send items to this node."""
-    return [u.id for u in all_units() if u.parent == ME]
 
 
 # ── verification: the bulk rows are what the real code writes ─────────────────────────────────
 
 
 def _dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every stored table, FTS shadow tables included (``item_fts`` itself is contentless)."""
     conn = store.db.conn
-    names = [*TABLES, "source", "counter", "unit"]
-    out = {}
-    for name in names:
-        sql = f"SELECT * FROM {name}" if name != "item_fts" else "SELECT rowid, * FROM item_fts"
-        out[name] = sorted(conn.execute(sql).fetchall(), key=repr)
-    return out
+    names = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT IN ('item_fts', '_sqlite_migrations')"
+        )
+    ]
+    return {n: sorted(conn.execute(f"SELECT * FROM {n}").fetchall(), key=repr) for n in names}
 
 
 def verify(seed: int) -> int:
-    """Write sample items through the real code and through :func:`rows`; compare all tables.
-
-    Returns how many items were compared; raises ``SystemExit`` on any difference.
-    """
-    src = sources()
-    slots, _ = plan(400, (1, 1, 1, 1), seed, src)
-    made = contents(slots, seed)
-    picked: list[Content] = []
+    """Write sample items through the real code and through :func:`rows`, each alone in a fresh
+    store, and compare every table byte for byte; also find each by its title. Returns how many
+    items were compared; exits on any difference."""
+    slots, _ = plan(400, seed)
+    made = list(zip(slots, drafts(slots, seed), strict=True))
+    picked = []
     for own in (True, False):
         for incident in (True, False):
             for extra in (True, False):  # with and without phone and request
                 picked += [
-                    c
-                    for c in made
-                    if c.slot.own is own
-                    and (c.draft.incident is not None) is incident
-                    and bool(c.draft.phone and c.draft.request) is extra
+                    (s, dd)
+                    for s, dd in made
+                    if s.own is own
+                    and (dd[0].incident is not None) is incident
+                    and bool(dd[0].phone and dd[0].request) is extra
                 ][:2]
     rules = DeskRules.load()
     me = Unit(ME, "大同市人民政府办公室", Tier.CITY, PARENT, "大同市")
-    checked = 0
-    for content in picked:
-        # Every sample alone in a fresh store: its row ids are 1 and its item number is 1.
-        s = replace(content.slot, seq=1, edge_id=1, audit_id=1, outbox_seq=1)
-        s = replace(s, item_id=re.sub(r"-\d+$", "-00001", s.item_id))
-        draft = content.draft
+    for s, (draft, body_index) in picked:
+        item_id = re.sub(r"-\d+$", "-00001", s.item_id)  # first item, first row ids
+        s = replace(s, seq=1, edge_id=1, audit_id=1, outbox_seq=1, item_id=item_id)
         bulk, real = Store.memory(), Store.memory()
         with bulk.write() as db:
-            write_rows(db.conn, rows([Content(s, draft, content.body_index)]))
-            if s.own:
-                write_counters(db.conn, {_dt(s.created).year: 1})
+            write_rows(db.conn, rows([s], [(draft, body_index)]))
+            write_counters(db.conn, {_dt(s.created).year: 1} if s.own else {})
         if s.own:
             desk = Desk(real, me, _actor(s), frozenset(Role), fixed_clock(_dt(s.created)), rules)
-            submitted = submit(desk, draft)
-            signoff(replace(desk, clock=fixed_clock(_dt(s.at))), submitted.id)
+            signoff(replace(desk, clock=fixed_clock(_dt(s.at))), submit(desk, draft).id)
             outbox.mark_shipped(real, [q.seq for q in outbox.pending(real)], _dt(s.at + 45))
         else:
-            sender = Item(
-                id=s.item_id,
-                seq=0,
-                origin=s.origin,
-                revision=1,
-                draft=draft,
-                created_at=_dt(s.created),
-                updated_at=_dt(s.signed),
-                signer=_signer(s.origin),
-                signed_at=_dt(s.signed),
-            )
-            apply(real, item_record(sender, s.origin, (ME,)), ME, fixed_clock(_dt(s.at)))
+            signer, signed = _signer(s.origin), _dt(s.signed)
+            sent = Item(
+                id=item_id, seq=0, origin=s.origin, revision=1, draft=draft,
+                created_at=_dt(s.created), updated_at=signed, signer=signer, signed_at=signed,
+            )  # fmt: skip
+            apply(real, item_record(sent, s.origin, (ME,)), ME, fixed_clock(_dt(s.at)))
         a, b = _dump(bulk), _dump(real)
+        found = [[r["item_id"] for r in view.search(x, draft.title)] for x in (bulk, real)]
         for name in a:
             if a[name] != b[name]:
-                print(f"verify: table {name} differs for {s.item_id}:", file=sys.stderr)
-                print(f"  bulk: {a[name]}\n  real: {b[name]}", file=sys.stderr)
-                raise SystemExit(2)
-        checked += 1
-    return checked
+                sys.exit(f"verify: table {name} differs for {item_id}:\n  bulk {a[name]}\n"
+                         f"  real {b[name]}")  # fmt: skip
+        if found != [[item_id], [item_id]]:
+            sys.exit(f"verify: searching {draft.title!r} finds {found}, not {item_id}")
+    return len(picked)
 
 
 # ── build ─────────────────────────────────────────────────────────────────────────────────────
 
 
-def build(path: Path, n: int, seed: int, jobs: int) -> None:
-    """Create the store at ``path`` with ``n`` items (written to a side file, then renamed)."""
+def build(path: Path, n: int, seed: int) -> None:
+    """Create the store at ``path`` with ``n`` items (in a side file, renamed when complete)."""
     partial = path.with_name(path.name + ".building")
     for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
         leftover.unlink(missing_ok=True)
-    store = Store.open(partial)  # migrations, as every node's store
+    store = Store.open(partial)  # the schema's migrations, as at every node
     add_units(store, all_units())
     store.close()
     conn = sqlite3.connect(partial, isolation_level=None)
-    # Build-time settings only; none of them changes what is stored.
-    conn.execute("PRAGMA journal_mode = OFF")
-    conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("PRAGMA cache_size = -4000000")
-    conn.execute("PRAGMA temp_store = MEMORY")
-    conn.execute("PRAGMA foreign_keys = OFF")  # rows are generated consistent
-
+    # Build-time settings only; none changes what is stored.
+    for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -4000000",
+                   "temp_store = MEMORY", "foreign_keys = OFF"):  # fmt: skip
+        conn.execute(f"PRAGMA {pragma}")
     started = time.perf_counter()
-    # Millions of long-lived tuples would make every cyclic-GC pass rescan them all; nothing
-    # built here is cyclic, so collection is paused for the build.
-    gc.disable()
-    slots, counters = plan(n, (1, 1, 1, 1), seed, sources())
-    sentence_pool(seed)  # made once here; forked workers inherit it
-    tasks = [(slots[i : i + CHUNK], seed) for i in range(0, n, CHUNK)]
-    print(f"  planned {n:,} items in {time.perf_counter() - started:.1f} s; writing …", flush=True)
-    done = 0
-    next_report = 100_000
-    uncommitted = 0
+    gc.disable()  # millions of long-lived tuples and no cycles: skip the GC's rescans
+    slots, counters = plan(n, seed)
     conn.execute("BEGIN")
-    sql_s = 0.0  # time the main process spent in SQLite (the rest: making text)
-    per_table: dict[str, float] = {}
-    with _pool(jobs) as pool:
-        for table_rows in pool.imap(_work, tasks) if pool else map(_work, tasks):
-            t0 = time.perf_counter()
-            write_rows(conn, table_rows, per_table)
-            count = len(table_rows["item"])
-            done += count
-            uncommitted += count
-            if uncommitted >= COMMIT_EVERY:
-                conn.execute("COMMIT")
-                conn.execute("BEGIN")
-                uncommitted = 0
-            sql_s += time.perf_counter() - t0
-            if done >= next_report or done == n:
-                elapsed = time.perf_counter() - started
-                print(
-                    f"  {done:>10,} items  {elapsed:7.1f} s  {done / elapsed:8,.0f} items/s"
-                    f"  (SQL {sql_s:6.1f} s, of which FTS {per_table.get('item_fts', 0):6.1f} s)",
-                    flush=True,
-                )
-                while next_report <= done:
-                    next_report += 100_000
+    for first in range(0, n, CHUNK):
+        chunk = slots[first : first + CHUNK]
+        write_rows(conn, rows(chunk, drafts(chunk, seed)))
+        done = first + len(chunk)
+        if done % COMMIT_EVERY == 0 or done == n:
+            conn.execute("COMMIT")
+            conn.execute("BEGIN")
+        if done % 100_000 == 0 or done == n:
+            elapsed = time.perf_counter() - started
+            print(
+                f"  {done:>10,} items {elapsed:7.1f} s {done / elapsed:7,.0f} items/s", flush=True
+            )
     write_counters(conn, counters)
     conn.execute("COMMIT")
     conn.close()
-    del slots, tasks
     gc.enable()
     partial.rename(path)
     print(f"  build time {time.perf_counter() - started:.1f} s", flush=True)
 
 
-class _NoPool:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _pool(jobs: int) -> Any:
-    if jobs < 1:
-        return _NoPool()
-    return multiprocessing.get_context("fork").Pool(jobs)
-
-
 # ── measurement ───────────────────────────────────────────────────────────────────────────────
-
-SLOW_S = 1.0  # a query slower than this once is timed only until its budget runs out
 
 
 @dataclass
 class Figure:
-    """Timings of one query kind."""
+    """Timings of one query."""
 
     group: str
     label: str
+    target_ms: float
     times_ms: list[float]
-    result: list[Any]
-    target_ms: float | None = None
-    stopped: bool = False  # interrupted at the time cap: the figures are lower bounds
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.times_ms)
+    rows: int
+    stopped: bool = False  # a call hit the time cap
 
     @property
     def p95(self) -> float:
         ordered = sorted(self.times_ms)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+        return ordered[math.ceil(0.95 * len(ordered)) - 1]
 
     @property
-    def max(self) -> float:
-        return max(self.times_ms)
-
-    @property
-    def passed(self) -> bool | None:
-        if self.target_ms is None:
-            return None
+    def passed(self) -> bool:
         return not self.stopped and self.p95 <= self.target_ms
 
     def line(self) -> str:
-        verdict = ""
-        if self.target_ms is not None:
-            verdict = f"  ≤{self.target_ms:.0f}  {'PASS' if self.passed else 'MISS'}"
+        verdict = f"≤{self.target_ms:.0f}  {'PASS' if self.passed else 'MISS'}"
         if self.stopped:
-            return (
-                f"  {_pad(self.label, 36)} {len(self.times_ms):>4}    - "
-                f"{'> ' + format(self.p50, '.0f'):>10} {'':>10} {'':>10}{verdict}"
-                "  (stopped at the time cap)"
-            )
+            return f"  {_pad(self.label, 34)} {'> cap':>14} {'':>21}  {verdict} (stopped)"
+        t = self.times_ms
         return (
-            f"  {_pad(self.label, 36)} {len(self.times_ms):>4} {len(self.result):>4} "
-            f"{self.p50:10.2f} {self.p95:10.2f} {self.max:10.2f}{verdict}"
+            f"  {_pad(self.label, 34)} {len(t):>4} {self.rows:>4} {statistics.median(t):9.2f}"
+            f" {self.p95:9.2f} {max(t):9.2f}  {verdict}"
         )
 
 
 def _pad(text: str, width: int) -> str:
-    """Left-justify counting CJK characters as two columns."""
-    shown = sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-    return text + " " * max(0, width - shown)
+    """Left-justify, counting CJK characters as two columns."""
+    return text + " " * max(0, width - sum(2 if ord(ch) > 0x2E80 else 1 for ch in text))
 
 
-HEADER = f"  {_pad('query', 36)} runs rows     p50 ms     p95 ms     max ms  target"
+HEADER = f"  {_pad('query', 34)} runs rows    p50 ms    p95 ms    max ms  target"
 
 
 @dataclass(frozen=True)
 class Timer:
-    """How long and how often each query kind is timed."""
-
     store: Store
     runs: int
     budget_s: float
     cap_s: float
 
-    def measure(
-        self,
-        group: str,
-        label: str,
-        fn: Callable[[], list[Any]],
-        target: float | None,
-        *,
-        runs: int | None = None,
-        cap_s: float | None = -1.0,
-    ) -> Figure:
-        """Time ``fn`` up to ``runs`` times after a warm-up, for about ``budget_s`` at most.
-
-        At least 5 runs; but a query whose warm-up takes over ``SLOW_S`` counts its warm-up as
-        a run and stops at the budget, and any single call is interrupted after ``cap_s``
-        (None: no cap) so that a pathological plan cannot stall the benchmark.
-        """
-        runs = runs or self.runs
-        cap = self.cap_s if cap_s == -1.0 else cap_s
+    def measure(self, group: str, label: str, fn: Callable[[], list[Any]], target: float) -> Figure:
+        """Time ``fn`` after one warm-up call: ``runs`` times, or at least 3 and about
+        ``budget_s``. A call is interrupted after ``cap_s``."""
         conn = self.store.db.conn
         deadline = math.inf
-
-        def interrupt() -> int:
-            return int(time.perf_counter() > deadline)
-
-        def call() -> tuple[float, list[Any] | None]:
-            nonlocal deadline
-            t0 = time.perf_counter()
-            deadline = t0 + cap if cap is not None else math.inf
-            try:
-                result = fn()
-            except (StoreError, sqlite3.OperationalError):
-                if time.perf_counter() <= deadline:
-                    raise
-                return (time.perf_counter() - t0) * 1000, None
-            return (time.perf_counter() - t0) * 1000, result
-
-        conn.set_progress_handler(interrupt, 1000)
+        conn.set_progress_handler(lambda: int(time.perf_counter() > deadline), 1000)
+        times: list[float] = []
+        count = 0
         try:
-            first_ms, result = call()
-            times: list[float] = []
-            if result is not None:
-                slow = first_ms > SLOW_S * 1000
-                times = [first_ms] if slow else []
-                stop = time.perf_counter() + self.budget_s - (first_ms / 1000 if slow else 0)
-                while len(times) < runs:
-                    elapsed_ms, result = call()
-                    if result is None:
-                        break
-                    times.append(elapsed_ms)
-                    if len(times) >= (1 if slow else 5) and time.perf_counter() > stop:
-                        break
+            started = time.perf_counter()
+            for call in range(self.runs + 1):  # call 0 is the warm-up
+                t0 = time.perf_counter()
+                deadline = t0 + self.cap_s
+                try:
+                    count = len(fn())
+                except StoreError:
+                    if time.perf_counter() < deadline:
+                        raise
+                    times = []  # stopped at the cap
+                    break
+                if call:
+                    times.append((time.perf_counter() - t0) * 1000)
+                if len(times) >= 3 and time.perf_counter() - started > self.budget_s:
+                    break
         finally:
             conn.set_progress_handler(None, 0)
-        if result is None:
-            figure = Figure(group, label, [(cap or 0) * 1000], [], target, stopped=True)
+        if times:
+            figure = Figure(group, label, target, times, count)
         else:
-            figure = Figure(group, label, times, result, target)
+            figure = Figure(group, label, target, [self.cap_s * 1000], 0, stopped=True)
         print(figure.line(), flush=True)
         return figure
 
 
-def traced_sql(store: Store, fn: Callable[[], Any]) -> list[str]:
-    """The SQL statements (parameters bound) that ``fn`` runs."""
-    seen: list[str] = []
-    store.db.conn.set_trace_callback(seen.append)
-    try:
-        fn()
-    finally:
-        store.db.conn.set_trace_callback(None)
-    return [s for s in seen if s.lstrip().upper().startswith("SELECT")]
-
-
-def explain(store: Store, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> str:
-    """``EXPLAIN QUERY PLAN`` of ``sql`` as indented lines."""
-    plan_rows = store.db.conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
-    depth: dict[int, int] = {0: 0}
-    lines = []
-    for node_id, parent, _, detail in plan_rows:
-        depth[node_id] = depth.get(parent, 0) + 1
-        lines.append("    " + "  " * depth[node_id] + detail)
-    return "\n".join(lines)
-
-
-# The columns of view.inbox's rows (schema/view.py _ROW, peer = from_unit).
-_INBOX_COLUMNS = (
-    "SELECT e.id AS edge_id, e.item_id, e.from_unit, e.to_unit, e.state, e.updated_at, e.note, "
-    "e.placement, i.title, i.category, i.urgency, i.classification, i.origin, i.created_at, "
-    "i.signer, i.revision, COALESCE(NULLIF(u.short, ''), u.name, e.from_unit) AS peer_name "
-)
-
-# PROPOSED (A): drive an inbox search from the FTS index. FTS5 hands out matches newest-first
-# (ORDER BY rowid DESC is consumed by the virtual table, no sort), each is joined to its item
-# by rowid and to this node's edge by the (item_id, from_unit, to_unit) index, and the scan
-# stops at the page size. Work is proportional to the matches looked at, not to the inbox.
-PROPOSED_A = (
-    _INBOX_COLUMNS + "FROM item_fts f JOIN item i ON i.seq = f.rowid "
-    "JOIN edge e ON e.item_id = i.id AND e.to_unit = :me "
-    "LEFT JOIN unit u ON u.id = e.from_unit "
-    "WHERE item_fts MATCH :query AND (:before IS NULL OR e.id < :before) "
-    "ORDER BY f.rowid DESC LIMIT :limit"
-)
-
-# ALTERNATIVE (B), the one-character change: today's SQL with ``+i.seq`` so the IN list is a
-# membership test after the item lookup rather than a second key of the item.id index.
-ALT_B = (
-    _INBOX_COLUMNS + "FROM edge e JOIN item i ON i.id = e.item_id "
-    "LEFT JOIN unit u ON u.id = e.from_unit "
-    "WHERE e.to_unit = :me AND e.id < coalesce(:before, 9223372036854775807) "
-    "AND +i.seq IN (SELECT rowid FROM item_fts WHERE item_fts MATCH :query) "
-    "ORDER BY e.id DESC LIMIT :limit"
-)
-
-
-def _params(text: str, before: int | None) -> dict[str, Any]:
-    return {"me": ME, "query": match_query(text), "before": before, "limit": view.PAGE}
-
-
-def _inbox_search(store: Store, text: str, before: int | None = None) -> list[Any]:
-    return [r["edge_id"] for r in view.inbox(store, ME, search=text, before=before)]
-
-
-def _search(store: Store, text: str, before: int | None = None) -> list[Any]:
-    return [r["item_id"] for r in view.search(store, text)]
-
-
-def _proposed_a(store: Store, text: str, before: int | None = None) -> list[Any]:
-    return [r["edge_id"] for r in store.query(PROPOSED_A, _params(text, before))]
-
-
-def _alt_b(store: Store, text: str, before: int | None = None) -> list[Any]:
-    return [r["edge_id"] for r in store.query(ALT_B, _params(text, before))]
-
-
-SEARCHES: list[tuple[str, Callable[[Store, str, int | None], list[Any]]]] = [
-    ("view.inbox(search=TERM)", _inbox_search),
-    ("view.search(TERM)", _search),
-    ("PROPOSED A inbox search", _proposed_a),
-    ("ALT B inbox search", _alt_b),
-]
-
-
-def fts_structure(conn: sqlite3.Connection) -> str:
-    """Levels and segments of the ``item_fts`` index (decoded from its structure record)."""
-    blob = conn.execute("SELECT block FROM item_fts_data WHERE id = 10").fetchone()[0]
-    pos = 4  # cookie
-
-    def varint() -> int:
-        nonlocal pos
-        value = 0
-        for _ in range(9):
-            byte = blob[pos]
-            pos += 1
-            value = (value << 7) | (byte & 0x7F)
-            if not byte & 0x80:
-                return value
-        return value
-
-    levels, segments = varint(), varint()
-    varint()  # write counter
-    shape = []
-    for _ in range(levels):
-        varint()  # merge in progress
-        n = varint()
-        for _ in range(n):
-            varint(), varint(), varint()
-        shape.append(n)
-    return f"{segments} segments in {levels} levels {shape}"
-
-
-def _inbox_edge_at(conn: sqlite3.Connection, offset: int) -> int | None:
-    row = conn.execute(
-        "SELECT id FROM edge WHERE to_unit = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (ME, offset)
-    ).fetchone()
-    return None if row is None else int(row[0])
-
-
-def run_measurements(timer: Timer) -> list[Figure]:
-    """Every timed query, printed as it completes."""
-    store = timer.store
-    conn = store.db.conn
-    figures: list[Figure] = []
-    inbox_total = conn.execute("SELECT count(*) FROM edge WHERE to_unit = ?", (ME,)).fetchone()[0]
-
-    print("\n== Inbox pages: view.inbox(store, '140200'[, before=…]), 50 rows each")
-    print(HEADER)
-    figures.append(
-        timer.measure(
-            "inbox page",
-            "newest",
-            lambda: view.inbox(store, ME),
-            INBOX_TARGET_MS,
-            runs=timer.runs * 2,
-        )
-    )
-    last = inbox_total // view.PAGE
-    for page in sorted({2, 10, 100, 1000, last // 2, last} - {0, 1}):
-        edge = _inbox_edge_at(conn, (page - 1) * view.PAGE - 1)
-        if edge is None:
-            continue
-        figures.append(
-            timer.measure(
-                "inbox page",
-                f"page {page:,} (before={edge})",
-                lambda edge=edge: view.inbox(store, ME, before=edge),
-                INBOX_TARGET_MS,
-            )
-        )
-
-    print("\n== Matches per term over all items (count(*) on item_fts)")
-    for _, term in TERMS:
-        query = match_query(term) or ""
-        t0 = time.perf_counter()
-        hits = conn.execute(
-            "SELECT count(*) FROM item_fts WHERE item_fts MATCH ?", (query,)
-        ).fetchone()[0]
-        print(
-            f"  {_pad(term, 14)} {_pad(query, 30)} {hits:>9,} items "
-            f"({hits / max(inbox_total, 1):6.2%})  counted in "
-            f"{(time.perf_counter() - t0) * 1000:,.0f} ms",
-            flush=True,
-        )
-
-    by_term: dict[str, dict[str, list[Any]]] = {}
-    for title, call in SEARCHES:
-        print(f"\n== {title}, newest 50")
-        print(HEADER)
-        for kind, term in TERMS:
-            figure = timer.measure(
-                title,
-                f"{kind} {term}",
-                lambda term=term, call=call: call(store, term, None),
-                SEARCH_TARGET_MS,
-            )
-            figures.append(figure)
-            if not figure.stopped:
-                by_term.setdefault(term, {})[title] = figure.result
-        if call is _inbox_search and any(f.stopped for f in figures if f.group == title):
-            figures.append(
-                timer.measure(
-                    title,
-                    "2 字 煤矿, no time cap, 1 run",
-                    lambda call=call: call(store, "煤矿", None),
-                    SEARCH_TARGET_MS,
-                    runs=1,
-                    cap_s=None,
-                )
-            )
-            by_term.setdefault("煤矿", {})[title] = figures[-1].result
-
-    print("\n== Deeper search pages (before=), PROPOSED A vs ALT B")
-    print(HEADER)
-    for title, call in SEARCHES[2:]:
-        for term in ("煤", "煤矿", "秸秆综合利用"):
-            before: int | None = None
-            for _ in range(10):  # page 11 of this term's hits
-                page_rows = call(store, term, before)
-                before = page_rows[-1] if page_rows else None
-            if before is None:
-                continue
-            figures.append(
-                timer.measure(
-                    title,
-                    f"{' '.join(title.split()[:2])} {term} page 11",
-                    lambda term=term, before=before, call=call: call(store, term, before),
-                    SEARCH_TARGET_MS,
-                )
-            )
-
-    print("\n== Same rows? (edge ids of the newest page; reference: view.inbox, else ALT B)")
-    for _, term in TERMS:
-        results = by_term.get(term, {})
-        reference = SEARCHES[0][0] if SEARCHES[0][0] in results else SEARCHES[3][0]
-        verdicts = []
-        for title, _ in (SEARCHES[2], SEARCHES[3]):
-            if title == reference:
-                continue
-            if title not in results or reference not in results:
-                verdicts.append(f"{title}: (not compared)")
-            else:
-                same = results[title] == results[reference]
-                verdicts.append(f"{title} vs {reference}: {'same' if same else 'DIFFERENT'}")
-        print(f"  {_pad(term, 14)} " + "  ".join(verdicts))
-
-    print("\n== Query plans (term 煤矿)")
-    print("  view.inbox(store, '140200'):")
-    print(explain(store, traced_sql(store, lambda: view.inbox(store, ME))[0]))
-    for title, sql in (
-        (SEARCHES[0][0], _current_inbox_search_sql(store)),
-        (SEARCHES[1][0], traced_sql(store, lambda: view.search(store, "煤矿"))[0]),
-        ("PROPOSED A", PROPOSED_A),
-        ("ALT B", ALT_B),
-    ):
-        print(f"  {title}:")
-        print(explain(store, sql, _params("煤矿", None) if ":me" in sql else ()))
-    return figures
-
-
-def _current_inbox_search_sql(store: Store) -> str:
-    """The SQL view.inbox(search=…) runs, captured without waiting for it to finish."""
+def traced_sql(store: Store, fn: Callable[[], Any]) -> str:
+    """The SELECT that ``fn`` runs, with its parameters bound (``fn`` is stopped soon)."""
     seen: list[str] = []
     conn = store.db.conn
+    stop = time.perf_counter() + 0.1
     conn.set_trace_callback(seen.append)
-    stop = time.perf_counter() + 0.05  # only the text is wanted: stop it soon
     conn.set_progress_handler(lambda: int(time.perf_counter() > stop), 1000)
     try:
-        view.inbox(store, ME, search="煤矿")
+        fn()
     except StoreError:
         pass
     finally:
@@ -1009,98 +597,153 @@ def _current_inbox_search_sql(store: Store) -> str:
     return next(s for s in seen if s.lstrip().upper().startswith("SELECT"))
 
 
+def explain(store: Store, sql: str) -> str:
+    """``EXPLAIN QUERY PLAN`` of ``sql`` as indented lines."""
+    depth = {0: 0}
+    lines = []
+    for node, parent, _, detail in store.db.conn.execute(f"EXPLAIN QUERY PLAN {sql}"):
+        depth[node] = depth.get(parent, 0) + 1
+        lines.append("      " + "  " * depth[node] + detail)
+    return "\n".join(lines)
+
+
+def run_queries(store: Store, timer: Timer) -> list[Figure]:
+    """Time every product query, printing each figure as it is made."""
+    conn = store.db.conn
+    figures: list[Figure] = []
+
+    def measure(group: str, label: str, fn: Callable[[], list[Any]], target: float) -> None:
+        figures.append(timer.measure(group, label, fn, target))
+
+    def inbox(**kw: Any) -> Callable[[], list[Any]]:
+        return lambda: view.inbox(store, ME, **kw)
+
+    inbox_ids = [r[0] for r in conn.execute("SELECT id FROM edge WHERE to_unit = ?", (ME,))]
+    inbox_ids.reverse()  # newest first
+    pages = len(inbox_ids) // view.PAGE
+    mid = inbox_ids[len(inbox_ids) // 2]
+
+    print(f"\n== Inbox pages: view.inbox(store, {ME!r}[, before=…]), {view.PAGE} rows\n{HEADER}")
+    measure("inbox page", "newest", inbox(), INBOX_TARGET_MS)
+    for page in sorted(p for p in {2, 10, 100, 1000, pages // 2, pages} if 1 < p <= pages):
+        before = inbox_ids[(page - 1) * view.PAGE - 1]  # last edge of the page before
+        label = f"page {page:,} (before={before})"
+        measure("inbox page", label, inbox(before=before), INBOX_TARGET_MS)
+
+    print("\n== Items matching each term (all items)")
+    for _, term in TERMS:
+        query = match_query(term)
+        hits = conn.execute("SELECT count(*) FROM item_fts WHERE item_fts MATCH ?", (query,))
+        hits = hits.fetchone()[0]
+        print(f"  {_pad(term, 14)} {_pad(query or '', 30)} {hits:>9,}", flush=True)
+
+    print(f"\n== Inbox search: view.inbox(store, {ME!r}, search=TERM[, before=…])\n{HEADER}")
+    for kind, term in TERMS:
+        measure("inbox search", f"{kind} {term}", inbox(search=term), SEARCH_TARGET_MS)
+        # page 11 (or the last) of this term's hits: before = the last edge of the page before
+        found = view.inbox(store, ME, search=term, limit=11 * view.PAGE)
+        page = min(11, math.ceil(len(found) / view.PAGE))
+        if page > 1:
+            before = found[(page - 1) * view.PAGE - 1]["edge_id"]
+            label = f"  page {page}{'' if page == 11 else ' (last)'} (before={before})"
+            measure(DEEP, label, inbox(search=term, before=before), SEARCH_TARGET_MS)
+        label = f"  before=mid-inbox ({mid})"
+        measure(DEEP, label, inbox(search=term, before=mid), SEARCH_TARGET_MS)
+
+    print(f"\n== Outbox search: view.outbox(store, {ME!r}, search=TERM)\n{HEADER}")
+    for kind, term in TERMS:
+        fn = lambda term=term: view.outbox(store, ME, search=term)  # noqa: E731
+        measure("outbox search", f"{kind} {term}", fn, SEARCH_TARGET_MS)
+
+    print(f"\n== Search: view.search(store, TERM)\n{HEADER}")
+    for kind, term in TERMS:
+        fn = lambda term=term: view.search(store, term)  # noqa: E731
+        measure("search", f"{kind} {term}", fn, SEARCH_TARGET_MS)
+
+    print("\n== Query plans (term 煤矿)")
+    for title, fn in (
+        ("view.inbox", inbox()),
+        (f"view.inbox(before={mid})", inbox(before=mid)),
+        ("view.inbox(search=煤矿)", inbox(search="煤矿")),
+        (f"view.inbox(search=煤矿, before={mid})", inbox(search="煤矿", before=mid)),
+        ("view.outbox(search=煤矿)", lambda: view.outbox(store, ME, search="煤矿")),
+        ("view.search(煤矿)", lambda: view.search(store, "煤矿")),
+    ):
+        print(f"  {title}:\n{explain(store, traced_sql(store, fn))}")
+    return figures
+
+
 def summary(figures: list[Figure]) -> None:
-    """Worst p95 per query kind against its target."""
     print("\n== Summary (worst p95 per query kind)")
     groups: dict[str, list[Figure]] = {}
     for f in figures:
         groups.setdefault(f.group, []).append(f)
     for group, members in groups.items():
         worst = max(members, key=lambda f: f.p95)
-        misses = [f for f in members if f.passed is False]
-        verdict = "PASS" if not misses else f"MISS ({len(misses)} of {len(members)})"
+        misses = sum(not f.passed for f in members)
+        verdict = f"MISS ({misses} of {len(members)})" if misses else "PASS"
         print(
-            f"  {_pad(group, 26)} p95 {worst.p95:10.2f} ms  (worst: {worst.label})"
-            f"  target ≤{worst.target_ms:.0f} ms  {verdict}"
+            f"  {_pad(group, 21)} p95 {worst.p95:9.2f} ms  target ≤{worst.target_ms:.0f} ms"
+            f"  {verdict}  worst: {worst.label.strip()}"
         )
 
 
 # ── main ──────────────────────────────────────────────────────────────────────────────────────
 
 
-def _args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    p.add_argument("--items", type=int, default=1_000_000, help="items to build (1,000,000)")
-    p.add_argument(
-        "--path", type=Path, help="store file to build, or to reuse if it exists (default: temp)"
-    )
-    p.add_argument("--runs", type=int, default=100, help="timed runs per query kind (100)")
-    p.add_argument("--budget", type=float, default=5.0, help="seconds per query kind, about (5)")
-    p.add_argument(
-        "--cap", type=float, default=5.0, help="seconds after which one call is stopped (5)"
-    )
-    p.add_argument("--seed", type=int, default=20261121)
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=0,
-        help="worker processes making the text while the main process writes (default 0: "
-        "in-process; 1 helps only on an otherwise idle multi-core machine)",
-    )
-    return p.parse_args(argv)
+@contextmanager
+def store_path(path: Path | None) -> Iterator[Path]:
+    """``path``, or a file in a temporary folder removed afterwards."""
+    if path is not None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="xinbao-bench-") as tmp:
+        yield Path(tmp) / "store.db"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Build (or reuse) the store, then time the queries."""
-    args = _args(argv)
+    p = argparse.ArgumentParser(description="Benchmark of the node store at scale.")
+    p.add_argument("--items", type=int, default=1_000_000, help="items to build (1,000,000)")
+    p.add_argument("--path", type=Path, help="store to build, or to reuse if it exists")
+    p.add_argument("--runs", type=int, default=100, help="timed runs per query (100)")
+    p.add_argument("--budget", type=float, default=5.0, help="seconds per query, about (5)")
+    p.add_argument("--cap", type=float, default=5.0, help="seconds before a call is stopped (5)")
+    p.add_argument("--seed", type=int, default=20261121)
+    args = p.parse_args(argv)
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"sqlite {sqlite3.sqlite_version}, python {sys.version.split()[0]}, "
         f"{os.cpu_count()} cpu, load average {load}"
     )
-    print(f"verify: bulk rows = real code rows for {verify(args.seed)} sample items")
-    with _StorePath(args.path) as path:
+    print(f"verify: bulk rows = real code rows for {verify(args.seed)} sample items", flush=True)
+    with store_path(args.path) as path:
         if path.exists():
             print(f"== Reusing {path}")
         else:
-            print(f"== Building {path} with {args.items:,} items")
-            build(path, args.items, args.seed, args.jobs)
+            print(f"== Building {path} with {args.items:,} items", flush=True)
+            build(path, args.items, args.seed)
         store = Store.open(path)
         try:
             conn = store.db.conn
-            items, inbox, own = conn.execute(
-                "SELECT (SELECT count(*) FROM item), "
-                "(SELECT count(*) FROM edge WHERE to_unit = ?), "
-                "(SELECT count(*) FROM edge WHERE from_unit = ?)",
+            items, received, own = conn.execute(
+                "SELECT (SELECT count(*) FROM item), (SELECT count(*) FROM edge WHERE to_unit = ?),"
+                " (SELECT count(*) FROM edge WHERE from_unit = ?)",
                 (ME, ME),
             ).fetchone()
             size = path.stat().st_size
             print(
-                f"  {items:,} items ({inbox:,} received at {ME}, {own:,} own); "
-                f"file {size / 2**20:,.0f} MiB; FTS index {fts_structure(conn)}"
+                f"  {items:,} items ({received:,} received, {own:,} own); file "
+                f"{size / 2**20:,.0f} MiB, {size / max(items, 1):,.0f} bytes per item"
             )
-            summary(run_measurements(Timer(store, args.runs, args.budget, args.cap)))
+            sizes = conn.execute(
+                "SELECT CASE WHEN name LIKE 'item_fts%' THEN 'item_fts (all)' ELSE name END, "
+                "sum(pgsize) FROM dbstat GROUP BY 1 ORDER BY 2 DESC LIMIT 8"
+            ).fetchall()
+            print("  largest: " + ", ".join(f"{n} {b / 2**20:,.0f} MiB" for n, b in sizes))
+            summary(run_queries(store, Timer(store, args.runs, args.budget, args.cap)))
         finally:
             store.close()
     return 0
-
-
-class _StorePath:
-    """The store path: ``--path`` as given, or a file in a temporary folder removed afterwards."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.tmp: tempfile.TemporaryDirectory[str] | None = None
-
-    def __enter__(self) -> Path:
-        if self.path is not None:
-            return self.path
-        self.tmp = tempfile.TemporaryDirectory(prefix="xinbao-bench-")
-        return Path(self.tmp.name) / "store.db"
-
-    def __exit__(self, *exc: object) -> None:
-        if self.tmp is not None:
-            self.tmp.cleanup()
 
 
 if __name__ == "__main__":
