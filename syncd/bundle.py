@@ -30,6 +30,7 @@ import tempfile
 import tomllib
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -343,10 +344,28 @@ def open_bundle(
     limits: Limits | None = None,
     revoked: frozenset[str] = frozenset(),
 ) -> Opened:
-    """Verify and decrypt a bundle addressed to ``me``; raise :class:`BundleError` on any fault.
+    """Verify and decrypt a bundle addressed to ``me``; all its records in a list."""
+    with opened_stream(source, me, keys, root, now, limits, revoked) as (header, records):
+        return Opened(header, list(records))
 
-    Nothing is returned unless every check passes; memory stays flat (the decrypted stream is
-    spooled to a temporary file until the signature is checked).
+
+@contextmanager
+def opened_stream(
+    source: IO[bytes],
+    me: str,
+    keys: NodeKeys,
+    root: x509.Certificate,
+    now: datetime,
+    limits: Limits | None = None,
+    revoked: frozenset[str] = frozenset(),
+) -> Iterator[tuple[Header, Iterator[dict[str, Any]]]]:
+    """Verify a bundle addressed to ``me``, then give its records one at a time.
+
+    Raises :class:`BundleError` on any fault. No record is produced before the signature,
+    the sender's chain and every chunk have been checked; the decrypted stream is spooled to
+    a temporary file meanwhile, and records are inflated lazily within the limits, so memory
+    stays flat whatever the size. A fault in the payload surfaces while iterating: apply the
+    records in one transaction.
     """
     limits = limits or Limits.load()
     reader = _Reader(source, limits.max_bundle_bytes)
@@ -417,8 +436,7 @@ def open_bundle(
             revoked,
         )
         plain.seek(0)
-        records = _records(plain, limits)
-    return Opened(header, records)
+        yield header, _records(plain, limits)
 
 
 def _verify_sender(
@@ -452,12 +470,12 @@ def _verify_sender(
         raise BundleError("signature", "数据包签名无效") from exc
 
 
-def _records(plain: IO[bytes], limits: Limits) -> list[dict[str, Any]]:
+def _records(plain: IO[bytes], limits: Limits) -> Iterator[dict[str, Any]]:
     unpacker = zlib.decompressobj()
     produced = 0
     line: list[bytes] = []  # pieces of the record being inflated, joined at its newline
     line_bytes = 0
-    records: list[dict[str, Any]] = []
+    count = 0
     try:
         while not unpacker.eof:
             data = unpacker.unconsumed_tail or plain.read(1 << 16)
@@ -466,21 +484,21 @@ def _records(plain: IO[bytes], limits: Limits) -> list[dict[str, Any]]:
             # a bounded output per step: a decompression bomb is stopped at the limit
             out = unpacker.decompress(data, 1 << 20)
             produced += len(out)
-            _check_inflated(produced, len(records), limits)
+            _check_inflated(produced, count, limits)
             *complete, rest = out.split(b"\n")
             for piece in complete:
-                records.append(_record(b"".join([*line, piece])))
+                count += 1
+                _check_inflated(produced, count, limits)
+                yield _record(b"".join([*line, piece]))
                 line, line_bytes = [], 0
             line.append(rest)
             line_bytes += len(rest)
             if line_bytes > limits.max_record_bytes:
                 raise BundleError("record-too-large", "数据包中单条记录超过大小限制")
-            _check_inflated(produced, len(records), limits)
     except zlib.error as exc:
         raise BundleError("payload-invalid", "数据包内容无法解压") from exc
     if line_bytes or unpacker.unused_data or plain.read(1):
         raise BundleError("payload-invalid", "数据包内容格式不符")
-    return records
 
 
 def _check_inflated(produced: int, count: int, limits: Limits) -> None:

@@ -18,7 +18,7 @@ from schema.node import NodeHome
 from schema.record import QueuedRecord, Record
 from schema.store import Store
 from syncd import revocation
-from syncd.bundle import BundleError, Limits, new_header, open_bundle, read_header, seal
+from syncd.bundle import BundleError, Limits, new_header, opened_stream, read_header, seal
 from syncd.enrolment import CERT_KIND, encryption_keys, learn, load_chain, load_root
 from syncd.error import TrustError
 from syncd.keys import load_keys, passphrase_from_env
@@ -157,16 +157,18 @@ def _import_one(
                 report.duplicate.append(path.name)
                 return
             fh.seek(0)
-            opened = open_bundle(fh, me, keys, root, now, limits, revoked(home))
-            for raw in opened.records:
-                trust = TRUST_KINDS.get(str(raw.get("kind")))
-                if trust is not None:
-                    trust(home, raw, root, now)
-            with store.write():
-                for raw in opened.records:
-                    if raw.get("kind") not in TRUST_KINDS:
-                        outcome = apply(store, _record(raw), me).outcome
-                        report.records += outcome is Outcome.APPLIED
+            trust_records: list[dict[str, Any]] = []
+            with (
+                opened_stream(fh, me, keys, root, now, limits, revoked(home)) as (_, records),
+                store.write(),
+            ):
+                for raw in records:
+                    if raw.get("kind") in TRUST_KINDS:
+                        trust_records.append(raw)  # small; handled once the records are in
+                    else:
+                        report.records += apply(store, _record(raw), me).outcome is Outcome.APPLIED
+            for raw in trust_records:
+                TRUST_KINDS[str(raw["kind"])](home, raw, root, now)
         except BundleError as exc:
             _refuse(spool, path, exc.reason, exc.message, now, report)
             return
