@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from importlib import resources
 from typing import IO, Any
 
@@ -80,6 +81,7 @@ class Limits:
     clock_skew: timedelta
 
     @classmethod
+    @cache  # read once per process: the shipped file does not change while running
     def load(cls) -> Limits:
         """The shipped defaults."""
         text = resources.files("syncd").joinpath("data/trust.toml").read_text("utf-8")

@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from importlib import resources
 
 from cryptography import x509
@@ -46,6 +47,7 @@ class TrustRules:
     clock_skew: timedelta
 
     @classmethod
+    @cache  # read once per process: the shipped file does not change while running
     def load(cls) -> TrustRules:
         """The shipped defaults."""
         text = resources.files("syncd").joinpath("data/trust.toml").read_text("utf-8")
