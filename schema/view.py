@@ -57,31 +57,37 @@ def _page(
     before: int | None,
 ) -> list[dict[str, Any]]:
     columns = _COLUMNS.format(peer=peer)
-    params: list[Any] = [me]
-    after = ""
-    if before is not None:
-        after = " AND e.id < ?"
-        params.append(before)
     if not text.strip():
-        params.append(limit)
+        after = "" if before is None else " AND e.id < ?"
         return store.query(
             f"SELECT {columns} FROM edge e JOIN item i ON i.id = e.item_id "
             f"LEFT JOIN unit u ON u.id = e.{peer} WHERE e.{mine} = ?{after} "
             "ORDER BY e.id DESC LIMIT ?",
-            tuple(params),
+            (me, *([] if before is None else [before]), limit),
         )
     query = match_query(text)
     if query is None:
         return []
     # Start from the index, newest match first, and stop at the page size: the cost follows
     # the matches read, not the size of the box (an IN (subquery) plan probes every edge).
-    # Items and their edges are created together, so item order is the box's order.
+    # Items and their edges are created together, so item order is the box's order. A page
+    # cursor (an edge id) becomes a bound on the index's rowid, which FTS5 applies itself;
+    # the edge id still separates edges of one item sent to several units.
+    bound, params = "", [me, query]
+    if before is not None:
+        row = store.one(
+            "SELECT i.seq FROM edge e JOIN item i ON i.id = e.item_id WHERE e.id = ?", (before,)
+        )
+        if row is None:
+            return []
+        bound = " AND f.rowid <= ? AND +e.id < ?"  # + keeps the join on the item_id index
+        params += [row["seq"], before]
     return store.query(
         f"SELECT {columns} FROM item_fts f JOIN item i ON i.seq = f.rowid "
         f"JOIN edge e ON e.item_id = i.id AND e.{mine} = ? "
-        f"LEFT JOIN unit u ON u.id = e.{peer} WHERE item_fts MATCH ?{after} "
+        f"LEFT JOIN unit u ON u.id = e.{peer} WHERE item_fts MATCH ?{bound} "
         "ORDER BY f.rowid DESC LIMIT ?",
-        (me, query, *params[1:], limit),
+        (*params, limit),
     )
 
 

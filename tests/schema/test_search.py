@@ -65,3 +65,17 @@ def test_tokens_and_queries() -> None:
     assert match_query("煤矿透水") == '"煤矿 矿透 透水"'
     assert match_query("煤") == '"煤"*'
     assert match_query("，。") is None
+
+
+def test_search_pages_follow_the_box_order(county: Desk) -> None:
+    ids = [submit(county, draft(title=f"供暖保障第{n}条", body="供暖")).id for n in range(5)]
+    submit(county, draft(title="无关信息", body="秸秆"))
+    seen: list[str] = []
+    before = None
+    for _ in range(5):  # bounded: 5 items, 2 a page
+        page = view.outbox(county.store, county.node.id, search="供暖", limit=2, before=before)
+        if not page:
+            break
+        seen += [r["item_id"] for r in page]
+        before = page[-1]["edge_id"]
+    assert seen == ids[::-1]
