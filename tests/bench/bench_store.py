@@ -581,7 +581,7 @@ class Timer:
 
 
 def traced_sql(store: Store, fn: Callable[[], Any]) -> str:
-    """The SELECT that ``fn`` runs, with its parameters bound (``fn`` is stopped soon)."""
+    """The last SELECT that ``fn`` runs, with its parameters bound (``fn`` is stopped soon)."""
     seen: list[str] = []
     conn = store.db.conn
     stop = time.perf_counter() + 0.1
@@ -594,7 +594,7 @@ def traced_sql(store: Store, fn: Callable[[], Any]) -> str:
     finally:
         conn.set_trace_callback(None)
         conn.set_progress_handler(None, 0)
-    return next(s for s in seen if s.lstrip().upper().startswith("SELECT"))
+    return [s for s in seen if s.lstrip().upper().startswith("SELECT")][-1]
 
 
 def explain(store: Store, sql: str) -> str:
