@@ -27,14 +27,11 @@ import json
 import secrets
 import struct
 import tempfile
-import tomllib
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from importlib import resources
 from typing import IO, Any
 
 from cryptography import x509
@@ -43,7 +40,13 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from syncd.certificate import cert_identity, chain_from_pem, chain_to_pem, verify_chain
+from syncd.certificate import (
+    cert_identity,
+    chain_from_pem,
+    chain_to_pem,
+    trust_data,
+    verify_chain,
+)
 from syncd.error import SyncError, TrustError
 from syncd.keys import NodeKeys
 
@@ -81,11 +84,9 @@ class Limits:
     clock_skew: timedelta
 
     @classmethod
-    @cache  # read once per process: the shipped file does not change while running
     def load(cls) -> Limits:
         """The shipped defaults."""
-        text = resources.files("syncd").joinpath("data/trust.toml").read_text("utf-8")
-        data = tomllib.loads(text)
+        data = trust_data()
         b = data["bundle"]
         return cls(
             max_bundle_bytes=int(b["max_bundle_bytes"]),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -38,6 +39,13 @@ OID_NODE = x509.ObjectIdentifier(f"{ARC}.2")
 LEVEL = {Tier.CENTRAL: 0, Tier.PROVINCE: 1, Tier.CITY: 2, Tier.COUNTY: 3, Tier.TOWNSHIP: 4}
 
 
+@cache  # read once per process: the shipped file does not change while running
+def trust_data() -> dict[str, Any]:
+    """The shipped ``syncd/data/trust.toml``: certificate and bundle rules."""
+    text = resources.files("syncd").joinpath("data/trust.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
 @dataclass(frozen=True)
 class TrustRules:
     """Validity periods and tolerated clock skew (``syncd/data/trust.toml``)."""
@@ -47,11 +55,9 @@ class TrustRules:
     clock_skew: timedelta
 
     @classmethod
-    @cache  # read once per process: the shipped file does not change while running
     def load(cls) -> TrustRules:
         """The shipped defaults."""
-        text = resources.files("syncd").joinpath("data/trust.toml").read_text("utf-8")
-        data = tomllib.loads(text)["certificate"]
+        data = trust_data()["certificate"]
         return cls(
             validity=timedelta(days=int(data["validity_days"])),
             root_validity=timedelta(days=int(data["root_validity_days"])),
