@@ -278,7 +278,7 @@ def seal(
 
 
 def _compressed(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
-    packer = zlib.compressobj(6)
+    packer = zlib.compressobj(1)  # fast: payloads are often already compressed attachments
     for record in records:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         out = packer.compress(line)
