@@ -36,11 +36,12 @@ from typing import IO, Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from syncd.certificate import (
+    NodeIdentity,
     cert_identity,
     chain_from_pem,
     chain_to_pem,
@@ -442,6 +443,34 @@ def opened_stream(
         yield header, _records(plain, limits)
 
 
+# Verified chains by (chain bytes, root): a sender's chain is the same on every bundle, and
+# parsing it and checking three signatures was most of opening a small bundle. An entry is
+# used only inside the validity window of every certificate in it.
+_CHAINS: dict[tuple[bytes, bytes], tuple[NodeIdentity, list[str], datetime, datetime]] = {}
+_CHAINS_MAX = 1024
+
+
+def _sender_chain(
+    chain_pem: bytes, root: x509.Certificate, now: datetime
+) -> tuple[NodeIdentity, list[str]]:
+    key = (hashlib.sha256(chain_pem).digest(), root.fingerprint(hashes.SHA256()))
+    hit = _CHAINS.get(key)
+    if hit is not None and hit[2] <= now <= hit[3]:
+        return hit[0], hit[1]
+    chain = chain_from_pem(chain_pem)
+    sender = verify_chain(chain, root, now)
+    line = [cert_identity(c).id for c in chain]
+    if len(_CHAINS) >= _CHAINS_MAX:
+        _CHAINS.clear()
+    _CHAINS[key] = (
+        sender,
+        line,
+        max(c.not_valid_before_utc for c in chain),
+        min(c.not_valid_after_utc for c in chain),
+    )
+    return sender, line
+
+
 def _verify_sender(
     header: Header,
     header_bytes: bytes,
@@ -454,9 +483,7 @@ def _verify_sender(
     revoked: frozenset[str],
 ) -> None:
     try:
-        chain = chain_from_pem(chain_pem)
-        sender = verify_chain(chain, root, now.astimezone(UTC))
-        line = [cert_identity(c).id for c in chain]
+        sender, line = _sender_chain(chain_pem, root, now.astimezone(UTC))
     except TrustError as exc:
         raise BundleError("unknown-sender", f"发送节点证书无效：{exc.message}") from exc
     if sender.id != header.sender:
