@@ -96,6 +96,11 @@ class NodeHome:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.config_path)
+        dir_fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself must survive a crash
+        finally:
+            os.close(dir_fd)
 
 
 def parse_config(data: dict[str, Any]) -> NodeConfig:

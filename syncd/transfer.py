@@ -132,6 +132,8 @@ def import_folder(
             _import_one(home, path, config.id, keys, root, now, limits, spool, store, report)
             if progress:
                 progress(done, len(files))
+        # ids of bundles past their expiry are refused anyway; the seen-set need not keep them
+        spool.prune(now, int(limits.clock_skew.total_seconds()))
     finally:
         spool.close()
         store.close()
