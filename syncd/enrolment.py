@@ -80,12 +80,18 @@ def issue_for(home: NodeHome, request_pem: bytes, now: datetime) -> tuple[NodeId
     folder = home.path / KEY_DIR / ISSUED_DIR
     folder.mkdir(exist_ok=True)
     write_durably(folder / f"{child.id}.pem", chain_to_pem(issued[:1]))
-    _pass_up(home, issued, now)
+    store = Store.open(home.store_path)
+    try:
+        _pass_up(home, issued, now, store)
+    finally:
+        store.close()
     return child, chain_to_pem(issued)
 
 
-def learn(home: NodeHome, record: dict[str, Any], root: x509.Certificate, now: datetime) -> str:
-    """Keep a certificate of a node below, received from a child, and pass it on upward."""
+def learn(
+    home: NodeHome, record: dict[str, Any], root: x509.Certificate, now: datetime, store: Store
+) -> str:
+    """Keep a certificate of a node below, received from a child, and queue it upward."""
     try:
         chain = chain_from_pem(str(record["payload"]["chain"]).encode("ascii"))
     except (KeyError, TypeError, UnicodeEncodeError) as exc:
@@ -97,11 +103,11 @@ def learn(home: NodeHome, record: dict[str, Any], root: x509.Certificate, now: d
     folder = home.path / KEY_DIR / KNOWN_DIR
     folder.mkdir(exist_ok=True)
     write_durably(folder / f"{node.id}.pem", chain_to_pem(chain[:1]))
-    _pass_up(home, chain, now)
+    _pass_up(home, chain, now, store)
     return node.id
 
 
-def _pass_up(home: NodeHome, chain: list[x509.Certificate], now: datetime) -> None:
+def _pass_up(home: NodeHome, chain: list[x509.Certificate], now: datetime, store: Store) -> None:
     """Queue a subtree node's certificate chain to this node's parent, if it has one."""
     config = home.load()
     if not config.parent:
@@ -114,18 +120,14 @@ def _pass_up(home: NodeHome, chain: list[x509.Certificate], now: datetime) -> No
         origin=config.id,
         payload={"chain": chain_to_pem(chain).decode("ascii")},
     )
-    store = Store.open(home.store_path)
-    try:
-        outbox.enqueue(
-            store,
-            record,
-            (config.parent,),
-            priority=0,
-            classification=Classification.INTERNAL,
-            at=now,
-        )
-    finally:
-        store.close()
+    outbox.enqueue(
+        store,
+        record,
+        (config.parent,),
+        priority=0,
+        classification=Classification.INTERNAL,
+        at=now,
+    )
 
 
 def install(home: NodeHome, chain_pem: bytes, now: datetime) -> tuple[NodeIdentity, str]:

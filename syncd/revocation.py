@@ -69,12 +69,18 @@ def revoke(home: NodeHome, node_id: str, reason: str, now: datetime) -> Record:
         },
     )
     _remember(home, notice, now)
-    _pass_down(home, record, now)
+    store = Store.open(home.store_path)
+    try:
+        _pass_down(home, record, now, store)
+    finally:
+        store.close()
     return record
 
 
-def accept(home: NodeHome, record: dict[str, Any], root: x509.Certificate, now: datetime) -> str:
-    """Check a received notice, remember it, and pass it on to this node's children."""
+def accept(
+    home: NodeHome, record: dict[str, Any], root: x509.Certificate, now: datetime, store: Store
+) -> str:
+    """Check a received notice, remember it, and queue it for this node's children."""
     try:
         payload = record["payload"]
         notice = payload["notice"]
@@ -95,7 +101,7 @@ def accept(home: NodeHome, record: dict[str, Any], root: x509.Certificate, now: 
     except InvalidSignature as exc:
         raise TrustError("吊销通知签名无效") from exc
     _remember(home, notice, now)
-    _pass_down(home, _as_record(record), now)
+    _pass_down(home, _as_record(record), now, store)
     return node_id
 
 
@@ -142,12 +148,9 @@ def _remember(home: NodeHome, notice: dict[str, Any], now: datetime) -> None:
         spool.close()
 
 
-def _pass_down(home: NodeHome, record: Record, now: datetime) -> None:
+def _pass_down(home: NodeHome, record: Record, now: datetime, store: Store) -> None:
     targets = tuple(c for c in children(home) if c != record.payload["notice"]["node"])
-    if not targets:
-        return
-    store = Store.open(home.store_path)
-    try:
+    if targets:
         outbox.enqueue(
             store,
             record,
@@ -156,8 +159,6 @@ def _pass_down(home: NodeHome, record: Record, now: datetime) -> None:
             classification=Classification.INTERNAL,
             at=now,
         )
-    finally:
-        store.close()
 
 
 def _as_record(raw: dict[str, Any]) -> Record:

@@ -159,18 +159,17 @@ def _import_one(
                 report.duplicate.append(path.name)
                 return
             fh.seek(0)
-            trust_records: list[dict[str, Any]] = []
             with (
                 opened_stream(fh, me, keys, root, now, limits, revoked(home)) as (_, records),
                 store.write(),
             ):
+                # one transaction: a bundle is applied whole or not at all
                 for raw in records:
-                    if raw.get("kind") in TRUST_KINDS:
-                        trust_records.append(raw)  # small; handled once the records are in
+                    trust = TRUST_KINDS.get(str(raw.get("kind")))
+                    if trust is not None:
+                        trust(home, raw, root, now, store)
                     else:
                         report.records += apply(store, _record(raw), me).outcome is Outcome.APPLIED
-            for raw in trust_records:
-                TRUST_KINDS[str(raw["kind"])](home, raw, root, now)
         except BundleError as exc:
             _refuse(spool, path, exc.reason, exc.message, now, report)
             return

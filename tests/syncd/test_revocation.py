@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from schema.desk import Desk, signoff, submit
+from schema import outbox
+from schema.desk import Desk, adopt, signoff, submit
 from schema.node import NodeHome
+from schema.record import Record
 from schema.store import Store
-from schema.vocabulary import Role, Tier
+from schema.vocabulary import Classification, Role, Tier
 from syncd import revocation, transfer
 from syncd.enrolment import load_root
 from syncd.error import TrustError
@@ -77,12 +79,36 @@ def test_only_an_issuer_on_the_way_up_may_revoke(tree: dict[str, NodeHome]) -> N
     root = load_root(sibling)
     assert root is not None
     with pytest.raises(TrustError):
-        revocation.accept(sibling, forged, root, NOW)
+        revocation.accept(sibling, forged, root, NOW, Store.open(sibling.store_path))
     # and one whose signature does not match its text is refused too
     tampered = {
         **forged,
         "payload": {**record.payload, "notice": {**record.payload["notice"], "node": "140213"}},
     }
     with pytest.raises(TrustError):
-        revocation.accept(county, tampered, root, NOW)
+        revocation.accept(county, tampered, root, NOW, Store.open(county.store_path))
     assert revocation.revoked(county) == frozenset()
+
+
+def test_a_bundle_with_a_bad_trust_record_is_applied_not_at_all(
+    tree: dict[str, NodeHome], tmp_path: Path
+) -> None:
+    city, county = tree["140200"], tree["140212"]
+    send_item(county, tmp_path / "up")
+    transfer.import_folder(city, tmp_path / "up", NOW)
+    store = Store.open(city.store_path)
+    (row,) = store.query("SELECT item_id FROM edge WHERE to_unit = '140200'")
+    desk = Desk(store, city.load().unit, "admin", frozenset(Role), lambda: NOW)
+    adopt(desk, row["item_id"])
+    bogus = Record("certificate:x:1", "certificate", 1, "140200", {"chain": "垃圾"})
+    outbox.enqueue(
+        store, bogus, ("140212",), priority=0, classification=Classification.INTERNAL, at=NOW
+    )
+    store.close()
+    transfer.export(city, "140212", tmp_path / "down", NOW)
+    report = transfer.import_folder(county, tmp_path / "down", NOW)
+    assert [reason for _, reason in report.quarantined] == ["apply-failed"]
+    store = Store.open(county.store_path)
+    (edge,) = store.query("SELECT state FROM edge")
+    assert edge["state"] == "已报送"  # the adoption in the same bundle was not applied
+    store.close()
