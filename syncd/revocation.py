@@ -116,10 +116,15 @@ def revoked(home: NodeHome) -> frozenset[str]:
     """Ids of the nodes whose certificates this node knows to be revoked."""
     spool = Spool(home.path)
     try:
-        _table(spool)
-        return frozenset(r[0] for r in spool.db.execute("SELECT node FROM revoked"))
+        return revoked_in(spool)
     finally:
         spool.close()
+
+
+def revoked_in(spool: Spool) -> frozenset[str]:
+    """:func:`revoked`, read through a spool that is already open."""
+    _table(spool)
+    return frozenset(r[0] for r in spool.db.execute("SELECT node FROM revoked"))
 
 
 def _table(spool: Spool) -> None:

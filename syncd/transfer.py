@@ -22,7 +22,7 @@ from syncd.bundle import BundleError, Limits, new_header, opened_stream, read_he
 from syncd.enrolment import CERT_KIND, encryption_keys, learn, load_chain, load_root
 from syncd.error import TrustError
 from syncd.keys import load_keys, passphrase_from_env
-from syncd.revocation import revoked
+from syncd.revocation import revoked_in
 from syncd.spool import SUFFIX, Spool
 
 Progress = Callable[[int, int], None]
@@ -160,7 +160,7 @@ def _import_one(
                 return
             fh.seek(0)
             with (
-                opened_stream(fh, me, keys, root, now, limits, revoked(home)) as (_, records),
+                opened_stream(fh, me, keys, root, now, limits, revoked_in(spool)) as (_, records),
                 store.write(),
             ):
                 # one transaction: a bundle is applied whole or not at all
