@@ -25,14 +25,6 @@ def content_name(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest() + SUFFIX
 
 
-def write_bundle(folder: Path, data: bytes) -> Path:
-    """Write ``data`` durably into ``folder`` under its content name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / content_name(data)
-    write_durably(path, data)
-    return path
-
-
 class Spool:
     """A node's spool folder and its seen-set."""
 
