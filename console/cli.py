@@ -11,6 +11,7 @@ from typing import Any
 from console.text import fit
 from schema import desk as ops
 from schema import view
+from schema.attachment import Attachments
 from schema.commandline import (
     Parser,
     current_user,
@@ -106,9 +107,10 @@ def handle(argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return 1
-    desk = open_desk(resolve_home(args.home))
+    home = resolve_home(args.home)
+    desk = open_desk(home)
     try:
-        result = _dispatch(desk, args)
+        result = _dispatch(desk, args, Attachments(home.attachments_path))
     finally:
         desk.store.close()
     if args.json:
@@ -116,15 +118,15 @@ def handle(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def _dispatch(desk: Desk, args: Any) -> Any:
+def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
     me = desk.node.id
     match args.command:
         case "submit":
-            item = ops.submit(desk, read_item_file(args.file))
+            item = ops.submit(desk, read_item_file(args.file, attachments))
             _say(args, f"已提交 {item.id}「{item.title}」，待签发")
             return item
         case "edit":
-            item = ops.edit(desk, args.id, read_item_file(args.file))
+            item = ops.edit(desk, args.id, read_item_file(args.file, attachments))
             _say(args, f"已修改 {item.id}，现为第{item.revision}稿")
             return item
         case "signoff":
@@ -140,7 +142,7 @@ def _dispatch(desk: Desk, args: Any) -> Any:
         case "show":
             shown = view.show(desk.store, args.id)
             if not args.json:
-                _print_item(desk.store, shown)
+                _print_item(desk.store, shown, attachments)
             return shown
         case "adopt":
             edge = ops.adopt(desk, args.id, args.issue)
@@ -189,7 +191,7 @@ def _print_rows(rows: list[dict[str, Any]], direction: str) -> None:
         )
 
 
-def _print_item(store: Store, shown: view.ItemView) -> None:
+def _print_item(store: Store, shown: view.ItemView, attachments: Attachments) -> None:
     item = shown.item
     draft = item.draft
     # Markings first, at the top, as on paper (GB/T 9704 §7.2): classification, then urgency.
@@ -211,6 +213,9 @@ def _print_item(store: Store, shown: view.ItemView) -> None:
     print()
     print(draft.body)
     print()
+    for a in draft.attachments:
+        where = attachments.path(a.sha256) if attachments.has(a.sha256) else "（尚未收到）"
+        print(f"附件 {a.name}（{_size(a.size)}）　{where}")
     if item.sources:
         print("来源信息：" + "、".join(item.sources))
     if shown.derived:
@@ -225,6 +230,14 @@ def _print_item(store: Store, shown: view.ItemView) -> None:
         where = "" if a.origin == "local" else f"（{_label(store, a.origin)}）"
         line = f"  {to_jsonable(a.at)}  {a.actor}{where}  {before} → {a.to_state}  {a.note}"
         print(line.rstrip())
+
+
+def _size(size: int) -> str:
+    for unit in ("字节", "KB", "MB"):
+        if size < 1024:
+            return f"{size} {unit}" if unit == "字节" else f"{size:.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return f"{size:.1f} GB"
 
 
 def _label(store: Store, unit_id: str) -> str:

@@ -14,9 +14,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from schema.attachment import SHA256, Attachments
 from schema.clock import CHINA, from_text, to_text
 from schema.error import ValidationError
-from schema.record import Incident, ItemDraft
+from schema.record import Attachment, Incident, ItemDraft
 from schema.vocabulary import Category, Classification, Severity, Urgency
 
 UNIT_ID = re.compile(r"^\d{6}(\d{3})?(-[a-z][a-z0-9]*)?$")
@@ -32,6 +33,7 @@ ITEM_KEYS = {
     "to",
     "request",
     "incident",
+    "attachments",
 }
 INCIDENT_KEYS = {
     "type",
@@ -50,8 +52,13 @@ INCIDENT_KEYS = {
 INCIDENT_REQUIRED = ("severity", "occurred_at", "place")
 
 
-def read_item_file(path: Path) -> ItemDraft:
-    """Read and validate an item file; TOML unless its name ends in ``.json``."""
+def read_item_file(path: Path, attachments: Attachments | None = None) -> ItemDraft:
+    """Read and validate an item file; TOML unless its name ends in ``.json``.
+
+    ``attachments = ["现场照片.jpg"]`` names files relative to the item file; once the rest
+    of the file is valid they are copied into ``attachments`` (the node's folder) and the
+    draft refers to them by hash.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -72,7 +79,22 @@ def read_item_file(path: Path) -> ItemDraft:
             raise ValidationError("", f"不是有效的 TOML（{exc}）") from exc
     if not isinstance(data, dict):
         raise ValidationError("", "信息文件的顶层应为键值表")
-    return parse_item(data)
+    files = data.get("attachments")
+    if not isinstance(files, list) or not any(isinstance(f, str) for f in files):
+        return parse_item(data)
+    parse_item({**data, "attachments": []})  # everything else first: nothing copied in vain
+    if attachments is None:
+        raise ValidationError("attachments", "此处不能添加附件文件")
+    entries: list[Any] = []
+    for entry in files:
+        if isinstance(entry, str):
+            source = path.parent / entry
+            if not source.is_file():
+                raise ValidationError("attachments", f"找不到附件文件 {entry}")
+            entries.append(asdict(attachments.add_file(source)))
+        else:
+            entries.append(entry)
+    return parse_item({**data, "attachments": entries})
 
 
 def parse_item(data: Mapping[str, Any]) -> ItemDraft:
@@ -106,6 +128,7 @@ def parse_item(data: Mapping[str, Any]) -> ItemDraft:
         to=_unit_list(data.get("to", []), "to"),
         request=_text(data, "request"),
         incident=incident,
+        attachments=_attachments(data.get("attachments", [])),
     )
 
 
@@ -126,7 +149,33 @@ def draft_to_dict(draft: ItemDraft) -> dict[str, Any]:
         out["incident"] = inc
     if not out["to"]:
         del out["to"]
+    if draft.attachments:
+        out["attachments"] = [asdict(a) for a in draft.attachments]
     return out
+
+
+def _attachments(value: object) -> tuple[Attachment, ...]:
+    if not isinstance(value, list):
+        raise ValidationError("attachments", f"应为附件列表，实际为 {_type_name(value)}")
+    found: list[Attachment] = []
+    for entry in value:
+        if not isinstance(entry, Mapping) or set(entry) != {"name", "sha256", "size"}:
+            raise ValidationError("attachments", "每个附件应为文件名（或 name、sha256、size）")
+        name, sha256, size = entry["name"], entry["sha256"], entry["size"]
+        ok = (
+            isinstance(name, str)
+            and name.strip()
+            and "/" not in name
+            and isinstance(sha256, str)
+            and SHA256.match(sha256)
+            and isinstance(size, int)
+            and not isinstance(size, bool)
+            and size >= 0
+        )
+        if not ok:
+            raise ValidationError("attachments", f"附件信息无效：{name}")
+        found.append(Attachment(name=name.strip(), sha256=sha256, size=size))
+    return tuple(found)
 
 
 def _parse_incident(data: object) -> Incident:

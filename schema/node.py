@@ -65,6 +65,11 @@ class NodeHome:
         """Where the SQLite store lives."""
         return self.path / STORE_FILE
 
+    @property
+    def attachments_path(self) -> Path:
+        """The content-addressed attachment folder (schema/attachment.py)."""
+        return self.path / "attachments"
+
     def exists(self) -> bool:
         """Whether a node was initialised here."""
         return self.config_path.is_file()

@@ -45,6 +45,15 @@ class Incident:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file attached to an item, held by content hash (schema/attachment.py)."""
+
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class ItemDraft:
     """What a desk writes: the validated content of an item file, before it has an id."""
 
@@ -58,6 +67,7 @@ class ItemDraft:
     to: tuple[str, ...] = ()
     request: str = ""
     incident: Incident | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,15 @@ Layout (all integers big-endian)::
     chunks   per chunk: u32 (bit 31 = last, bits 0–30 = length) · AEAD ciphertext
     trailer  u32 length · sender's certificate chain (PEM, leaf first) · Ed25519 signature (64)
 
-The payload is a zlib stream of JSON lines, one record each, cut into fixed-size chunks and
+The plaintext payload is a sequence of sections, each ``u8 kind · u64 length · body``:
+
+    1 records     a piece of the record stream: the bodies of all records sections, in order,
+                  form one zlib stream of JSON lines, one record each
+    2 attachment  SHA-256 of the file (32) · its bytes, uncompressed (attachments are referred
+                  to by that hash from records; they are usually compressed formats already)
+    0 end         length 0, last; nothing may follow
+
+The payload is cut into fixed-size chunks and
 encrypted with ChaCha20-Poly1305 under a random per-bundle key; each chunk's nonce is its
 index and its associated data binds the version, bundle id, sender, index and last flag, so
 chunks cannot be reordered, dropped, or moved between bundles. The bundle key is wrapped with
@@ -17,21 +25,23 @@ HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305) to each recipient, its info bindin
 sender and recipient. The signature covers the header, the wrapped keys, the SHA-256 of the
 chunk section and the sender's chain, so sender, recipients, id and expiry cannot be changed
 or re-addressed (Davis, "Defective Sign & Encrypt"). Opening verifies everything before a
-record is returned.
+record or an attachment is given out; attachments stream to files, so memory stays flat.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import struct
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import IO, Any
 
 from cryptography import x509
@@ -56,6 +66,9 @@ VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})  # retired versions stay listed here with their readers
 LAST = 0x8000_0000
 SIGNATURE_BYTES = 64
+END, RECORDS, ATTACHMENT = 0, 1, 2  # payload section kinds
+_SECTION = struct.Struct(">BQ")
+HASH_BYTES = 32
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 
@@ -163,10 +176,32 @@ class Header:
 
 @dataclass(frozen=True)
 class Opened:
-    """A verified bundle: its header, the sender's certified identity, and its records."""
+    """A verified bundle read whole: its header, its records and its attachments by hash."""
 
     header: Header
     records: list[dict[str, Any]]
+    attachments: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """An attachment received in a bundle, written to a staging file and checked by hash."""
+
+    sha256: str
+    size: int
+    path: Path
+
+
+@dataclass
+class Unsealed:
+    """A verified bundle being read: records one at a time, attachments as staged files.
+
+    The staged files live until the ``opened_stream`` context ends; move the ones to keep.
+    """
+
+    header: Header
+    records: Iterator[dict[str, Any]]
+    attachments: list[Staged]
 
 
 def _key_info(header: Header, recipient: str) -> bytes:
@@ -233,8 +268,13 @@ def seal(
     recipient_keys: dict[str, bytes],
     out: IO[bytes],
     limits: Limits | None = None,
+    attachments: Iterable[tuple[str, Path]] = (),
 ) -> None:
-    """Write a sealed, signed bundle of ``records`` to ``out``, streaming."""
+    """Write a sealed, signed bundle of ``records`` to ``out``, streaming.
+
+    ``attachments`` are (SHA-256 hex, file) pairs, read in pieces; a file whose bytes no longer
+    match its hash fails the seal (raises :class:`SyncError`).
+    """
     limits = limits or Limits.load()
     missing = [r for r in header.recipients if r not in recipient_keys]
     if missing:
@@ -265,7 +305,8 @@ def seal(
         out.write(frame)
         index += 1
 
-    for piece in _chunks(_compressed(records), limits.chunk_bytes):
+    payload = _payload(records, attachments, limits.chunk_bytes)
+    for piece in _chunks(payload, limits.chunk_bytes):
         if pending is not None:
             emit(pending, last=False)
         pending = piece
@@ -278,19 +319,58 @@ def seal(
     out.write(struct.pack(">I", len(chain)) + chain + signature)
 
 
-def _compressed(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
-    packer = zlib.compressobj(1)  # fast: payloads are often already compressed attachments
+def _payload(
+    records: Iterable[dict[str, Any]], attachments: Iterable[tuple[str, Path]], size: int
+) -> Iterator[bytes]:
+    """The plaintext payload: records sections, then one section per attachment, then end."""
+    packer = zlib.compressobj(6)
+    pending: list[bytes] = []
+    pending_bytes = 0
     for record in records:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         out = packer.compress(line)
         if out:
-            yield out
-    yield packer.flush()
+            pending.append(out)
+            pending_bytes += len(out)
+            if pending_bytes >= size:
+                yield _SECTION.pack(RECORDS, pending_bytes)
+                yield from pending
+                pending, pending_bytes = [], 0
+    pending.append(packer.flush())
+    pending_bytes += len(pending[-1])
+    yield _SECTION.pack(RECORDS, pending_bytes)
+    yield from pending
+    for sha256, path in attachments:
+        yield from _attachment_section(sha256, path, size)
+    yield _SECTION.pack(END, 0)
+
+
+def _attachment_section(sha256: str, path: Path, size: int) -> Iterator[bytes]:
+    expected = bytes.fromhex(sha256)
+    if len(expected) != HASH_BYTES:
+        raise SyncError(f"附件校验值无效：{sha256}")
+    with open(path, "rb") as fh:
+        length = os.fstat(fh.fileno()).st_size
+        yield _SECTION.pack(ATTACHMENT, HASH_BYTES + length) + expected
+        digest = hashlib.sha256()
+        left = length
+        while left:
+            block = fh.read(min(size, left))
+            if not block:
+                break
+            digest.update(block)
+            left -= len(block)
+            yield block
+    if left or digest.digest() != expected:
+        raise SyncError(f"附件 {sha256[:12]}… 在打包时被改动或已损坏")
 
 
 def _chunks(stream: Iterator[bytes], size: int) -> Iterator[bytes]:
     buffer = bytearray()
     for data in stream:
+        if not buffer and len(data) == size:
+            yield data  # an aligned piece passes without a copy
+            continue
         buffer += data
         while len(buffer) >= size:
             yield bytes(buffer[:size])
@@ -348,9 +428,11 @@ def open_bundle(
     limits: Limits | None = None,
     revoked: frozenset[str] = frozenset(),
 ) -> Opened:
-    """Verify and decrypt a bundle addressed to ``me``; all its records in a list."""
-    with opened_stream(source, me, keys, root, now, limits, revoked) as (header, records):
-        return Opened(header, list(records))
+    """Verify and decrypt a bundle addressed to ``me``, all of it in memory (small bundles)."""
+    with opened_stream(source, me, keys, root, now, limits, revoked) as opened:
+        records = list(opened.records)
+        attachments = {a.sha256: a.path.read_bytes() for a in opened.attachments}
+        return Opened(opened.header, records, attachments)
 
 
 @contextmanager
@@ -362,14 +444,17 @@ def opened_stream(
     now: datetime,
     limits: Limits | None = None,
     revoked: frozenset[str] = frozenset(),
-) -> Iterator[tuple[Header, Iterator[dict[str, Any]]]]:
+    staging: Path | None = None,
+) -> Iterator[Unsealed]:
     """Verify a bundle addressed to ``me``, then give its records one at a time.
 
-    Raises :class:`BundleError` on any fault. No record is produced before the signature,
-    the sender's chain and every chunk have been checked; the decrypted stream is spooled to
-    a temporary file meanwhile, and records are inflated lazily within the limits, so memory
-    stays flat whatever the size. A fault in the payload surfaces while iterating: apply the
-    records in one transaction.
+    Raises :class:`BundleError` on any fault. Nothing is given out before the signature, the
+    sender's chain, every chunk and every attachment hash have been checked. Meanwhile the
+    record stream is spooled to a temporary file and attachments are written to files in a
+    temporary folder under ``staging`` (put it on the file system where they will be kept,
+    so keeping one is a rename); records are inflated lazily within the limits, so memory
+    stays flat whatever the size. A fault in the record stream surfaces while iterating:
+    apply the records in one transaction.
     """
     limits = limits or Limits.load()
     reader = _Reader(source, limits.max_bundle_bytes)
@@ -404,23 +489,15 @@ def opened_stream(
 
     aead = ChaCha20Poly1305(bundle_key)
     digest = hashlib.sha256()
-    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as plain:
-        index = 0
-        while True:
-            word = reader.u(">I")
-            last = bool(word & LAST)
-            size = word & ~LAST
-            if size > limits.chunk_bytes + 16:
-                raise BundleError("chunk-invalid", "数据块大小不符")
-            sealed = reader.take(size)
-            digest.update(struct.pack(">I", word) + sealed)
-            try:
-                plain.write(aead.decrypt(_nonce(index), sealed, _chunk_aad(header, index, last)))
-            except InvalidTag as exc:
-                raise BundleError("chunk-auth", f"第 {index + 1} 个数据块校验失败") from exc
-            index += 1
-            if last:
-                break
+    with (
+        tempfile.SpooledTemporaryFile(max_size=1 << 20) as plain,
+        tempfile.TemporaryDirectory(prefix=".open-", dir=staging) as folder,
+    ):
+        payload = _PayloadReader(plain, Path(folder), limits)
+        try:
+            _decrypt_chunks(reader, aead, header, digest, payload, limits)
+        finally:
+            payload.close()
         chain_size = reader.u(">I")
         if chain_size > limits.max_chain_bytes:
             raise BundleError("chain-invalid", "发送节点证书链过大")
@@ -439,8 +516,153 @@ def opened_stream(
             now,
             revoked,
         )
+        payload.check()
         plain.seek(0)
-        yield header, _records(plain, limits)
+        budget = limits.max_decompressed_bytes - payload.attachment_bytes
+        records = _records(plain, limits, budget)
+        yield Unsealed(header, records, payload.attachments)
+
+
+def _decrypt_chunks(
+    reader: _Reader,
+    aead: ChaCha20Poly1305,
+    header: Header,
+    digest: Any,
+    payload: _PayloadReader,
+    limits: Limits,
+) -> None:
+    index = 0
+    while True:
+        word = reader.u(">I")
+        last = bool(word & LAST)
+        size = word & ~LAST
+        if size > limits.chunk_bytes + 16:
+            raise BundleError("chunk-invalid", "数据块大小不符")
+        sealed = reader.take(size)
+        digest.update(struct.pack(">I", word) + sealed)
+        try:
+            chunk = aead.decrypt(_nonce(index), sealed, _chunk_aad(header, index, last))
+        except InvalidTag as exc:
+            raise BundleError("chunk-auth", f"第 {index + 1} 个数据块校验失败") from exc
+        payload.feed(chunk)
+        index += 1
+        if last:
+            break
+    payload.finish()
+
+
+class _PayloadReader:
+    """Splits the decrypted payload into its sections as chunks arrive.
+
+    Record-stream bytes go to ``records``; each attachment streams to its own file in
+    ``folder`` while its hash is computed.
+    """
+
+    def __init__(self, records: IO[bytes], folder: Path, limits: Limits) -> None:
+        self.records_out = records
+        self.folder = folder
+        self.limits = limits
+        self.head = b""  # a section header cut by a chunk boundary
+        self.kind: int | None = None
+        self.left = 0
+        self.ended = False
+        self.sections = 0
+        self.attachment_bytes = 0
+        self.attachments: list[Staged] = []
+        self.expected = b""
+        self.file: IO[bytes] | None = None
+        self.digest = hashlib.sha256()
+        self.error: BundleError | None = None
+
+    def feed(self, data: bytes) -> None:
+        """Take the next decrypted chunk. A fault is kept, not raised, until :meth:`check`:
+        the payload of a bundle whose signature fails is refused for its signature."""
+        if self.error is None:
+            try:
+                self._feed(data)
+            except BundleError as exc:
+                self.error = exc
+                self.close()
+
+    def check(self) -> None:
+        """Raise the first fault found in the payload, if any (after the signature check)."""
+        if self.error is not None:
+            raise self.error
+
+    def _feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        pos = 0
+        while pos < len(view):
+            if self.ended:
+                raise BundleError("payload-invalid", "数据包内容在结束标记之后还有数据")
+            if self.kind is None:
+                take = min(_SECTION.size - len(self.head), len(view) - pos)
+                self.head += view[pos : pos + take]
+                pos += take
+                if len(self.head) == _SECTION.size:
+                    kind, length = _SECTION.unpack(self.head)
+                    self.head = b""
+                    self._begin(kind, length)
+                continue
+            take = min(self.left, len(view) - pos)
+            self._body(view[pos : pos + take])
+            pos += take
+            self.left -= take
+            if not self.left:
+                self._end()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    def finish(self) -> None:
+        if self.error is None and (not self.ended or self.head):
+            self.error = BundleError("payload-invalid", "数据包内容不完整")
+
+    def _begin(self, kind: int, length: int) -> None:
+        self.sections += 1
+        if self.sections > self.limits.max_records:
+            raise BundleError("too-many-records", "数据包记录数超过限制")
+        if kind == END:
+            if length:
+                raise BundleError("payload-invalid", "数据包结束标记格式不符")
+            self.ended = True
+        elif kind == RECORDS and length:
+            self.kind, self.left = kind, length
+        elif kind == ATTACHMENT and length >= HASH_BYTES:
+            self.attachment_bytes += length - HASH_BYTES
+            if self.attachment_bytes > self.limits.max_decompressed_bytes:
+                raise BundleError("decompressed-too-large", "数据包解压后超过大小限制")
+            self.kind, self.left = kind, length
+            self.expected = b""
+            self.digest = hashlib.sha256()
+            self.file = open(self.folder / f"{len(self.attachments)}.part", "wb")  # noqa: SIM115
+        else:
+            raise BundleError("payload-invalid", f"数据包内容分段格式不符（类型 {kind}）")
+
+    def _body(self, data: memoryview) -> None:
+        if self.kind == RECORDS:
+            self.records_out.write(data)
+            return
+        if len(self.expected) < HASH_BYTES:
+            take = HASH_BYTES - len(self.expected)
+            self.expected += data[:take]
+            data = data[take:]
+        if data:
+            self.digest.update(data)
+            assert self.file is not None
+            self.file.write(data)
+
+    def _end(self) -> None:
+        if self.kind == ATTACHMENT and self.file is not None:
+            self.file.close()
+            if self.digest.digest() != self.expected:
+                raise BundleError("attachment-invalid", "附件内容与其校验值不符")
+            path = Path(self.file.name)
+            self.attachments.append(Staged(self.expected.hex(), path.stat().st_size, path))
+            self.file = None
+        self.kind = None
 
 
 # Verified chains by (chain bytes, root): a sender's chain is the same on every bundle, and
@@ -500,7 +722,7 @@ def _verify_sender(
         raise BundleError("signature", "数据包签名无效") from exc
 
 
-def _records(plain: IO[bytes], limits: Limits) -> Iterator[dict[str, Any]]:
+def _records(plain: IO[bytes], limits: Limits, budget: int) -> Iterator[dict[str, Any]]:
     unpacker = zlib.decompressobj()
     produced = 0
     line: list[bytes] = []  # pieces of the record being inflated, joined at its newline
@@ -514,11 +736,11 @@ def _records(plain: IO[bytes], limits: Limits) -> Iterator[dict[str, Any]]:
             # a bounded output per step: a decompression bomb is stopped at the limit
             out = unpacker.decompress(data, 1 << 20)
             produced += len(out)
-            _check_inflated(produced, count, limits)
+            _check_inflated(produced, count, limits, budget)
             *complete, rest = out.split(b"\n")
             for piece in complete:
                 count += 1
-                _check_inflated(produced, count, limits)
+                _check_inflated(produced, count, limits, budget)
                 yield _record(b"".join([*line, piece]))
                 line, line_bytes = [], 0
             line.append(rest)
@@ -531,8 +753,8 @@ def _records(plain: IO[bytes], limits: Limits) -> Iterator[dict[str, Any]]:
         raise BundleError("payload-invalid", "数据包内容格式不符")
 
 
-def _check_inflated(produced: int, count: int, limits: Limits) -> None:
-    if produced > limits.max_decompressed_bytes:
+def _check_inflated(produced: int, count: int, limits: Limits, budget: int) -> None:
+    if produced > budget:
         raise BundleError("decompressed-too-large", "数据包解压后超过大小限制")
     if count > limits.max_records:
         raise BundleError("too-many-records", "数据包记录数超过限制")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from schema import outbox
+from schema.attachment import Attachments, referenced
 from schema.error import XinbaoError
 from schema.inbound import Outcome, apply
 from schema.node import NodeHome
@@ -68,13 +69,15 @@ def export(home: NodeHome, peer: str, folder: Path, now: datetime) -> list[Path]
             if peer in queued.recipients:
                 groups.setdefault(queued.recipients, []).append(queued)
         folder.mkdir(parents=True, exist_ok=True)
+        held = Attachments(home.attachments_path)
         for recipients, batch in groups.items():
             header = new_header(config.id, recipients, now, priority=max(q.priority for q in batch))
+            files = _attachments_of(batch, held)
             written.append(
                 _write_sealed(
                     folder,
-                    lambda out, h=header, b=batch: seal(
-                        h, (record_dict(q) for q in b), keys, chain, public, out
+                    lambda out, h=header, b=batch, f=files: seal(
+                        h, (record_dict(q) for q in b), keys, chain, public, out, None, f
                     ),
                 )
             )
@@ -82,6 +85,12 @@ def export(home: NodeHome, peer: str, folder: Path, now: datetime) -> list[Path]
     finally:
         store.close()
     return written
+
+
+def _attachments_of(batch: list[QueuedRecord], held: Attachments) -> list[tuple[str, Path]]:
+    """The files of every attachment the records refer to and this node holds, once each."""
+    hashes = dict.fromkeys(h for q in batch for h in referenced(q.record.payload))
+    return [(h, held.path(h)) for h in hashes if held.has(h)]
 
 
 class _HashingFile:
@@ -127,9 +136,10 @@ def import_folder(
     files = sorted(p for p in folder.glob(f"*{SUFFIX}") if p.is_file())
     report = ImportReport()
     spool, store = Spool(home.path), Store.open(home.store_path)
+    held = Attachments(home.attachments_path)
     try:
         for done, path in enumerate(files, 1):
-            _import_one(home, path, config.id, keys, root, now, limits, spool, store, report)
+            _import_one(home, path, config.id, keys, root, now, limits, spool, store, held, report)
             if progress:
                 progress(done, len(files))
         # ids of bundles past their expiry are refused anyway; the seen-set need not keep them
@@ -150,6 +160,7 @@ def _import_one(
     limits: Limits,
     spool: Spool,
     store: Store,
+    held: Attachments,
     report: ImportReport,
 ) -> None:
     with open(path, "rb") as fh:
@@ -159,12 +170,17 @@ def _import_one(
                 report.duplicate.append(path.name)
                 return
             fh.seek(0)
+            held.root.mkdir(parents=True, exist_ok=True)
+            revoked = revoked_in(spool)
             with (
-                opened_stream(fh, me, keys, root, now, limits, revoked_in(spool)) as (_, records),
+                opened_stream(fh, me, keys, root, now, limits, revoked, held.root) as opened,
                 store.write(),
             ):
-                # one transaction: a bundle is applied whole or not at all
-                for raw in records:
+                # attachments first (a rename each), so every record finds what it refers to;
+                # then one transaction: a bundle's records are applied whole or not at all
+                for staged in opened.attachments:
+                    held.keep(staged.sha256, staged.path)
+                for raw in opened.records:
                     trust = TRUST_KINDS.get(str(raw.get("kind")))
                     if trust is not None:
                         trust(home, raw, root, now, store)

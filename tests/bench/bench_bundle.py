@@ -111,10 +111,10 @@ def bench_small(province: NodeHome, city: NodeHome, count: int, folder: Path) ->
     for path in paths:
         with (
             open(path, "rb") as fh,
-            opened_stream(fh, "140000", pkeys, root, NOW) as (_, records),
+            opened_stream(fh, "140000", pkeys, root, NOW) as opened,
             store.write(),
         ):
-            for raw in records:
+            for raw in opened.records:
                 apply(
                     store,
                     Record(raw["id"], raw["kind"], raw["version"], raw["origin"], raw["payload"]),
@@ -181,8 +181,8 @@ def bench_large(province: NodeHome, city: NodeHome, mib: int, folder: Path) -> N
     assert root is not None
     start = time.perf_counter()
     count = 0
-    with open(path, "rb") as fh, opened_stream(fh, "140000", pkeys, root, NOW) as (_, records):
-        for _ in records:
+    with open(path, "rb") as fh, opened_stream(fh, "140000", pkeys, root, NOW) as opened:
+        for _ in opened.records:
             count += 1
     opened = total / MIB / (time.perf_counter() - start)
     size = path.stat().st_size / MIB

@@ -291,8 +291,13 @@ def with_trailer(data: bytes, chain: list[x509.Certificate], signature: bytes) -
 
 
 # ---------------------------------------------------------------------------------------------
-# A raw sealer: the same construction as ``seal`` but over a given plaintext stream (already
-# zlib-compressed, or not), for payloads ``seal`` cannot produce.
+# A raw sealer: the same construction as ``seal`` but over a given record stream (already
+# zlib-compressed, or not), put in one records section and an end section — or, with
+# ``sections=False``, over a plaintext payload given whole — for payloads ``seal`` cannot produce.
+
+
+def section(kind: int, body: bytes) -> bytes:
+    return struct.pack(">BQ", kind, len(body)) + body
 
 
 def seal_raw(
@@ -302,7 +307,10 @@ def seal_raw(
     chain: list[x509.Certificate],
     recipient_keys: dict[str, bytes],
     chunk_bytes: int = DEFAULTS.chunk_bytes,
+    sections: bool = True,
 ) -> bytes:
+    if sections:
+        payload = [section(bx.RECORDS, b"".join(payload)), section(bx.END, b"")]
     header_bytes = header.to_bytes()
     key = ChaCha20Poly1305.generate_key()
     keys_section = struct.pack(">H", len(header.recipients))
@@ -1207,9 +1215,9 @@ def test_opening_a_large_bundle_stays_well_below_its_size(net: Net, big_bundle: 
     def consume() -> int:
         with (
             big_bundle.path.open("rb") as source,
-            opened_stream(source, CITY, net.nodes[CITY].keys, net.root, NOW) as (_, records),
+            opened_stream(source, CITY, net.nodes[CITY].keys, net.root, NOW) as opened,
         ):
-            return sum(1 for _ in records)
+            return sum(1 for _ in opened.records)
 
     peak, _, result = _peak_while(consume)
     assert isinstance(result, int) and result > 0

@@ -11,7 +11,7 @@ from schema.node import NodeHome
 from syncd.bundle import BundleError, open_bundle, read_header
 from syncd.enrolment import load_root
 from syncd.keys import load_keys
-from tests.syncd.golden.make_v1 import NOW, RECORDS
+from tests.syncd.golden.make_v1 import ATTACHMENT, ATTACHMENT_SHA256, NOW, RECORDS
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "v1"
 
@@ -28,6 +28,7 @@ def test_the_version_1_golden_bundle_still_opens() -> None:
         )
     assert (header.sender, header.recipients, header.priority) == ("140200", ("140000",), 9)
     assert opened.records == RECORDS
+    assert opened.attachments == {ATTACHMENT_SHA256: ATTACHMENT}
 
 
 def test_the_golden_bundle_is_refused_after_its_expiry() -> None:

@@ -8,7 +8,9 @@ must keep opening in every later version of the code (tests/syncd/test_golden.py
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +40,13 @@ RECORDS = [
     },
 ]
 
+# an attachment travels by content hash; the record refers to it
+ATTACHMENT = "新荣区某煤矿现场照片（测试用附件）\n".encode() * 300
+ATTACHMENT_SHA256 = hashlib.sha256(ATTACHMENT).hexdigest()
+RECORDS[0]["payload"]["attachments"] = [
+    {"name": "现场照片.jpg", "sha256": ATTACHMENT_SHA256, "size": len(ATTACHMENT)}
+]
+
 
 def main() -> None:
     shutil.rmtree(HERE, ignore_errors=True)
@@ -62,8 +71,11 @@ def main() -> None:
     keys = load_keys(city.path, None)
     chain = enrolment.load_chain(city)
     assert chain is not None
-    with open(HERE / "bundle.xbb", "wb") as out:
-        seal(header, RECORDS, keys, chain, enrolment.encryption_keys(city), out)
+    with tempfile.TemporaryDirectory() as folder, open(HERE / "bundle.xbb", "wb") as out:
+        file = Path(folder) / "attachment"
+        file.write_bytes(ATTACHMENT)
+        attachments = [(ATTACHMENT_SHA256, file)]
+        seal(header, RECORDS, keys, chain, enrolment.encryption_keys(city), out, None, attachments)
 
 
 if __name__ == "__main__":
