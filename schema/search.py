@@ -17,6 +17,7 @@ import unicodedata
 # CJK ideographs (URO, Ext A, compatibility) plus kana and hangul, searched per character.
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 _RUN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+", re.UNICODE)
+_CJK_START = re.compile(rf"[{_CJK}]")
 
 
 def _runs(text: str) -> list[str]:
@@ -24,7 +25,7 @@ def _runs(text: str) -> list[str]:
 
 
 def _is_cjk(run: str) -> bool:
-    return bool(re.match(rf"[{_CJK}]", run))
+    return _CJK_START.match(run) is not None
 
 
 def index_text(text: str) -> str:
@@ -32,7 +33,8 @@ def index_text(text: str) -> str:
     tokens: list[str] = []
     for run in _runs(text):
         if _is_cjk(run):
-            tokens.extend(run[i : i + 2] for i in range(len(run)))
+            tokens.extend(map(str.__add__, run, run[1:]))  # each bigram …
+            tokens.append(run[-1])  # … and the lone last character
         else:
             tokens.append(run)
     return " ".join(tokens)

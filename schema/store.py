@@ -167,11 +167,15 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Database]:
-        """A write transaction; nested calls become savepoints. Rolls back on any error."""
+        """A write transaction. Rolls back on any error.
+
+        A nested call joins the transaction it is in (an error inside it undoes the whole
+        transaction once it propagates); use :meth:`savepoint` where a failure must undo
+        only part of one.
+        """
         conn = self.db.conn
         if conn.in_transaction:
-            with self.db.atomic():
-                yield self.db
+            yield self.db
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -194,12 +198,32 @@ class Store:
                 conn.execute("ROLLBACK")
             raise StoreError(f"写入数据库失败：{exc}") from exc
 
+    @contextmanager
+    def savepoint(self) -> Iterator[Database]:
+        """Inside :meth:`write`: a part that is undone alone if it raises."""
+        conn = self.db.conn
+        if not conn.in_transaction:
+            raise StoreError("savepoint outside a write transaction")
+        conn.execute("SAVEPOINT part")
+        try:
+            yield self.db
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO SAVEPOINT part")
+                conn.execute("RELEASE SAVEPOINT part")
+            raise
+        conn.execute("RELEASE SAVEPOINT part")
+
     def query(
         self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
     ) -> list[dict[str, Any]]:
         """Rows of a read query as dicts."""
         try:
-            return list(self.db.query(sql, params))
+            # plain execute: sqlite-utils' query() wraps every read in a savepoint, and a
+            # savepoint makes FTS5 flush its pending index data (a segment per item written)
+            cursor = self.db.conn.execute(sql, params)
+            names = [d[0] for d in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor]
         except sqlite3.Error as exc:
             raise StoreError(f"查询失败：{exc}") from exc
 

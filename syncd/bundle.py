@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import struct
 import tempfile
 import zlib
@@ -489,38 +490,38 @@ def opened_stream(
 
     aead = ChaCha20Poly1305(bundle_key)
     digest = hashlib.sha256()
-    with (
-        tempfile.SpooledTemporaryFile(max_size=1 << 20) as plain,
-        tempfile.TemporaryDirectory(prefix=".open-", dir=staging) as folder,
-    ):
-        payload = _PayloadReader(plain, Path(folder), limits)
+    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as plain:
+        payload = _PayloadReader(plain, staging, limits)
         try:
-            _decrypt_chunks(reader, aead, header, digest, payload, limits)
+            try:
+                _decrypt_chunks(reader, aead, header, digest, payload, limits)
+            finally:
+                payload.close()
+            chain_size = reader.u(">I")
+            if chain_size > limits.max_chain_bytes:
+                raise BundleError("chain-invalid", "发送节点证书链过大")
+            chain_pem = reader.take(chain_size)
+            signature = reader.take(SIGNATURE_BYTES)
+            if source.read(1):
+                raise BundleError("trailing-data", "数据包末尾有多余数据")
+            _verify_sender(
+                header,
+                header_bytes,
+                keys_section,
+                digest.digest(),
+                chain_pem,
+                signature,
+                root,
+                now,
+                revoked,
+            )
+            payload.check()
+            plain.seek(0)
+            budget = limits.max_decompressed_bytes - payload.attachment_bytes
+            records = _records(plain, limits, budget)
+            yield Unsealed(header, records, payload.attachments)
         finally:
-            payload.close()
-        chain_size = reader.u(">I")
-        if chain_size > limits.max_chain_bytes:
-            raise BundleError("chain-invalid", "发送节点证书链过大")
-        chain_pem = reader.take(chain_size)
-        signature = reader.take(SIGNATURE_BYTES)
-        if source.read(1):
-            raise BundleError("trailing-data", "数据包末尾有多余数据")
-        _verify_sender(
-            header,
-            header_bytes,
-            keys_section,
-            digest.digest(),
-            chain_pem,
-            signature,
-            root,
-            now,
-            revoked,
-        )
-        payload.check()
-        plain.seek(0)
-        budget = limits.max_decompressed_bytes - payload.attachment_bytes
-        records = _records(plain, limits, budget)
-        yield Unsealed(header, records, payload.attachments)
+            payload.remove_staged()
 
 
 def _decrypt_chunks(
@@ -558,9 +559,10 @@ class _PayloadReader:
     ``folder`` while its hash is computed.
     """
 
-    def __init__(self, records: IO[bytes], folder: Path, limits: Limits) -> None:
+    def __init__(self, records: IO[bytes], staging: Path | None, limits: Limits) -> None:
         self.records_out = records
-        self.folder = folder
+        self.staging = staging
+        self.folder: Path | None = None  # made at the first attachment
         self.limits = limits
         self.head = b""  # a section header cut by a chunk boundary
         self.kind: int | None = None
@@ -616,6 +618,11 @@ class _PayloadReader:
             self.file.close()
             self.file = None
 
+    def remove_staged(self) -> None:
+        """Delete the staging folder and whatever attachments were not moved out of it."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
     def finish(self) -> None:
         if self.error is None and (not self.ended or self.head):
             self.error = BundleError("payload-invalid", "数据包内容不完整")
@@ -637,6 +644,8 @@ class _PayloadReader:
             self.kind, self.left = kind, length
             self.expected = b""
             self.digest = hashlib.sha256()
+            if self.folder is None:
+                self.folder = Path(tempfile.mkdtemp(prefix=".open-", dir=self.staging))
             self.file = open(self.folder / f"{len(self.attachments)}.part", "wb")  # noqa: SIM115
         else:
             raise BundleError("payload-invalid", f"数据包内容分段格式不符（类型 {kind}）")

@@ -12,8 +12,10 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from syncd.keys import write_durably
 
@@ -33,6 +35,8 @@ class Spool:
         self.root.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.root / "state.db", timeout=10, isolation_level=None)
         self.db.execute("PRAGMA journal_mode = WAL")
+        # losing the last ids on power loss only means opening those bundles again
+        self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, sender TEXT NOT NULL, "
             "expires INTEGER NOT NULL, at INTEGER NOT NULL)"
@@ -49,6 +53,15 @@ class Spool:
             "INSERT OR IGNORE INTO seen(id, sender, expires, at) VALUES (?, ?, ?, ?)",
             (bundle_id, sender, expires, int(now.timestamp())),
         )
+
+    def remember_many(self, headers: Iterable[Any], now: datetime) -> None:
+        """Add bundle ids (headers with ``id``, ``sender``, ``expires``) in one transaction."""
+        at = int(now.timestamp())
+        with self.db:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO seen(id, sender, expires, at) VALUES (?, ?, ?, ?)",
+                [(h.id, h.sender, h.expires, at) for h in headers],
+            )
 
     def prune(self, now: datetime, keep_seconds: int) -> int:
         """Forget ids of bundles expired longer than ``keep_seconds`` (they are refused anyway)."""

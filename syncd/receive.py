@@ -1,0 +1,204 @@
+"""Receiving bundles: verify, keep attachments, apply records, remember — in batches.
+
+Every way a bundle reaches a node (a carried-in folder, an HTTP upload, a watched drop folder)
+ends here. Bundles are applied in batches, one store transaction per batch and a savepoint
+per bundle: a refused bundle is undone alone and quarantined with its reason, the others
+commit together, and their ids enter the seen-set after the commit (a crash in between only
+means a bundle is opened again and its records are found already applied).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from schema.attachment import Attachments
+from schema.error import StoreError, XinbaoError
+from schema.inbound import Outcome, apply
+from schema.node import NodeConfig, NodeHome
+from schema.record import Record
+from schema.store import Store
+from syncd import revocation
+from syncd.bundle import BundleError, Header, Limits, opened_stream, read_header
+from syncd.enrolment import CERT_KIND, learn, load_root
+from syncd.error import TrustError
+from syncd.keys import NodeKeys, load_keys, passphrase_from_env
+from syncd.revocation import revoked_in
+from syncd.spool import Spool
+
+Progress = Callable[[int, int], None]
+# Records the trust layer handles itself; every other kind is applied through schema.
+TRUST_KINDS = {revocation.KIND: revocation.accept, CERT_KIND: learn}
+BATCH = 1024
+BATCH_SECONDS = 0.5
+
+
+class _Refused(Exception):
+    """A bundle refused inside a batch; the batch is rolled back and applied without it."""
+
+    def __init__(self, path: Path, error: BundleError) -> None:
+        super().__init__(error.message)
+        self.path = path
+        self.error = error
+
+
+@dataclass
+class ImportReport:
+    """What happened to each bundle file."""
+
+    applied: list[str] = field(default_factory=list)
+    duplicate: list[str] = field(default_factory=list)
+    quarantined: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    records: int = 0
+    headers: dict[str, Header] = field(default_factory=dict)  # file name → header, when read
+
+
+class Receiver:
+    """A node's receiving side, open on its store, spool and keys until :meth:`close`."""
+
+    def __init__(self, home: NodeHome) -> None:
+        self.home = home
+        self.config: NodeConfig = home.load()
+        root = load_root(home)
+        if root is None:
+            raise TrustError("本节点尚未入网（没有根证书），不能接收数据包")
+        self.root: x509.Certificate = root
+        self.keys: NodeKeys = load_keys(home.path, passphrase_from_env())
+        self.limits = Limits.load()
+        self.attachments = Attachments(home.attachments_path)
+        self.spool = Spool(home.path)
+        self.store = Store.open(home.store_path)
+        # a received batch is durable at its commit, before its ids enter the seen-set
+        self.store.db.execute("PRAGMA synchronous = FULL")
+
+    def close(self) -> None:
+        """Close the store and the seen-set."""
+        self.spool.close()
+        self.store.close()
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def receive(
+        self, paths: Iterable[Path], now: datetime, progress: Progress | None = None
+    ) -> ImportReport:
+        """Verify and apply bundle files addressed to this node; refused ones are quarantined."""
+        files = list(paths)
+        report = ImportReport()
+        refused: set[Path] = set()
+        done = 0
+        while done < len(files):
+            done += self._batch(files[done:], now, report, refused)
+            if progress:
+                progress(done, len(files))
+        # ids of bundles past their expiry are refused anyway; the seen-set need not keep them
+        self.spool.prune(now, int(self.limits.clock_skew.total_seconds()))
+        return report
+
+    def _batch(
+        self, files: list[Path], now: datetime, report: ImportReport, refused: set[Path]
+    ) -> int:
+        """Apply a batch from the front of ``files`` in one transaction; how many it took.
+
+        A batch ends at BATCH bundles or BATCH_SECONDS, so the store's write lock is never
+        held long (a console writing meanwhile waits at most that). A refused bundle rolls the
+        batch back; it is quarantined, and the batch is applied again up to it.
+        """
+        limit = len(files)
+        while True:
+            taken = 0
+            outcomes: list[tuple[Path, Header, int | None]] = []
+            fresh: set[str] = set()
+            started = time.monotonic()
+            try:
+                with self.store.write():
+                    for path in files[:limit]:
+                        if taken >= BATCH or time.monotonic() - started > BATCH_SECONDS:
+                            break
+                        taken += 1
+                        if path in refused:
+                            continue
+                        outcome = self._one(path, now, fresh, report)
+                        outcomes.append(outcome)
+                        if outcome[2] is not None:
+                            fresh.add(outcome[1].id)
+            except _Refused as bad:
+                refused.add(bad.path)
+                self._refuse(bad.path, bad.error.reason, bad.error.message, now, report)
+                limit = files.index(bad.path) + 1  # those before it were fine: apply them
+                continue
+            break
+        for path, _, count in outcomes:
+            if count is None:
+                report.duplicate.append(path.name)
+            else:
+                report.applied.append(path.name)
+                report.records += count
+        self.spool.remember_many([h for _, h, n in outcomes if n is not None], now)
+        return taken
+
+    def _one(
+        self, path: Path, now: datetime, batch_ids: set[str], report: ImportReport
+    ) -> tuple[Path, Header, int | None]:
+        """Open and apply one bundle inside the batch's transaction: its header and how many
+        records were new (None for a bundle seen before). Raises :class:`_Refused`."""
+        me = self.config.id
+        with open(path, "rb") as fh:
+            try:
+                header = read_header(fh, self.limits)
+                report.headers[path.name] = header
+                if header.id in batch_ids or self.spool.seen(header.id):
+                    return path, header, None
+                fh.seek(0)
+                self.attachments.root.mkdir(parents=True, exist_ok=True)
+                revoked = revoked_in(self.spool)
+                staging = self.attachments.root
+                count = 0
+                with opened_stream(
+                    fh, me, self.keys, self.root, now, self.limits, revoked, staging
+                ) as opened:
+                    # attachments first (a rename each), so every record finds what it
+                    # refers to; the records of a bundle are applied whole or not at all
+                    for staged in opened.attachments:
+                        self.attachments.keep(staged.sha256, staged.path)
+                    for raw in opened.records:
+                        trust = TRUST_KINDS.get(str(raw.get("kind")))
+                        if trust is not None:
+                            trust(self.home, raw, self.root, now, self.store)
+                        elif apply(self.store, _record(raw), me).outcome is Outcome.APPLIED:
+                            count += 1
+            except BundleError as exc:
+                raise _Refused(path, exc) from exc
+            except StoreError:
+                raise  # the node's own store failed: nothing is wrong with the bundle
+            except XinbaoError as exc:
+                raise _Refused(path, BundleError("apply-failed", exc.message)) from exc
+        return path, header, count
+
+    def _refuse(
+        self, path: Path, reason: str, message: str, now: datetime, report: ImportReport
+    ) -> None:
+        self.spool.quarantine(path, reason, message, now)
+        report.quarantined.append((path.name, reason))
+
+
+def _record(raw: dict[str, Any]) -> Record:
+    try:
+        return Record(
+            id=str(raw["id"]),
+            kind=str(raw["kind"]),
+            version=int(raw["version"]),
+            origin=str(raw["origin"]),
+            payload=dict(raw["payload"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError("payload-invalid", "数据包记录缺少字段") from exc
