@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,8 +44,8 @@ def insert(
     with store.write() as db:
         cursor = db.execute(
             "INSERT INTO item(id, origin, revision, title, body, category, urgency, "
-            "classification, author, phone, request, incident, signer, signed_at, derivation, "
-            "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "classification, author, phone, request, incident, attachments, signer, signed_at, "
+            "derivation, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 item_id,
                 origin,
@@ -92,7 +92,7 @@ def revise(
         db.execute(
             "UPDATE item SET revision = ?, title = ?, body = ?, category = ?, urgency = ?, "
             "classification = ?, author = ?, phone = ?, request = ?, incident = ?, "
-            "updated_at = ? WHERE id = ?",
+            "attachments = ?, updated_at = ? WHERE id = ?",
             [number, *_content_columns(draft), to_text(at), item.id],
         )
         _revision_row(store, item.id, number, draft, editor, at)
@@ -159,6 +159,8 @@ def draft_of(row: dict[str, Any]) -> ItemDraft:
         data["request"] = row["request"]
     if row["incident"]:
         data["incident"] = json.loads(row["incident"])
+    if row.get("attachments"):
+        data["attachments"] = json.loads(row["attachments"])
     return parse_item(data)
 
 
@@ -191,6 +193,9 @@ def _content_columns(draft: ItemDraft) -> list[Any]:
         draft.phone,
         draft.request,
         json.dumps(incident, ensure_ascii=False) if incident else None,
+        json.dumps([asdict(a) for a in draft.attachments], ensure_ascii=False)
+        if draft.attachments
+        else None,
     ]
 
 

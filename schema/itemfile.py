@@ -85,15 +85,13 @@ def read_item_file(path: Path, attachments: Attachments | None = None) -> ItemDr
     parse_item({**data, "attachments": []})  # everything else first: nothing copied in vain
     if attachments is None:
         raise ValidationError("attachments", "此处不能添加附件文件")
-    entries: list[Any] = []
+    _attachments([f for f in files if not isinstance(f, str)])  # every entry checked first
     for entry in files:
-        if isinstance(entry, str):
-            source = path.parent / entry
-            if not source.is_file():
-                raise ValidationError("attachments", f"找不到附件文件 {entry}")
-            entries.append(asdict(attachments.add_file(source)))
-        else:
-            entries.append(entry)
+        if isinstance(entry, str) and not (path.parent / entry).is_file():
+            raise ValidationError("attachments", f"找不到附件文件 {entry}")
+    entries = [
+        asdict(attachments.add_file(path.parent / f)) if isinstance(f, str) else f for f in files
+    ]
     return parse_item({**data, "attachments": entries})
 
 

@@ -105,6 +105,7 @@ class Edge:
     updated_at: datetime
     note: str = ""
     placement: str = ""
+    delivered_at: datetime | None = None  # the recipient's end-to-end receipt, if back
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,19 @@ def edge_from_row(row: dict[str, Any]) -> Edge:
         updated_at=from_text(row["updated_at"]),
         note=row["note"],
         placement=row["placement"],
+        delivered_at=from_text(row["delivered_at"]) if row.get("delivered_at") else None,
     )
+
+
+def mark_delivered(store: Store, item_id: str, from_unit: str, to_unit: str, at: datetime) -> bool:
+    """Record the recipient's end-to-end receipt on an outgoing edge (the first one counts)."""
+    with store.write() as db:
+        cursor = db.execute(
+            "UPDATE edge SET delivered_at = ? WHERE item_id = ? AND from_unit = ? "
+            "AND to_unit = ? AND delivered_at IS NULL",
+            [to_text(at), item_id, from_unit, to_unit],
+        )
+    return cursor.rowcount > 0
 
 
 def find_edge(store: Store, item_id: str, from_unit: str, to_unit: str) -> Edge | None:

@@ -129,6 +129,14 @@ def m001_core(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_delivery(db: Database) -> None:
+    """When an outgoing edge's record reached its recipient (end-to-end receipt); the
+    attachments an item refers to (JSON list of {name, sha256, size})."""
+    db.execute("ALTER TABLE edge ADD COLUMN delivered_at TEXT")
+    db.execute("ALTER TABLE item ADD COLUMN attachments TEXT")
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

@@ -3,8 +3,8 @@
 Layout (all integers big-endian)::
 
     magic "XINBAOB\\0" · version u16
-    header   u32 length · canonical JSON {id, sender, recipients, created, expires,
-             priority, hop_limit}                          (no title, no content)
+    header   u32 length · canonical JSON {classification, created, expires, hop_limit, id,
+             priority, recipients, sender}                 (no title, no content)
     keys     u16 count · per recipient: u8 id length · id · u16 length · HPKE(bundle key)
     chunks   per chunk: u32 (bit 31 = last, bits 0–30 = length) · AEAD ciphertext
     trailer  u32 length · sender's certificate chain (PEM, leaf first) · Ed25519 signature (64)
@@ -128,10 +128,13 @@ class Header:
     expires: int
     priority: int = 0
     hop_limit: int = 8
+    # rank of the highest classification inside (0 公开 … 3 机密): relays honour link ceilings
+    classification: int = 1
 
     def to_bytes(self) -> bytes:
         """Canonical JSON, as signed."""
         fields = {
+            "classification": self.classification,
             "id": self.id,
             "sender": self.sender,
             "recipients": list(self.recipients),
@@ -155,6 +158,7 @@ class Header:
                 expires=raw["expires"],
                 priority=raw["priority"],
                 hop_limit=raw["hop_limit"],
+                classification=raw["classification"],
             )
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise BundleError("header-invalid", "数据包头无法解析") from exc
@@ -165,8 +169,15 @@ class Header:
             and all(isinstance(r, str) for r in header.recipients)
             and all(
                 isinstance(v, int)
-                for v in (header.created, header.expires, header.priority, header.hop_limit)
+                for v in (
+                    header.created,
+                    header.expires,
+                    header.priority,
+                    header.hop_limit,
+                    header.classification,
+                )
             )
+            and 0 <= header.classification <= 3
         )
         if not ok or header.to_bytes() != data:
             raise BundleError("header-invalid", "数据包头格式不符")
@@ -247,6 +258,7 @@ def new_header(
     priority: int = 0,
     lifetime: timedelta | None = None,
     hop_limit: int = 8,
+    classification: int = 1,
 ) -> Header:
     """A header for a new bundle with a random id."""
     life = lifetime or Limits.load().default_lifetime
@@ -258,6 +270,7 @@ def new_header(
         expires=int((now + life).timestamp()),
         priority=priority,
         hop_limit=hop_limit,
+        classification=classification,
     )
 
 
@@ -347,7 +360,10 @@ def _payload(
 
 
 def _attachment_section(sha256: str, path: Path, size: int) -> Iterator[bytes]:
-    expected = bytes.fromhex(sha256)
+    try:
+        expected = bytes.fromhex(sha256)
+    except ValueError:
+        expected = b""
     if len(expected) != HASH_BYTES:
         raise SyncError(f"附件校验值无效：{sha256}")
     with open(path, "rb") as fh:
@@ -460,29 +476,11 @@ def opened_stream(
     limits = limits or Limits.load()
     reader = _Reader(source, limits.max_bundle_bytes)
     header, header_bytes = _read_header(reader, limits)
-    moment = int(now.timestamp())
-    skew = int(limits.clock_skew.total_seconds())
-    if moment > header.expires + skew:
-        raise BundleError("expired", "数据包已过期")
-    if header.created > moment + skew:
-        raise BundleError("not-yet-valid", "数据包的创建时间晚于本机时间")
+    _check_times(header, now, limits)
     if me not in header.recipients:
         raise BundleError("not-addressed", f"数据包不是发给本节点（{me}）的")
 
-    count = reader.u(">H")
-    if count != len(header.recipients):
-        raise BundleError("keys-invalid", "密钥段与收件节点不符")
-    keys_section = struct.pack(">H", count)
-    wrapped_for_me = b""
-    for recipient in header.recipients:
-        rid = reader.take(reader.u(">B"))
-        size = reader.u(">H")
-        wrapped = reader.take(size)
-        keys_section += struct.pack(">B", len(rid)) + rid + struct.pack(">H", size) + wrapped
-        if rid != recipient.encode():
-            raise BundleError("keys-invalid", "密钥段与收件节点不符")
-        if recipient == me:
-            wrapped_for_me = wrapped
+    keys_section, wrapped_for_me = _read_keys(reader, header, me)
     try:
         bundle_key = _SUITE.decrypt(wrapped_for_me, keys.encryption, info=_key_info(header, me))
     except (InvalidTag, ValueError) as exc:
@@ -497,13 +495,7 @@ def opened_stream(
                 _decrypt_chunks(reader, aead, header, digest, payload, limits)
             finally:
                 payload.close()
-            chain_size = reader.u(">I")
-            if chain_size > limits.max_chain_bytes:
-                raise BundleError("chain-invalid", "发送节点证书链过大")
-            chain_pem = reader.take(chain_size)
-            signature = reader.take(SIGNATURE_BYTES)
-            if source.read(1):
-                raise BundleError("trailing-data", "数据包末尾有多余数据")
+            chain_pem, signature = _read_trailer(reader, source, limits)
             _verify_sender(
                 header,
                 header_bytes,
@@ -522,6 +514,79 @@ def opened_stream(
             yield Unsealed(header, records, payload.attachments)
         finally:
             payload.remove_staged()
+
+
+def _read_keys(reader: _Reader, header: Header, me: str) -> tuple[bytes, bytes]:
+    """The keys section as signed, and the wrapped key for ``me`` (empty if none)."""
+    count = reader.u(">H")
+    if count != len(header.recipients):
+        raise BundleError("keys-invalid", "密钥段与收件节点不符")
+    keys_section = struct.pack(">H", count)
+    wrapped_for_me = b""
+    for recipient in header.recipients:
+        rid = reader.take(reader.u(">B"))
+        size = reader.u(">H")
+        wrapped = reader.take(size)
+        keys_section += struct.pack(">B", len(rid)) + rid + struct.pack(">H", size) + wrapped
+        if rid != recipient.encode():
+            raise BundleError("keys-invalid", "密钥段与收件节点不符")
+        if recipient == me:
+            wrapped_for_me = wrapped
+    return keys_section, wrapped_for_me
+
+
+def _read_trailer(reader: _Reader, source: IO[bytes], limits: Limits) -> tuple[bytes, bytes]:
+    chain_size = reader.u(">I")
+    if chain_size > limits.max_chain_bytes:
+        raise BundleError("chain-invalid", "发送节点证书链过大")
+    chain_pem = reader.take(chain_size)
+    signature = reader.take(SIGNATURE_BYTES)
+    if source.read(1):
+        raise BundleError("trailing-data", "数据包末尾有多余数据")
+    return chain_pem, signature
+
+
+def verify_outer(
+    source: IO[bytes],
+    root: x509.Certificate,
+    now: datetime,
+    limits: Limits | None = None,
+    revoked: frozenset[str] = frozenset(),
+) -> Header:
+    """Check what a relay can check without the bundle key: the layout, validity period, the
+    sender's chain and the signature over the header, keys and ciphertext. Its header."""
+    limits = limits or Limits.load()
+    reader = _Reader(source, limits.max_bundle_bytes)
+    header, header_bytes = _read_header(reader, limits)
+    _check_times(header, now, limits)
+    keys_section, _ = _read_keys(reader, header, "")
+    digest = hashlib.sha256()
+    while True:
+        word = reader.u(">I")
+        size = word & ~LAST
+        if size > limits.chunk_bytes + 16:
+            raise BundleError("chunk-invalid", "数据块大小不符")
+        digest.update(struct.pack(">I", word))
+        left = size
+        while left:  # hashed in pieces: a relay's memory stays flat too
+            piece = reader.take(min(left, 1 << 16))
+            digest.update(piece)
+            left -= len(piece)
+        if word & LAST:
+            break
+    chain_pem, signature = _read_trailer(reader, source, limits)
+    signed = (header_bytes, keys_section, digest.digest(), chain_pem, signature)
+    _verify_sender(header, *signed, root, now, revoked)
+    return header
+
+
+def _check_times(header: Header, now: datetime, limits: Limits) -> None:
+    moment = int(now.timestamp())
+    skew = int(limits.clock_skew.total_seconds())
+    if moment > header.expires + skew:
+        raise BundleError("expired", "数据包已过期")
+    if header.created > moment + skew:
+        raise BundleError("not-yet-valid", "数据包的创建时间晚于本机时间")
 
 
 def _decrypt_chunks(

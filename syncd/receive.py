@@ -18,23 +18,31 @@ from typing import Any
 
 from cryptography import x509
 
+from schema import outbox
 from schema.attachment import Attachments
+from schema.clock import from_text, to_text
 from schema.error import StoreError, XinbaoError
 from schema.inbound import Outcome, apply
 from schema.node import NodeConfig, NodeHome
 from schema.record import Record
+from schema.state import mark_delivered
 from schema.store import Store
+from schema.vocabulary import Classification
 from syncd import revocation
-from syncd.bundle import BundleError, Header, Limits, opened_stream, read_header
+from syncd.bundle import BundleError, Header, Limits, opened_stream, read_header, verify_outer
 from syncd.enrolment import CERT_KIND, learn, load_root
 from syncd.error import TrustError
 from syncd.keys import NodeKeys, load_keys, passphrase_from_env
+from syncd.outgoing import Outgoing
 from syncd.revocation import revoked_in
+from syncd.route import Routes
 from syncd.spool import Spool
 
 Progress = Callable[[int, int], None]
 # Records the trust layer handles itself; every other kind is applied through schema.
 TRUST_KINDS = {revocation.KIND: revocation.accept, CERT_KIND: learn}
+RECEIPT_KIND = "receipt"  # end-to-end receipts: handled here, never receipted themselves
+APPLIED, DUPLICATE, RELAYED = "applied", "duplicate", "relayed"  # ImportReport fields
 BATCH = 1024
 BATCH_SECONDS = 0.5
 
@@ -56,6 +64,7 @@ class ImportReport:
     duplicate: list[str] = field(default_factory=list)
     quarantined: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     records: int = 0
+    relayed: list[str] = field(default_factory=list)  # only passed on toward others
     headers: dict[str, Header] = field(default_factory=dict)  # file name → header, when read
 
 
@@ -74,6 +83,8 @@ class Receiver:
         self.attachments = Attachments(home.attachments_path)
         self.spool = Spool(home.path)
         self.store = Store.open(home.store_path)
+        self.outgoing = Outgoing(self.spool)
+        self.routes = Routes.load(home)
         # a received batch is durable at its commit, before its ids enter the seen-set
         self.store.db.execute("PRAGMA synchronous = FULL")
 
@@ -116,7 +127,7 @@ class Receiver:
         limit = len(files)
         while True:
             taken = 0
-            outcomes: list[tuple[Path, Header, int | None]] = []
+            outcomes: list[tuple[Path, Header, str, int]] = []
             fresh: set[str] = set()
             started = time.monotonic()
             try:
@@ -129,7 +140,7 @@ class Receiver:
                             continue
                         outcome = self._one(path, now, fresh, report)
                         outcomes.append(outcome)
-                        if outcome[2] is not None:
+                        if outcome[2] == APPLIED:
                             fresh.add(outcome[1].id)
             except _Refused as bad:
                 refused.add(bad.path)
@@ -137,52 +148,126 @@ class Receiver:
                 limit = files.index(bad.path) + 1  # those before it were fine: apply them
                 continue
             break
-        for path, _, count in outcomes:
-            if count is None:
-                report.duplicate.append(path.name)
-            else:
-                report.applied.append(path.name)
-                report.records += count
-        self.spool.remember_many([h for _, h, n in outcomes if n is not None], now)
+        for path, _, status, count in outcomes:
+            getattr(report, status).append(path.name)
+            report.records += count
+        self.spool.remember_many([h for _, h, status, _ in outcomes if status == APPLIED], now)
         return taken
 
     def _one(
         self, path: Path, now: datetime, batch_ids: set[str], report: ImportReport
-    ) -> tuple[Path, Header, int | None]:
-        """Open and apply one bundle inside the batch's transaction: its header and how many
-        records were new (None for a bundle seen before). Raises :class:`_Refused`."""
+    ) -> tuple[Path, Header, str, int]:
+        """Handle one bundle inside the batch's transaction: apply it if it is for this node,
+        relay it toward its other recipients. Its header, what happened (APPLIED, DUPLICATE or
+        RELAYED) and how many records were new. Raises :class:`_Refused`."""
         me = self.config.id
         with open(path, "rb") as fh:
             try:
                 header = read_header(fh, self.limits)
                 report.headers[path.name] = header
-                if header.id in batch_ids or self.spool.seen(header.id):
-                    return path, header, None
                 fh.seek(0)
-                self.attachments.root.mkdir(parents=True, exist_ok=True)
                 revoked = revoked_in(self.spool)
-                staging = self.attachments.root
                 count = 0
-                with opened_stream(
-                    fh, me, self.keys, self.root, now, self.limits, revoked, staging
-                ) as opened:
-                    # attachments first (a rename each), so every record finds what it
-                    # refers to; the records of a bundle are applied whole or not at all
-                    for staged in opened.attachments:
-                        self.attachments.keep(staged.sha256, staged.path)
-                    for raw in opened.records:
-                        trust = TRUST_KINDS.get(str(raw.get("kind")))
-                        if trust is not None:
-                            trust(self.home, raw, self.root, now, self.store)
-                        elif apply(self.store, _record(raw), me).outcome is Outcome.APPLIED:
-                            count += 1
+                if me not in header.recipients:
+                    verify_outer(fh, self.root, now, self.limits, revoked)
+                    status = RELAYED
+                elif header.id in batch_ids or self.spool.seen(header.id):
+                    self._acknowledge(header, now)  # its receipt may have been lost: again
+                    status = DUPLICATE
+                else:
+                    count = self._apply(fh, header, now, revoked)
+                    status = APPLIED
+                self._relay(path, header, now)
             except BundleError as exc:
                 raise _Refused(path, exc) from exc
             except StoreError:
                 raise  # the node's own store failed: nothing is wrong with the bundle
             except XinbaoError as exc:
                 raise _Refused(path, BundleError("apply-failed", exc.message)) from exc
-        return path, header, count
+        return path, header, status, count
+
+    def _apply(self, fh: Any, header: Header, now: datetime, revoked: frozenset[str]) -> int:
+        me = self.config.id
+        self.attachments.root.mkdir(parents=True, exist_ok=True)
+        staging = self.attachments.root
+        count = 0
+        wants_receipt = False
+        with opened_stream(fh, me, self.keys, self.root, now, self.limits, revoked, staging) as op:
+            # the records of a bundle are applied whole or not at all; its attachments are
+            # kept (a rename each) only once they all applied
+            for raw in op.records:
+                kind = str(raw.get("kind"))
+                if kind == RECEIPT_KIND:
+                    self._receipt(raw, header, now)
+                    continue
+                wants_receipt = True
+                trust = TRUST_KINDS.get(kind)
+                if trust is not None:
+                    trust(self.home, raw, self.root, now, self.store)
+                elif apply(self.store, _record(raw), me).outcome is Outcome.APPLIED:
+                    count += 1
+            for staged in op.attachments:
+                self.attachments.keep(staged.sha256, staged.path)
+        if wants_receipt:
+            self._acknowledge(header, now)
+        return count
+
+    def _acknowledge(self, header: Header, now: datetime) -> None:
+        """Queue an end-to-end receipt for ``header``'s bundle back to its sender."""
+        me = self.config.id
+        if header.sender == me:
+            return
+        record = Record(
+            id=f"receipt:{header.id}:{me}",
+            kind=RECEIPT_KIND,
+            version=1,
+            origin=me,
+            payload={"bundle": header.id, "by": me, "at": to_text(now)},
+        )
+        outbox.enqueue(
+            self.store,
+            record,
+            (header.sender,),
+            priority=header.priority,
+            classification=Classification.PUBLIC,
+            at=now,
+        )
+
+    def _receipt(self, raw: dict[str, Any], header: Header, now: datetime) -> None:
+        """A recipient's receipt for a bundle this node sealed: mark what it carried delivered."""
+        payload = raw.get("payload")
+        if not isinstance(payload, dict):
+            raise BundleError("payload-invalid", "回执记录格式不符")
+        by, bundle_id = payload.get("by"), payload.get("bundle")
+        if (
+            by != header.sender
+            or raw.get("origin") != header.sender
+            or not isinstance(bundle_id, str)
+        ):
+            raise BundleError("payload-invalid", "回执不是由收件节点本身签发的")
+        try:
+            at = from_text(str(payload.get("at")))
+        except ValueError:
+            at = now
+        for record in self.outgoing.receipt(bundle_id, by, to_text(at)):
+            if record.get("kind") == "item":
+                mark_delivered(self.store, record["id"], self.config.id, by, at)
+
+    def _relay(self, path: Path, header: Header, now: datetime) -> bool:
+        """Take custody of a bundle for recipients beyond this node; whether it was relayed."""
+        me = self.config.id
+        others = tuple(r for r in header.recipients if r != me)
+        if not others:
+            return False
+        came_from = self.routes.next_hop(header.sender) or ""
+        hops = self.routes.hops(others, came_from)
+        if not hops:
+            if me in header.recipients:
+                return False
+            raise BundleError("no-route", "本节点无法转发此数据包（收件节点不在下级，也无上级）")
+        kept = self.outgoing.keep(path)
+        self.outgoing.add(kept, header, sorted(hops), now.timestamp())
+        return True
 
     def _refuse(
         self, path: Path, reason: str, message: str, now: datetime, report: ImportReport

@@ -54,9 +54,9 @@ def export(home: NodeHome, peer: str, folder: Path, now: datetime) -> list[Path]
         held = Attachments(home.attachments_path)
         for recipients, batch in groups.items():
             header = new_header(config.id, recipients, now, priority=max(q.priority for q in batch))
-            files = _attachments_of(batch, held)
+            files = attachments_of(batch, held)
             written.append(
-                _write_sealed(
+                write_sealed(
                     folder,
                     lambda out, h=header, b=batch, f=files: seal(
                         h, (record_dict(q) for q in b), keys, chain, public, out, None, f
@@ -69,7 +69,7 @@ def export(home: NodeHome, peer: str, folder: Path, now: datetime) -> list[Path]
     return written
 
 
-def _attachments_of(batch: list[QueuedRecord], held: Attachments) -> list[tuple[str, Path]]:
+def attachments_of(batch: list[QueuedRecord], held: Attachments) -> list[tuple[str, Path]]:
     """The files of every attachment the records refer to and this node holds, once each."""
     hashes = dict.fromkeys(h for q in batch for h in referenced(q.record.payload))
     return [(h, held.path(h)) for h in hashes if held.has(h)]
@@ -85,7 +85,7 @@ class _HashingFile:
         return self.fh.write(data)
 
 
-def _write_sealed(folder: Path, write: Callable[[Any], None]) -> Path:
+def write_sealed(folder: Path, write: Callable[[Any], None]) -> Path:
     tmp = folder / f".{secrets.token_hex(8)}.part"
     try:
         with open(tmp, "wb") as fh:

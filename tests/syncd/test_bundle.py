@@ -492,6 +492,7 @@ def test_the_outer_header_holds_routing_only(net: Net, ref: Reference) -> None:
         "expires",
         "priority",
         "hop_limit",
+        "classification",  # a marking, not content: relays honour link ceilings with it
     }
     assert set(header.to_bytes().decode()) <= set('{}[]":,0123456789abcdefghijklmnopqrstuvwxyz_')
     assert (header.sender, header.recipients) == (COUNTY_A, (CITY, COUNTY_B))

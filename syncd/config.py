@@ -1,0 +1,518 @@
+"""The daemon's own config: ``syncd.toml`` in the node home (links, listen address, timers, limits).
+
+``config.toml`` says who the node is and who may act at its desk (``schema/node.py``); this file
+says how the daemon moves bundles. A missing file means every default and no links. Every
+problem is reported at once, by key (``links.140200.url：不是 http:// 或 https:// 地址``), in
+one :class:`SyncConfigError` (a ``ConfigError``) whose message starts with the file's path.
+Unknown keys are problems too, so a typo never passes silently; booleans are not numbers.
+
+The format::
+
+    listen = "127.0.0.1:8470"      # optional HOST:PORT (IPv6 as [::1]:8470); port 0 = ephemeral;
+                                   # `run --listen` overrides; unset: no HTTP endpoint
+    tls_cert = ""                  # optional PEM paths: serve HTTPS when both are set
+    tls_key = ""                   # ("" = unset; one without the other is a problem)
+    drop = ["/media/usb/xinbao"]   # watched drop folders (default: [HOME/drop]; [] = none)
+
+    [intervals]                    # seconds, all > 0 (integers accepted)
+    send = 1.0                     # how often queued records are sealed and links are tried
+    fetch = 5.0                    # how often a child pulls from its parent
+    retry_min = 1.0                # first retry delay after a failed transfer (<= retry_max)
+    retry_max = 300.0              # backoff cap (exponential with jitter between)
+    resend_after = 600.0           # resend a bundle with no end-to-end receipt after this
+    drop_poll = 2.0                # polling fallback for drop folders (removable media)
+    stable = 1.0                   # a dropped file must keep its size this long before import
+
+    [limits]
+    max_upload_bytes = 2147483648  # integer > 0
+    uploads_per_minute = 600       # per peer, integer > 0
+    timeout = 30.0                 # HTTP timeout seconds, > 0
+
+    [links.140200]                 # one table per neighbour, keyed by node id (schema UNIT_ID)
+    url = "http://127.0.0.1:8471"  # exactly one of url / folder
+    # folder = "/media/usb/to-140200"
+    ceiling = "机密"                # highest classification sent on this link (default 机密)
+
+Relative paths (``drop``, ``tls_cert``, ``tls_key``, ``links.*.folder``) are relative to the
+node home. Paths are not checked for existence here (removable media come and go); the daemon
+reports a missing one when it needs it. A link folder may not also be a drop folder: the node
+would import what it just sent.
+
+:func:`save_link` and :func:`remove_link` rewrite the file from its parsed TOML, so every value
+is kept but comments are not; the result is validated exactly as :func:`load` will read it
+before the old file is replaced (temp file, fsync, rename, fsync dir).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import ipaddress
+import math
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import tomli_w
+
+from schema.error import ConfigError, NotFound, ValidationError
+from schema.itemfile import UNIT_ID
+from schema.vocabulary import Classification
+from syncd.keys import write_durably
+
+SYNC_CONFIG_FILE = "syncd.toml"
+DEFAULT_DROP = "drop"
+_TOP_KEYS = ("listen", "tls_cert", "tls_key", "drop", "intervals", "limits", "links")
+_LINK_KEYS = ("url", "folder", "ceiling")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_PORT = re.compile(r"[0-9]{1,5}")
+_LINKS_NOT_TABLE = "links：应为表，每个相邻节点一个 [links.单位代码]"
+_HEADER = (
+    "# xinbao-syncd 的配置，格式见 syncd/config.py。\n"
+    "# 本文件由 xinbao-syncd link add / link remove 改写，各项设置保留，注释不保留。\n\n"
+)
+
+
+class SyncConfigError(ConfigError):
+    """``syncd.toml`` is unreadable or wrong; the message names the file, then every bad key."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        super().__init__(problems)
+        self.path = path
+        self.message = f"{path} 有误：" + "；".join(problems)
+        self.args = (self.message,)
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """The daemon's timers, in seconds (all > 0)."""
+
+    send: float = 1.0
+    fetch: float = 5.0
+    retry_min: float = 1.0
+    retry_max: float = 300.0
+    resend_after: float = 600.0
+    drop_poll: float = 2.0
+    stable: float = 1.0
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """Limits of the HTTP endpoint and client (not the bundle limits of ``syncd.bundle``)."""
+
+    max_upload_bytes: int = 2 * 1024**3
+    uploads_per_minute: int = 600
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link to one neighbour: over HTTP (``url``) or through a carried folder (``folder``)."""
+
+    peer: str
+    url: str | None = None
+    folder: Path | None = None
+    ceiling: Classification = Classification.CONFIDENTIAL
+
+    def carries(self, classification: Classification) -> bool:
+        """Whether a record of ``classification`` may travel over this link."""
+        return classification <= self.ceiling
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """The parsed ``syncd.toml``; paths are already resolved against the node home."""
+
+    listen: tuple[str, int] | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    drop: tuple[Path, ...] = ()
+    intervals: Intervals = field(default_factory=Intervals)
+    limits: HttpLimits = field(default_factory=HttpLimits)
+    links: dict[str, Link] = field(default_factory=dict)
+
+    @property
+    def https(self) -> bool:
+        """Whether the endpoint serves HTTPS (both TLS paths set)."""
+        return self.tls_cert is not None and self.tls_key is not None
+
+
+def config_path(home: Path) -> Path:
+    """Where ``syncd.toml`` lives in a node home."""
+    return home / SYNC_CONFIG_FILE
+
+
+def load(home: Path) -> SyncConfig:
+    """Read and validate ``home/syncd.toml``; a missing file gives every default and no links."""
+    path = config_path(home)
+    return _parse(_read(path), home, path)
+
+
+def save_link(home: Path, link: Link) -> None:
+    """Add or replace the link to ``link.peer``, keeping every other setting."""
+    path = config_path(home)
+    data = _read(path)
+    links = data.get("links", {})
+    if not isinstance(links, dict):
+        raise SyncConfigError(path, [_LINKS_NOT_TABLE])
+    data["links"] = {**links, link.peer: _link_table(link)}
+    _rewrite(home, path, data)
+
+
+def remove_link(home: Path, peer: str) -> None:
+    """Remove the link to ``peer``, keeping every other setting; no such link is NotFound."""
+    path = config_path(home)
+    data = _read(path)
+    links = data.get("links", {})
+    if not isinstance(links, dict):
+        raise SyncConfigError(path, [_LINKS_NOT_TABLE])
+    if peer not in links:
+        raise NotFound(f"{path} 中没有到 {peer} 的链路")
+    rest = {key: value for key, value in links.items() if key != peer}
+    if rest:
+        data["links"] = rest
+    else:
+        del data["links"]
+    _rewrite(home, path, data)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (IPv6 as ``[::1]:8470``) as ``(host, port)``, host without brackets."""
+    try:
+        return _split_listen(text)
+    except ValueError as exc:
+        raise ConfigError([f"监听地址“{text}”：{exc}"]) from exc
+
+
+def format_listen(host: str, port: int) -> str:
+    """The inverse of :func:`parse_listen`: IPv6 hosts get their brackets back."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The raw TOML of ``path``, or ``{}`` when there is no file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except UnicodeDecodeError as exc:
+        raise SyncConfigError(path, ["不是 UTF-8 编码的文本"]) from exc
+    except OSError as exc:
+        raise SyncConfigError(path, [f"无法读取（{exc.strerror or exc}）"]) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SyncConfigError(path, [f"不是有效的 TOML（{exc}）"]) from exc
+
+
+def _parse(data: dict[str, Any], home: Path, path: Path) -> SyncConfig:
+    """Validate a raw config, collecting every problem before raising one error."""
+    problems: list[str] = []
+    _unknown(data, _TOP_KEYS, "", problems)
+
+    listen: tuple[str, int] | None = None
+    raw_listen = data.get("listen", "")
+    if not isinstance(raw_listen, str):
+        problems.append(f"listen：应为“主机:端口”文字，实际为 {_show(raw_listen)}")
+    elif raw_listen.strip():
+        try:
+            listen = _split_listen(raw_listen)
+        except ValueError as exc:
+            problems.append(f"listen：“{raw_listen}”{exc}")
+
+    tls: dict[str, Path | None] = {}
+    for key in ("tls_cert", "tls_key"):
+        raw = data.get(key, "")
+        tls[key] = None if raw == "" else _path(raw, key, "", home, problems)
+    for key, other in (("tls_cert", "tls_key"), ("tls_key", "tls_cert")):
+        if data.get(key, "") == "" and data.get(other, "") != "":
+            problems.append(f"{key}：设置了 {other} 时也须设置（两者都设置才提供 HTTPS）")
+
+    drop = _drops(data, home, problems)
+    intervals = Intervals(**_numbers(data, "intervals", Intervals(), problems))
+    limits = HttpLimits(**_numbers(data, "limits", HttpLimits(), problems))
+    bad = {problem.split("：", 1)[0] for problem in problems}
+    retry_keys = {"intervals.retry_min", "intervals.retry_max"}
+    if not bad & retry_keys and intervals.retry_min > intervals.retry_max:
+        problems.append(
+            f"intervals.retry_min：{_show(intervals.retry_min)} 不能大于 "
+            f"intervals.retry_max（{_show(intervals.retry_max)}）"
+        )
+    links = _links(data, home, drop, problems)
+
+    if problems:
+        raise SyncConfigError(path, problems)
+    return SyncConfig(
+        listen=listen,
+        tls_cert=tls["tls_cert"],
+        tls_key=tls["tls_key"],
+        drop=drop,
+        intervals=intervals,
+        limits=limits,
+        links=links,
+    )
+
+
+def _drops(data: dict[str, Any], home: Path, problems: list[str]) -> tuple[Path, ...]:
+    if "drop" not in data:
+        return (home / DEFAULT_DROP,)
+    raw = data["drop"]
+    if not isinstance(raw, list):
+        problems.append(f'drop：应为目录列表，如 ["/media/usb/xinbao"]，实际为 {_show(raw)}')
+        return ()
+    drops: list[Path] = []
+    for number, entry in enumerate(raw, 1):
+        folder = _path(entry, "drop", f"第 {number} 项", home, problems)
+        if folder is None:
+            continue
+        if _same(folder, drops):
+            problems.append(f"drop：第 {number} 项 {folder} 重复")
+            continue
+        drops.append(folder)
+    return tuple(drops)
+
+
+def _numbers(
+    data: dict[str, Any], section: str, defaults: Intervals | HttpLimits, problems: list[str]
+) -> dict[str, Any]:
+    """The fields of ``section``; a bad value is reported and its default kept."""
+    table = _table(data, section, problems)
+    names = [f.name for f in fields(defaults)]
+    _unknown(table, names, section, problems)
+    values: dict[str, Any] = {}
+    for name in names:
+        default = getattr(defaults, name)
+        values[name] = default
+        if name not in table:
+            continue
+        value = table[name]
+        key = f"{section}.{name}"
+        if isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                problems.append(f"{key}：应为大于 0 的整数，实际为 {_show(value)}")
+                continue
+            values[name] = value
+        else:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                problems.append(f"{key}：应为大于 0 的秒数，实际为 {_show(value)}")
+                continue
+            values[name] = float(value)
+    return values
+
+
+def _links(
+    data: dict[str, Any], home: Path, drops: tuple[Path, ...], problems: list[str]
+) -> dict[str, Link]:
+    raw = data.get("links", {})
+    if not isinstance(raw, dict):
+        problems.append(_LINKS_NOT_TABLE)
+        return {}
+    links: dict[str, Link] = {}
+    for peer, entry in raw.items():
+        key = f"links.{peer}"
+        ok = True
+        if not UNIT_ID.fullmatch(peer):
+            problems.append(f"{key}：“{peer}”不是有效的单位代码")
+            ok = False
+        if not isinstance(entry, dict):
+            problems.append(f"{key}：应为表（[{key}]，含 url 或 folder），实际为 {_show(entry)}")
+            continue
+        _unknown(entry, _LINK_KEYS, key, problems)
+        if ("url" in entry) == ("folder" in entry):
+            problems.append(f"{key}：url 与 folder 须填且只填一个")
+            ok = False
+        url: str | None = None
+        if "url" in entry:
+            problem = _url_problem(entry["url"])
+            if problem:
+                problems.append(f"{key}.url：{problem}")
+                ok = False
+            else:
+                url = entry["url"]
+        folder: Path | None = None
+        if "folder" in entry:
+            folder = _path(entry["folder"], f"{key}.folder", "", home, problems)
+            if folder is None:
+                ok = False
+            elif _same(folder, drops):
+                problems.append(
+                    f"{key}.folder：{folder} 也是接收目录（drop），本节点会把发出的数据包再导入"
+                )
+                ok = False
+        ceiling = Classification.CONFIDENTIAL
+        try:
+            ceiling = Classification.parse(entry.get("ceiling", ceiling), f"{key}.ceiling")
+        except ValidationError as exc:
+            problems.append(f"{exc.field}：{exc.reason}")
+            ok = False
+        if ok:
+            links[peer] = Link(peer=peer, url=url, folder=folder, ceiling=ceiling)
+    return links
+
+
+def _table(data: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any]:
+    value = data.get(name, {})
+    if isinstance(value, dict):
+        return value
+    problems.append(f"{name}：应为表（[{name}]），实际为 {_show(value)}")
+    return {}
+
+
+def _unknown(
+    table: dict[str, Any], known: tuple[str, ...] | list[str], where: str, problems: list[str]
+) -> None:
+    """Report every key of ``table`` not in ``known``, suggesting the nearest known one."""
+    for key in table:
+        if key in known:
+            continue
+        name = f"{where}.{key}" if where else key
+        guess = difflib.get_close_matches(key, known, n=1)
+        hint = f"（是否应为 {guess[0]}？）" if guess else f"（可用：{'、'.join(known)}）"
+        problems.append(f"{name}：未知的设置项{hint}")
+
+
+def _path(value: object, key: str, item: str, home: Path, problems: list[str]) -> Path | None:
+    """A path setting resolved against ``home``, or None after reporting why it is bad."""
+    if not isinstance(value, str):
+        problems.append(f"{key}：{item}应为路径文字，实际为 {_show(value)}")
+        return None
+    if not value.strip():
+        problems.append(f"{key}：{item}不能为空")
+        return None
+    if "\0" in value:
+        problems.append(f"{key}：{item}含有非法字符")
+        return None
+    if value.startswith("~"):
+        problems.append(f"{key}：{item}不支持 ~，请写完整路径")
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else home / path
+
+
+def _same(path: Path, others: tuple[Path, ...] | list[Path]) -> bool:
+    """Whether ``path`` names one of ``others`` (lexically: the folders need not exist)."""
+    norm = os.path.normpath(path)
+    return any(os.path.normpath(other) == norm for other in others)
+
+
+def _url_problem(value: object) -> str | None:
+    """Why ``value`` is not a usable peer URL, or None."""
+    if not isinstance(value, str):
+        return f"应为地址文字，实际为 {_show(value)}"
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return f"“{value}”不是有效的地址"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "不是 http:// 或 https:// 地址"
+    if any(ch.isspace() for ch in value):
+        return "地址中不能有空白"
+    if not parts.hostname:
+        return "缺少主机名"
+    try:
+        if parts.port == 0:
+            return "端口应为 1–65535 的整数"
+    except ValueError:
+        return "端口应为 1–65535 的整数"
+    if parts.username is not None or parts.password is not None:
+        return "地址中不能含用户名或口令"
+    if parts.query or parts.fragment:
+        return "地址中不能带 ? 或 # 部分"
+    return None
+
+
+def _split_listen(text: str) -> tuple[str, int]:
+    """Split ``HOST:PORT``; a ValueError carries the Chinese reason."""
+    text = text.strip()
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ValueError("IPv6 地址缺少右方括号，应写作 [::1]:8470")
+        host, rest = text[1:close], text[close + 1 :]
+        if not rest.startswith(":"):
+            raise ValueError("缺少端口，应写作 [IPv6 地址]:端口，如 [::1]:8470")
+        port_text = rest[1:]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"“{host}”不是有效的 IPv6 地址") from None
+    else:
+        host, colon, port_text = text.rpartition(":")
+        if not colon:
+            raise ValueError("缺少端口，应写作 主机:端口，如 127.0.0.1:8470")
+        if ":" in host:
+            raise ValueError("IPv6 地址须写在方括号中，如 [::1]:8470")
+        if not host:
+            raise ValueError("缺少主机，如 127.0.0.1 或 0.0.0.0")
+        if not _HOSTNAME.fullmatch(host) or len(host) > 253:
+            raise ValueError(f"“{host}”不是有效的主机名或 IPv4 地址")
+        if re.fullmatch(r"[0-9.]+", host):
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise ValueError(f"“{host}”不是有效的 IPv4 地址") from None
+    if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
+        raise ValueError(f"端口“{port_text}”应为 0–65535 的整数（0 表示临时端口）")
+    return host, int(port_text)
+
+
+def _show(value: object) -> str:
+    """A value as the operator wrote it in TOML, for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"“{value}”"
+    if isinstance(value, dict):
+        return "一个表"
+    if isinstance(value, list):
+        return "一个列表"
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _link_table(link: Link) -> dict[str, str]:
+    table: dict[str, str] = {}
+    if link.url is not None:
+        table["url"] = link.url
+    if link.folder is not None:
+        table["folder"] = str(link.folder)
+    table["ceiling"] = Classification(link.ceiling).value
+    return table
+
+
+def _rewrite(home: Path, path: Path, data: dict[str, Any]) -> None:
+    """Validate ``data`` exactly as :func:`load` will read it, then replace the file durably."""
+    text = _HEADER + tomli_w.dumps(data)
+    _parse(tomllib.loads(text), home, path)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    except OSError as exc:
+        raise SyncConfigError(path, [f"无法读取（{exc.strerror or exc}）"]) from exc
+    try:
+        write_durably(path, text.encode("utf-8"), mode)
+    except OSError as exc:
+        # write_durably writes beside the file first; leave no half-written temp behind
+        with contextlib.suppress(OSError):
+            path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+        raise SyncConfigError(path, [f"无法写入（{exc.strerror or exc}）"]) from exc

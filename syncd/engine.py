@@ -1,0 +1,271 @@
+"""A node's sync work as plain synchronous steps; the daemon runs them on one worker thread.
+
+* :meth:`Engine.pack` seals the records queued in the store into bundles (one per recipient
+  set, classification and priority, so a 特急 record never waits behind routine ones and a
+  秘密 record never holds back 内部 ones), keeps them in ``spool/out`` and queues one hop per
+  next neighbour on the tree;
+* :meth:`Engine.accept` applies and relays bundle files that arrived (HTTP uploads, pulls,
+  drop folders) through :class:`~syncd.receive.Receiver`;
+* :meth:`Engine.to_folders` writes waiting bundles to folder links;
+* :meth:`Engine.resend` hands bundles with no end-to-end receipt to their next hops again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from schema import outbox
+from schema.attachment import Attachments
+from schema.node import NodeHome
+from schema.record import QueuedRecord
+from syncd import config as syncconfig
+from syncd.bundle import BundleError, Header, new_header, read_header, seal, verify_outer
+from syncd.enrolment import encryption_keys, load_chain
+from syncd.error import TrustError
+from syncd.receive import RECEIPT_KIND, ImportReport, Receiver
+from syncd.revocation import revoked_in
+from syncd.spool import SUFFIX
+from syncd.transfer import attachments_of, record_dict, write_sealed
+
+log = logging.getLogger("xinbao.syncd")
+MAX_RECORDS_PER_PASS = 10_000
+
+
+class Engine:
+    """The synchronous core of one node's daemon (not thread-safe: one thread uses it)."""
+
+    def __init__(self, home: NodeHome) -> None:
+        self.home = home
+        self.settings = syncconfig.load(home.path)
+        self.receiver = Receiver(home)
+        self.outgoing = self.receiver.outgoing
+        self.store = self.receiver.store
+        self.spool = self.receiver.spool
+        self.me = self.receiver.config.id
+        chain = load_chain(home)
+        if chain is None:
+            raise TrustError("本节点尚未入网（没有证书），不能收发数据包")
+        self.chain = chain
+        self.incoming = self.spool.root / "in"
+        self.incoming.mkdir(exist_ok=True)
+        self._public: dict[str, bytes] = {}
+
+    def close(self) -> None:
+        """Close the store and the spool."""
+        self.receiver.close()
+
+    def reload(self) -> None:
+        """Re-read the links and the subtree (after ``link add`` or an enrolment)."""
+        self.settings = syncconfig.load(self.home.path)
+        self.receiver.routes = type(self.receiver.routes).load(self.home)
+        self._public = {}
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def pack(self, now: datetime) -> int:
+        """Seal queued records into bundles and queue their hops; how many bundles."""
+        pending = outbox.pending(self.store, limit=MAX_RECORDS_PER_PASS)
+        groups: dict[tuple[tuple[str, ...], int, int], list[QueuedRecord]] = {}
+        for queued in pending:
+            key = (queued.recipients, queued.classification.rank, queued.priority)
+            groups.setdefault(key, []).append(queued)
+        made = 0
+        for (recipients, rank, priority), batch in groups.items():
+            if self._seal(recipients, rank, priority, batch, now):
+                made += 1
+        return made
+
+    def _seal(
+        self,
+        recipients: tuple[str, ...],
+        rank: int,
+        priority: int,
+        batch: list[QueuedRecord],
+        now: datetime,
+    ) -> bool:
+        public = self._keys_for(recipients)
+        missing = [r for r in recipients if r not in public]
+        if missing:
+            log.warning("no certificate for %s yet; %d records wait", missing, len(batch))
+            return False
+        header = new_header(self.me, recipients, now, priority=priority, classification=rank)
+        files = attachments_of(batch, Attachments(self.home.attachments_path))
+        keys, chain = self.receiver.keys, self.chain
+        path = write_sealed(
+            self.outgoing.folder,
+            lambda out: seal(
+                header, (record_dict(q) for q in batch), keys, chain, public, out, None, files
+            ),
+        )
+        hops = self.receiver.routes.hops(recipients)
+        if not hops:
+            log.warning("no route to %s for bundle %s", recipients, header.id)
+        self.outgoing.add(path, header, sorted(hops), now.timestamp())
+        carried = [
+            {"id": q.record.id, "kind": q.record.kind}
+            for q in batch
+            if q.record.kind != RECEIPT_KIND
+        ]
+        if carried:  # receipts are never receipted
+            resend_at = now.timestamp() + self.settings.intervals.resend_after
+            self.outgoing.track(path, header, carried, resend_at)
+        outbox.mark_shipped(self.store, [q.seq for q in batch], now)
+        log.info(
+            "sealed bundle %s: %d records for %s via %s (priority %d)",
+            header.id,
+            len(batch),
+            ",".join(recipients),
+            ",".join(sorted(hops)) or "-",
+            priority,
+        )
+        return True
+
+    def _keys_for(self, recipients: tuple[str, ...]) -> dict[str, bytes]:
+        if any(r not in self._public for r in recipients):
+            self._public = encryption_keys(self.home)
+        return self._public
+
+    def resend(self, now: datetime) -> int:
+        """Queue again the hops of bundles still waiting for end-to-end receipts."""
+        every = self.settings.intervals.resend_after
+        count = 0
+        for path, waiting in self.outgoing.resend_due(now.timestamp(), every):
+            with open(path, "rb") as fh:
+                header = read_header(fh)
+            hops = self.receiver.routes.hops(tuple(waiting))
+            self.outgoing.add(path, header, sorted(hops), now.timestamp())
+            count += 1
+            log.info("no receipt from %s for bundle %s: sent again", waiting, header.id)
+        self.outgoing.expire(now.timestamp())
+        return count
+
+    def to_folders(self, now: datetime) -> int:
+        """Write waiting bundles to every folder link (atomically); how many files."""
+        written = 0
+        for link in self.settings.links.values():
+            if link.folder is None:
+                continue
+            for hop in self.outgoing.due(link.peer, now.timestamp(), link.ceiling.rank):
+                try:
+                    _copy_durably(hop.path, link.folder)
+                except OSError as exc:
+                    self.outgoing.failed(
+                        hop,
+                        f"folder: {exc}",
+                        now.timestamp(),
+                        self.settings.intervals.retry_min,
+                        self.settings.intervals.retry_max,
+                    )
+                    log.warning("cannot write to folder link %s: %s", link.folder, exc)
+                    break
+                self.outgoing.handed(hop, now.timestamp())
+                written += 1
+        return written
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def check_upload(self, path: Path, now: datetime) -> Header:
+        """What a relay checks of an uploaded file before keeping it: a whole bundle signed
+        by an enrolled, unrevoked node. Raises :class:`BundleError`."""
+        with open(path, "rb") as fh:
+            return verify_outer(fh, self.receiver.root, now, None, revoked_in(self.spool))
+
+    def accept(self, paths: list[Path], now: datetime) -> ImportReport:
+        """Apply and relay bundle files that arrived, most urgent first; then remove them."""
+        ranked: list[tuple[int, Path]] = []
+        for path in paths:
+            try:
+                with open(path, "rb") as fh:
+                    ranked.append((-read_header(fh).priority, path))
+            except (BundleError, OSError):
+                ranked.append((0, path))  # the receiver quarantines it with its reason
+        ranked.sort(key=lambda pair: pair[0])
+        report = self.receiver.receive([p for _, p in ranked], now)
+        return report
+
+    def accept_incoming(self, now: datetime) -> ImportReport | None:
+        """Apply what waits in ``spool/in`` (uploads and pulls) and delete it."""
+        files = sorted(p for p in self.incoming.glob(f"*{SUFFIX}") if p.is_file())
+        if not files:
+            return None
+        report = self.accept(files, now)
+        for path in files:
+            path.unlink(missing_ok=True)
+        _log_report(report)
+        return report
+
+    # -- status -------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Links, queues, last contact, blocked bundles, quarantine."""
+        links = []
+        peers = set(self.settings.links) | set(self.receiver.routes.children())
+        if self.receiver.config.parent:
+            peers.add(self.receiver.config.parent)
+        for peer in sorted(peers):
+            link = self.settings.links.get(peer)
+            queue = self.outgoing.queue(peer)
+            ceiling = link.ceiling.rank if link else 3
+            if link is None:
+                kind, where = "pull", "（由对方拉取）"
+            elif link.url:
+                kind, where = "http", link.url
+            else:
+                kind, where = "folder", str(link.folder)
+            state = "ok" if queue["last_contact"] and not queue["failures"] else "waiting"
+            if queue["failures"]:
+                state = "failing"
+            links.append(
+                {
+                    "peer": peer,
+                    "kind": kind,
+                    "where": where,
+                    "ceiling": str(link.ceiling) if link else "",
+                    "state": state,
+                    **queue,
+                    "blocked": self.outgoing.blocked(peer, ceiling),
+                }
+            )
+        return {
+            "node": self.me,
+            "links": links,
+            "awaiting_receipts": self.outgoing.waiting_receipts(),
+            "quarantined": len(self.spool.quarantined()),
+        }
+
+
+def _log_report(report: ImportReport) -> None:
+    if report.applied or report.relayed or report.duplicate or report.quarantined:
+        log.info(
+            "received: %d applied (%d records), %d relayed, %d duplicate, %d quarantined %s",
+            len(report.applied),
+            report.records,
+            len(report.relayed),
+            len(report.duplicate),
+            len(report.quarantined),
+            [reason for _, reason in report.quarantined],
+        )
+
+
+def _copy_durably(source: Path, folder: Path) -> Path:
+    """Copy a bundle file into ``folder`` under its own name, never half-written there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / source.name
+    if final.is_file() and final.stat().st_size == source.stat().st_size:
+        return final
+    tmp = folder / f".{source.name}.part"
+    shutil.copyfile(source, tmp)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return final

@@ -1,0 +1,292 @@
+"""Outgoing custody: bundle files waiting in ``spool/out`` and, per next hop, their delivery state.
+
+Tables in the spool's ``state.db``:
+
+* ``hop`` — one row per (bundle, neighbour) still to be handed over; deleted when the
+  neighbour took custody (an HTTP success after its durable write, a pull acknowledged, or
+  the file written to a folder link). Failures back off exponentially with jitter.
+* ``sealed`` — bundles this node sealed itself, until every recipient's end-to-end receipt
+  came back; a bundle still waiting after ``resend_after`` is handed to its next hops again
+  (the recipient acknowledges a duplicate again and never applies it twice).
+* ``peer`` — last contact and last error per neighbour, for ``status``.
+
+A file in ``spool/out`` is removed once no row refers to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syncd.bundle import Header
+from syncd.spool import SUFFIX, Spool
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS hop (
+    bundle_id TEXT NOT NULL, peer TEXT NOT NULL, file TEXT NOT NULL,
+    priority INTEGER NOT NULL, classification INTEGER NOT NULL, size INTEGER NOT NULL,
+    created REAL NOT NULL, expires INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (bundle_id, peer));
+CREATE INDEX IF NOT EXISTS hop_due ON hop(peer, priority DESC, created);
+CREATE TABLE IF NOT EXISTS sealed (
+    bundle_id TEXT PRIMARY KEY, file TEXT NOT NULL, recipients TEXT NOT NULL,
+    waiting TEXT NOT NULL, records TEXT NOT NULL, created REAL NOT NULL,
+    resend_at REAL NOT NULL, expires INTEGER NOT NULL, delivered TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS peer (
+    peer TEXT PRIMARY KEY, last_contact REAL, last_error TEXT NOT NULL DEFAULT '',
+    failures INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0);
+"""
+
+
+@dataclass(frozen=True)
+class Hop:
+    """A bundle waiting to be handed to one neighbour."""
+
+    bundle_id: str
+    peer: str
+    path: Path
+    priority: int
+    classification: int
+    size: int
+    created: float
+    expires: int
+    attempts: int
+
+
+class Outgoing:
+    """The outgoing side of a node's spool (shares the spool's database connection)."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self.db = spool.db
+        self.folder = spool.root / "out"
+        self.folder.mkdir(exist_ok=True)
+        self.db.executescript(_SCHEMA)
+
+    # -- custody --------------------------------------------------------------------------
+
+    def keep(self, source: Path) -> Path:
+        """A durable copy of a bundle file in ``spool/out`` (named by content)."""
+        final = self.folder / source.name
+        if final.suffix != SUFFIX or not final.is_file():
+            tmp = self.folder / f".{source.name}.part"
+            shutil.copyfile(source, tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+            _fsync_dir(self.folder)
+        return final
+
+    def add(self, path: Path, header: Header, peers: list[str], now: float) -> None:
+        """Hand ``path`` (in ``spool/out``) to each of ``peers`` (rows already there stay)."""
+        size = path.stat().st_size
+        with self.db:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO hop(bundle_id, peer, file, priority, classification, "
+                "size, created, expires) VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        header.id,
+                        peer,
+                        path.name,
+                        header.priority,
+                        header.classification,
+                        size,
+                        now,
+                        header.expires,
+                    )
+                    for peer in peers
+                ],
+            )
+
+    def track(
+        self, path: Path, header: Header, records: list[dict[str, str]], resend_at: float
+    ) -> None:
+        """Remember a bundle this node sealed until its end-to-end receipts are back."""
+        with self.db:
+            self.db.execute(
+                "INSERT OR IGNORE INTO sealed(bundle_id, file, recipients, waiting, records, "
+                "created, resend_at, expires) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    header.id,
+                    path.name,
+                    json.dumps(list(header.recipients)),
+                    json.dumps(list(header.recipients)),
+                    json.dumps(records, ensure_ascii=False),
+                    float(header.created),
+                    resend_at,
+                    header.expires,
+                ),
+            )
+
+    def due(self, peer: str, now: float, ceiling: int, limit: int = 100) -> list[Hop]:
+        """Bundles to try now on the link to ``peer``: 特急 first, then oldest; nothing above
+        the link's classification ceiling."""
+        rows = self.db.execute(
+            "SELECT bundle_id, peer, file, priority, classification, size, created, expires, "
+            "attempts FROM hop WHERE peer = ? AND next_try <= ? AND classification <= ? "
+            "ORDER BY priority DESC, created LIMIT ?",
+            (peer, now, ceiling, limit),
+        ).fetchall()
+        return [
+            Hop(r[0], r[1], self.folder / r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows
+        ]
+
+    def handed(self, hop: Hop, now: float) -> None:
+        """The neighbour took custody of the bundle."""
+        with self.db:
+            self.db.execute(
+                "DELETE FROM hop WHERE bundle_id = ? AND peer = ?", (hop.bundle_id, hop.peer)
+            )
+            self._contact(hop.peer, now, "")
+        self._collect(hop.path)
+
+    def failed(self, hop: Hop, error: str, now: float, retry_min: float, retry_max: float) -> float:
+        """A try failed: back off (exponential, with jitter). When the next try is due."""
+        delay = min(retry_max, retry_min * 2 ** min(hop.attempts, 30))
+        next_try = now + delay * random.uniform(0.5, 1.0)
+        with self.db:
+            self.db.execute(
+                "UPDATE hop SET attempts = attempts + 1, next_try = ?, last_error = ? "
+                "WHERE bundle_id = ? AND peer = ?",
+                (next_try, error, hop.bundle_id, hop.peer),
+            )
+            self.db.execute(
+                "INSERT INTO peer(peer, last_error, failures) VALUES (?, ?, 1) "
+                "ON CONFLICT(peer) DO UPDATE SET last_error = excluded.last_error, "
+                "failures = failures + 1",
+                (hop.peer, error),
+            )
+        return next_try
+
+    def contact(self, peer: str, now: float) -> None:
+        """A successful exchange with ``peer`` (a pull, a health check)."""
+        with self.db:
+            self._contact(peer, now, "")
+
+    def _contact(self, peer: str, now: float, error: str) -> None:
+        self.db.execute(
+            "INSERT INTO peer(peer, last_contact, last_error, failures) VALUES (?, ?, ?, 0) "
+            "ON CONFLICT(peer) DO UPDATE SET last_contact = excluded.last_contact, "
+            "last_error = excluded.last_error, failures = 0",
+            (peer, now, error),
+        )
+
+    def retry_now(self, peer: str) -> None:
+        """Forget the backoff of every bundle for ``peer`` (the link came back)."""
+        with self.db:
+            self.db.execute("UPDATE hop SET next_try = 0 WHERE peer = ?", (peer,))
+
+    # -- end-to-end receipts ----------------------------------------------------------------
+
+    def receipt(self, bundle_id: str, recipient: str, at: str) -> list[dict[str, str]]:
+        """A recipient's receipt for a bundle this node sealed; the records it carried (empty
+        if the bundle is unknown or the recipient had already acknowledged it)."""
+        row = self.db.execute(
+            "SELECT waiting, records, delivered, file FROM sealed WHERE bundle_id = ?",
+            (bundle_id,),
+        ).fetchone()
+        if row is None:
+            return []
+        waiting, records = json.loads(row[0]), json.loads(row[1])
+        delivered = json.loads(row[2])
+        if recipient not in waiting:
+            return []
+        waiting.remove(recipient)
+        delivered[recipient] = at
+        with self.db:
+            if waiting:
+                self.db.execute(
+                    "UPDATE sealed SET waiting = ?, delivered = ? WHERE bundle_id = ?",
+                    (json.dumps(waiting), json.dumps(delivered), bundle_id),
+                )
+            else:
+                self.db.execute("DELETE FROM sealed WHERE bundle_id = ?", (bundle_id,))
+        if not waiting:
+            self._collect(self.folder / row[3])
+        return list(records)
+
+    def resend_due(self, now: float, every: float) -> list[tuple[Path, list[str]]]:
+        """Bundles still waiting for receipts past their resend time: (file, recipients
+        waiting). Their resend time moves on by ``every``; expired ones are dropped."""
+        rows = self.db.execute(
+            "SELECT bundle_id, file, waiting, expires FROM sealed WHERE resend_at <= ?", (now,)
+        ).fetchall()
+        out: list[tuple[Path, list[str]]] = []
+        for bundle_id, file, waiting, expires in rows:
+            path = self.folder / file
+            if expires < now or not path.is_file():
+                with self.db:
+                    self.db.execute("DELETE FROM sealed WHERE bundle_id = ?", (bundle_id,))
+                self._collect(path)
+                continue
+            with self.db:
+                self.db.execute(
+                    "UPDATE sealed SET resend_at = ? WHERE bundle_id = ?", (now + every, bundle_id)
+                )
+            out.append((path, json.loads(waiting)))
+        return out
+
+    def expire(self, now: float) -> int:
+        """Drop hops of bundles past their expiry (the receiver would refuse them)."""
+        rows = self.db.execute("SELECT DISTINCT file FROM hop WHERE expires < ?", (now,))
+        files = [r[0] for r in rows]
+        with self.db:
+            cursor = self.db.execute("DELETE FROM hop WHERE expires < ?", (now,))
+        for file in files:
+            self._collect(self.folder / file)
+        return cursor.rowcount
+
+    # -- status -----------------------------------------------------------------------------
+
+    def queue(self, peer: str) -> dict[str, Any]:
+        """Depth, oldest entry and blocked count of the queue for ``peer``."""
+        depth, oldest = self.db.execute(
+            "SELECT COUNT(*), MIN(created) FROM hop WHERE peer = ?", (peer,)
+        ).fetchone()
+        contact = self.db.execute(
+            "SELECT last_contact, last_error, failures FROM peer WHERE peer = ?", (peer,)
+        ).fetchone()
+        return {
+            "depth": depth,
+            "oldest": oldest,
+            "last_contact": contact[0] if contact else None,
+            "last_error": contact[1] if contact else "",
+            "failures": contact[2] if contact else 0,
+        }
+
+    def blocked(self, peer: str, ceiling: int) -> int:
+        """Bundles for ``peer`` above the link's ceiling: they wait for a suitable link."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM hop WHERE peer = ? AND classification > ?", (peer, ceiling)
+        ).fetchone()
+        return int(row[0])
+
+    def waiting_receipts(self) -> int:
+        """Bundles sealed here still waiting for an end-to-end receipt."""
+        return int(self.db.execute("SELECT COUNT(*) FROM sealed").fetchone()[0])
+
+    def _collect(self, path: Path) -> None:
+        name = path.name
+        used = self.db.execute(
+            "SELECT 1 FROM hop WHERE file = ? UNION ALL SELECT 1 FROM sealed WHERE file = ? "
+            "LIMIT 1",
+            (name, name),
+        ).fetchone()
+        if used is None:
+            path.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
