@@ -730,6 +730,8 @@ class _PayloadReader:
 
     def _end(self) -> None:
         if self.kind == ATTACHMENT and self.file is not None:
+            self.file.flush()
+            os.fsync(self.file.fileno())  # kept by a rename: the bytes must be on disk first
             self.file.close()
             if self.digest.digest() != self.expected:
                 raise BundleError("attachment-invalid", "附件内容与其校验值不符")

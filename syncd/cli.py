@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,7 +21,8 @@ from schema.commandline import (
 from schema.error import ValidationError
 from schema.itemfile import UNIT_ID
 from schema.node import NodeConfig, NodeHome
-from schema.vocabulary import Role, Tier
+from schema.vocabulary import Classification, Role, Tier
+from syncd import config as syncconfig
 from syncd import enrolment, revocation, transfer
 from syncd.error import TrustError
 from syncd.home import init_node
@@ -75,13 +78,114 @@ def build_parser() -> Parser:
     export.add_argument("dir", type=Path, help="写入数据包的目录（如 U 盘）")
     imp = commands.add_parser("import", parents=[sub_opts], help="导入目录中的数据包")
     imp.add_argument("dir", type=Path, help="数据包所在目录")
+
+    link = commands.add_parser("link", parents=[sub_opts], help="与相邻节点的链路")
+    link_cmds = link.add_subparsers(dest="link_command", required=True, metavar="命令")
+    link_add = link_cmds.add_parser("add", parents=[sub_opts], help="添加或修改链路")
+    link_add.add_argument("peer", help="相邻节点代码（上级或直属下级）")
+    where = link_add.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="对方的 HTTP 地址，如 http://10.0.0.2:8470")
+    where.add_argument("--folder", type=Path, help="离线传递目录（写入发给对方的数据包）")
+    link_add.add_argument("--ceiling", default="机密", help="本链路可传送的最高密级（默认 机密）")
+    link_cmds.add_parser("list", parents=[sub_opts], help="列出链路")
+    link_rm = link_cmds.add_parser("remove", parents=[sub_opts], help="删除链路")
+    link_rm.add_argument("peer", help="相邻节点代码")
+
+    run_cmd = commands.add_parser("run", parents=[sub_opts], help="运行同步守护进程（前台）")
+    run_cmd.add_argument("--listen", help="监听地址 HOST:PORT（覆盖 syncd.toml）")
+    commands.add_parser("once", parents=[sub_opts], help="收发一轮后退出")
+    commands.add_parser("status", parents=[sub_opts], help="链路、队列、最近联系、隔离区")
     return parser
+
+
+def _links(home: NodeHome, args: Any) -> int:
+    if args.link_command == "add":
+        if not UNIT_ID.match(args.peer):
+            raise ValidationError("peer", f"“{args.peer}”不是有效的单位代码")
+        link = syncconfig.Link(
+            peer=args.peer,
+            url=args.url,
+            folder=args.folder.expanduser().resolve() if args.folder else None,
+            ceiling=Classification.parse(args.ceiling, "--ceiling"),
+        )
+        syncconfig.save_link(home.path, link)
+        if not args.json:
+            print(f"已设置链路 {link.peer}：{link.url or link.folder}（最高密级 {link.ceiling}）")
+    elif args.link_command == "remove":
+        syncconfig.remove_link(home.path, args.peer)
+        if not args.json:
+            print(f"已删除链路 {args.peer}")
+    links = syncconfig.load(home.path).links
+    if args.json:
+        emit_json(
+            [
+                {"peer": k.peer, "url": k.url, "folder": k.folder, "ceiling": k.ceiling}
+                for k in links.values()
+            ]
+        )
+    elif args.link_command == "list":
+        if not links:
+            print("（没有链路）")
+        for k in links.values():
+            print(f"{k.peer}\t{k.url or k.folder}\t最高密级 {k.ceiling}")
+    return 0
+
+
+def _status(home: NodeHome, args: Any) -> int:
+    from syncd.engine import Engine
+
+    engine = Engine(home)
+    try:
+        status = engine.status()
+    finally:
+        engine.close()
+    if args.json:
+        emit_json(status)
+        return 0
+    print(
+        f"节点 {status['node']}　待回执数据包 {status['awaiting_receipts']}　隔离区 "
+        f"{status['quarantined']}"
+    )
+    states = {"ok": "正常", "waiting": "未联系", "failing": "故障"}
+    for link in status["links"]:
+        contact = (
+            datetime.fromtimestamp(link["last_contact"], UTC).astimezone().strftime("%m-%d %H:%M")
+            if link["last_contact"]
+            else "—"
+        )
+        blocked = f"　受密级限制 {link['blocked']}" if link["blocked"] else ""
+        print(
+            f"{link['peer']}　{states[link['state']]}　队列 {link['depth']}　最近联系 {contact}"
+            f"{blocked}　{link['where']}"
+        )
+        if link["last_error"]:
+            print(f"　　最近错误：{link['last_error'][:60]}")
+    return 0
 
 
 def handle(argv: Sequence[str] | None) -> int:
     """Parse ``argv`` and run the command."""
     args = build_parser().parse_args(argv)
     home = resolve_home(args.home)
+    if args.command == "link":
+        return _links(home, args)
+    if args.command == "status":
+        return _status(home, args)
+    if args.command == "run":
+        from syncd import daemon
+
+        _log_to_stderr()
+        listen = syncconfig.parse_listen(args.listen) if args.listen else None
+        daemon.run(home, listen)
+        return 0
+    if args.command == "once":
+        from syncd import daemon
+
+        _log_to_stderr()
+        status = daemon.once(home)
+        if args.json:
+            emit_json(status)
+        return 0
     if args.command == "init":
         node_id = args.id.strip()
         if not UNIT_ID.match(node_id):
@@ -188,6 +292,15 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise TrustError(f"无法读取文件 {path}：{exc.strerror}") from exc
+
+
+def _log_to_stderr() -> None:
+    """Structured log lines on stderr (systemd's journal adds the time)."""
+    logging.basicConfig(
+        level=os.environ.get("XINBAO_LOG", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -15,18 +15,21 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from schema import outbox
 from schema.attachment import Attachments
+from schema.error import XinbaoError
 from schema.node import NodeHome
 from schema.record import QueuedRecord
 from syncd import config as syncconfig
 from syncd.bundle import BundleError, Header, new_header, read_header, seal, verify_outer
-from syncd.enrolment import encryption_keys, load_chain
+from syncd.certificate import cert_identity, chain_from_pem
+from syncd.enrolment import ISSUED_DIR, encryption_keys, load_chain
 from syncd.error import TrustError
+from syncd.keys import KEY_DIR
 from syncd.receive import RECEIPT_KIND, ImportReport, Receiver
 from syncd.revocation import revoked_in
 from syncd.spool import SUFFIX
@@ -54,6 +57,8 @@ class Engine:
         self.incoming = self.spool.root / "in"
         self.incoming.mkdir(exist_ok=True)
         self._public: dict[str, bytes] = {}
+        self._drop_sizes: dict[Path, tuple[int, float]] = {}
+        self._stamp = _stamp(home)
 
     def close(self) -> None:
         """Close the store and the spool."""
@@ -64,6 +69,16 @@ class Engine:
         self.settings = syncconfig.load(self.home.path)
         self.receiver.routes = type(self.receiver.routes).load(self.home)
         self._public = {}
+
+    def maybe_reload(self) -> None:
+        """:meth:`reload` if ``syncd.toml`` or the held certificates changed since."""
+        stamp = _stamp(self.home)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self.reload()
+            except XinbaoError as exc:  # keep running on the old settings
+                log.error("syncd.toml not reloaded: %s", exc.message)
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -199,6 +214,77 @@ class Engine:
         _log_report(report)
         return report
 
+    def scan_drops(self, now: datetime) -> ImportReport | None:
+        """Import bundle files that have stopped growing in the drop folders, then move each
+        to ``done/`` or ``quarantine/`` beside them. A file is taken only once its size has
+        stayed the same for ``intervals.stable`` seconds, and only for what it proves to be
+        when opened — never for its name."""
+        ready: list[Path] = []
+        clock = now.timestamp()
+        for folder in self.settings.drop:
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.glob(f"*{SUFFIX}")):
+                try:
+                    size = path.stat().st_size
+                except OSError:
+                    continue
+                seen = self._drop_sizes.get(path)
+                if seen is None or seen[0] != size:
+                    self._drop_sizes[path] = (size, clock)
+                elif clock - seen[1] >= self.settings.intervals.stable:
+                    ready.append(path)
+        if not ready:
+            return None
+        report = self.accept(ready, now)
+        refused = {name for name, _ in report.quarantined}
+        for path in ready:
+            self._drop_sizes.pop(path, None)
+            target = path.parent / ("quarantine" if path.name in refused else "done")
+            target.mkdir(exist_ok=True)
+            os.replace(path, target / path.name)
+        _log_report(report)
+        return report
+
+    # -- pull mode (the parent's side) ----------------------------------------------------------
+
+    def signing_key_of(self, node: str) -> bytes | None:
+        """The Ed25519 public key of a direct child, from the certificate issued to it."""
+        path = self.home.path / KEY_DIR / ISSUED_DIR / f"{node}.pem"
+        if not path.is_file():
+            return None
+        return cert_identity(chain_from_pem(path.read_bytes())[0]).signing_public
+
+    def _pull_ceiling(self, peer: str) -> int:
+        link = self.settings.links.get(peer)
+        return link.ceiling.rank if link else 3
+
+    def waiting_for(self, peer: str) -> list[dict[str, Any]]:
+        """Bundles a child may pull now, most urgent first."""
+        hops = self.outgoing.due(peer, float("inf"), self._pull_ceiling(peer), limit=1000)
+        return [
+            {"name": h.path.name, "id": h.bundle_id, "size": h.size, "priority": h.priority}
+            for h in hops
+        ]
+
+    def waiting_file(self, peer: str, name: str) -> Path | None:
+        """The file of a bundle waiting for ``peer``, if it is one."""
+        for hop in self.outgoing.due(peer, float("inf"), self._pull_ceiling(peer), limit=1000):
+            if hop.path.name == name:
+                return hop.path
+        return None
+
+    def pulled(self, peer: str, names: list[str]) -> int:
+        """The child took custody of these bundles."""
+        wanted = set(names)
+        done = 0
+        now = datetime.now(UTC).timestamp()
+        for hop in self.outgoing.due(peer, float("inf"), self._pull_ceiling(peer), limit=1000):
+            if hop.path.name in wanted:
+                self.outgoing.handed(hop, now)
+                done += 1
+        return done
+
     # -- status -------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -237,6 +323,15 @@ class Engine:
             "awaiting_receipts": self.outgoing.waiting_receipts(),
             "quarantined": len(self.spool.quarantined()),
         }
+
+
+def _stamp(home: NodeHome) -> tuple[float, ...]:
+    paths = [
+        syncconfig.config_path(home.path),
+        home.path / KEY_DIR / ISSUED_DIR,
+        home.path / KEY_DIR / "known",
+    ]
+    return tuple(p.stat().st_mtime if p.exists() else 0.0 for p in paths)
 
 
 def _log_report(report: ImportReport) -> None:

@@ -1,0 +1,259 @@
+"""The daemon: an asyncio loop around the engine, the HTTP endpoint and the links.
+
+Every store and spool operation runs on one worker thread (the :class:`~syncd.engine.Engine`
+is not shared between threads); the event loop does network I/O only, so an upload is answered
+while a large bundle is being applied. SIGTERM/SIGINT stop it gracefully: the HTTP server stops
+taking uploads, the current step finishes, systemd is told STOPPING=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+
+from schema.node import NodeHome
+from syncd import http
+from syncd.config import format_listen
+from syncd.engine import Engine
+from syncd.notify import Notifier
+
+log = logging.getLogger("xinbao.syncd")
+T = TypeVar("T")
+RUN_FILE = "syncd.json"  # in home/run: pid and the address the daemon listens on
+
+
+class Daemon:
+    """One node's daemon."""
+
+    def __init__(self, home: NodeHome, listen: tuple[str, int] | None = None) -> None:
+        self.home = home
+        self.listen_override = listen
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+        self.engine: Engine | None = None
+        self.stopping = asyncio.Event()
+        self.woken = asyncio.Event()
+        self.notifier = Notifier.from_env()
+        self.server: uvicorn.Server | None = None
+        self.next_fetch = 0.0
+
+    async def run_in_engine(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the engine's thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, fn, *args)
+
+    def wake(self) -> None:
+        """Do a pass now (an upload arrived, something was queued)."""
+        self.woken.set()
+
+    @property
+    def eng(self) -> Engine:
+        assert self.engine is not None
+        return self.engine
+
+    async def start(self) -> None:
+        """Open the engine and start listening (if configured)."""
+        self.engine = await self.run_in_engine(Engine, self.home)
+        listen = self.listen_override or self.eng.settings.listen
+        address = ""
+        if listen is not None:
+            sock = _bind(*listen)
+            host, port = sock.getsockname()[:2]
+            settings = self.eng.settings
+            app = http.make_app(
+                self.run_in_engine,
+                self.eng,
+                self.wake,
+                settings.limits.max_upload_bytes,
+                settings.limits.uploads_per_minute,
+            )
+            config = uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                ssl_certfile=str(settings.tls_cert) if settings.https else None,
+                ssl_keyfile=str(settings.tls_key) if settings.https else None,
+            )
+            self.server = uvicorn.Server(config)
+            self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+            self._serving = asyncio.create_task(self.server.serve(sockets=[sock]))
+            scheme = "https" if settings.https else "http"
+            address = f"{scheme}://{format_listen(host, port)}"
+            for _ in range(200):  # bounded: uvicorn starts in well under a second
+                if self.server.started:
+                    break
+                await asyncio.sleep(0.01)
+        self._write_run_file(address)
+        log.info("node %s running%s", self.eng.me, f", listening on {address}" if address else "")
+
+    def _write_run_file(self, address: str) -> None:
+        folder = self.home.path / "run"
+        folder.mkdir(exist_ok=True)
+        data = {"pid": os.getpid(), "listen": address, "node": self.eng.me}
+        tmp = folder / f".{RUN_FILE}.part"
+        tmp.write_text(json.dumps(data), "utf-8")
+        os.replace(tmp, folder / RUN_FILE)
+
+    async def one_pass(self, client: httpx.AsyncClient) -> None:
+        """Seal, send, fetch, import: one full pass."""
+        now = datetime.now(UTC)
+        eng = self.eng
+        await self.run_in_engine(eng.maybe_reload)
+        await self.run_in_engine(eng.accept_incoming, now)
+        await self.run_in_engine(eng.scan_drops, now)
+        await self.run_in_engine(eng.resend, now)
+        await self.run_in_engine(eng.pack, now)
+        await self.run_in_engine(eng.to_folders, now)
+        await asyncio.gather(
+            *(
+                self._push_link(client, link.peer, link.url, link.ceiling.rank)
+                for link in eng.settings.links.values()
+                if link.url
+            )
+        )
+        await self._pull_parent(client)
+        await self.run_in_engine(eng.accept_incoming, datetime.now(UTC))
+
+    async def _push_link(
+        self, client: httpx.AsyncClient, peer: str, url: str, ceiling: int
+    ) -> None:
+        eng = self.eng
+        intervals = eng.settings.intervals
+        now = datetime.now(UTC).timestamp()
+        hops = await self.run_in_engine(eng.outgoing.due, peer, now, ceiling)
+        for hop in hops:  # most urgent first
+            try:
+                await http.push(client, url, eng.me, hop.path)
+            except http.Refused as exc:
+                log.error("%s refused bundle %s for good: %s", peer, hop.bundle_id, exc)
+                await self.run_in_engine(eng.outgoing.handed, hop, now)
+                continue
+            except (httpx.HTTPError, OSError) as exc:
+                log.warning("cannot send bundle %s to %s: %s", hop.bundle_id, peer, exc)
+                backoff = (intervals.retry_min, intervals.retry_max)
+                await self.run_in_engine(eng.outgoing.failed, hop, str(exc), now, *backoff)
+                return  # the link is down: the rest waits for its backoff too
+            await self.run_in_engine(eng.outgoing.handed, hop, datetime.now(UTC).timestamp())
+            log.info("handed bundle %s to %s", hop.bundle_id, peer)
+
+    async def _pull_parent(self, client: httpx.AsyncClient, force: bool = False) -> None:
+        eng = self.eng
+        parent = eng.receiver.config.parent
+        link = eng.settings.links.get(parent) if parent else None
+        loop_now = asyncio.get_running_loop().time()
+        if link is None or not link.url or (not force and loop_now < self.next_fetch):
+            return
+        self.next_fetch = loop_now + eng.settings.intervals.fetch
+        try:
+            fetched = await http.pull(client, link.url, eng.me, eng.receiver.keys, eng.incoming)
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            log.warning("cannot pull from %s: %s", parent, exc)
+            return
+        await self.run_in_engine(eng.outgoing.contact, parent, datetime.now(UTC).timestamp())
+        if fetched:
+            log.info("pulled %d bundles from %s", len(fetched), parent)
+
+    async def serve_forever(self) -> None:
+        """The main loop until SIGTERM/SIGINT."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stopping.set)
+        await self.start()
+        self.notifier.ready(f"节点 {self.eng.me} 运行中")
+        watchdog = self.notifier.watchdog_interval()
+        last_ping = loop.time()
+        timeout = httpx.Timeout(self.eng.settings.limits.timeout)
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            while not self.stopping.is_set():
+                try:
+                    await self.one_pass(client)
+                except Exception:  # a bug must not stop the node: log it and go on
+                    log.exception("pass failed")
+                if watchdog and loop.time() - last_ping >= watchdog / 2:
+                    self.notifier.watchdog()
+                    last_ping = loop.time()
+                self.woken.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        _first(self.stopping, self.woken), self.eng.settings.intervals.send
+                    )
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop serving and close the engine."""
+        self.notifier.stopping()
+        log.info("stopping")
+        if self.server is not None:
+            self.server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._serving, 10)
+        if self.engine is not None:
+            await self.run_in_engine(self.engine.close)
+        self.executor.shutdown(wait=True)
+        (self.home.path / "run" / RUN_FILE).unlink(missing_ok=True)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def run(home: NodeHome, listen: tuple[str, int] | None) -> None:
+    """``xinbao-syncd run``."""
+    asyncio.run(Daemon(home, listen).serve_forever())
+
+
+def once(home: NodeHome) -> dict[str, Any]:
+    """``xinbao-syncd once``: one full pass, then exit; the status after it."""
+
+    async def main() -> dict[str, Any]:
+        daemon = Daemon(home)
+        daemon.engine = await daemon.run_in_engine(Engine, home)
+        try:
+            timeout = httpx.Timeout(daemon.eng.settings.limits.timeout)
+            async with httpx.AsyncClient(timeout=timeout) as client:
+                await daemon.one_pass(client)
+                await daemon._pull_parent(client, force=True)
+                await daemon.run_in_engine(daemon.eng.accept_incoming, datetime.now(UTC))
+            return await daemon.run_in_engine(daemon.eng.status)
+        finally:
+            await daemon.run_in_engine(daemon.eng.close)
+            daemon.executor.shutdown(wait=True)
+
+    return asyncio.run(main())
+
+
+def read_run_file(home: Path) -> dict[str, Any] | None:
+    """What a running daemon wrote about itself (tests, status)."""
+    path = home / "run" / RUN_FILE
+    try:
+        return dict(json.loads(path.read_text("utf-8")))
+    except (OSError, ValueError):
+        return None
