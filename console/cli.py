@@ -223,7 +223,8 @@ def _print_item(store: Store, shown: view.ItemView, attachments: Attachments) ->
     for edge in shown.edges:
         note = f"（{edge.note}）" if edge.note else ""
         route = f"{_label(store, edge.from_unit)} → {_label(store, edge.to_unit)}"
-        print(f"流转 {route}：{edge.state}{note}")
+        arrived = f"　送达 {to_jsonable(edge.delivered_at)}" if edge.delivered_at else ""
+        print(f"流转 {route}：{edge.state}{note}{arrived}")
     print("记录：")
     for a in shown.audit:
         before = a.from_state.value if a.from_state else "—"
