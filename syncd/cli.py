@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from schema.clock import CHINA
 from schema.commandline import (
     Parser,
     current_user,
@@ -141,26 +142,30 @@ def _status(home: NodeHome, args: Any) -> int:
         engine.close()
     if args.json:
         emit_json(status)
-        return 0
+    else:
+        _print_status(status)
+    return 0
+
+
+def _print_status(status: dict[str, Any]) -> None:
     print(
         f"节点 {status['node']}　待回执数据包 {status['awaiting_receipts']}　隔离区 "
         f"{status['quarantined']}"
     )
     states = {"ok": "正常", "waiting": "未联系", "failing": "故障"}
     for link in status["links"]:
-        contact = (
-            datetime.fromtimestamp(link["last_contact"], UTC).astimezone().strftime("%m-%d %H:%M")
-            if link["last_contact"]
-            else "—"
-        )
+        oldest = f"　最早 {_when(link['oldest'])}" if link["depth"] else ""
         blocked = f"　受密级限制 {link['blocked']}" if link["blocked"] else ""
         print(
-            f"{link['peer']}　{states[link['state']]}　队列 {link['depth']}　最近联系 {contact}"
-            f"{blocked}　{link['where']}"
+            f"{link['peer']} {link['name']}　{states[link['state']]}　队列 {link['depth']}"
+            f"{oldest}{blocked}　最近联系 {_when(link['last_contact'])}　{link['where']}"
         )
         if link["last_error"]:
             print(f"　　最近错误：{link['last_error'][:60]}")
-    return 0
+
+
+def _when(stamp: float | None) -> str:
+    return datetime.fromtimestamp(stamp, CHINA).strftime("%m-%d %H:%M") if stamp else "—"
 
 
 def handle(argv: Sequence[str] | None) -> int:
@@ -185,6 +190,8 @@ def handle(argv: Sequence[str] | None) -> int:
         status = daemon.once(home)
         if args.json:
             emit_json(status)
+        else:
+            _print_status(status)
         return 0
     if args.command == "init":
         node_id = args.id.strip()
@@ -301,6 +308,7 @@ def _log_to_stderr() -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
 
 
 def main(argv: Sequence[str] | None = None) -> None:

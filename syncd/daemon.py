@@ -149,12 +149,12 @@ class Daemon:
             await self.run_in_engine(eng.outgoing.handed, hop, datetime.now(UTC).timestamp())
             log.info("handed bundle %s to %s", hop.bundle_id, peer)
 
-    async def _pull_parent(self, client: httpx.AsyncClient, force: bool = False) -> None:
+    async def _pull_parent(self, client: httpx.AsyncClient) -> None:
         eng = self.eng
         parent = eng.receiver.config.parent
         link = eng.settings.links.get(parent) if parent else None
         loop_now = asyncio.get_running_loop().time()
-        if link is None or not link.url or (not force and loop_now < self.next_fetch):
+        if link is None or not link.url or loop_now < self.next_fetch:
             return
         self.next_fetch = loop_now + eng.settings.intervals.fetch
         try:
@@ -240,8 +240,6 @@ def once(home: NodeHome) -> dict[str, Any]:
             timeout = httpx.Timeout(daemon.eng.settings.limits.timeout)
             async with httpx.AsyncClient(timeout=timeout) as client:
                 await daemon.one_pass(client)
-                await daemon._pull_parent(client, force=True)
-                await daemon.run_in_engine(daemon.eng.accept_incoming, datetime.now(UTC))
             return await daemon.run_in_engine(daemon.eng.status)
         finally:
             await daemon.run_in_engine(daemon.eng.close)

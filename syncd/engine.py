@@ -22,6 +22,7 @@ from typing import Any
 from schema import outbox
 from schema.attachment import Attachments
 from schema.error import XinbaoError
+from schema.network import find_unit
 from schema.node import NodeHome
 from schema.record import QueuedRecord
 from syncd import config as syncconfig
@@ -306,9 +307,11 @@ class Engine:
             state = "ok" if queue["last_contact"] and not queue["failures"] else "waiting"
             if queue["failures"]:
                 state = "failing"
+            unit = find_unit(self.store, peer)
             links.append(
                 {
                     "peer": peer,
+                    "name": unit.label if unit else "",
                     "kind": kind,
                     "where": where,
                     "ceiling": str(link.ceiling) if link else "",

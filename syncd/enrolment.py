@@ -16,8 +16,9 @@ from typing import Any
 from cryptography import x509
 
 from schema import outbox
+from schema.network import add_units, find_unit
 from schema.node import NodeConfig, NodeHome
-from schema.record import Record
+from schema.record import Record, Unit
 from schema.store import Store
 from schema.vocabulary import Classification
 from syncd.certificate import (
@@ -107,8 +108,20 @@ def learn(
     return node.id
 
 
+def _know_units(store: Store, chain: list[x509.Certificate]) -> None:
+    """Name the nodes of a verified chain in the store's unit table (desks show names, not
+    codes); units already there (e.g. from a fixture with short names) are left as they are."""
+    units = [
+        Unit(id=who.id, name=who.name, tier=who.tier, parent=who.parent)
+        for who in map(cert_identity, chain)
+        if find_unit(store, who.id) is None
+    ]
+    add_units(store, units)
+
+
 def _pass_up(home: NodeHome, chain: list[x509.Certificate], now: datetime, store: Store) -> None:
     """Queue a subtree node's certificate chain to this node's parent, if it has one."""
+    _know_units(store, chain)
     config = home.load()
     if not config.parent:
         return
@@ -143,6 +156,11 @@ def install(home: NodeHome, chain_pem: bytes, now: datetime) -> tuple[NodeIdenti
     if leaf != identity(config, keys):
         raise TrustError(f"证书是为节点 {leaf.id} 签发的，与本节点（{config.id}）或本节点密钥不符")
     _save(home, chain, root)
+    store = Store.open(home.store_path)
+    try:
+        _know_units(store, chain)
+    finally:
+        store.close()
     return cert_identity(root), fingerprint(root)
 
 

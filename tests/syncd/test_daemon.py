@@ -210,10 +210,13 @@ def test_a_secret_item_waits_on_a_link_whose_ceiling_is_internal(
         )
         ok(run("xinbao-syncd", "once", home=county))
         until(lambda: internal in _inbox(city), "the 内部 item arrives")
+        rows = ok(run("xinbao", "--json", "list", "--inbox", home=city)).json()
+        assert rows[0]["peer_name"] == "单位140212"  # not the bare code
         assert secret not in _inbox(city)
         status = ok(run("xinbao-syncd", "--json", "status", home=county)).json()
         (link,) = [k for k in status["links"] if k["peer"] == "140200"]
         assert link["blocked"] == 1 and link["ceiling"] == "内部"
+        assert link["name"] == "单位140200"  # units are named from their certificates
         # raise the ceiling: the held item goes
         ok(
             run(
