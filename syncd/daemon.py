@@ -18,7 +18,6 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -246,12 +245,3 @@ def once(home: NodeHome) -> dict[str, Any]:
             daemon.executor.shutdown(wait=True)
 
     return asyncio.run(main())
-
-
-def read_run_file(home: Path) -> dict[str, Any] | None:
-    """What a running daemon wrote about itself (tests, status)."""
-    path = home / "run" / RUN_FILE
-    try:
-        return dict(json.loads(path.read_text("utf-8")))
-    except (OSError, ValueError):
-        return None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,15 +25,15 @@ from schema.network import find_unit
 from schema.node import NodeHome
 from schema.record import QueuedRecord
 from syncd import config as syncconfig
-from syncd.bundle import BundleError, Header, new_header, read_header, seal, verify_outer
+from syncd.bundle import BundleError, Header, read_header, verify_outer
 from syncd.certificate import cert_identity, chain_from_pem
 from syncd.enrolment import ISSUED_DIR, encryption_keys, load_chain
 from syncd.error import TrustError
-from syncd.keys import KEY_DIR
+from syncd.keys import KEY_DIR, copy_durably
 from syncd.receive import RECEIPT_KIND, ImportReport, Receiver
 from syncd.revocation import revoked_in
 from syncd.spool import SUFFIX
-from syncd.transfer import attachments_of, record_dict, write_sealed
+from syncd.transfer import Group, grouped, seal_queued
 
 log = logging.getLogger("xinbao.syncd")
 MAX_RECORDS_PER_PASS = 10_000
@@ -86,38 +85,18 @@ class Engine:
     def pack(self, now: datetime) -> int:
         """Seal queued records into bundles and queue their hops; how many bundles."""
         pending = outbox.pending(self.store, limit=MAX_RECORDS_PER_PASS)
-        groups: dict[tuple[tuple[str, ...], int, int], list[QueuedRecord]] = {}
-        for queued in pending:
-            key = (queued.recipients, queued.classification.rank, queued.priority)
-            groups.setdefault(key, []).append(queued)
-        made = 0
-        for (recipients, rank, priority), batch in groups.items():
-            if self._seal(recipients, rank, priority, batch, now):
-                made += 1
-        return made
+        return sum(self._seal(group, batch, now) for group, batch in grouped(pending).items())
 
-    def _seal(
-        self,
-        recipients: tuple[str, ...],
-        rank: int,
-        priority: int,
-        batch: list[QueuedRecord],
-        now: datetime,
-    ) -> bool:
+    def _seal(self, group: Group, batch: list[QueuedRecord], now: datetime) -> bool:
+        recipients, _, priority = group
         public = self._keys_for(recipients)
         missing = [r for r in recipients if r not in public]
         if missing:
             log.warning("no certificate for %s yet; %d records wait", missing, len(batch))
             return False
-        header = new_header(self.me, recipients, now, priority=priority, classification=rank)
-        files = attachments_of(batch, Attachments(self.home.attachments_path))
-        keys, chain = self.receiver.keys, self.chain
-        path = write_sealed(
-            self.outgoing.folder,
-            lambda out: seal(
-                header, (record_dict(q) for q in batch), keys, chain, public, out, None, files
-            ),
-        )
+        held = Attachments(self.home.attachments_path)
+        args = (self.receiver.keys, self.chain, public, held, now)
+        path, header = seal_queued(self.outgoing.folder, self.me, group, batch, *args)
         hops = self.receiver.routes.hops(recipients)
         if not hops:
             log.warning("no route to %s for bundle %s", recipients, header.id)
@@ -168,7 +147,7 @@ class Engine:
                 continue
             for hop in self.outgoing.due(link.peer, now.timestamp(), link.ceiling.rank):
                 try:
-                    _copy_durably(hop.path, link.folder)
+                    copy_durably(hop.path, link.folder)
                 except OSError as exc:
                     self.outgoing.failed(
                         hop,
@@ -348,22 +327,3 @@ def _log_report(report: ImportReport) -> None:
             len(report.quarantined),
             [reason for _, reason in report.quarantined],
         )
-
-
-def _copy_durably(source: Path, folder: Path) -> Path:
-    """Copy a bundle file into ``folder`` under its own name, never half-written there."""
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / source.name
-    if final.is_file() and final.stat().st_size == source.stat().st_size:
-        return final
-    tmp = folder / f".{source.name}.part"
-    shutil.copyfile(source, tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return final

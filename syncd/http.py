@@ -39,11 +39,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from syncd.bundle import BundleError
-from syncd.keys import NodeKeys
+from syncd.bundle import BundleError, Limits
+from syncd.keys import NodeKeys, fsync_dir
 from syncd.spool import SUFFIX
 
-SKEW_SECONDS = 300
 PIECE = 1 << 20
 
 
@@ -93,6 +92,7 @@ def make_app(
 ) -> Starlette:
     """The node's HTTP endpoint. ``run(fn, *args)`` runs ``fn`` on the engine's thread."""
     limit = RateLimit(uploads_per_minute)
+    skew = Limits.load().clock_skew.total_seconds()  # the same tolerance as for bundles
     incoming: Path = engine.incoming
 
     async def upload(request: Request) -> Response:
@@ -123,7 +123,7 @@ def make_app(
                 return JSONResponse({"reason": exc.reason, "message": exc.message}, status)
             final = incoming / (digest.hexdigest() + SUFFIX)
             os.replace(tmp, final)
-            _fsync_dir(incoming)
+            fsync_dir(incoming)
         finally:
             tmp.unlink(missing_ok=True)
         wake()
@@ -137,7 +137,7 @@ def make_app(
         if request.headers.get("x-xinbao-node") != peer:
             return JSONResponse({"reason": "unauthorized", "message": "请求未签名"}, 401)
         moment = request.headers.get("x-xinbao-time", "0")
-        if not moment.isdigit() or abs(time.time() - int(moment)) > SKEW_SECONDS:
+        if not moment.isdigit() or abs(time.time() - int(moment)) > skew:
             return JSONResponse({"reason": "unauthorized", "message": "请求时间不符"}, 401)
         public = await run(engine.signing_key_of, peer)
         if public is None:
@@ -242,7 +242,7 @@ async def pull(
         os.replace(tmp, final)
         fetched.append(final)
     if fetched:
-        _fsync_dir(into)
+        fsync_dir(into)
         body = json.dumps({"names": [str(e["name"]) for e in listing.json()]}).encode()
         ack = f"{path}/ack"
         response = await client.post(
@@ -250,11 +250,3 @@ async def pull(
         )
         response.raise_for_status()
     return fetched
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

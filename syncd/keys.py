@@ -7,6 +7,7 @@ Keys are PKCS#8 PEM files, encrypted with a passphrase when one is given
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,8 +117,33 @@ def write_durably(path: Path, data: bytes, mode: int = 0o644) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)
+
+
+def copy_durably(source: Path, folder: Path) -> Path:
+    """Copy ``source`` into ``folder`` under its own name (temp → fsync → rename → fsync dir),
+    never half-written there. A file of that name and size already there is kept: bundle
+    files are named by their content."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / source.name
+    if final.is_file() and final.stat().st_size == source.stat().st_size:
+        return final
+    tmp = folder / f".{source.name}.part"
+    try:
+        shutil.copyfile(source, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(folder)
+    return final

@@ -16,15 +16,14 @@ A file in ``spool/out`` is removed once no row refers to it.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from syncd.bundle import Header
-from syncd.spool import SUFFIX, Spool
+from syncd.keys import copy_durably
+from syncd.spool import Spool
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hop (
@@ -74,15 +73,7 @@ class Outgoing:
 
     def keep(self, source: Path) -> Path:
         """A durable copy of a bundle file in ``spool/out`` (named by content)."""
-        final = self.folder / source.name
-        if final.suffix != SUFFIX or not final.is_file():
-            tmp = self.folder / f".{source.name}.part"
-            shutil.copyfile(source, tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-            _fsync_dir(self.folder)
-        return final
+        return copy_durably(source, self.folder)
 
     def add(self, path: Path, header: Header, peers: list[str], now: float) -> None:
         """Hand ``path`` (in ``spool/out``) to each of ``peers`` (rows already there stay)."""
@@ -178,11 +169,6 @@ class Outgoing:
             "last_error = excluded.last_error, failures = 0",
             (peer, now, error),
         )
-
-    def retry_now(self, peer: str) -> None:
-        """Forget the backoff of every bundle for ``peer`` (the link came back)."""
-        with self.db:
-            self.db.execute("UPDATE hop SET next_try = 0 WHERE peer = ?", (peer,))
 
     # -- end-to-end receipts ----------------------------------------------------------------
 
@@ -282,11 +268,3 @@ class Outgoing:
         ).fetchone()
         if used is None:
             path.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

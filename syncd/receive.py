@@ -1,10 +1,11 @@
 """Receiving bundles: verify, keep attachments, apply records, remember — in batches.
 
 Every way a bundle reaches a node (a carried-in folder, an HTTP upload, a watched drop folder)
-ends here. Bundles are applied in batches, one store transaction per batch and a savepoint
-per bundle: a refused bundle is undone alone and quarantined with its reason, the others
-commit together, and their ids enter the seen-set after the commit (a crash in between only
-means a bundle is opened again and its records are found already applied).
+ends here. Bundles are applied in batches, one store transaction per batch: a refused bundle
+rolls its batch back, is quarantined with its reason, and the batch is applied again up to it;
+the ids of applied bundles enter the seen-set after the commit (a crash in between only means
+a bundle is opened again and its records are found already applied). Bundles for other nodes
+are relayed (custody in ``spool/out``); receipts travel back to senders.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ class ImportReport:
     quarantined: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     records: int = 0
     relayed: list[str] = field(default_factory=list)  # only passed on toward others
-    headers: dict[str, Header] = field(default_factory=dict)  # file name → header, when read
 
 
 class Receiver:
@@ -164,7 +164,6 @@ class Receiver:
         with open(path, "rb") as fh:
             try:
                 header = read_header(fh, self.limits)
-                report.headers[path.name] = header
                 fh.seek(0)
                 revoked = revoked_in(self.spool)
                 count = 0

@@ -5,20 +5,22 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
+
+from cryptography import x509
 
 from schema import outbox
 from schema.attachment import Attachments, referenced
 from schema.node import NodeHome
 from schema.record import QueuedRecord
 from schema.store import Store
-from syncd.bundle import new_header, seal
+from syncd.bundle import Header, new_header, seal
 from syncd.enrolment import encryption_keys, load_chain
 from syncd.error import TrustError
-from syncd.keys import load_keys, passphrase_from_env
+from syncd.keys import NodeKeys, fsync_dir, load_keys, passphrase_from_env
 from syncd.receive import ImportReport, Progress, Receiver
 from syncd.spool import SUFFIX
 
@@ -35,6 +37,45 @@ def record_dict(queued: QueuedRecord) -> dict[str, Any]:
     }
 
 
+Group = tuple[tuple[str, ...], int, int]  # recipients, classification rank, priority
+
+
+def grouped(pending: Iterable[QueuedRecord]) -> dict[Group, list[QueuedRecord]]:
+    """Queued records by the bundle they go in: one per recipient set, classification and
+    priority, so a 特急 record never waits behind routine ones and a 秘密 record never holds
+    back 内部 ones on a link whose ceiling is lower."""
+    groups: dict[Group, list[QueuedRecord]] = {}
+    for queued in pending:
+        key = (queued.recipients, queued.classification.rank, queued.priority)
+        groups.setdefault(key, []).append(queued)
+    return groups
+
+
+def seal_queued(
+    folder: Path,
+    sender: str,
+    group: Group,
+    batch: list[QueuedRecord],
+    keys: NodeKeys,
+    chain: list[x509.Certificate],
+    public: dict[str, bytes],
+    held: Attachments,
+    now: datetime,
+) -> tuple[Path, Header]:
+    """Seal one group of queued records, with the attachments they refer to, into a bundle
+    file in ``folder`` (atomically, named by content)."""
+    recipients, rank, priority = group
+    header = new_header(sender, recipients, now, priority=priority, classification=rank)
+    files = attachments_of(batch, held)
+    path = write_sealed(
+        folder,
+        lambda out: seal(
+            header, (record_dict(q) for q in batch), keys, chain, public, out, None, files
+        ),
+    )
+    return path, header
+
+
 def export(home: NodeHome, peer: str, folder: Path, now: datetime) -> list[Path]:
     """Seal every record queued for ``peer`` into bundle files in ``folder`` (atomically)."""
     config = home.load()
@@ -43,26 +84,22 @@ def export(home: NodeHome, peer: str, folder: Path, now: datetime) -> list[Path]
         raise TrustError("本节点尚未入网（没有证书），不能导出数据包")
     keys = load_keys(home.path, passphrase_from_env())
     public = encryption_keys(home)
+    held = Attachments(home.attachments_path)
     store = Store.open(home.store_path)
     written: list[Path] = []
     try:
-        groups: dict[tuple[str, ...], list[QueuedRecord]] = {}
+        folder.mkdir(parents=True, exist_ok=True)
+        # one file per recipient set (fewer files to carry), marked with its highest
+        # classification and priority
+        by_recipients: dict[tuple[str, ...], list[QueuedRecord]] = {}
         for queued in outbox.pending(store, limit=1_000_000):
             if peer in queued.recipients:
-                groups.setdefault(queued.recipients, []).append(queued)
-        folder.mkdir(parents=True, exist_ok=True)
-        held = Attachments(home.attachments_path)
-        for recipients, batch in groups.items():
-            header = new_header(config.id, recipients, now, priority=max(q.priority for q in batch))
-            files = attachments_of(batch, held)
-            written.append(
-                write_sealed(
-                    folder,
-                    lambda out, h=header, b=batch, f=files: seal(
-                        h, (record_dict(q) for q in b), keys, chain, public, out, None, f
-                    ),
-                )
-            )
+                by_recipients.setdefault(queued.recipients, []).append(queued)
+        for recipients, batch in by_recipients.items():
+            rank = max(q.classification.rank for q in batch)
+            group = (recipients, rank, max(q.priority for q in batch))
+            args = (keys, chain, public, held, now)
+            written.append(seal_queued(folder, config.id, group, batch, *args)[0])
             outbox.mark_shipped(store, [q.seq for q in batch], now)
     finally:
         store.close()
@@ -97,11 +134,7 @@ def write_sealed(folder: Path, write: Callable[[Any], None]) -> Path:
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(folder)
     return final
 
 
