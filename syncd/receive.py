@@ -10,6 +10,7 @@ are relayed (custody in ``spool/out``); receipts travel back to senders.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class Receiver:
         self.store = Store.open(home.store_path)
         self.outgoing = Outgoing(self.spool)
         self.routes = Routes.load(home)
+        self._owed: dict[str, list[tuple[str, int]]] = {}  # sender → (bundle, priority)
         # a received batch is durable at its commit, before its ids enter the seen-set
         self.store.db.execute("PRAGMA synchronous = FULL")
 
@@ -131,6 +133,7 @@ class Receiver:
             fresh: set[str] = set()
             started = time.monotonic()
             try:
+                self._owed = {}
                 with self.store.write():
                     for path in files[:limit]:
                         if taken >= BATCH or time.monotonic() - started > BATCH_SECONDS:
@@ -142,6 +145,7 @@ class Receiver:
                         outcomes.append(outcome)
                         if outcome[2] == APPLIED:
                             fresh.add(outcome[1].id)
+                    self._queue_receipts(now)
             except _Refused as bad:
                 refused.add(bad.path)
                 self._refuse(bad.path, bad.error.reason, bad.error.message, now, report)
@@ -212,45 +216,51 @@ class Receiver:
         return count
 
     def _acknowledge(self, header: Header, now: datetime) -> None:
-        """Queue an end-to-end receipt for ``header``'s bundle back to its sender."""
+        """Note an end-to-end receipt owed to ``header``'s sender (queued per batch)."""
+        if header.sender != self.config.id:
+            self._owed.setdefault(header.sender, []).append((header.id, header.priority))
+
+    def _queue_receipts(self, now: datetime) -> None:
+        """Queue one receipt record per sender for the bundles of this batch (in its
+        transaction): a thousand bundles from a county cost one record back, not a thousand."""
         me = self.config.id
-        if header.sender == me:
-            return
-        record = Record(
-            id=f"receipt:{header.id}:{me}",
-            kind=RECEIPT_KIND,
-            version=1,
-            origin=me,
-            payload={"bundle": header.id, "by": me, "at": to_text(now)},
-        )
-        outbox.enqueue(
-            self.store,
-            record,
-            (header.sender,),
-            priority=header.priority,
-            classification=Classification.PUBLIC,
-            at=now,
-        )
+        for sender, owed in self._owed.items():
+            record = Record(
+                id=f"receipt:{me}:{secrets.token_hex(8)}",
+                kind=RECEIPT_KIND,
+                version=1,
+                origin=me,
+                payload={"bundles": [b for b, _ in owed], "by": me, "at": to_text(now)},
+            )
+            outbox.enqueue(
+                self.store,
+                record,
+                (sender,),
+                priority=max(p for _, p in owed),
+                classification=Classification.PUBLIC,
+                at=now,
+            )
+        self._owed = {}
 
     def _receipt(self, raw: dict[str, Any], header: Header, now: datetime) -> None:
-        """A recipient's receipt for a bundle this node sealed: mark what it carried delivered."""
+        """A recipient's receipt for bundles this node sealed: mark what they carried
+        delivered."""
         payload = raw.get("payload")
         if not isinstance(payload, dict):
             raise BundleError("payload-invalid", "回执记录格式不符")
-        by, bundle_id = payload.get("by"), payload.get("bundle")
-        if (
-            by != header.sender
-            or raw.get("origin") != header.sender
-            or not isinstance(bundle_id, str)
-        ):
+        by, bundles = payload.get("by"), payload.get("bundles")
+        if by != header.sender or raw.get("origin") != header.sender:
             raise BundleError("payload-invalid", "回执不是由收件节点本身签发的")
+        if not isinstance(bundles, list) or not all(isinstance(b, str) for b in bundles):
+            raise BundleError("payload-invalid", "回执记录格式不符")
         try:
             at = from_text(str(payload.get("at")))
         except ValueError:
             at = now
-        for record in self.outgoing.receipt(bundle_id, by, to_text(at)):
-            if record.get("kind") == "item":
-                mark_delivered(self.store, record["id"], self.config.id, by, at)
+        for bundle_id in bundles:
+            for record in self.outgoing.receipt(bundle_id, by, to_text(at)):
+                if record.get("kind") == "item":
+                    mark_delivered(self.store, record["id"], self.config.id, by, at)
 
     def _relay(self, path: Path, header: Header, now: datetime) -> bool:
         """Take custody of a bundle for recipients beyond this node; whether it was relayed."""
