@@ -230,7 +230,11 @@ class Receiver:
                 kind=RECEIPT_KIND,
                 version=1,
                 origin=me,
-                payload={"bundles": [b for b, _ in owed], "by": me, "at": to_text(now)},
+                payload={
+                    "bundles": list(dict.fromkeys(b for b, _ in owed)),
+                    "by": me,
+                    "at": to_text(now),
+                },
             )
             outbox.enqueue(
                 self.store,

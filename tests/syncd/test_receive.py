@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,15 @@ def _items(home: Path) -> list[str]:
         store.close()
 
 
+def _receipts(home: Path) -> list[list[str]]:
+    store = Store.open(home / "store.db")
+    try:
+        rows = store.query("SELECT payload FROM outbox WHERE kind = 'receipt' ORDER BY seq")
+    finally:
+        store.close()
+    return [json.loads(r["payload"])["bundles"] for r in rows]
+
+
 @pytest.mark.parametrize("batch", [1, 2, 3, 1024])
 def test_refused_bundles_are_quarantined_alone_whatever_the_batch(
     homes: tuple[Path, Path, Path], batch: int, monkeypatch: pytest.MonkeyPatch
@@ -62,6 +72,13 @@ def test_refused_bundles_are_quarantined_alone_whatever_the_batch(
     ]
     assert report.records == 4
     assert _items(province) == [f"140200-2026-{i:06d}" for i in (0, 2, 3, 6)]
+    # end-to-end receipts: one record per sender and batch, listing every applied bundle
+    receipts = _receipts(province)
+    # (the duplicate is acknowledged again when it falls in a later batch)
+    listed = [b for r in receipts for b in r]
+    assert len(set(listed)) == 4
+    if batch == 1024:  # a refusal ends a batch at it: at most one record per stretch
+        assert len(receipts) <= 1 + len(report.quarantined) < len(listed)
     # the seen-set holds exactly the applied ones: a second run applies nothing
     with Receiver(NodeHome(province)) as receiver:
         again = receiver.receive(files, NOW)
