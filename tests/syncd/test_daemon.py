@@ -120,6 +120,18 @@ def _intervals(home: Path) -> None:
     )
 
 
+def _city_daemon(county: Path, city: Path) -> Daemon:
+    for home in (county, city):
+        _intervals(home)
+    return Daemon(city)
+
+
+def _link_up(county: Path, city: Daemon, ceiling: str = "机密") -> None:
+    """The county pushes to the city's daemon, up to ``ceiling``."""
+    args = ("link", "add", "140200", "--url", city.url, "--ceiling", ceiling)
+    ok(run("xinbao-syncd", *args, home=county))
+
+
 def _submit(home: Path, text: str, tmp: Path, name: str) -> str:
     (tmp / name).write_text(text, "utf-8")
     item = ok(run("xinbao", "--json", "submit", str(tmp / name), home=home)).json()["id"]
@@ -182,23 +194,9 @@ def test_a_secret_item_waits_on_a_link_whose_ceiling_is_internal(
     chain: dict[str, Path], tmp_path: Path
 ) -> None:
     county, city = chain["140212"], chain["140200"]
-    for home in (county, city):
-        _intervals(home)
-    daemon = Daemon(city)
+    daemon = _city_daemon(county, city)
     try:
-        ok(
-            run(
-                "xinbao-syncd",
-                "link",
-                "add",
-                "140200",
-                "--url",
-                daemon.url,
-                "--ceiling",
-                "内部",
-                home=county,
-            )
-        )
+        _link_up(county, daemon, "内部")
         secret = _submit(
             county, ROUTINE.format(title="涉密事项", classification="秘密"), tmp_path, "secret.toml"
         )
@@ -218,19 +216,7 @@ def test_a_secret_item_waits_on_a_link_whose_ceiling_is_internal(
         assert link["blocked"] == 1 and link["ceiling"] == "内部"
         assert link["name"] == "单位140200"  # units are named from their certificates
         # raise the ceiling: the held item goes
-        ok(
-            run(
-                "xinbao-syncd",
-                "link",
-                "add",
-                "140200",
-                "--url",
-                daemon.url,
-                "--ceiling",
-                "秘密",
-                home=county,
-            )
-        )
+        _link_up(county, daemon, "秘密")
         ok(run("xinbao-syncd", "once", home=county))
         until(lambda: secret in _inbox(city), "the 秘密 item arrives once the ceiling allows")
     finally:
@@ -241,11 +227,9 @@ def test_a_child_without_an_address_pulls_what_its_parent_holds(
     chain: dict[str, Path], tmp_path: Path
 ) -> None:
     county, city = chain["140212"], chain["140200"]
-    for home in (county, city):
-        _intervals(home)
-    daemon = Daemon(city)
+    daemon = _city_daemon(county, city)
     try:
-        ok(run("xinbao-syncd", "link", "add", "140200", "--url", daemon.url, home=county))
+        _link_up(county, daemon)
         item = _submit(
             county, ROUTINE.format(title="供暖巡查", classification="内部"), tmp_path, "item.toml"
         )
