@@ -22,6 +22,8 @@ The format::
     resend_after = 600.0           # resend a bundle with no end-to-end receipt after this
     drop_poll = 2.0                # polling fallback for drop folders (removable media)
     stable = 1.0                   # a dropped file must keep its size this long before import
+                                   # (unless the watcher saw its writer close it)
+    abandon = 3600.0               # an incomplete dropped file unchanged this long: quarantined
 
     [limits]
     max_upload_bytes = 2147483648  # integer > 0
@@ -101,6 +103,7 @@ class Intervals:
     resend_after: float = 600.0
     drop_poll: float = 2.0
     stable: float = 1.0
+    abandon: float = 3600.0
 
 
 @dataclass(frozen=True)

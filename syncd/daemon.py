@@ -18,6 +18,7 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -28,6 +29,7 @@ from syncd import http
 from syncd.config import format_listen
 from syncd.engine import Engine
 from syncd.notify import Notifier
+from syncd.watch import DropWatcher
 
 log = logging.getLogger("xinbao.syncd")
 T = TypeVar("T")
@@ -47,6 +49,9 @@ class Daemon:
         self.notifier = Notifier.from_env()
         self.server: uvicorn.Server | None = None
         self.next_fetch = 0.0
+        self.next_drop_scan = 0.0
+        self.drop_event = False
+        self.watcher: DropWatcher | None = None
 
     async def run_in_engine(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the engine's thread."""
@@ -112,7 +117,7 @@ class Daemon:
         eng = self.eng
         await self.run_in_engine(eng.maybe_reload)
         await self.run_in_engine(eng.accept_incoming, now)
-        await self.run_in_engine(eng.scan_drops, now)
+        await self._scan_drops(now)
         await self.run_in_engine(eng.resend, now)
         await self.run_in_engine(eng.pack, now)
         await self.run_in_engine(eng.to_folders, now)
@@ -125,6 +130,28 @@ class Daemon:
         )
         await self._pull_parent(client)
         await self.run_in_engine(eng.accept_incoming, datetime.now(UTC))
+
+    async def _scan_drops(self, now: datetime) -> None:
+        """Import from the drop folders when the watcher saw something or a poll is due."""
+        eng = self.eng
+        intervals = eng.settings.intervals
+        loop_now = asyncio.get_running_loop().time()
+        closed: dict[Path, int] = {}
+        if self.watcher is not None:
+            self.watcher.watch(eng.settings.drop)  # follows syncd.toml reloads
+            closed = self.watcher.take_closed()
+        if not closed and not self.drop_event and loop_now < self.next_drop_scan:
+            return
+        self.drop_event = False
+        await self.run_in_engine(eng.scan_drops, now, closed)
+        waiting = await self.run_in_engine(eng.drops_waiting)
+        again = min(intervals.stable, intervals.drop_poll) if waiting else intervals.drop_poll
+        self.next_drop_scan = loop_now + again
+
+    def _dropped(self) -> None:
+        """From the watcher's thread: something happened in a drop folder."""
+        self.drop_event = True
+        self.woken.set()
 
     async def _push_link(
         self, client: httpx.AsyncClient, peer: str, url: str, ceiling: int
@@ -171,12 +198,14 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
         await self.start()
+        self.watcher = DropWatcher(lambda: loop.call_soon_threadsafe(self._dropped))
         self.notifier.ready(f"节点 {self.eng.me} 运行中")
         watchdog = self.notifier.watchdog_interval()
         last_ping = loop.time()
         timeout = httpx.Timeout(self.eng.settings.limits.timeout)
         async with httpx.AsyncClient(timeout=timeout) as client:
             while not self.stopping.is_set():
+                self.woken.clear()  # a wake during the pass brings the next one at once
                 try:
                     await self.one_pass(client)
                 except Exception:  # a bug must not stop the node: log it and go on
@@ -184,7 +213,6 @@ class Daemon:
                 if watchdog and loop.time() - last_ping >= watchdog / 2:
                     self.notifier.watchdog()
                     last_ping = loop.time()
-                self.woken.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         _first(self.stopping, self.woken), self.eng.settings.intervals.send
@@ -195,6 +223,8 @@ class Daemon:
         """Stop serving and close the engine."""
         self.notifier.stopping()
         log.info("stopping")
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.server is not None:
             self.server.should_exit = True
             with contextlib.suppress(Exception):

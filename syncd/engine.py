@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ class Engine:
         self.incoming = self.spool.root / "in"
         self.incoming.mkdir(exist_ok=True)
         self._public: dict[str, bytes] = {}
-        self._drop_sizes: dict[Path, tuple[int, float]] = {}
+        self._drops: dict[Path, _Dropped] = {}
         self._stamp = _stamp(home)
 
     def close(self) -> None:
@@ -170,8 +171,11 @@ class Engine:
         with open(path, "rb") as fh:
             return verify_outer(fh, self.receiver.root, now, None, revoked_in(self.spool))
 
-    def accept(self, paths: list[Path], now: datetime) -> ImportReport:
-        """Apply and relay bundle files that arrived, most urgent first; then remove them."""
+    def accept(
+        self, paths: list[Path], now: datetime, hold: frozenset[str] = frozenset()
+    ) -> ImportReport:
+        """Apply and relay bundle files that arrived, most urgent first (``hold``: see
+        :meth:`Receiver.receive`)."""
         ranked: list[tuple[int, Path]] = []
         for path in paths:
             try:
@@ -180,8 +184,9 @@ class Engine:
             except (BundleError, OSError):
                 ranked.append((0, path))  # the receiver quarantines it with its reason
         ranked.sort(key=lambda pair: pair[0])
-        report = self.receiver.receive([p for _, p in ranked], now)
-        return report
+        if not ranked:
+            return ImportReport()
+        return self.receiver.receive([p for _, p in ranked], now, hold=hold)
 
     def accept_incoming(self, now: datetime) -> ImportReport | None:
         """Apply what waits in ``spool/in`` (uploads and pulls) and delete it."""
@@ -194,37 +199,66 @@ class Engine:
         _log_report(report)
         return report
 
-    def scan_drops(self, now: datetime) -> ImportReport | None:
-        """Import bundle files that have stopped growing in the drop folders, then move each
-        to ``done/`` or ``quarantine/`` beside them. A file is taken only once its size has
-        stayed the same for ``intervals.stable`` seconds, and only for what it proves to be
-        when opened — never for its name."""
-        ready: list[Path] = []
+    def scan_drops(
+        self, now: datetime, closed: dict[Path, int] | None = None
+    ) -> ImportReport | None:
+        """Import bundle files that are complete in the drop folders, then move each to
+        ``done/`` or ``quarantine/`` beside them.
+
+        A file is tried once its size has stayed the same for ``intervals.stable`` seconds, or
+        at once when the folder watcher saw its writer close it at its present size
+        (``closed``: path → size then). It is taken only for what it proves to be when opened,
+        never for its name. A file that proves incomplete (a copy still running or broken off)
+        is left in place and tried again when its size changes; unchanged for
+        ``intervals.abandon`` seconds, it is quarantined.
+        """
+        closed = closed or {}
         clock = now.timestamp()
+        intervals = self.settings.intervals
+        ready: list[Path] = []
+        stale: list[Path] = []
+        present: set[Path] = set()
         for folder in self.settings.drop:
             if not folder.is_dir():
                 continue
             for path in sorted(folder.glob(f"*{SUFFIX}")):
                 try:
-                    size = path.stat().st_size
+                    info = path.stat()
                 except OSError:
                     continue
-                seen = self._drop_sizes.get(path)
-                if seen is None or seen[0] != size:
-                    self._drop_sizes[path] = (size, clock)
-                elif clock - seen[1] >= self.settings.intervals.stable:
+                present.add(path)
+                seen = self._drops.get(path)
+                if seen is None or seen.size != info.st_size:
+                    # a file being written keeps its modification time recent
+                    since = clock if seen else min(clock, info.st_mtime)
+                    self._drops[path] = seen = _Dropped(info.st_size, since)
+                if seen.held:  # tried and found incomplete at this size
+                    if clock - seen.since >= intervals.abandon:
+                        stale.append(path)
+                elif closed.get(path) == info.st_size or clock - seen.since >= intervals.stable:
                     ready.append(path)
-        if not ready:
+        for gone in set(self._drops) - present:
+            del self._drops[gone]
+        if not ready and not stale:
             return None
-        report = self.accept(ready, now)
+        report = self.accept(ready, now, hold=frozenset({"truncated"}))
+        report.merge(self.accept(stale, now))
         refused = {name for name, _ in report.quarantined}
-        for path in ready:
-            self._drop_sizes.pop(path, None)
+        held = set(report.held)
+        for path in ready + stale:
+            if path.name in held:
+                self._drops[path].held = True
+                continue
+            self._drops.pop(path, None)
             target = path.parent / ("quarantine" if path.name in refused else "done")
             target.mkdir(exist_ok=True)
             os.replace(path, target / path.name)
         _log_report(report)
         return report
+
+    def drops_waiting(self) -> bool:
+        """Whether a dropped file is waiting to become stable (a scan is due soon)."""
+        return any(not seen.held for seen in self._drops.values())
 
     # -- pull mode (the parent's side) ----------------------------------------------------------
 
@@ -307,6 +341,15 @@ class Engine:
         }
 
 
+@dataclass
+class _Dropped:
+    """A file seen in a drop folder: its size, since when, and whether it proved incomplete."""
+
+    size: int
+    since: float
+    held: bool = False
+
+
 def _stamp(home: NodeHome) -> tuple[float, ...]:
     paths = [
         syncconfig.config_path(home.path),
@@ -317,6 +360,8 @@ def _stamp(home: NodeHome) -> tuple[float, ...]:
 
 
 def _log_report(report: ImportReport) -> None:
+    if report.held:
+        log.info("incomplete, left for later: %s", report.held)
     if report.applied or report.relayed or report.duplicate or report.quarantined:
         log.info(
             "received: %d applied (%d records), %d relayed, %d duplicate, %d quarantined %s",

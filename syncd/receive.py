@@ -67,6 +67,13 @@ class ImportReport:
     quarantined: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     records: int = 0
     relayed: list[str] = field(default_factory=list)  # only passed on toward others
+    held: list[str] = field(default_factory=list)  # incomplete: left in place for later
+
+    def merge(self, other: ImportReport) -> None:
+        """Add ``other``'s outcomes to this report."""
+        for name in ("applied", "duplicate", "quarantined", "relayed", "held"):
+            getattr(self, name).extend(getattr(other, name))
+        self.records += other.records
 
 
 class Receiver:
@@ -102,15 +109,21 @@ class Receiver:
         self.close()
 
     def receive(
-        self, paths: Iterable[Path], now: datetime, progress: Progress | None = None
+        self,
+        paths: Iterable[Path],
+        now: datetime,
+        progress: Progress | None = None,
+        hold: frozenset[str] = frozenset(),
     ) -> ImportReport:
-        """Verify and apply bundle files addressed to this node; refused ones are quarantined."""
+        """Verify and apply bundle files addressed to this node; refused ones are quarantined,
+        except those refused for a reason in ``hold`` (e.g. ``truncated`` for a file still
+        being copied), which are left where they are and listed in ``report.held``."""
         files = list(paths)
         report = ImportReport()
         refused: set[Path] = set()
         done = 0
         while done < len(files):
-            done += self._batch(files[done:], now, report, refused)
+            done += self._batch(files[done:], now, report, refused, hold)
             if progress:
                 progress(done, len(files))
         # ids of bundles past their expiry are refused anyway; the seen-set need not keep them
@@ -118,7 +131,12 @@ class Receiver:
         return report
 
     def _batch(
-        self, files: list[Path], now: datetime, report: ImportReport, refused: set[Path]
+        self,
+        files: list[Path],
+        now: datetime,
+        report: ImportReport,
+        refused: set[Path],
+        hold: frozenset[str],
     ) -> int:
         """Apply a batch from the front of ``files`` in one transaction; how many it took.
 
@@ -148,7 +166,10 @@ class Receiver:
                     self._queue_receipts(now)
             except _Refused as bad:
                 refused.add(bad.path)
-                self._refuse(bad.path, bad.error.reason, bad.error.message, now, report)
+                if bad.error.reason in hold:
+                    report.held.append(bad.path.name)
+                else:
+                    self._refuse(bad.path, bad.error.reason, bad.error.message, now, report)
                 limit = files.index(bad.path) + 1  # those before it were fine: apply them
                 continue
             break
