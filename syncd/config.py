@@ -29,6 +29,8 @@ The format::
     max_upload_bytes = 2147483648  # integer > 0
     uploads_per_minute = 600       # per peer, integer > 0
     timeout = 30.0                 # HTTP timeout seconds, > 0
+    resume_above = 8388608         # bundles larger than this go by resumable upload (bytes)
+    partial_ttl = 86400.0          # an interrupted upload not resumed this long is deleted
 
     [links.140200]                 # one table per neighbour, keyed by node id (schema UNIT_ID)
     url = "http://127.0.0.1:8471"  # exactly one of url / folder
@@ -113,6 +115,8 @@ class HttpLimits:
     max_upload_bytes: int = 2 * 1024**3
     uploads_per_minute: int = 600
     timeout: float = 30.0
+    resume_above: int = 8 * 1024**2
+    partial_ttl: float = 86400.0
 
 
 @dataclass(frozen=True)

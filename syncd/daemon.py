@@ -119,6 +119,7 @@ class Daemon:
         await self.run_in_engine(eng.accept_incoming, now)
         await self._scan_drops(now)
         await self.run_in_engine(eng.resend, now)
+        await self.run_in_engine(eng.sweep, now)
         await self.run_in_engine(eng.pack, now)
         await self.run_in_engine(eng.to_folders, now)
         await asyncio.gather(
@@ -162,7 +163,7 @@ class Daemon:
         hops = await self.run_in_engine(eng.outgoing.due, peer, now, ceiling)
         for hop in hops:  # most urgent first
             try:
-                await http.push(client, url, eng.me, hop.path)
+                await http.push(client, url, eng.me, hop.path, eng.settings.limits.resume_above)
             except http.Refused as exc:
                 log.error("%s refused bundle %s for good: %s", peer, hop.bundle_id, exc)
                 await self.run_in_engine(eng.outgoing.handed, hop, now)

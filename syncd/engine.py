@@ -199,6 +199,21 @@ class Engine:
         _log_report(report)
         return report
 
+    def sweep(self, now: datetime) -> int:
+        """Delete interrupted uploads nobody resumed for ``limits.partial_ttl``; how many."""
+        cutoff = now.timestamp() - self.settings.limits.partial_ttl
+        gone = 0
+        for path in (self.incoming / "partial").glob("*.part"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    gone += 1
+            except OSError:
+                continue
+        if gone:
+            log.info("deleted %d interrupted uploads nobody resumed", gone)
+        return gone
+
     def scan_drops(
         self, now: datetime, closed: dict[Path, int] | None = None
     ) -> ImportReport | None:
