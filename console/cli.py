@@ -225,6 +225,11 @@ def _print_item(store: Store, shown: view.ItemView, attachments: Attachments) ->
         route = f"{_label(store, edge.from_unit)} → {_label(store, edge.to_unit)}"
         arrived = f"　送达 {to_jsonable(edge.delivered_at)}" if edge.delivered_at else ""
         print(f"流转 {route}：{edge.state}{note}{arrived}")
+    for held in shown.held:
+        print(
+            f"受阻 发往{_label(store, held.peer)}的链路密级上限为{held.ceiling}，"
+            f"本信息暂不能发出（自 {to_jsonable(held.since)}），等待合适链路"
+        )
     print("记录：")
     for a in shown.audit:
         before = a.from_state.value if a.from_state else "—"

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from schema.clock import from_text, to_text
-from schema.record import QueuedRecord, Record
+from schema.record import Held, QueuedRecord, Record
 from schema.store import Store
 from schema.vocabulary import Classification
 
@@ -78,3 +78,25 @@ def _from_row(row: dict[str, Any]) -> QueuedRecord:
         created_at=from_text(row["created_at"]),
         shipped_at=from_text(row["shipped_at"]) if row["shipped_at"] else None,
     )
+
+
+def set_held(store: Store, held: dict[tuple[str, str], str], at: datetime) -> None:
+    """Replace what the daemon holds back: (record id, neighbour) → the link's ceiling. Rows
+    still held keep their ``since``."""
+    with store.write() as db:
+        rows = db.execute("SELECT record_id, peer FROM held").fetchall()
+        gone = [tuple(r) for r in rows if tuple(r) not in held]
+        db.conn.executemany("DELETE FROM held WHERE record_id = ? AND peer = ?", gone)
+        db.conn.executemany(
+            "INSERT INTO held(record_id, peer, ceiling, since) VALUES (?,?,?,?) "
+            "ON CONFLICT(record_id, peer) DO UPDATE SET ceiling = excluded.ceiling",
+            [(rid, peer, ceiling, to_text(at)) for (rid, peer), ceiling in held.items()],
+        )
+
+
+def held_back(store: Store, record_id: str) -> list[Held]:
+    """Why ``record_id`` has not left this node yet, per neighbour (empty: not held)."""
+    rows = store.query(
+        "SELECT peer, ceiling, since FROM held WHERE record_id = ? ORDER BY peer", (record_id,)
+    )
+    return [Held(r["peer"], r["ceiling"], from_text(r["since"])) for r in rows]

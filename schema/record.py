@@ -150,3 +150,12 @@ class QueuedRecord:
     classification: Classification
     created_at: datetime
     shipped_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Held:
+    """A record the daemon holds back: the link to ``peer`` carries at most ``ceiling``."""
+
+    peer: str
+    ceiling: str
+    since: datetime

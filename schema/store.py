@@ -137,6 +137,20 @@ def m002_delivery(db: Database) -> None:
     db.execute("ALTER TABLE item ADD COLUMN attachments TEXT")
 
 
+@migrations()
+def m003_held(db: Database) -> None:
+    """Queued records the daemon holds back: sealed, but above the classification ceiling of
+    the link they must take (one row per record and neighbour; the daemon rewrites them)."""
+    db.executescript(
+        """
+        CREATE TABLE held (
+            record_id TEXT NOT NULL, peer TEXT NOT NULL, ceiling TEXT NOT NULL,
+            since TEXT NOT NULL, PRIMARY KEY (record_id, peer)
+        );
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

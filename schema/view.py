@@ -7,7 +7,8 @@ from typing import Any
 
 from schema import item as items
 from schema import state
-from schema.record import AuditEntry, Edge, Item
+from schema.outbox import held_back
+from schema.record import AuditEntry, Edge, Held, Item
 from schema.search import match_query
 from schema.store import Store
 
@@ -100,6 +101,7 @@ class ItemView:
     revisions: list[dict[str, Any]]
     derived: list[str]  # items of this node made from this one (forwards, merges)
     audit: list[AuditEntry]
+    held: list[Held]  # links this item's record waits for (above their classification ceiling)
 
 
 def show(store: Store, item_id: str) -> ItemView:
@@ -119,4 +121,5 @@ def show(store: Store, item_id: str) -> ItemView:
         revisions=items.revisions(store, item_id),
         derived=derived,
         audit=state.audit_log(store, item_id),
+        held=held_back(store, item_id),
     )

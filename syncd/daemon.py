@@ -122,6 +122,7 @@ class Daemon:
         await self.run_in_engine(eng.sweep, now)
         await self.run_in_engine(eng.pack, now)
         await self.run_in_engine(eng.to_folders, now)
+        await self.run_in_engine(eng.note_held, now)
         await asyncio.gather(
             *(
                 self._push_link(client, link.peer, link.url, link.ceiling.rank)

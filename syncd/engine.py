@@ -59,6 +59,7 @@ class Engine:
         self.incoming.mkdir(exist_ok=True)
         self._public: dict[str, bytes] = {}
         self._drops: dict[Path, _Dropped] = {}
+        self._held: dict[tuple[str, str], str] | None = None
         self._stamp = _stamp(home)
 
     def close(self) -> None:
@@ -162,6 +163,19 @@ class Engine:
                 self.outgoing.handed(hop, now.timestamp())
                 written += 1
         return written
+
+    def note_held(self, now: datetime) -> bool:
+        """Tell the desk which records wait above a link's ceiling (``schema.outbox.set_held``),
+        when that changed; whether it did."""
+        held: dict[tuple[str, str], str] = {}
+        for link in self.settings.links.values():
+            for record_id in self.outgoing.blocked_records(link.peer, link.ceiling.rank):
+                held[(record_id, link.peer)] = link.ceiling.value
+        if held == self._held:
+            return False
+        outbox.set_held(self.store, held, now)
+        self._held = held
+        return True
 
     # -- receiving ----------------------------------------------------------------------------
 

@@ -255,6 +255,15 @@ class Outgoing:
         ).fetchone()
         return int(row[0])
 
+    def blocked_records(self, peer: str, ceiling: int) -> list[str]:
+        """Ids of the records this node sealed that wait for ``peer`` above its ceiling."""
+        rows = self.db.execute(
+            "SELECT s.records FROM hop h JOIN sealed s ON s.bundle_id = h.bundle_id "
+            "WHERE h.peer = ? AND h.classification > ?",
+            (peer, ceiling),
+        ).fetchall()
+        return sorted({r["id"] for (records,) in rows for r in json.loads(records)})
+
     def waiting_receipts(self) -> int:
         """Bundles sealed here still waiting for an end-to-end receipt."""
         return int(self.db.execute("SELECT COUNT(*) FROM sealed").fetchone()[0])

@@ -98,10 +98,17 @@ def test_a_secret_item_waits_on_a_link_whose_ceiling_is_internal(
         (link,) = [k for k in status["links"] if k["peer"] == "140200"]
         assert link["blocked"] == 1 and link["ceiling"] == "内部"
         assert link["name"] == "单位140200"  # units are named from their certificates
+        # and the desk sees why it has not left
+        shown = ok(run("xinbao", "show", secret, home=county)).out
+        assert "受阻 发往单位140200的链路密级上限为内部" in shown
+        held = ok(run("xinbao", "--json", "show", secret, home=county)).json()["held"]
+        assert [(h["peer"], h["ceiling"]) for h in held] == [("140200", "内部")]
+        assert ok(run("xinbao", "--json", "show", internal, home=county)).json()["held"] == []
         # raise the ceiling: the held item goes
         link_up(county, daemon, "秘密")
         ok(run("xinbao-syncd", "once", home=county))
         until(lambda: secret in inbox(city), "the 秘密 item arrives once the ceiling allows")
+        assert "受阻" not in ok(run("xinbao", "show", secret, home=county)).out
     finally:
         assert daemon.stop() == 0
 
