@@ -8,10 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from console import requests_text
 from console.text import fit
 from schema import desk as ops
+from schema import request as requests
 from schema import view
 from schema.attachment import Attachments
+from schema.clock import CHINA
 from schema.commandline import (
     Parser,
     current_user,
@@ -44,7 +47,17 @@ def build_parser() -> Parser:
     p = cmds.add_parser("edit", parents=[opts], help="修改本单位未报送或被退回的信息（新稿）")
     p.add_argument("id")
     p.add_argument("file", type=Path, help="修改后的信息文件")
-    p = cmds.add_parser("signoff", parents=[opts], help="签发信息，排队报送")
+    p = cmds.add_parser("signoff", parents=[opts], help="签发信息或约稿，排队发出")
+    p.add_argument("id")
+
+    p = cmds.add_parser("request", parents=[opts], help="从文件起草约稿或报送要点，待签发")
+    p.add_argument("file", type=Path, help="约稿文件")
+    p = cmds.add_parser("requests", parents=[opts], help="列出约稿与报送要点（收到的和发出的）")
+    p.add_argument("--due", action="store_true", help="只列出到期待发的跟踪约稿")
+    p = cmds.add_parser("zero-report", parents=[opts], help="对约稿作零报告")
+    p.add_argument("id")
+    p.add_argument("--note", default="", help="说明")
+    p = cmds.add_parser("follow-up", parents=[opts], help="起草到期的跟踪约稿（待签发）")
     p.add_argument("id")
 
     p = cmds.add_parser("list", parents=[opts], help="列出收件或发件")
@@ -53,7 +66,7 @@ def build_parser() -> Parser:
     box.add_argument("--outbox", action="store_true", help="发件")
     p.add_argument("--search", default="", metavar="TEXT", help="全文检索（一个字以上）")
     p.add_argument("--limit", type=int, default=view.PAGE, help="最多列出几条")
-    p = cmds.add_parser("show", parents=[opts], help="查看一条信息的全部内容与流转")
+    p = cmds.add_parser("show", parents=[opts], help="查看一条信息（或约稿）的全部内容与流转")
     p.add_argument("id")
 
     p = cmds.add_parser("adopt", parents=[opts], help="采用收到的信息")
@@ -129,6 +142,10 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
             item = ops.edit(desk, args.id, read_item_file(args.file, attachments))
             _say(args, f"已修改 {item.id}，现为第{item.revision}稿")
             return item
+        case "signoff" if requests.find(desk.store, args.id):
+            request = ops.signoff_request(desk, args.id)
+            _say(args, f"已签发 {request.number}「{request.draft.topic}」，排队下发")
+            return request
         case "signoff":
             item = ops.signoff(desk, args.id)
             _say(args, f"已签发 {item.id}「{item.title}」，排队报送")
@@ -139,6 +156,41 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
             if not args.json:
                 _print_rows(rows, "发往" if args.outbox else "来自")
             return rows
+        case "show" if requests.find(desk.store, args.id):
+            request = ops.open_request(desk, args.id)
+            if not args.json:
+                requests_text.print_request(desk.store, request, me, desk.clock())
+                return request
+            return {
+                "request": request,
+                "matrix": requests.matrix(desk.store, args.id, desk.clock()),
+            }
+        case "request":
+            request = ops.compose_request(desk, requests.read_request_file(args.file))
+            _say(args, f"已起草 {request.id} {request.number}「{request.draft.topic}」，待签发")
+            return request
+        case "requests":
+            now = desk.clock()
+            if args.due:
+                due = requests.follow_ups_due(desk.store, me, now.astimezone(CHINA).date())
+                if not args.json:
+                    requests_text.print_due(due)
+                return due
+            rows = requests.listing(desk.store, me, now)
+            if not args.json:
+                requests_text.print_listing(desk.store, rows, now)
+            return rows
+        case "zero-report":
+            request = ops.zero_report(desk, args.id, args.note)
+            _say(args, f"已对 {request.number}「{request.draft.topic}」作零报告")
+            return request
+        case "follow-up":
+            request = ops.follow_up_request(desk, args.id)
+            _say(
+                args,
+                f"已起草跟踪约稿 {request.id} {request.number}「{request.draft.topic}」，待签发",
+            )
+            return request
         case "show":
             shown = view.show(desk.store, args.id)
             if not args.json:

@@ -17,6 +17,7 @@ from typing import Any
 
 from schema import item as items
 from schema import outbox, state
+from schema import request as requests
 from schema.clock import Clock, system_clock, to_text
 from schema.error import NotFound, PermissionDenied, TransitionError, ValidationError
 from schema.itemfile import draft_to_dict
@@ -83,6 +84,8 @@ _OPERATION_NAMES = {
     "reject": "退稿",
     "forward": "转报",
     "merge": "合并",
+    "request": "约稿",
+    "answer": "零报告",
 }
 
 
@@ -170,6 +173,8 @@ def signoff(desk: Desk, item_id: str) -> Item:
             classification=item.draft.classification,
             at=at,
         )
+        if item.draft.request:
+            requests.replied(desk.store, desk.node.id, item.draft.request, item.id, at)
     return item
 
 
@@ -369,9 +374,51 @@ def _own(desk: Desk, item_id: str) -> Item:
 
 
 def _recipients(desk: Desk, draft: ItemDraft) -> tuple[str, ...]:
+    if draft.request and not draft.to:  # a reply goes to whoever asked for it
+        return (requests.reply_target(desk.store, desk.node.id, draft.request),)
+    if draft.request:
+        requests.reply_target(desk.store, desk.node.id, draft.request)  # it must be answerable
     recipients = draft.to or ((desk.node.parent,) if desk.node.parent else ())
     if not recipients:
         raise ValidationError("to", "本节点没有上级，请填写报送对象")
     if desk.node.id in recipients:
         raise ValidationError("to", "不能报送给本单位自己")
     return recipients
+
+
+# -- topic requests and reporting priorities (schema/request.py) -----------------------------
+
+
+def compose_request(desk: Desk, draft: requests.RequestDraft) -> requests.Request:
+    """Store a new request of this node, awaiting sign-off."""
+    desk.require("request")
+    rules = requests.RequestRules.load()
+    return requests.compose(desk.store, desk.node.id, desk.actor, draft, desk.clock(), rules)
+
+
+def signoff_request(desk: Desk, request_id: str) -> requests.Request:
+    """Sign a request off and queue it down to every target."""
+    desk.require("signoff")
+    request = requests.get(desk.store, request_id)
+    priority = desk.rules.priority[request.draft.urgency]
+    return requests.signoff(
+        desk.store, desk.node.id, desk.actor, request_id, desk.clock(), priority
+    )
+
+
+def open_request(desk: Desk, request_id: str) -> requests.Request:
+    """Read a request; at a target the first reading sends the read receipt."""
+    return requests.open_request(desk.store, desk.node.id, request_id, desk.clock())
+
+
+def zero_report(desk: Desk, request_id: str, note: str = "") -> requests.Request:
+    """Answer a topic request with 零报告."""
+    desk.require("answer")
+    return requests.zero_report(desk.store, desk.node.id, request_id, note, desk.clock())
+
+
+def follow_up_request(desk: Desk, request_id: str) -> requests.Request:
+    """Compose the due follow-up of a request (awaiting sign-off)."""
+    desk.require("request")
+    rules = requests.RequestRules.load()
+    return requests.follow_up(desk.store, desk.node.id, desk.actor, request_id, desk.clock(), rules)

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from schema import item as items
+from schema import request as requests
 from schema import state
 from schema.clock import Clock, from_text, system_clock, to_text
 from schema.error import NotFound, ValidationError
@@ -154,4 +155,9 @@ def _apply_decision(store: Store, record: Record, me: str, at: datetime) -> None
     )
 
 
-_HANDLERS = {"item": _apply_item, "decision": _apply_decision}
+_HANDLERS = {
+    "item": _apply_item,
+    "decision": _apply_decision,
+    requests.REQUEST_KIND: requests.apply_request,
+    requests.STATUS_KIND: requests.apply_status,
+}

@@ -59,6 +59,25 @@ def read_item_file(path: Path, attachments: Attachments | None = None) -> ItemDr
     of the file is valid they are copied into ``attachments`` (the node's folder) and the
     draft refers to them by hash.
     """
+    data = load_mapping(path, "信息文件")
+    files = data.get("attachments")
+    if not isinstance(files, list) or not any(isinstance(f, str) for f in files):
+        return parse_item(data)
+    parse_item({**data, "attachments": []})  # everything else first: nothing copied in vain
+    if attachments is None:
+        raise ValidationError("attachments", "此处不能添加附件文件")
+    _attachments([f for f in files if not isinstance(f, str)])  # every entry checked first
+    for entry in files:
+        if isinstance(entry, str) and not (path.parent / entry).is_file():
+            raise ValidationError("attachments", f"找不到附件文件 {entry}")
+    entries = [
+        asdict(attachments.add_file(path.parent / f)) if isinstance(f, str) else f for f in files
+    ]
+    return parse_item({**data, "attachments": entries})
+
+
+def load_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The top-level table of a desk's TOML file (JSON when the name ends in ``.json``)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -78,21 +97,8 @@ def read_item_file(path: Path, attachments: Attachments | None = None) -> ItemDr
         except tomllib.TOMLDecodeError as exc:
             raise ValidationError("", f"不是有效的 TOML（{exc}）") from exc
     if not isinstance(data, dict):
-        raise ValidationError("", "信息文件的顶层应为键值表")
-    files = data.get("attachments")
-    if not isinstance(files, list) or not any(isinstance(f, str) for f in files):
-        return parse_item(data)
-    parse_item({**data, "attachments": []})  # everything else first: nothing copied in vain
-    if attachments is None:
-        raise ValidationError("attachments", "此处不能添加附件文件")
-    _attachments([f for f in files if not isinstance(f, str)])  # every entry checked first
-    for entry in files:
-        if isinstance(entry, str) and not (path.parent / entry).is_file():
-            raise ValidationError("attachments", f"找不到附件文件 {entry}")
-    entries = [
-        asdict(attachments.add_file(path.parent / f)) if isinstance(f, str) else f for f in files
-    ]
-    return parse_item({**data, "attachments": entries})
+        raise ValidationError("", f"{what}的顶层应为键值表")
+    return data
 
 
 def parse_item(data: Mapping[str, Any]) -> ItemDraft:
@@ -102,7 +108,7 @@ def parse_item(data: Mapping[str, Any]) -> ItemDraft:
         raise ValidationError(
             unknown[0], "未知字段（可用字段：" + "、".join(sorted(ITEM_KEYS)) + "）"
         )
-    category = Category.parse(_required(data, "category"), "category")
+    category = Category.parse(required_field(data, "category"), "category")
     incident_data = data.get("incident")
     incident = None
     if category is Category.INCIDENT:
@@ -114,17 +120,17 @@ def parse_item(data: Mapping[str, Any]) -> ItemDraft:
     elif incident_data is not None:
         raise ValidationError("incident", f"只有“突发事件”类信息才填写，本条类别为“{category}”")
     return ItemDraft(
-        title=_text(data, "title", required=True),
+        title=text_field(data, "title", required=True),
         category=category,
-        body=_text(data, "body", required=True),
-        author=_text(data, "author", required=True),
+        body=text_field(data, "body", required=True),
+        author=text_field(data, "author", required=True),
         urgency=Urgency.parse(data.get("urgency", Urgency.ROUTINE.value), "urgency"),
         classification=Classification.parse(
             data.get("classification", Classification.INTERNAL.value), "classification"
         ),
-        phone=_text(data, "phone"),
-        to=_unit_list(data.get("to", []), "to"),
-        request=_text(data, "request"),
+        phone=text_field(data, "phone"),
+        to=unit_list(data.get("to", []), "to"),
+        request=text_field(data, "request"),
         incident=incident,
         attachments=_attachments(data.get("attachments", [])),
     )
@@ -154,7 +160,7 @@ def draft_to_dict(draft: ItemDraft) -> dict[str, Any]:
 
 def _attachments(value: object) -> tuple[Attachment, ...]:
     if not isinstance(value, list):
-        raise ValidationError("attachments", f"应为附件列表，实际为 {_type_name(value)}")
+        raise ValidationError("attachments", f"应为附件列表，实际为 {type_name(value)}")
     found: list[Attachment] = []
     for entry in value:
         if not isinstance(entry, Mapping) or set(entry) != {"name", "sha256", "size"}:
@@ -188,48 +194,50 @@ def _parse_incident(data: object) -> Incident:
     learned = data.get("learned_at")
     return Incident(
         severity=Severity.parse(data["severity"], "incident.severity"),
-        occurred_at=_time(data["occurred_at"], "incident.occurred_at"),
-        place=_text(data, "place", prefix="incident.", required=True),
-        type=_text(data, "type", prefix="incident."),
-        learned_at=None if learned in (None, "") else _time(learned, "incident.learned_at"),
-        casualties=_text(data, "casualties", prefix="incident."),
-        loss=_text(data, "loss", prefix="incident."),
-        cause=_text(data, "cause", prefix="incident."),
-        measures=_text(data, "measures", prefix="incident."),
-        leaders_on_site=_text(data, "leaders_on_site", prefix="incident."),
-        report=_text(data, "report", prefix="incident.") or "首报",
-        thread=_text(data, "thread", prefix="incident."),
+        occurred_at=time_field(data["occurred_at"], "incident.occurred_at"),
+        place=text_field(data, "place", prefix="incident.", required=True),
+        type=text_field(data, "type", prefix="incident."),
+        learned_at=None if learned in (None, "") else time_field(learned, "incident.learned_at"),
+        casualties=text_field(data, "casualties", prefix="incident."),
+        loss=text_field(data, "loss", prefix="incident."),
+        cause=text_field(data, "cause", prefix="incident."),
+        measures=text_field(data, "measures", prefix="incident."),
+        leaders_on_site=text_field(data, "leaders_on_site", prefix="incident."),
+        report=text_field(data, "report", prefix="incident.") or "首报",
+        thread=text_field(data, "thread", prefix="incident."),
     )
 
 
-def _required(data: Mapping[str, Any], key: str) -> Any:
+def required_field(data: Mapping[str, Any], key: str) -> Any:
     value = data.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValidationError(key, "必须填写")
     return value
 
 
-def _text(data: Mapping[str, Any], key: str, *, prefix: str = "", required: bool = False) -> str:
+def text_field(
+    data: Mapping[str, Any], key: str, *, prefix: str = "", required: bool = False
+) -> str:
     value = data.get(key)
     if value is None:
         if required:
             raise ValidationError(prefix + key, "必须填写")
         return ""
     if not isinstance(value, str):
-        raise ValidationError(prefix + key, f"应为文字，实际为 {_type_name(value)}")
+        raise ValidationError(prefix + key, f"应为文字，实际为 {type_name(value)}")
     value = value.strip()
     if required and not value:
         raise ValidationError(prefix + key, "不能为空")
     return value
 
 
-def _time(value: object, field: str) -> datetime:
+def time_field(value: object, field: str) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=CHINA)
     if isinstance(value, date):
         raise ValidationError(field, "应为日期加时间，例如 2026-11-21T14:35:00+08:00")
     if not isinstance(value, str):
-        raise ValidationError(field, f"应为时间，实际为 {_type_name(value)}")
+        raise ValidationError(field, f"应为时间，实际为 {type_name(value)}")
     try:
         return from_text(value.strip())
     except ValueError as exc:
@@ -238,11 +246,11 @@ def _time(value: object, field: str) -> datetime:
         ) from exc
 
 
-def _unit_list(value: object, field: str) -> tuple[str, ...]:
+def unit_list(value: object, field: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        raise ValidationError(field, f"应为单位代码列表，实际为 {_type_name(value)}")
+        raise ValidationError(field, f"应为单位代码列表，实际为 {type_name(value)}")
     units: list[str] = []
     for entry in value:
         if not isinstance(entry, str) or not UNIT_ID.match(entry.strip()):
@@ -252,6 +260,6 @@ def _unit_list(value: object, field: str) -> tuple[str, ...]:
     return tuple(units)
 
 
-def _type_name(value: object) -> str:
+def type_name(value: object) -> str:
     names = {bool: "真假值", int: "整数", float: "小数", list: "列表", dict: "键值表"}
     return names.get(type(value), type(value).__name__)

@@ -151,6 +151,34 @@ def m003_held(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_requests(db: Database) -> None:
+    """Topic requests and reporting priorities (issued here or received), their targets with
+    what each did, and scheduled follow-ups."""
+    db.executescript(
+        """
+        CREATE TABLE request (
+            id TEXT PRIMARY KEY, issuer TEXT NOT NULL, number TEXT NOT NULL,
+            year INTEGER NOT NULL, state TEXT NOT NULL, body TEXT NOT NULL,
+            classification TEXT NOT NULL, created_at TEXT NOT NULL, author TEXT NOT NULL,
+            signer TEXT NOT NULL DEFAULT '', signed_at TEXT, follows TEXT NOT NULL DEFAULT '',
+            units TEXT NOT NULL DEFAULT '[]', received_at TEXT
+        );
+        CREATE INDEX request_issuer ON request(issuer, year);
+        CREATE TABLE request_target (
+            request_id TEXT NOT NULL, unit TEXT NOT NULL, read_at TEXT, answered_at TEXT,
+            zero_report INTEGER NOT NULL DEFAULT 0, replies TEXT NOT NULL DEFAULT '[]',
+            note TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (request_id, unit)
+        );
+        CREATE TABLE request_followup (
+            request_id TEXT NOT NULL, step INTEGER NOT NULL, label TEXT NOT NULL,
+            due TEXT NOT NULL, made TEXT NOT NULL DEFAULT '', PRIMARY KEY (request_id, step)
+        );
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 
