@@ -6,6 +6,7 @@ the sender. Records are written in the same transaction as the change that cause
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,29 @@ def pending(store: Store, limit: int = 1000) -> list[QueuedRecord]:
         (limit,),
     )
     return [_from_row(r) for r in rows]
+
+
+def split(
+    store: Store, queued: list[QueuedRecord], later: tuple[str, ...], at: datetime
+) -> list[QueuedRecord]:
+    """Queue ``queued`` again for the recipients in ``later`` only; the records as they now
+    stand for the other recipients (the caller ships those)."""
+    now_for: list[QueuedRecord] = []
+    with store.write():
+        for q in queued:
+            keep = tuple(r for r in q.recipients if r in later)
+            if keep:
+                enqueue(
+                    store,
+                    q.record,
+                    keep,
+                    priority=q.priority,
+                    classification=q.classification,
+                    at=q.created_at,
+                )
+            rest = tuple(r for r in q.recipients if r not in later)
+            now_for.append(dataclasses.replace(q, recipients=rest))
+    return now_for
 
 
 def mark_shipped(store: Store, seqs: list[int], at: datetime) -> None:

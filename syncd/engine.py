@@ -60,6 +60,7 @@ class Engine:
         self._public: dict[str, bytes] = {}
         self._drops: dict[Path, _Dropped] = {}
         self._held: dict[tuple[str, str], str] | None = None
+        self._warned: set[tuple[str, ...]] = set()
         self._stamp = _stamp(home)
 
     def close(self) -> None:
@@ -92,10 +93,17 @@ class Engine:
     def _seal(self, group: Group, batch: list[QueuedRecord], now: datetime) -> bool:
         recipients, _, priority = group
         public = self._keys_for(recipients)
-        missing = [r for r in recipients if r not in public]
+        missing = tuple(r for r in recipients if r not in public)
         if missing:
-            log.warning("no certificate for %s yet; %d records wait", missing, len(batch))
-            return False
+            if missing not in self._warned:  # once, not every pass
+                self._warned.add(missing)
+                log.warning("no certificate for %s yet; %d records wait", missing, len(batch))
+            if len(missing) == len(recipients):
+                return False
+            # the others need not wait: the records stay queued for the missing ones only
+            batch = outbox.split(self.store, batch, missing, now)
+            recipients = tuple(r for r in recipients if r not in missing)
+            group = (recipients, group[1], priority)
         held = Attachments(self.home.attachments_path)
         args = (self.receiver.keys, self.chain, public, held, now)
         path, header = seal_queued(self.outgoing.folder, self.me, group, batch, *args)

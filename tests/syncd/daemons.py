@@ -93,20 +93,28 @@ class Daemon:
         return self.proc.returncode
 
 
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[dict[str, Path]]:
-    homes = {node: tmp_path / node for node, _, _ in CHAIN}
-    for node, tier, parent in CHAIN:
+def enrol_tree(root: Path, nodes: list[tuple[str, str, str]]) -> dict[str, Path]:
+    """Node homes under ``root`` for (id, tier, parent) in top-down order, each enrolled by
+    its parent through the CLIs."""
+    homes = {node: root / node for node, _, _ in nodes}
+    for node, tier, parent in nodes:
         args = ["init", "--id", node, "--name", f"单位{node}", "--tier", tier]
         ok(run("xinbao-syncd", *args, "--parent", parent, home=homes[node]))
-    for child, _, parent in CHAIN[1:]:
-        req, cert = tmp_path / f"{child}.req", tmp_path / f"{child}.crt"
+    for child, _, parent in nodes:
+        if not parent:
+            continue
+        req, cert = root / f"{child}.req", root / f"{child}.crt"
         req.write_text(ok(run("xinbao-syncd", "enroll", "request", home=homes[child])).out)
         cert.write_text(
             ok(run("xinbao-syncd", "enroll", "issue", str(req), home=homes[parent])).out
         )
         ok(run("xinbao-syncd", "enroll", "install", str(cert), home=homes[child]))
-    yield homes
+    return homes
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[dict[str, Path]]:
+    yield enrol_tree(tmp_path, CHAIN)
 
 
 def intervals(home: Path) -> None:

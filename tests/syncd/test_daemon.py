@@ -6,6 +6,7 @@ A chain township → county → city → province, enrolled through the CLIs. Ev
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.cli_helpers import run
 from tests.syncd.daemons import (
@@ -15,6 +16,7 @@ from tests.syncd.daemons import (
     Daemon,
     chain,
     city_daemon,
+    enrol_tree,
     inbox,
     intervals,
     link_up,
@@ -135,3 +137,89 @@ def test_a_child_without_an_address_pulls_what_its_parent_holds(
         until(adopted, "the county pulls the city's decision")
     finally:
         assert daemon.stop() == 0
+
+
+TREE = [
+    ("140000", "province", ""),
+    ("140200", "city", "140000"),
+    ("140100", "city", "140000"),
+    ("140211", "county", "140200"),
+    ("140212", "county", "140200"),
+    ("140105", "county", "140100"),
+    ("140211100", "township", "140211"),
+]
+TOPIC_REQUEST = """\
+kind = "约稿"
+urgency = "加急"
+topic = "根治欠薪冬季专项行动开展情况"
+guidance = "请各县（区）报送专项行动启动后的工作部署和欠薪线索排查处置情况。"
+targets = ["all:county:140000"]
+deadline = "2026-12-31T18:00:00+08:00"
+"""
+
+
+def test_a_topic_request_from_the_province_reaches_every_county(tmp_path: Path) -> None:
+    homes = enrol_tree(tmp_path / "net", TREE)
+    for home in homes.values():
+        intervals(home)
+    daemons: dict[str, Daemon] = {}
+    try:
+        for node in ("140000", "140200", "140100"):
+            daemons[node] = Daemon(homes[node])
+        for child, _, parent in TREE[1:]:
+            url = daemons[parent].url if parent in daemons else None
+            if url:
+                ok(run("xinbao-syncd", "link", "add", parent, "--url", url, home=homes[child]))
+        counties = ["140211", "140212", "140105"]
+        for county in counties:  # their certificates go up to the province
+            ok(run("xinbao-syncd", "once", home=homes[county]))
+        until(
+            lambda: all(
+                (homes["140000"] / "keys" / "known" / f"{c}.pem").is_file() for c in counties
+            ),
+            "every county's certificate reaches the province",
+        )
+        (tmp_path / "request.toml").write_text(TOPIC_REQUEST, "utf-8")
+        province = homes["140000"]
+        made = ok(run("xinbao", "--json", "request", str(tmp_path / "request.toml"), home=province))
+        request_id = made.json()["id"]
+        ok(run("xinbao", "signoff", request_id, home=province))
+
+        def received(county: str) -> bool:
+            ok(run("xinbao-syncd", "once", home=homes[county]))  # pulls from its city
+            rows = ok(run("xinbao", "--json", "requests", home=homes[county])).json()
+            return any(r["id"] == request_id for r in rows)
+
+        for county in counties:
+            until(lambda county=county: received(county), f"the request reaches {county}")
+        # only counties: not the cities that relayed it, not the township
+        for other in ("140200", "140100", "140211100"):
+            ok(run("xinbao-syncd", "once", home=homes[other]))
+            assert ok(run("xinbao", "--json", "requests", home=homes[other])).json() == []
+
+        # one county reads it and answers 零报告: the province's matrix shows it
+        ok(run("xinbao", "show", request_id, home=homes["140105"]))
+        ok(
+            run(
+                "xinbao",
+                "zero-report",
+                request_id,
+                "--note",
+                "本县无欠薪线索",
+                home=homes["140105"],
+            )
+        )
+
+        def answered() -> dict[str, Any] | None:
+            ok(run("xinbao-syncd", "once", home=homes["140105"]))
+            shown = ok(run("xinbao", "--json", "show", request_id, home=province)).json()
+            rows = {r["unit"]: r for r in shown["matrix"]}
+            return rows if rows["140105"]["zero_report"] else None
+
+        rows = until(answered, "the 零报告 reaches the province")
+        assert sorted(rows) == sorted(counties) and rows["140105"]["read_at"]
+        assert [rows[c]["outcome"] for c in ("140211", "140212")] == ["未到期", "未到期"]
+        assert "单位140105" in ok(run("xinbao", "show", request_id, home=province)).out
+    finally:
+        for daemon in daemons.values():
+            assert daemon.stop() == 0, (daemon.home / "daemon.log").read_text()
