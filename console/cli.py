@@ -11,8 +11,8 @@ from typing import Any
 from console import requests_text
 from console.text import fit
 from schema import desk as ops
+from schema import emergency, view
 from schema import request as requests
-from schema import view
 from schema.attachment import Attachments
 from schema.clock import CHINA
 from schema.commandline import (
@@ -64,8 +64,16 @@ def build_parser() -> Parser:
     box = p.add_mutually_exclusive_group()
     box.add_argument("--inbox", action="store_true", help="收件（默认）")
     box.add_argument("--outbox", action="store_true", help="发件")
+    box.add_argument(
+        "--overdue", action="store_true", help="突发事件报告时限：超时、即将超时和待报的首报"
+    )
     p.add_argument("--search", default="", metavar="TEXT", help="全文检索（一个字以上）")
     p.add_argument("--limit", type=int, default=view.PAGE, help="最多列出几条")
+    p = cmds.add_parser("mark", parents=[opts], help="对某单位记录迟报、漏报、瞒报或误报")
+    p.add_argument("unit", help="单位代码")
+    p.add_argument("--kind", required=True, help="迟报、漏报、瞒报或误报")
+    p.add_argument("--item", default="", help="相关信息编号")
+    p.add_argument("--note", required=True, help="情况说明")
     p = cmds.add_parser("show", parents=[opts], help="查看一条信息（或约稿）的全部内容与流转")
     p.add_argument("id")
 
@@ -150,6 +158,17 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
             item = ops.signoff(desk, args.id)
             _say(args, f"已签发 {item.id}「{item.title}」，排队报送")
             return item
+        case "list" if args.overdue:
+            now = desk.clock()
+            owed = emergency.due(desk.store, me, desk.node.parent, now, emergency.shipped_rules())
+            if not args.json:
+                _print_due(desk.store, owed, now)
+            return owed
+        case "mark":
+            kind = emergency.MarkKind.parse(args.kind, "kind")
+            done = ops.mark_unit(desk, args.unit, kind, args.item, args.note)
+            _say(args, f"已对{_label(desk.store, args.unit)}记录{kind}")
+            return done
         case "list":
             fetch = view.outbox if args.outbox else view.inbox
             rows = fetch(desk.store, me, search=args.search, limit=args.limit)
@@ -277,6 +296,10 @@ def _print_item(store: Store, shown: view.ItemView, attachments: Attachments) ->
         route = f"{_label(store, edge.from_unit)} → {_label(store, edge.to_unit)}"
         arrived = f"　送达 {to_jsonable(edge.delivered_at)}" if edge.delivered_at else ""
         print(f"流转 {route}：{edge.state}{note}{arrived}")
+    if draft.incident:
+        reports = emergency.thread(store, item.id)
+        if len(reports) > 1:
+            print("本事件报告：" + "　".join(f"{_report(r)} {r.id}" for r in reports))
     for held in shown.held:
         print(
             f"受阻 发往{_label(store, held.peer)}的链路密级上限为{held.ceiling}，"
@@ -288,6 +311,24 @@ def _print_item(store: Store, shown: view.ItemView, attachments: Attachments) ->
         where = "" if a.origin == "local" else f"（{_label(store, a.origin)}）"
         line = f"  {to_jsonable(a.at)}  {a.actor}{where}  {before} → {a.to_state}  {a.note}"
         print(line.rstrip())
+
+
+def _report(item: Any) -> str:
+    return str(item.draft.incident.report) if item.draft.incident else ""
+
+
+def _print_due(store: Store, owed: list[emergency.Due], now: Any) -> None:
+    if not owed:
+        print("（没有待报的突发事件首报）")
+        return
+    print(f"{fit('编号', 20)}{fit('报送对象', 10)}{fit('方式', 6)}{fit('时限', 22)}事件")
+    for d in owed:
+        left = requests_text.countdown(d.deadline, now)
+        limit = f"{requests_text.when(d.deadline)} {d.status}"
+        print(
+            f"{fit(d.item_id, 20)}{fit(_label(store, d.to_unit), 10)}{fit(d.channel, 6)}"
+            f"{fit(limit, 22)}{d.severity} {d.title}（{left}）"
+        )
 
 
 def _size(size: int) -> str:

@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from schema import emergency, outbox, state
 from schema import item as items
-from schema import outbox, state
 from schema import request as requests
 from schema.clock import Clock, system_clock, to_text
 from schema.error import NotFound, PermissionDenied, TransitionError, ValidationError
@@ -86,6 +86,7 @@ _OPERATION_NAMES = {
     "merge": "合并",
     "request": "约稿",
     "answer": "零报告",
+    "mark": "记录迟报、漏报、瞒报、误报",
 }
 
 
@@ -93,6 +94,8 @@ def submit(desk: Desk, draft: ItemDraft) -> Item:
     """Store a new item of this node and put it to the signer (草稿 → 待签发)."""
     desk.require("submit")
     recipients = _recipients(desk, draft)
+    if draft.incident is not None:
+        emergency.check_thread(desk.store, draft.incident)
     at = desk.clock()
     with desk.store.write():
         item_id = items.new_item_id(desk.store, desk.node.id, at)
@@ -422,3 +425,14 @@ def follow_up_request(desk: Desk, request_id: str) -> requests.Request:
     desk.require("request")
     rules = requests.RequestRules.load()
     return requests.follow_up(desk.store, desk.node.id, desk.actor, request_id, desk.clock(), rules)
+
+
+# -- emergencies (schema/emergency.py) ----------------------------------------------------------
+
+
+def mark_unit(
+    desk: Desk, unit: str, kind: emergency.MarkKind, item_id: str, note: str
+) -> emergency.Mark:
+    """Record 迟报/漏报/瞒报/误报 against a unit."""
+    desk.require("mark")
+    return emergency.mark(desk.store, unit, kind, item_id, note, desk.actor, desk.clock())

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from schema import emergency, state
 from schema import item as items
 from schema import request as requests
-from schema import state
 from schema.clock import Clock, from_text, system_clock, to_text
 from schema.error import NotFound, ValidationError
 from schema.itemfile import parse_item
@@ -119,6 +119,9 @@ def _apply_item(store: Store, record: Record, me: str, at: datetime) -> None:
                 note=f"第{revision}稿",
                 origin=from_unit,
             )
+            if draft.incident is not None:  # a first report past its deadline: 迟报
+                arrived = items.get(store, data["id"])
+                emergency.on_arrival(store, arrived, from_unit, me, at, emergency.shipped_rules())
         elif edge.state is S.RETURNED:
             state.move(
                 store,

@@ -40,3 +40,23 @@ def find_unit(store: Store, unit_id: str) -> Unit | None:
         short=row["short"],
         kind=row["kind"],
     )
+
+
+def tier_of(store: Store, unit_id: str) -> Tier | None:
+    """The tier of a unit: as known here, else as its GB/T 2260 code says (``140000`` a
+    province, ``140200`` a city, ``140212`` a county, nine digits a township; ``100000`` is the
+    State Council's office). None for a department code or anything else."""
+    unit = find_unit(store, unit_id)
+    if unit is not None:
+        return unit.tier
+    if unit_id == "100000":
+        return Tier.CENTRAL
+    if len(unit_id) == 9 and unit_id.isdigit():
+        return Tier.TOWNSHIP
+    if len(unit_id) != 6 or not unit_id.isdigit():
+        return None
+    if unit_id.endswith("0000"):
+        return Tier.PROVINCE
+    if unit_id.endswith("00"):
+        return Tier.CITY
+    return Tier.COUNTY

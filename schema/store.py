@@ -179,6 +179,21 @@ def m004_requests(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_incident_marks(db: Database) -> None:
+    """迟报/漏报/瞒报/误报 recorded against units (automatically or by an upper desk)."""
+    db.executescript(
+        """
+        CREATE TABLE incident_mark (
+            id INTEGER PRIMARY KEY, unit TEXT NOT NULL, kind TEXT NOT NULL,
+            item_id TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '',
+            actor TEXT NOT NULL, at TEXT NOT NULL, auto INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX incident_mark_at ON incident_mark(at);
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

@@ -194,3 +194,34 @@ def test_usage_errors_are_one_line_with_exit_2(nodes: tuple[Path, Path]) -> None
     err = one_line_error(run("xinbao", "adopt", home=county), code=2)
     assert "缺少参数" in err
     one_line_error(run("xinbao", "frobnicate", home=county), code=2)
+
+
+def test_overdue_emergencies_and_marks_through_the_cli(
+    nodes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    county, city = nodes
+    # an event an hour ago: the city's written deadline (2 h) is still ahead
+    from datetime import datetime, timedelta
+
+    from schema.clock import CHINA, to_text
+
+    occurred = datetime.now(CHINA) - timedelta(hours=1)
+    text = ITEM.replace("2026-11-21T14:35:00+08:00", to_text(occurred))
+    item_id = submit(county, text, tmp_path)
+    owed = run("xinbao", "--json", "list", "--overdue", home=county).json()
+    assert [(d["item_id"], d["to_unit"], d["channel"], d["status"]) for d in owed] == [
+        (item_id, "140200", "书面", "待报")
+    ]
+    shown = run("xinbao", "list", "--overdue", home=county).out
+    assert item_id in shown and "剩" in shown
+    assert run("xinbao", "signoff", item_id, home=county).code == 0
+    assert "没有待报" in run("xinbao", "list", "--overdue", home=county).out
+    # the city records a 瞒报 against the county; a mark without a note is refused
+    assert "note" in one_line_error(
+        run("xinbao", "mark", "140212", "--kind", "瞒报", home=city), code=2
+    )
+    done = run("xinbao", "mark", "140212", "--kind", "瞒报", "--note", "少报伤亡", home=city)
+    assert done.code == 1 and "不知道单位 140212" in done.err  # the city has not met it yet
+    carry(county, city, "140200")
+    done = run("xinbao", "mark", "140212", "--kind", "瞒报", "--note", "少报伤亡", home=city)
+    assert done.code == 0, done.err

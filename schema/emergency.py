@@ -1,0 +1,364 @@
+"""Emergencies (突发事件): report deadlines, what is due or overdue at a desk, report threads,
+and the marks an upper desk records against a unit (迟报/漏报/瞒报/误报).
+
+Deadlines are data (``schema/data/emergency.toml``): per rule set, lines of (severities,
+receiving tier, channel, minutes after the event). Where several apply, the earliest counts.
+A first report that reaches a tier after its written deadline is marked 迟报 automatically
+when it is applied (:func:`on_arrival`); the others are recorded by a desk (:func:`mark`).
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from schema import item as items
+from schema.clock import from_text, to_text
+from schema.error import NotFound, ValidationError
+from schema.network import find_unit, tier_of
+from schema.record import Incident, Item
+from schema.store import Store
+from schema.vocabulary import EdgeState, Severity, Tier, Vocabulary
+
+FIRST = "首报"
+FINAL = "终报"
+UNSENT = (EdgeState.DRAFT, EdgeState.AWAITING_SIGNOFF, EdgeState.RETURNED)
+
+
+class Channel(Vocabulary):
+    """How a report reaches the next tier."""
+
+    PHONE = "电话"
+    WRITTEN = "书面"
+
+
+class MarkKind(Vocabulary):
+    """What an upper desk records against a unit's emergency reporting."""
+
+    LATE = "迟报"
+    MISSED = "漏报"
+    CONCEALED = "瞒报"
+    FALSE = "误报"
+
+
+@dataclass(frozen=True)
+class DeadlineLine:
+    rule: str
+    severities: frozenset[Severity]  # empty: every severity
+    tier: Tier | None  # None: any receiving tier
+    channel: Channel
+    minutes: int
+
+    def applies(self, severity: Severity, tier: Tier, channel: Channel) -> bool:
+        return (
+            channel is self.channel
+            and (not self.severities or severity in self.severities)
+            and (self.tier is None or self.tier is tier)
+        )
+
+
+@dataclass(frozen=True)
+class EmergencyRules:
+    """The deadline lines of the active rule sets."""
+
+    lines: tuple[DeadlineLine, ...]
+    warn: timedelta
+    descriptions: dict[str, str]
+
+    @classmethod
+    def load(cls, path: Path | None = None, active: Iterable[str] | None = None) -> EmergencyRules:
+        """The rules in ``path`` (default: the shipped ones), with ``active`` rule sets (default:
+        the file's ``active``)."""
+        if path is None:
+            text = resources.files("schema").joinpath("data/emergency.toml").read_text("utf-8")
+        else:
+            text = path.read_text("utf-8")
+        data = tomllib.loads(text)
+        sets = data.get("rules", {})
+        chosen = list(active if active is not None else data.get("active", []))
+        lines: list[DeadlineLine] = []
+        for name in chosen:
+            if name not in sets:
+                raise ValidationError("active", f"没有名为“{name}”的时限规定")
+            for n, raw in enumerate(sets[name].get("deadline", []), 1):
+                where = f"rules.{name}.deadline[{n}]"
+                minutes = raw.get("minutes")
+                if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes <= 0:
+                    raise ValidationError(f"{where}.minutes", "应为大于 0 的分钟数")
+                lines.append(
+                    DeadlineLine(
+                        rule=name,
+                        severities=frozenset(
+                            Severity.parse(s, f"{where}.severity") for s in raw.get("severity", [])
+                        ),
+                        tier=Tier.parse(raw["tier"], f"{where}.tier") if raw.get("tier") else None,
+                        channel=Channel.parse(raw.get("channel", "书面"), f"{where}.channel"),
+                        minutes=minutes,
+                    )
+                )
+        return cls(
+            lines=tuple(lines),
+            warn=timedelta(minutes=int(data.get("warn_minutes", 30))),
+            descriptions={k: str(v.get("description", "")) for k, v in sets.items()},
+        )
+
+    def limit(self, severity: Severity, tier: Tier, channel: Channel) -> DeadlineLine | None:
+        """The line that sets the deadline (the shortest that applies), if any."""
+        found = [line for line in self.lines if line.applies(severity, tier, channel)]
+        return min(found, key=lambda line: line.minutes) if found else None
+
+    def deadline(self, incident: Incident, tier: Tier, channel: Channel) -> datetime | None:
+        """When a first report of ``incident`` must have reached ``tier`` by ``channel``."""
+        line = self.limit(incident.severity, tier, channel)
+        return None if line is None else incident.occurred_at + timedelta(minutes=line.minutes)
+
+
+@functools.cache
+def shipped_rules() -> EmergencyRules:
+    """The shipped rules with their default active sets (read once)."""
+    return EmergencyRules.load()
+
+
+@dataclass(frozen=True)
+class Due:
+    """A first report this desk still owes a tier (or owed it and sent late)."""
+
+    item_id: str
+    title: str
+    severity: Severity
+    occurred_at: datetime
+    to_unit: str
+    channel: Channel
+    deadline: datetime
+    status: str  # 超时 overdue / 即将超时 due soon / 待报 not yet due
+    why: str  # 本单位首报 (own report) or 须续报上级 (a received report to pass up)
+
+
+@dataclass(frozen=True)
+class Mark:
+    id: int
+    unit: str
+    kind: MarkKind
+    item_id: str
+    note: str
+    actor: str
+    at: datetime
+    auto: bool
+
+
+# -- deadlines at a desk ----------------------------------------------------------------------
+
+
+def due(store: Store, me: str, parent: str, now: datetime, rules: EmergencyRules) -> list[Due]:
+    """First reports this node still owes, most pressing first: its own 首报 not yet sent to
+    a recipient, and received 首报 it has not yet passed up to ``parent`` (a city owes the
+    province what a county reported)."""
+    found: list[Due] = []
+    rows = store.query(
+        "SELECT e.item_id, e.to_unit, e.state FROM edge e JOIN item i ON i.id = e.item_id "
+        "WHERE e.from_unit = ? AND i.incident IS NOT NULL",
+        (me,),
+    )
+    for row in rows:
+        if EdgeState(row["state"]) not in UNSENT:
+            continue
+        item = items.get(store, row["item_id"])
+        found += _owed(store, item, row["to_unit"], now, rules, "本单位首报")
+    if parent:
+        received = store.query(
+            "SELECT DISTINCT e.item_id FROM edge e JOIN item i ON i.id = e.item_id "
+            "WHERE e.to_unit = ? AND i.incident IS NOT NULL",
+            (me,),
+        )
+        for row in received:
+            item = items.get(store, row["item_id"])
+            if not _passed_up(store, item, me, parent):
+                found += _owed(store, item, parent, now, rules, "须报上级")
+    found.sort(key=lambda d: (d.deadline, d.item_id))
+    return found
+
+
+def _owed(
+    store: Store, item: Item, to: str, now: datetime, rules: EmergencyRules, why: str
+) -> list[Due]:
+    incident = item.draft.incident
+    tier = tier_of(store, to)
+    if incident is None or incident.report != FIRST or tier is None:
+        return []
+    out = []
+    for channel in Channel:
+        deadline = rules.deadline(incident, tier, channel)
+        if deadline is None:
+            continue
+        if now > deadline:
+            status = "超时"
+        elif now >= deadline - rules.warn:
+            status = "即将超时"
+        else:
+            status = "待报"
+        out.append(
+            Due(
+                item.id,
+                item.draft.title,
+                incident.severity,
+                incident.occurred_at,
+                to,
+                channel,
+                deadline,
+                status,
+                why,
+            )
+        )
+    return out
+
+
+def _passed_up(store: Store, item: Item, me: str, parent: str) -> bool:
+    """Whether ``parent`` has the report: it was sent there too (skip-level), or an item of
+    this node made from it (forward, merge) has been sent there."""
+    direct = store.one("SELECT 1 FROM edge WHERE item_id = ? AND to_unit = ?", (item.id, parent))
+    if direct:
+        return True
+    sent = [s.value for s in EdgeState if s not in UNSENT]
+    marks = ",".join("?" * len(sent))
+    row = store.one(
+        "SELECT 1 FROM source s JOIN edge e ON e.item_id = s.item_id "
+        f"WHERE s.source_id = ? AND e.from_unit = ? AND e.to_unit = ? AND e.state IN ({marks})",
+        (item.id, me, parent, *sent),
+    )
+    return row is not None
+
+
+def on_arrival(
+    store: Store, item: Item, from_unit: str, me: str, at: datetime, rules: EmergencyRules
+) -> Mark | None:
+    """A report was received: if it is a 首报 past its written deadline for this tier, mark
+    the sending unit 迟报 (once per item and unit)."""
+    incident = item.draft.incident
+    tier = tier_of(store, me)
+    if incident is None or incident.report != FIRST or tier is None:
+        return None
+    deadline = rules.deadline(incident, tier, Channel.WRITTEN)
+    if deadline is None or at <= deadline:
+        return None
+    if store.one(
+        "SELECT 1 FROM incident_mark WHERE item_id = ? AND unit = ? AND kind = ?",
+        (item.id, from_unit, MarkKind.LATE.value),
+    ):
+        return None
+    late = int((at - deadline).total_seconds() // 60)
+    note = f"书面报告应于 {to_text(deadline)} 前送达，迟 {late} 分钟"
+    return mark(store, from_unit, MarkKind.LATE, item.id, note, "系统", at, auto=True)
+
+
+# -- marks ------------------------------------------------------------------------------------
+
+
+def mark(
+    store: Store,
+    unit: str,
+    kind: MarkKind,
+    item_id: str,
+    note: str,
+    actor: str,
+    at: datetime,
+    *,
+    auto: bool = False,
+) -> Mark:
+    """Record 迟报/漏报/瞒报/误报 against ``unit`` (a note is required unless automatic)."""
+    if not auto and not _met(store, unit):
+        raise NotFound(f"本节点不知道单位 {unit}")
+    if item_id and items.find(store, item_id) is None:
+        raise NotFound(f"没有信息 {item_id}")
+    if not auto and not note.strip():
+        raise ValidationError("note", f"记录{kind}须写明情况")
+    with store.write() as db:
+        cursor = db.execute(
+            "INSERT INTO incident_mark(unit, kind, item_id, note, actor, at, auto) "
+            "VALUES (?,?,?,?,?,?,?)",
+            [unit, kind.value, item_id, note.strip(), actor, to_text(at), int(auto)],
+        )
+        mark_id = int(cursor.lastrowid or 0)
+    return Mark(mark_id, unit, kind, item_id, note.strip(), actor, at, auto)
+
+
+def _met(store: Store, unit: str) -> bool:
+    """Whether this node knows ``unit``: named in its units, or it sent us an item."""
+    if find_unit(store, unit) is not None:
+        return True
+    return store.one("SELECT 1 FROM edge WHERE from_unit = ? LIMIT 1", (unit,)) is not None
+
+
+def marks(store: Store, start: datetime | None = None, end: datetime | None = None) -> list[Mark]:
+    """Marks recorded at this node, oldest first, within [start, end) when given."""
+    rows = store.query("SELECT * FROM incident_mark ORDER BY at, id")
+    out = [
+        Mark(
+            r["id"],
+            r["unit"],
+            MarkKind(r["kind"]),
+            r["item_id"],
+            r["note"],
+            r["actor"],
+            from_text(r["at"]),
+            bool(r["auto"]),
+        )
+        for r in rows
+    ]
+    return [m for m in out if (start is None or m.at >= start) and (end is None or m.at < end)]
+
+
+# -- threads -----------------------------------------------------------------------------------
+
+
+def thread(store: Store, item_id: str) -> list[Item]:
+    """The reports on one incident held here, 首报 first, then 续报一, 续报二 … 终报."""
+    item = items.get(store, item_id)
+    incident = item.draft.incident
+    if incident is None:
+        raise ValidationError("incident", f"信息 {item_id} 不是突发事件")
+    first = item_id if incident.report == FIRST or not incident.thread else incident.thread
+    rows = store.query(
+        "SELECT id FROM item WHERE id = ? OR json_extract(incident, '$.thread') = ?",
+        (first, first),
+    )
+    found = [items.get(store, r["id"]) for r in rows]
+    return sorted(found, key=lambda i: (report_order(_report(i)), i.created_at))
+
+
+def _report(item: Item) -> str:
+    return item.draft.incident.report if item.draft.incident else ""
+
+
+_NUMERALS = "一二三四五六七八九十"
+
+
+def report_order(report: str) -> int:
+    """首报 0, 续报一 1, 续报二 2 … 终报 last."""
+    if report == FIRST:
+        return 0
+    if report == FINAL:
+        return 1000
+    tail = report.removeprefix("续报")
+    if tail and all(ch in _NUMERALS for ch in tail):
+        if len(tail) == 1:
+            return _NUMERALS.index(tail) + 1
+        tens = _NUMERALS.index(tail[0]) + 1 if tail[0] != "十" else 1
+        ones = _NUMERALS.index(tail[-1]) + 1 if tail[-1] != "十" else 0
+        return tens * 10 + ones
+    return 500
+
+
+def check_thread(store: Store, incident: Incident) -> None:
+    """A 续报 or 终报 names the 首报 it follows, and this node holds that 首报."""
+    if incident.report == FIRST:
+        return
+    if not incident.thread:
+        raise ValidationError("incident.thread", f"{incident.report}须填写首报的信息编号")
+    first = items.find(store, incident.thread)
+    if first is None or first.draft.incident is None:
+        raise ValidationError("incident.thread", f"找不到首报 {incident.thread}")

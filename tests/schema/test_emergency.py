@@ -1,0 +1,201 @@
+"""Emergencies (schema/emergency.py): deadlines, what a desk owes, 迟报, marks and threads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from schema import emergency
+from schema.desk import Desk, edit, forward, mark_unit, signoff, submit
+from schema.emergency import Channel, EmergencyRules, MarkKind
+from schema.error import ValidationError
+from schema.inbound import apply
+from schema.network import add_units
+from schema.outbox import pending
+from schema.record import Incident, Unit
+from schema.store import Store
+from schema.vocabulary import Role, Severity, Tier
+from tests.conftest import CITY, COUNTY, incident_draft
+
+CHINA_EIGHT = "+08:00"
+PROVINCE = Unit("140000", "山西省人民政府办公厅", Tier.PROVINCE, "100000", short="山西省")
+EVENT = datetime.fromisoformat("2026-11-21T23:10:00+08:00")
+
+
+def incident(severity: str, at: datetime = EVENT) -> Incident:
+    return Incident(severity=Severity.parse(severity), occurred_at=at, place="某煤矿")
+
+
+@pytest.mark.parametrize(
+    ("severity", "tier", "channel", "minutes"),
+    [
+        ("一般", "市", "书面", 120),  # seeds: city 2 h
+        ("较大", "省", "书面", 300),  # seeds: province 5 h
+        ("一般", "中央", "书面", 360),  # seeds: central 6 h
+        ("重大", "市", "书面", 60),  # the national rule is stricter than the seeds' 2 h
+        ("特别重大", "中央", "书面", 60),
+        ("重大", "县", "电话", 30),  # national: 30 min by phone, at any tier
+        ("一般", "市", "电话", None),  # no phone deadline for an ordinary incident
+        ("一般", "县", "书面", None),  # nothing set for a county receiving
+    ],
+)
+def test_deadlines_by_severity_tier_and_channel(
+    severity: str, tier: str, channel: str, minutes: int | None
+) -> None:
+    rules = EmergencyRules.load()
+    got = rules.deadline(incident(severity), Tier.parse(tier), Channel.parse(channel))
+    assert got == (None if minutes is None else EVENT + timedelta(minutes=minutes))
+
+
+def test_a_deadline_after_midnight_falls_on_the_next_day() -> None:
+    got = EmergencyRules.load().deadline(incident("一般"), Tier.CITY, Channel.WRITTEN)
+    assert got is not None and got.isoformat() == "2026-11-22T01:10:00" + CHINA_EIGHT
+    assert got.date() > EVENT.date()
+
+
+def test_the_published_alternatives_can_be_chosen() -> None:
+    city_rule = EmergencyRules.load(active=["市级"])
+    for severity, minutes in (("一般", 120), ("较大", 60), ("重大", 30), ("特别重大", 30)):
+        got = city_rule.deadline(incident(severity), Tier.CITY, Channel.WRITTEN)
+        assert got == EVENT + timedelta(minutes=minutes), severity
+    assert city_rule.deadline(incident("较大"), Tier.PROVINCE, Channel.WRITTEN) is None
+    with pytest.raises(ValidationError, match="没有名为“不存在”"):
+        EmergencyRules.load(active=["不存在"])
+
+
+def test_a_bad_rule_file_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        'active = ["x"]\n[rules.x]\ndeadline = [{ tier = "市", minutes = 0 }]\n', "utf-8"
+    )
+    with pytest.raises(ValidationError, match=r"rules\.x\.deadline\[1\]\.minutes"):
+        EmergencyRules.load(path)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def desks(now: datetime) -> tuple[Clock, Desk, Desk, Desk]:
+    clock = Clock(now)
+    roles = frozenset(Role)
+    made = []
+    for unit in (COUNTY, CITY, PROVINCE):
+        desk = Desk(Store.memory(), unit, "值班员", roles, clock)
+        add_units(desk.store, [COUNTY, CITY, PROVINCE])
+        made.append(desk)
+    return clock, made[0], made[1], made[2]
+
+
+def deliver(source: Desk, target: Desk) -> None:
+    for q in pending(source.store):
+        if target.node.id in q.recipients:
+            apply(target.store, q.record, target.node.id, target.clock)
+
+
+def test_what_a_desk_owes_counts_down_and_goes_once_sent() -> None:
+    occurred = datetime.fromisoformat("2026-11-21T14:35:00+08:00")
+    clock, county, city, _ = desks(occurred + timedelta(minutes=10))
+    report = submit(
+        county,
+        incident_draft(
+            incident={"severity": "较大", "occurred_at": occurred.isoformat(), "place": "某煤矿"}
+        ),
+    )
+    rules = EmergencyRules.load()
+
+    def status() -> list[tuple[str, str, str]]:
+        owed = emergency.due(county.store, "140212", "140200", clock.now, rules)
+        return [(d.item_id, d.to_unit, d.status) for d in owed]
+
+    assert status() == [(report.id, "140200", "待报")]  # city, written, 2 h
+    clock.now = occurred + timedelta(minutes=95)
+    assert status() == [(report.id, "140200", "即将超时")]  # within the last 30 minutes
+    clock.now = occurred + timedelta(minutes=121)
+    assert status() == [(report.id, "140200", "超时")]
+    signoff(county, report.id)
+    assert status() == []  # sent: nothing owed
+
+    # it reaches the city late: 迟报 is recorded against the county, once
+    deliver(county, city)
+    (late,) = emergency.marks(city.store)
+    assert (late.unit, late.kind, late.item_id, late.auto) == (
+        "140212",
+        MarkKind.LATE,
+        report.id,
+        True,
+    )
+    assert "迟 1 分钟" in late.note
+    # and the city owes the province (5 h) until it passes the report up
+    owed = emergency.due(city.store, "140200", "140000", clock.now, rules)
+    assert [(d.item_id, d.to_unit, d.status, d.why) for d in owed] == [
+        (report.id, "140000", "待报", "须报上级")
+    ]
+    up = forward(city, report.id)
+    assert emergency.due(city.store, "140200", "140000", clock.now, rules)  # not signed yet
+    signoff(city, up.id)
+    assert emergency.due(city.store, "140200", "140000", clock.now, rules) == []
+
+
+def test_a_report_on_time_is_not_marked_and_a_major_one_owes_a_phone_call() -> None:
+    occurred = datetime.fromisoformat("2026-11-21T14:35:00+08:00")
+    clock, county, city, _ = desks(occurred + timedelta(minutes=10))
+    data = {"severity": "重大", "occurred_at": occurred.isoformat(), "place": "某煤矿"}
+    report = submit(county, incident_draft(incident=data))
+    owed = emergency.due(county.store, "140212", "140200", clock.now, EmergencyRules.load())
+    assert [(d.channel, d.deadline - occurred) for d in owed] == [
+        (Channel.PHONE, timedelta(minutes=30)),
+        (Channel.WRITTEN, timedelta(minutes=60)),
+    ]
+    signoff(county, report.id)
+    deliver(county, city)
+    assert emergency.marks(city.store) == []
+
+
+def test_an_upper_desk_records_missed_concealed_and_false_reports() -> None:
+    clock, _, city, _ = desks(EVENT)
+    with pytest.raises(ValidationError, match="须写明情况"):
+        mark_unit(city, "140212", MarkKind.CONCEALED, "", " ")
+    done = mark_unit(city, "140212", MarkKind.CONCEALED, "", "媒体报道后才报告，伤亡人数少报")
+    assert done.kind is MarkKind.CONCEALED and done.actor == "值班员" and not done.auto
+    clock.now = EVENT + timedelta(days=40)
+    mark_unit(city, "140212", MarkKind.FALSE, "", "核实后无此事")
+    assert [m.kind for m in emergency.marks(city.store)] == [MarkKind.CONCEALED, MarkKind.FALSE]
+    november = emergency.marks(
+        city.store, datetime.fromisoformat("2026-11-01T00:00:00+08:00"), EVENT + timedelta(days=9)
+    )
+    assert [m.kind for m in november] == [MarkKind.CONCEALED]
+
+
+def test_follow_up_reports_form_a_thread_in_report_order() -> None:
+    _, county, _, _ = desks(EVENT)
+    first = submit(county, incident_draft())
+    base = {"severity": "较大", "occurred_at": "2026-11-21T14:35:00+08:00", "place": "某煤矿"}
+    with pytest.raises(ValidationError, match="续报一须填写首报"):
+        submit(county, incident_draft(incident={**base, "report": "续报一"}))
+    with pytest.raises(ValidationError, match="找不到首报"):
+        submit(county, incident_draft(incident={**base, "report": "终报", "thread": "X"}))
+    reports = {}
+    for name in ("终报", "续报二", "续报一", "续报十一"):
+        reports[name] = submit(
+            county, incident_draft(incident={**base, "report": name, "thread": first.id})
+        )
+    order = [
+        r.draft.incident.report
+        for r in emergency.thread(county.store, reports["续报二"].id)
+        if r.draft.incident
+    ]
+    assert order == ["首报", "续报一", "续报二", "续报十一", "终报"]
+    # the final report may revise the severity; the thread still holds together
+    edit(
+        county,
+        reports["终报"].id,
+        incident_draft(incident={**base, "severity": "一般", "report": "终报", "thread": first.id}),
+    )
+    assert len(emergency.thread(county.store, first.id)) == 5
