@@ -11,7 +11,8 @@ from typing import Any
 from console import requests_text
 from console.text import fit
 from schema import desk as ops
-from schema import emergency, view
+from schema import emergency, issuefile, view
+from schema import publication as pubs
 from schema import request as requests
 from schema.attachment import Attachments
 from schema.clock import CHINA
@@ -25,7 +26,7 @@ from schema.commandline import (
     to_jsonable,
 )
 from schema.desk import Desk
-from schema.error import PermissionDenied
+from schema.error import PermissionDenied, ValidationError
 from schema.itemfile import read_item_file
 from schema.network import find_unit
 from schema.node import NodeHome
@@ -59,6 +60,33 @@ def build_parser() -> Parser:
     p.add_argument("--note", default="", help="说明")
     p = cmds.add_parser("follow-up", parents=[opts], help="起草到期的跟踪约稿（待签发）")
     p.add_argument("id")
+
+    p = cmds.add_parser("issue", parents=[opts], help="刊物期次：编辑、排序、签发、导出")
+    acts = p.add_subparsers(dest="action", required=True, metavar="操作")
+    q = acts.add_parser("list", parents=[opts], help="列出刊物与各期")
+    q = acts.add_parser("add", parents=[opts], help="把已采用的信息编入一期（如 每日要情/3）")
+    q.add_argument("ref", help="刊物/期号；只写刊物名为正在编辑的一期")
+    q.add_argument("ids", nargs="+", metavar="ID")
+    q = acts.add_parser("remove", parents=[opts], help="把信息撤出正在编辑的一期")
+    q.add_argument("ref")
+    q.add_argument("id")
+    q = acts.add_parser("order", parents=[opts], help="调整顺序：所列信息依次排在最前")
+    q.add_argument("ref")
+    q.add_argument("ids", nargs="+", metavar="ID")
+    q = acts.add_parser("show", parents=[opts], help="查看一期")
+    q.add_argument("ref")
+    q = acts.add_parser(
+        "signoff", parents=[opts], help="签发一期（已印发），并报上级、告知来源单位"
+    )
+    q.add_argument("ref")
+    q = acts.add_parser("export", parents=[opts], help="导出一期为 Markdown 或 Word（.docx）")
+    q.add_argument("ref")
+    q.add_argument("--format", choices=["md", "docx"], default="md")
+    q.add_argument("--out", type=Path, help="输出文件（md 缺省输出到屏幕）")
+    q.add_argument("--copy", type=int, help="份号（缺省为本期第一份）")
+    p = cmds.add_parser("publication", parents=[opts], help="增加本单位的刊物（如 特刊）")
+    p.add_argument("name")
+    p.add_argument("--copies", type=int, default=30, help="每期印数")
 
     p = cmds.add_parser("list", parents=[opts], help="列出收件或发件")
     box = p.add_mutually_exclusive_group()
@@ -158,6 +186,12 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
             item = ops.signoff(desk, args.id)
             _say(args, f"已签发 {item.id}「{item.title}」，排队报送")
             return item
+        case "issue":
+            return _issue(desk, args)
+        case "publication":
+            pubs.add_publication(desk.store, args.name, args.copies)
+            _say(args, f"已增加刊物“{args.name.strip()}”，每期印数 {args.copies}")
+            return pubs.publications(desk.store)
         case "list" if args.overdue:
             now = desk.clock()
             owed = emergency.due(desk.store, me, desk.node.parent, now, emergency.shipped_rules())
@@ -240,6 +274,76 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
             _say(args, f"已合并 {len(args.ids)} 条为 {item.id}「{item.title}」，待签发")
             return item
     raise AssertionError(args.command)
+
+
+def _issue(desk: Desk, args: Any) -> Any:
+    today = desk.clock().astimezone(CHINA).date()
+    store, me = desk.store, desk.node.id
+    match args.action:
+        case "list":
+            rows = pubs.listing(store)
+            if not args.json:
+                print("刊物：" + "、".join(pubs.publications(store)))
+                for r in rows:
+                    state = (
+                        r["state"]
+                        if r["state"] != "已收到"
+                        else f"{_label(store, r['publisher'])}编发"
+                    )
+                    print(f"{fit(r['id'], 30)}{fit(state, 14)}{r['items']}条")
+            return rows
+        case "add":
+            issue = ops.place_in_issue(desk, args.ref, args.ids)
+            _say(args, f"已编入{issue.title}，共 {len(issue.entries)} 条")
+            return issue
+        case "remove":
+            issue = ops.remove_from_issue(desk, args.ref, args.id)
+            _say(args, f"已从{issue.title}撤出 {args.id}")
+            return issue
+        case "order":
+            issue = ops.order_issue(desk, args.ref, args.ids)
+            if not args.json:
+                _print_issue(store, issue)
+            return issue
+        case "show":
+            issue = pubs.find_issue(store, me, args.ref, today)
+            if not args.json:
+                _print_issue(store, issue)
+            return issue
+        case "signoff":
+            issue = ops.signoff_issue(desk, args.ref)
+            _say(args, f"已签发{issue.title}（已印发），排队报送上级并告知来源单位")
+            return issue
+        case "export":
+            issue = pubs.find_issue(store, me, args.ref, today)
+            office = _label(store, issue.publisher)
+            try:
+                if args.format == "docx":
+                    if args.out is None:
+                        raise ValidationError("out", "导出 Word 须用 --out 指定文件")
+                    issuefile.to_docx(issue, office, args.out, args.copy)
+                    _say(args, f"已导出 {args.out}")
+                    return {"out": str(args.out)}
+                text = issuefile.to_markdown(issue, office, args.copy)
+            except ValueError as exc:
+                raise ValidationError("copy", str(exc)) from exc
+            if args.out is None:
+                print(text)
+            else:
+                args.out.write_text(text, "utf-8")
+                _say(args, f"已导出 {args.out}")
+            return {"out": str(args.out) if args.out else ""}
+    raise AssertionError(args.action)
+
+
+def _print_issue(store: Store, issue: pubs.Issue) -> None:
+    print(f"{issue.title}　{issue.state}　{_label(store, issue.publisher)}　{issue.date}")
+    if issue.signer:
+        print(f"签发 {issue.signer}")
+    for n, e in enumerate(issue.entries, 1):
+        print(f"{n:>3}. {fit(e.item_id, 20)}{fit(_label(store, e.origin), 10)}{e.title}")
+    if not issue.entries:
+        print("（尚未编入信息）")
 
 
 def _say(args: Any, text: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from schema import emergency, outbox, state
 from schema import item as items
+from schema import publication as pubs
 from schema import request as requests
 from schema.clock import Clock, system_clock, to_text
 from schema.error import NotFound, PermissionDenied, TransitionError, ValidationError
@@ -87,6 +88,7 @@ _OPERATION_NAMES = {
     "request": "约稿",
     "answer": "零报告",
     "mark": "记录迟报、漏报、瞒报、误报",
+    "publish": "编辑刊物",
 }
 
 
@@ -182,11 +184,15 @@ def signoff(desk: Desk, item_id: str) -> Item:
 
 
 def adopt(desk: Desk, item_id: str, issue: str = "") -> Edge:
-    """Adopt a received item (已采用), optionally naming the publication issue it is for."""
+    """Adopt a received item (已采用); with ``issue`` (每日要情/3, or 每日要情 for the issue
+    being edited) also place it in that issue (已成刊)."""
     desk.require("adopt")
-    return _decide(
-        desk, item_id, S.ADOPTED, note=f"拟用于{issue}" if issue else "", placement=issue
-    )
+    with desk.store.write():
+        edge = _decide(desk, item_id, S.ADOPTED)
+        if issue:
+            place_in_issue(desk, issue, [item_id])
+            edge = incoming_edge(desk.store, item_id, desk.node.id)
+    return edge
 
 
 def return_item(desk: Desk, item_id: str, reason: str) -> Edge:
@@ -436,3 +442,63 @@ def mark_unit(
     """Record 迟报/漏报/瞒报/误报 against a unit."""
     desk.require("mark")
     return emergency.mark(desk.store, unit, kind, item_id, note, desk.actor, desk.clock())
+
+
+# -- publications (schema/publication.py) ----------------------------------------------------
+
+
+def place_in_issue(desk: Desk, ref: str, item_ids: Sequence[str]) -> pubs.Issue:
+    """Place adopted items (or this node's own) in an issue being edited (已成刊)."""
+    desk.require("publish")
+    at = desk.clock()
+    with desk.store.write():
+        issue = pubs.open_issue(desk.store, desk.node.id, ref, desk.actor, at)
+        for item_id in item_ids:
+            item = items.get(desk.store, item_id)
+            if item.origin != desk.node.id:
+                edge = incoming_edge(desk.store, item_id, desk.node.id)
+                if edge.state is not S.PLACED:
+                    _decide(desk, item_id, S.PLACED, note=f"编入{issue.title}", placement=issue.id)
+        return pubs.place(desk.store, issue, item_ids)
+
+
+def remove_from_issue(desk: Desk, ref: str, item_id: str) -> pubs.Issue:
+    """Take an item out of an issue being edited (已成刊 → 已采用)."""
+    desk.require("publish")
+    issue = pubs.find_issue(desk.store, desk.node.id, ref, desk.clock().date())
+    with desk.store.write():
+        changed = pubs.remove(desk.store, issue, item_id)
+        if items.get(desk.store, item_id).origin != desk.node.id:
+            _decide(desk, item_id, S.ADOPTED, note=f"撤出{issue.title}", placement="")
+    return changed
+
+
+def order_issue(desk: Desk, ref: str, first: Sequence[str]) -> pubs.Issue:
+    """Put items at the head of an issue, in the order given."""
+    desk.require("publish")
+    issue = pubs.find_issue(desk.store, desk.node.id, ref, desk.clock().date())
+    return pubs.reorder(desk.store, issue, first)
+
+
+def signoff_issue(desk: Desk, ref: str) -> pubs.Issue:
+    """Sign an issue off (已印发): its items' edges follow, the sources are told, and the
+    issue goes to the parent and every source unit as a record."""
+    desk.require("signoff")
+    at = desk.clock()
+    issue = pubs.find_issue(desk.store, desk.node.id, ref, at.date())
+    with desk.store.write():
+        issued = pubs.sign_off(desk.store, issue, desk.actor, at)
+        for entry in issued.entries:
+            if entry.origin != desk.node.id:
+                _decide(desk, entry.item_id, S.ISSUED, note=f"{issued.title}已印发")
+        record, units = pubs.issue_record(desk.store, issued, desk.node.parent)
+        if units:
+            outbox.enqueue(
+                desk.store,
+                record,
+                units,
+                priority=desk.rules.priority[issued.urgency],
+                classification=issued.classification,
+                at=at,
+            )
+    return issued

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from schema import emergency, state
 from schema import item as items
+from schema import publication as pubs
 from schema import request as requests
 from schema.clock import Clock, from_text, system_clock, to_text
 from schema.error import NotFound, ValidationError
@@ -163,4 +164,5 @@ _HANDLERS = {
     "decision": _apply_decision,
     requests.REQUEST_KIND: requests.apply_request,
     requests.STATUS_KIND: requests.apply_status,
+    pubs.ISSUE_KIND: pubs.apply_issue,
 }

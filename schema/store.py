@@ -194,6 +194,30 @@ def m005_incident_marks(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_publications(db: Database) -> None:
+    """Publications of this office beyond the shipped ones, issues (this node's, and those
+    received from others with their entries as printed) and the items placed in them."""
+    db.executescript(
+        """
+        CREATE TABLE publication (name TEXT PRIMARY KEY, copies INTEGER NOT NULL);
+        CREATE TABLE issue (
+            id TEXT PRIMARY KEY, publication TEXT NOT NULL, year INTEGER NOT NULL,
+            number INTEGER NOT NULL, cumulative INTEGER NOT NULL, publisher TEXT NOT NULL,
+            state TEXT NOT NULL, date TEXT NOT NULL, editor TEXT NOT NULL,
+            signer TEXT NOT NULL DEFAULT '', signed_at TEXT, copies_from INTEGER NOT NULL,
+            copies_to INTEGER NOT NULL, created_at TEXT NOT NULL, entries TEXT
+        );
+        CREATE INDEX issue_publication ON issue(publication, publisher, year, number);
+        CREATE TABLE issue_item (
+            issue_id TEXT NOT NULL, item_id TEXT NOT NULL, position INTEGER NOT NULL,
+            PRIMARY KEY (issue_id, item_id)
+        );
+        CREATE INDEX issue_item_item ON issue_item(item_id);
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

@@ -152,13 +152,13 @@ def test_triage_at_the_city_and_feedback_at_the_county(
     adopted = run("xinbao", "adopt", ids[0], "--issue", "每日要情/1", home=city)
     assert adopted.code == 0 and "每日要情/1" in adopted.out
     err = one_line_error(run("xinbao", "reject", ids[0], home=city))
-    assert "已采用" in err and "退稿" in err
-    assert carry(city, county, "140212") == 2
+    assert "已成刊" in err and "退稿" in err
+    assert carry(city, county, "140212") == 3  # returned; adopted, then placed in the issue
 
     states = {
         r["item_id"]: r for r in run("xinbao", "--json", "list", "--outbox", home=county).json()
     }
-    assert states[ids[0]]["state"] == "已采用"
+    assert states[ids[0]]["state"] == "已成刊"
     assert (states[ids[1]]["state"], states[ids[1]]["note"]) == ("退回修改", "请补充涉及企业名称")
     revised = tmp_path / "revised.toml"
     revised.write_text(ROUTINE.replace("15名农民工", "某商住楼项目15名农民工"), "utf-8")
@@ -225,3 +225,38 @@ def test_overdue_emergencies_and_marks_through_the_cli(
     carry(county, city, "140200")
     done = run("xinbao", "mark", "140212", "--kind", "瞒报", "--note", "少报伤亡", home=city)
     assert done.code == 0, done.err
+
+
+def test_an_issue_built_signed_and_exported_through_the_cli(
+    nodes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import docx
+
+    county, city = nodes
+    item_id = submit(county, ITEM, tmp_path)
+    assert run("xinbao", "signoff", item_id, home=county).code == 0
+    carry(county, city, "140200")
+    placed = run("xinbao", "adopt", item_id, "--issue", "每日要情", home=city)
+    assert placed.code == 0, placed.err
+    shown = run("xinbao", "issue", "show", "每日要情/1", home=city)
+    assert "每日要情 2026年第1期（总第1期）　编辑中" in shown.out and item_id in shown.out
+    assert run("xinbao", "issue", "signoff", "每日要情/1", home=city).code == 0
+    text = run("xinbao", "issue", "export", "每日要情/1", home=city).out
+    assert text.splitlines()[:3] == ["000001  ", "内部  ", "特急  "]
+    out = tmp_path / "每日要情.docx"
+    done = run(
+        "xinbao", "issue", "export", "每日要情/1", "--format", "docx", "--out", str(out), home=city
+    )
+    assert done.code == 0, done.err
+    assert [p.text for p in docx.Document(str(out)).paragraphs][:4] == [
+        "000001",
+        "内部",
+        "特急",
+        "每日要情",
+    ]
+    assert "份号" in one_line_error(
+        run("xinbao", "issue", "export", "每日要情/1", "--copy", "999", home=city)
+    )
+    carry(city, county, "140212")
+    listed = run("xinbao", "--json", "list", "--outbox", home=county).json()
+    assert listed[0]["state"] == "已印发"

@@ -106,7 +106,7 @@ def test_return_edit_resubmit_adopt_round_trip(county: Desk, city: Desk) -> None
     edit(county, item.id, draft(body="共登记1862户3217人，发放补贴215万元。"))
     signoff(county, item.id)
     carry(county, city)
-    adopt(city, item.id, "每日要情/12")
+    adopt(city, item.id)
     carry(city, county)
     for desk in (county, city):
         shown = view.show(desk.store, item.id)

@@ -367,6 +367,13 @@ class DeskNetwork(RuleBasedStateMachine):
         assert edge is not None
         seq = self.last_seq(node)
         moved = self.done(node, lambda: call(desk, item_id, *args))
+        if op == "adopt" and args[0]:  # adopted, then placed in the issue: two decisions
+            assert (moved.state, moved.version) == (S.PLACED, edge["version"] + 2)
+            assert moved.placement.startswith(args[0].split("/")[0] + "/2026/")
+            adopted, placed = self.new_queue_rows(node, seq)
+            self._check_decision_record(adopted, moved.item_id, edge, moved.version - 1)
+            self._check_decision_record(placed, moved.item_id, edge, moved.version)
+            return
         assert (moved.state, moved.version) == (target, edge["version"] + 1)
         (queued,) = self.new_queue_rows(node, seq)
         self._check_decision_record(queued, moved.item_id, edge, moved.version)
@@ -777,7 +784,7 @@ def test_return_revise_resubmit_adopt(net: Network) -> None:
     for node in (COUNTY_A.id, CITY.id):
         edge = net.edge(node, item.id, COUNTY_A.id, CITY.id)
         assert edge is not None
-        assert (edge["state"], edge["placement"]) == (S.ADOPTED, "每日要情/1")
+        assert (edge["state"], edge["placement"]) == (S.PLACED, "每日要情/2026/1")
         assert get_item(net.stores[node], item.id).revision == 2
         revs = net.stores[node].query("SELECT revision FROM revision WHERE item_id = ?", (item.id,))
         assert [r["revision"] for r in revs] == [1, 2]
@@ -793,6 +800,7 @@ def test_return_revise_resubmit_adopt(net: Network) -> None:
         ("退回修改", "待签发", "local"),
         ("待签发", "已报送", "local"),
         ("已报送", "已采用", CITY.id),
+        ("已采用", "已成刊", CITY.id),
     ]
     check_copies(net)
 

@@ -37,14 +37,17 @@ def test_decision_travels_back_and_applies_once(
     item = submit(county, draft())
     signoff(county, item.id)
     carry(county, city)
-    adopt(city, item.id, "每日要情/1")
-    (decision,) = outbox.pending(city.store)
-    apply(county.store, decision.record, county.node.id, county.clock)
+    adopt(city, item.id, "每日要情/1")  # adopted, then placed: two decisions
+    adopted, placed = outbox.pending(city.store)
+    assert placed.record.version == adopted.record.version + 1
+    for decision in (adopted, placed):
+        apply(county.store, decision.record, county.node.id, county.clock)
     once = snapshot(county.store)
-    assert apply(county.store, decision.record, county.node.id).outcome is Outcome.DUPLICATE
+    assert apply(county.store, placed.record, county.node.id).outcome is Outcome.DUPLICATE
+    assert apply(county.store, adopted.record, county.node.id).outcome is Outcome.STALE
     assert snapshot(county.store) == once
     (edge,) = view.show(county.store, item.id).edges
-    assert edge.state is EdgeState.ADOPTED and edge.placement == "每日要情/1"
+    assert edge.state is EdgeState.PLACED and edge.placement == "每日要情/2026/1"
 
 
 def test_an_older_version_never_overwrites_a_newer_one(county: Desk, city: Desk) -> None:
