@@ -93,23 +93,27 @@ class Engine:
     def _seal(self, group: Group, batch: list[QueuedRecord], now: datetime) -> bool:
         recipients, _, priority = group
         public = self._keys_for(recipients)
-        missing = tuple(r for r in recipients if r not in public)
-        if missing:
-            if missing not in self._warned:  # once, not every pass
-                self._warned.add(missing)
-                log.warning("no certificate for %s yet; %d records wait", missing, len(batch))
-            if len(missing) == len(recipients):
+        routes = self.receiver.routes
+        if any(routes.next_hop(r) is None for r in recipients):
+            # a certificate learned in this very pass brings its route with it
+            routes = self.receiver.routes = type(routes).load(self.home)
+        waiting = tuple(r for r in recipients if r not in public or routes.next_hop(r) is None)
+        if waiting:
+            if waiting not in self._warned:  # once, not every pass
+                self._warned.add(waiting)
+                log.warning(
+                    "no certificate or route for %s yet; %d records wait", waiting, len(batch)
+                )
+            if len(waiting) == len(recipients):
                 return False
-            # the others need not wait: the records stay queued for the missing ones only
-            batch = outbox.split(self.store, batch, missing, now)
-            recipients = tuple(r for r in recipients if r not in missing)
+            # the others need not wait: the records stay queued for the waiting ones only
+            batch = outbox.split(self.store, batch, waiting, now)
+            recipients = tuple(r for r in recipients if r not in waiting)
             group = (recipients, group[1], priority)
         held = Attachments(self.home.attachments_path)
         args = (self.receiver.keys, self.chain, public, held, now)
         path, header = seal_queued(self.outgoing.folder, self.me, group, batch, *args)
-        hops = self.receiver.routes.hops(recipients)
-        if not hops:
-            log.warning("no route to %s for bundle %s", recipients, header.id)
+        hops = routes.hops(recipients)
         self.outgoing.add(path, header, sorted(hops), now.timestamp())
         carried = [
             {"id": q.record.id, "kind": q.record.kind}
@@ -222,10 +226,17 @@ class Engine:
         return report
 
     def sweep(self, now: datetime) -> int:
-        """Delete interrupted uploads nobody resumed for ``limits.partial_ttl``; how many."""
+        """Delete interrupted uploads nobody resumed (and temporary files a crash left) after
+        ``limits.partial_ttl``; how many."""
         cutoff = now.timestamp() - self.settings.limits.partial_ttl
         gone = 0
-        for path in (self.incoming / "partial").glob("*.part"):
+        # resumable parts, and the temporary files of uploads and pulls cut off by a crash
+        leftovers = [
+            *(self.incoming / "partial").glob("*.part"),
+            *self.incoming.glob(".upload-*.part"),
+            *self.incoming.glob(".pull-*.part"),
+        ]
+        for path in leftovers:
             try:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
