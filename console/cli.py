@@ -11,7 +11,7 @@ from typing import Any
 from console import requests_text
 from console.text import fit
 from schema import desk as ops
-from schema import emergency, issuefile, view
+from schema import editorial, emergency, issuefile, view
 from schema import publication as pubs
 from schema import request as requests
 from schema.attachment import Attachments
@@ -97,6 +97,7 @@ def build_parser() -> Parser:
     )
     p.add_argument("--search", default="", metavar="TEXT", help="全文检索（一个字以上）")
     p.add_argument("--limit", type=int, default=view.PAGE, help="最多列出几条")
+    p = cmds.add_parser("similar", parents=[opts], help="列出近期收到的疑似重复信息（可合并）")
     p = cmds.add_parser("mark", parents=[opts], help="对某单位记录迟报、漏报、瞒报或误报")
     p.add_argument("unit", help="单位代码")
     p.add_argument("--kind", required=True, help="迟报、漏报、瞒报或误报")
@@ -173,10 +174,12 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
         case "submit":
             item = ops.submit(desk, read_item_file(args.file, attachments))
             _say(args, f"已提交 {item.id}「{item.title}」，待签发")
+            _advise(args, item.draft)
             return item
         case "edit":
             item = ops.edit(desk, args.id, read_item_file(args.file, attachments))
             _say(args, f"已修改 {item.id}，现为第{item.revision}稿")
+            _advise(args, item.draft)
             return item
         case "signoff" if requests.find(desk.store, args.id):
             request = ops.signoff_request(desk, args.id)
@@ -198,6 +201,15 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
             if not args.json:
                 _print_due(desk.store, owed, now)
             return owed
+        case "similar":
+            found = view.duplicate_groups(desk.store, me, desk.clock())
+            if not args.json:
+                if not found:
+                    print("（近期没有疑似重复的信息）")
+                for group in found:
+                    print("疑似同一事件：" + "、".join(group))
+                    print(f"　合并：xinbao merge {' '.join(group)} --title …")
+            return found
         case "mark":
             kind = emergency.MarkKind.parse(args.kind, "kind")
             done = ops.mark_unit(desk, args.unit, kind, args.item, args.note)
@@ -346,6 +358,13 @@ def _print_issue(store: Store, issue: pubs.Issue) -> None:
         print("（尚未编入信息）")
 
 
+def _advise(args: Any, draft: Any) -> None:
+    """Editorial advice after a submit or edit (it never blocks)."""
+    if not args.json:
+        for finding in editorial.check(draft):
+            print(f"提示 {finding.message}")
+
+
 def _say(args: Any, text: str) -> None:
     if not args.json:
         print(text)
@@ -404,6 +423,10 @@ def _print_item(store: Store, shown: view.ItemView, attachments: Attachments) ->
         reports = emergency.thread(store, item.id)
         if len(reports) > 1:
             print("本事件报告：" + "　".join(f"{_report(r)} {r.id}" for r in reports))
+    for hint in shown.editorial:
+        print(f"提示 {hint.message}")
+    for other, score in shown.near[:5]:
+        print(f"疑似重复 {other}（相似度 {score:.2f}）：可用 xinbao merge 综合")
     for held in shown.held:
         print(
             f"受阻 发往{_label(store, held.peer)}的链路密级上限为{held.ceiling}，"

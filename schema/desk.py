@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from schema import emergency, outbox, state
+from schema import editorial, emergency, outbox, state
 from schema import item as items
 from schema import publication as pubs
 from schema import request as requests
@@ -95,6 +95,7 @@ _OPERATION_NAMES = {
 def submit(desk: Desk, draft: ItemDraft) -> Item:
     """Store a new item of this node and put it to the signer (草稿 → 待签发)."""
     desk.require("submit")
+    _editorial(draft)
     recipients = _recipients(desk, draft)
     if draft.incident is not None:
         emergency.check_thread(desk.store, draft.incident)
@@ -121,6 +122,7 @@ def edit(desk: Desk, item_id: str, draft: ItemDraft, note: str = "") -> Item:
     is then put to the signer for the recipient that returned it; the other keeps what it has.
     """
     desk.require("edit")
+    _editorial(draft)
     item = _own(desk, item_id)
     edges = outgoing_edges(desk.store, item_id, desk.node.id)
     if not any(e.state in EDITABLE for e in edges):
@@ -380,6 +382,13 @@ def _own(desk: Desk, item_id: str) -> Item:
             f"信息 {item_id} 来自 {item.origin}，不是本单位的信息（可采用、转报或合并）"
         )
     return item
+
+
+def _editorial(draft: ItemDraft) -> None:
+    """Refuse a draft the editorial rules say cannot go (advice never refuses)."""
+    blocking = [f for f in editorial.check(draft) if f.blocking]
+    if blocking:
+        raise ValidationError(blocking[0].field, blocking[0].message)
 
 
 def _recipients(desk: Desk, draft: ItemDraft) -> tuple[str, ...]:

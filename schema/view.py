@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from schema import editorial, similar, state
 from schema import item as items
-from schema import state
+from schema.clock import to_text
+from schema.editorial import Finding
 from schema.outbox import held_back
 from schema.record import AuditEntry, Edge, Held, Item
 from schema.search import match_query
@@ -102,6 +105,8 @@ class ItemView:
     derived: list[str]  # items of this node made from this one (forwards, merges)
     audit: list[AuditEntry]
     held: list[Held]  # links this item's record waits for (above their classification ceiling)
+    editorial: list[Finding]  # advice on the text (schema/editorial.py)
+    near: list[tuple[str, float]]  # items of other units here that look like the same event
 
 
 def show(store: Store, item_id: str) -> ItemView:
@@ -122,4 +127,33 @@ def show(store: Store, item_id: str) -> ItemView:
         derived=derived,
         audit=state.audit_log(store, item_id),
         held=held_back(store, item_id),
+        editorial=editorial.check(item.draft),
+        near=near_duplicates(store, item),
     )
+
+
+def near_duplicates(store: Store, item: Item) -> list[tuple[str, float]]:
+    """Items held here from other units, written within the window of ``item``, that look
+    like reports of the same event (schema/similar.py), best first."""
+    rules = similar.default_rules()
+    index = similar.Index(rules)
+    for other in _window(store, item.created_at, rules.window_days):
+        if other.id != item.id:
+            index.add(similar.Doc.of_item(other))
+    return index.near(similar.Doc.of_item(item))
+
+
+def duplicate_groups(store: Store, me: str, now: datetime) -> list[list[str]]:
+    """Groups of received items of the last window that look like one event (to merge)."""
+    rules = similar.default_rules()
+    recent = [i for i in _window(store, now, rules.window_days) if i.origin != me]
+    return similar.groups(similar.pairs([similar.Doc.of_item(i) for i in recent], None, rules))
+
+
+def _window(store: Store, around: datetime, days: float) -> list[Item]:
+    span = timedelta(days=days)
+    rows = store.query(
+        "SELECT id FROM item WHERE created_at BETWEEN ? AND ? ORDER BY seq",
+        (to_text(around - span), to_text(around + span)),
+    )
+    return [items.get(store, r["id"]) for r in rows]
