@@ -12,6 +12,7 @@ from console import requests_text
 from console.text import fit
 from schema import desk as ops
 from schema import editorial, emergency, issuefile, view
+from schema import instruction as instructions
 from schema import publication as pubs
 from schema import request as requests
 from schema.attachment import Attachments
@@ -27,7 +28,7 @@ from schema.commandline import (
 )
 from schema.desk import Desk
 from schema.error import PermissionDenied, ValidationError
-from schema.itemfile import read_item_file
+from schema.itemfile import read_item_file, time_field
 from schema.network import find_unit
 from schema.node import NodeHome
 from schema.store import Store
@@ -97,6 +98,17 @@ def build_parser() -> Parser:
     )
     p.add_argument("--search", default="", metavar="TEXT", help="全文检索（一个字以上）")
     p.add_argument("--limit", type=int, default=view.PAGE, help="最多列出几条")
+    p = cmds.add_parser("instruct", parents=[opts], help="登记领导批示（信息或刊物期次）")
+    p.add_argument("subject", metavar="ID", help="信息编号或刊物期次（如 专报/3）")
+    p.add_argument("--leader", required=True, help="批示领导，如 省长王某某")
+    p.add_argument("--level", required=True, help="中央、省级、市级或县级")
+    p.add_argument("--text", required=True, help="批示内容")
+    p.add_argument("--feedback", action="store_true", help="要求反馈")
+    p.add_argument("--deadline", default="", help="反馈时限，如 2026-12-05T18:00:00+08:00")
+    p.add_argument("--assign", nargs="*", default=[], metavar="UNIT", help="责任单位")
+    p = cmds.add_parser("feedback", parents=[opts], help="对批示反馈落实情况")
+    p.add_argument("id", help="批示反馈的编号（见 xinbao requests）")
+    p.add_argument("--text", required=True)
     p = cmds.add_parser("similar", parents=[opts], help="列出近期收到的疑似重复信息（可合并）")
     p = cmds.add_parser("mark", parents=[opts], help="对某单位记录迟报、漏报、瞒报或误报")
     p.add_argument("unit", help="单位代码")
@@ -201,6 +213,26 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
             if not args.json:
                 _print_due(desk.store, owed, now)
             return owed
+        case "instruct":
+            deadline = (
+                time_field({"deadline": args.deadline}, "deadline") if args.deadline else None
+            )
+            made = ops.instruct(
+                desk,
+                args.subject,
+                args.leader,
+                instructions.LeaderLevel.parse(args.level, "level"),
+                args.text,
+                feedback=args.feedback,
+                deadline=deadline,
+                assigned=args.assign,
+            )
+            _say(args, f"已登记批示 {made.id}，传达至相关单位")
+            return made
+        case "feedback":
+            request = ops.answer_request(desk, args.id, args.text)
+            _say(args, f"已反馈“{request.draft.topic}”")
+            return request
         case "similar":
             found = view.duplicate_groups(desk.store, me, desk.clock())
             if not args.json:
@@ -423,6 +455,21 @@ def _print_item(store: Store, shown: view.ItemView, attachments: Attachments) ->
         reports = emergency.thread(store, item.id)
         if len(reports) > 1:
             print("本事件报告：" + "　".join(f"{_report(r)} {r.id}" for r in reports))
+    for made in shown.instructions:
+        due = (
+            f"，{requests_text.when(made.deadline)}前反馈"
+            if made.feedback and made.deadline
+            else ""
+        )
+        print(
+            f"批示 {made.leader}（{made.level}，{requests_text.when(made.at)}）：{made.text}{due}"
+        )
+    for fb in shown.feedback:
+        where = f"（{fb.placement}）" if fb.placement else ""
+        print(
+            f"上级处理 {_label(store, fb.by_unit)} {fb.state}{where}"
+            f"　经 {fb.via}　{requests_text.when(fb.at)}"
+        )
     for hint in shown.editorial:
         print(f"提示 {hint.message}")
     for other, score in shown.near[:5]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from schema import editorial, emergency, outbox, state
+from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
 from schema import request as requests
@@ -89,6 +90,7 @@ _OPERATION_NAMES = {
     "answer": "零报告",
     "mark": "记录迟报、漏报、瞒报、误报",
     "publish": "编辑刊物",
+    "instruct": "登记领导批示",
 }
 
 
@@ -511,3 +513,81 @@ def signoff_issue(desk: Desk, ref: str) -> pubs.Issue:
                 at=at,
             )
     return issued
+
+
+# -- leader instructions (schema/instruction.py) -----------------------------------------------
+
+
+def instruct(
+    desk: Desk,
+    subject: str,
+    leader: str,
+    level: instructions.LeaderLevel,
+    text: str,
+    *,
+    feedback: bool = False,
+    deadline: datetime | None = None,
+    assigned: Sequence[str] = (),
+) -> instructions.Instruction:
+    """Record a leader's instruction on an item or an issue. It travels down every chain;
+    received items' edges become 已批示; with ``feedback``, a 批示 request tracks the answers
+    of the assigned units (default: every unit down the chains)."""
+    desk.require("instruct")
+    at = desk.clock()
+    if items.find(desk.store, subject) is not None:
+        item_ids = [subject]
+        urgency = items.get(desk.store, subject).draft.urgency
+        classification = items.get(desk.store, subject).draft.classification
+    else:
+        issue = pubs.find_issue(desk.store, desk.node.id, subject, at.date())
+        subject, item_ids = issue.id, [e.item_id for e in issue.entries]
+        urgency, classification = issue.urgency, issue.classification
+    with desk.store.write():
+        for item_id in item_ids:
+            edge = state.find_edge_to(desk.store, item_id, desk.node.id)
+            if edge is not None and S.INSTRUCTED in state.TRANSITIONS[edge.state]:
+                _decide(desk, item_id, S.INSTRUCTED, note=f"{leader}批示：{text}")
+        request_id = ""
+        if feedback:
+            targets = tuple(assigned) or tuple(
+                instructions.below(desk.store, desk.node.id, item_ids)
+            )
+            if deadline is None:
+                raise ValidationError("deadline", "要求反馈的批示须写明反馈时限")
+            draft = requests.RequestDraft(
+                kind=requests.INSTRUCTED,
+                topic=f"{leader}批示落实情况反馈",
+                guidance=text,
+                targets=targets,
+                deadline=deadline,
+                urgency=urgency,
+                classification=classification,
+            )
+            rules = requests.RequestRules.load()
+            made = requests.compose(desk.store, desk.node.id, desk.actor, draft, at, rules)
+            priority = desk.rules.priority[urgency]
+            requests.signoff(desk.store, desk.node.id, desk.actor, made.id, at, priority)
+            request_id = made.id
+        return instructions.record(
+            desk.store,
+            desk.node.id,
+            desk.actor,
+            subject,
+            item_ids,
+            leader,
+            level,
+            text,
+            at,
+            deadline=deadline,
+            feedback=feedback,
+            assigned=assigned,
+            request_id=request_id,
+            classification=classification,
+            priority=desk.rules.priority[urgency],
+        )
+
+
+def answer_request(desk: Desk, request_id: str, text: str) -> requests.Request:
+    """Answer a request in words (feedback on an instruction)."""
+    desk.require("answer")
+    return requests.answer(desk.store, desk.node.id, request_id, text, desk.clock())

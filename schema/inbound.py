@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from schema import emergency, state
+from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
 from schema import request as requests
@@ -157,6 +158,18 @@ def _apply_decision(store: Store, record: Record, me: str, at: datetime) -> None
         origin=p["to"],
         placement=p.get("placement") or None,
     )
+    # the units whose items this one was made from hear of it too (adoption feedback)
+    instructions.pass_down(
+        store,
+        me,
+        p["item_id"],
+        p["to"],
+        decided,
+        str(p.get("note", "")),
+        str(p.get("placement") or ""),
+        from_text(p["at"]),
+        str(record.version),
+    )
 
 
 _HANDLERS = {
@@ -165,4 +178,6 @@ _HANDLERS = {
     requests.REQUEST_KIND: requests.apply_request,
     requests.STATUS_KIND: requests.apply_status,
     pubs.ISSUE_KIND: pubs.apply_issue,
+    instructions.INSTRUCTION_KIND: instructions.apply_instruction,
+    instructions.FEEDBACK_KIND: instructions.apply_feedback,
 }

@@ -297,6 +297,7 @@ def issue_record(store: Store, issue: Issue, parent: str) -> tuple[Record, tuple
             for e in issue.entries
         ],
     }
+    payload["to"] = sorted(units)
     record_id = f"issue:{issue.publisher}:{issue.id}"
     return Record(record_id, ISSUE_KIND, 1, issue.publisher, payload), tuple(sorted(units))
 
@@ -321,6 +322,8 @@ def _sources(store: Store, item_id: str) -> set[str]:
 def apply_issue(store: Store, record: Record, me: str, at: datetime) -> None:
     """Keep an issue another office published (called by ``schema.inbound``)."""
     p = record.payload
+    if me not in p.get("to", []):
+        raise ValidationError("to", f"刊物 {p.get('id')} 不是发给本单位（{me}）的")
     if p.get("publisher") != record.origin:
         raise ValidationError("publisher", f"刊物 {p.get('id')} 的编发单位与发送节点不符")
     issue_id = f"{record.origin}:{p['id']}"  # another office's 每日要情/2026/3 is not ours

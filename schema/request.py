@@ -33,7 +33,7 @@ from schema.vocabulary import Classification, Tier, Urgency
 
 REQUEST_KIND = "request"
 STATUS_KIND = "request-status"
-TOPIC, PRIORITIES = "约稿", "报送要点"
+TOPIC, PRIORITIES, INSTRUCTED = "约稿", "报送要点", "批示"  # 批示: feedback on an instruction
 REQUEST_KEYS = {
     "number",
     "kind",
@@ -178,7 +178,7 @@ def parse_request(data: Mapping[str, Any]) -> RequestDraft:
         allowed = "、".join(sorted(REQUEST_KEYS))
         raise ValidationError(unknown[0], f"未知字段（可用字段：{allowed}）")
     kind = text_field(data, "kind") or TOPIC
-    if kind not in (TOPIC, PRIORITIES):
+    if kind not in (TOPIC, PRIORITIES, INSTRUCTED):
         raise ValidationError("kind", f"“{kind}”不是有效值，可选：{TOPIC}、{PRIORITIES}")
     classification = data.get("classification")
     policy = data.get("policy_date") or None
@@ -479,6 +479,24 @@ def zero_report(store: Store, me: str, request_id: str, note: str, at: datetime)
     return request
 
 
+def answer(store: Store, me: str, request_id: str, text: str, at: datetime) -> Request:
+    """Answer a request in words (the feedback on an instruction)."""
+    request = _answerable(store, me, request_id)
+    if not text.strip():
+        raise ValidationError("text", "反馈内容不能为空")
+    own = _own_row(store, request_id, me)
+    _report(
+        store,
+        request,
+        me,
+        at,
+        read_at=own["read_at"] or to_text(at),
+        answered_at=own["answered_at"] or to_text(at),
+        note=text.strip(),
+    )
+    return request
+
+
 def replied(store: Store, me: str, request_id: str, item_id: str, at: datetime) -> None:
     """An item answering ``request_id`` was signed off here (called by the desk's sign-off)."""
     request = _answerable(store, me, request_id)
@@ -506,7 +524,7 @@ def _answerable(store: Store, me: str, request_id: str) -> Request:
     request = get(store, request_id)
     if request.issuer == me or request.state is not RequestState.RECEIVED:
         raise TransitionError(f"约稿 {request_id} 不是发给本单位的")
-    if request.draft.kind != TOPIC:
+    if request.draft.kind == PRIORITIES:
         raise TransitionError(f"{request.number}是{request.draft.kind}，不需要答复")
     return request
 

@@ -85,6 +85,14 @@ def find_edge(store: Store, item_id: str, from_unit: str, to_unit: str) -> Edge 
     return edge_from_row(row) if row else None
 
 
+def find_edge_to(store: Store, item_id: str, me: str) -> Edge | None:
+    """The edge by which ``me`` received ``item_id``, if it did."""
+    row = store.one(
+        "SELECT * FROM edge WHERE item_id = ? AND to_unit = ? ORDER BY id LIMIT 1", (item_id, me)
+    )
+    return edge_from_row(row) if row else None
+
+
 def get_edge(store: Store, edge_id: int) -> Edge:
     """The edge with this row id."""
     row = store.one("SELECT * FROM edge WHERE id = ?", (edge_id,))

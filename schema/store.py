@@ -218,6 +218,30 @@ def m006_publications(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_instructions(db: Database) -> None:
+    """Leader instructions (written here or received down the chain) and what became of this
+    node's items further up (feedback passed down)."""
+    db.executescript(
+        """
+        CREATE TABLE instruction (
+            id TEXT PRIMARY KEY, issuer TEXT NOT NULL, subject TEXT NOT NULL,
+            items TEXT NOT NULL, leader TEXT NOT NULL, level TEXT NOT NULL, text TEXT NOT NULL,
+            at TEXT NOT NULL, feedback INTEGER NOT NULL DEFAULT 0, deadline TEXT,
+            assigned TEXT NOT NULL DEFAULT '[]', request_id TEXT NOT NULL DEFAULT '',
+            recorded_by TEXT NOT NULL DEFAULT '', received_at TEXT
+        );
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, via TEXT NOT NULL,
+            by_unit TEXT NOT NULL, state TEXT NOT NULL, note TEXT NOT NULL DEFAULT '',
+            placement TEXT NOT NULL DEFAULT '', at TEXT NOT NULL,
+            UNIQUE (item_id, via, by_unit, state, at)
+        );
+        CREATE INDEX feedback_item ON feedback(item_id);
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

@@ -10,6 +10,7 @@ from schema import editorial, similar, state
 from schema import item as items
 from schema.clock import to_text
 from schema.editorial import Finding
+from schema.instruction import Feedback, Instruction, feedback_on, instructions_on
 from schema.outbox import held_back
 from schema.record import AuditEntry, Edge, Held, Item
 from schema.search import match_query
@@ -107,6 +108,8 @@ class ItemView:
     held: list[Held]  # links this item's record waits for (above their classification ceiling)
     editorial: list[Finding]  # advice on the text (schema/editorial.py)
     near: list[tuple[str, float]]  # items of other units here that look like the same event
+    instructions: list[Instruction]  # leaders' instructions on it (or on what it became)
+    feedback: list[Feedback]  # what became of it further up, passed down the chain
 
 
 def show(store: Store, item_id: str) -> ItemView:
@@ -129,6 +132,8 @@ def show(store: Store, item_id: str) -> ItemView:
         held=held_back(store, item_id),
         editorial=editorial.check(item.draft),
         near=near_duplicates(store, item),
+        instructions=instructions_on(store, item_id),
+        feedback=feedback_on(store, item_id),
     )
 
 
