@@ -10,8 +10,8 @@ from typing import Any
 
 from console import requests_text
 from console.text import fit
+from schema import bulletin, editorial, emergency, issuefile, view
 from schema import desk as ops
-from schema import editorial, emergency, issuefile, view
 from schema import instruction as instructions
 from schema import publication as pubs
 from schema import request as requests
@@ -109,6 +109,15 @@ def build_parser() -> Parser:
     p = cmds.add_parser("feedback", parents=[opts], help="对批示反馈落实情况")
     p.add_argument("id", help="批示反馈的编号（见 xinbao requests）")
     p.add_argument("--text", required=True)
+    p = cmds.add_parser(
+        "bulletin", parents=[opts], help="生成通报：得分排名、采用、批示、任务完成等"
+    )
+    p.add_argument("--period", required=True, help="月（2026-11）、季（2026-Q4）或年（2026）")
+    p.add_argument("--format", choices=["md", "docx"], default="md")
+    p.add_argument("--out", type=Path, help="输出文件（md 缺省输出到屏幕）")
+    p.add_argument(
+        "--rules", default="", help="计分办法：datong-city、shanxi-province、county-office 或文件"
+    )
     p = cmds.add_parser("similar", parents=[opts], help="列出近期收到的疑似重复信息（可合并）")
     p = cmds.add_parser("mark", parents=[opts], help="对某单位记录迟报、漏报、瞒报或误报")
     p.add_argument("unit", help="单位代码")
@@ -233,6 +242,21 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
             request = ops.answer_request(desk, args.id, args.text)
             _say(args, f"已反馈“{request.draft.topic}”")
             return request
+        case "bulletin":
+            made = bulletin.compute(
+                desk.store, me, args.period, desk.clock(), bulletin.load_rules(args.rules)
+            )
+            if args.format == "docx":
+                if args.out is None:
+                    raise ValidationError("out", "导出 Word 须用 --out 指定文件")
+                bulletin.to_docx(made, args.out)
+                _say(args, f"已生成 {args.out}")
+            elif args.out is not None:
+                args.out.write_text(bulletin.to_markdown(made), "utf-8")
+                _say(args, f"已生成 {args.out}")
+            elif not args.json:
+                print(bulletin.to_markdown(made))
+            return made
         case "similar":
             found = view.duplicate_groups(desk.store, me, desk.clock())
             if not args.json:

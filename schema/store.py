@@ -242,6 +242,23 @@ def m007_instructions(db: Database) -> None:
     )
 
 
+@migrations()
+def m008_score_events(db: Database) -> None:
+    """Scoring events as read from the store, kept append-only (an undo event reverses one
+    that no longer holds) so a closed period's bulletin reads the same later."""
+    db.executescript(
+        """
+        CREATE TABLE score_event (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, unit TEXT NOT NULL, at TEXT NOT NULL,
+            item TEXT NOT NULL DEFAULT '', level TEXT NOT NULL DEFAULT '',
+            publication TEXT NOT NULL DEFAULT '', joint TEXT NOT NULL DEFAULT '[]',
+            forwarded TEXT NOT NULL DEFAULT '0', reverses TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX score_event_at ON score_event(at);
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

@@ -260,3 +260,16 @@ def test_an_issue_built_signed_and_exported_through_the_cli(
     carry(city, county, "140212")
     listed = run("xinbao", "--json", "list", "--outbox", home=county).json()
     assert listed[0]["state"] == "已印发"
+    # the month's bulletin at the city, on screen and as Word
+    from datetime import datetime
+
+    month = datetime.now().strftime("%Y-%m")
+    shown = run("xinbao", "bulletin", "--period", month, home=city)
+    assert shown.code == 0, shown.err
+    assert "政务信息工作通报" in shown.out and "得分排名" in shown.out
+    word = tmp_path / "通报.docx"
+    made = run(
+        "xinbao", "bulletin", "--period", month, "--format", "docx", "--out", str(word), home=city
+    )
+    assert made.code == 0 and word.exists(), made.err
+    assert "period" in one_line_error(run("xinbao", "bulletin", "--period", "11月", home=city))

@@ -1,0 +1,165 @@
+"""Bulletins (schema/bulletin.py): a city's November read from its store under 大同市's rules,
+with totals worked out by hand, shortfalls and coverage gaps."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import docx
+import pytest
+
+from schema import bulletin, outbox
+from schema import request as requests
+from schema.desk import (
+    Desk,
+    adopt,
+    compose_request,
+    instruct,
+    mark_unit,
+    remove_from_issue,
+    signoff,
+    signoff_issue,
+    signoff_request,
+    submit,
+)
+from schema.emergency import MarkKind
+from schema.inbound import apply
+from schema.instruction import LeaderLevel
+from schema.network import add_units
+from schema.record import Unit
+from schema.store import Store
+from schema.vocabulary import Role, Tier
+from tests.conftest import CITY, draft
+
+XR = Unit("140212", "新荣区人民政府办公室", Tier.COUNTY, "140200", short="新荣区")
+PC = Unit("140213", "平城区人民政府办公室", Tier.COUNTY, "140200", short="平城区")
+FGW = Unit("140200-fgw", "大同市发展和改革委员会", Tier.DEPARTMENT, "140200", short="市发改委")
+TOWN = Unit("140212100", "新荣镇", Tier.TOWNSHIP, "140212")
+UNITS = [CITY, XR, PC, FGW, TOWN]
+NOV = datetime.fromisoformat("2026-11-03T09:00:00+08:00")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOV
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(minutes=1)
+        return self.now
+
+
+def desks() -> tuple[Clock, Desk, dict[str, Desk]]:
+    clock = Clock()
+    made = {}
+    for unit in UNITS:
+        desk = Desk(Store.memory(), unit, f"编辑{unit.id}", frozenset(Role), clock)
+        add_units(desk.store, UNITS)
+        made[unit.id] = desk
+    return clock, made["140200"], made
+
+
+def carry(source: Desk, target: Desk) -> None:
+    for q in outbox.pending(source.store):
+        if target.node.id in q.recipients:
+            apply(target.store, q.record, target.node.id, target.clock)
+
+
+def send(desk: Desk, city: Desk, title: str) -> str:
+    item = submit(desk, draft(title=title))
+    signoff(desk, item.id)
+    carry(desk, city)
+    return item.id
+
+
+@pytest.fixture
+def november() -> tuple[Clock, Desk]:
+    clock, city, d = desks()
+    # 新荣区 sends three items: one in 每日要情, one in 专报 (then instructed by the mayor),
+    # one placed in 每日要情 and taken out again
+    a = send(d["140212"], city, "新荣区煤改电运行平稳")
+    b = send(d["140212"], city, "新荣区追回欠薪")
+    c = send(d["140212"], city, "新荣区秸秆禁烧")
+    adopt(city, a, "每日要情/1")
+    adopt(city, c, "每日要情/1")
+    remove_from_issue(city, "每日要情/1", c)
+    signoff_issue(city, "每日要情/1")
+    adopt(city, b, "专报/1")
+    signoff_issue(city, "专报/1")
+    instruct(city, b, "市长张某某", LeaderLevel.CITY, "很好，请市人社局推广。")
+    # 市发改委 sends one item, not adopted; 平城区 and the township send nothing
+    send(d["140200-fgw"], city, "市发改委推进项目审批")
+    # a topic request 平城区 misses; 新荣区 reported an emergency late
+    request = compose_request(
+        city,
+        requests.parse_request(
+            {
+                "topic": "冬季供暖",
+                "guidance": "请报送。",
+                "targets": ["all:county:140200"],
+                "deadline": "2026-11-10T18:00:00+08:00",
+            }
+        ),
+    )
+    signoff_request(city, request.id)
+    for county in ("140212", "140213"):
+        carry(city, d[county])
+    requests.zero_report(d["140212"].store, "140212", request.id, "", clock())
+    carry(d["140212"], city)
+    mark_unit(city, "140212", MarkKind.LATE, a, "书面报告迟了40分钟")
+    clock.now = datetime.fromisoformat("2026-11-30T20:00:00+08:00")
+    return clock, city
+
+
+def test_a_month_s_bulletin_with_hand_computed_totals(november: tuple[Clock, Desk]) -> None:
+    clock, city = november
+    rules = bulletin.load_rules("datong-city")
+    made = bulletin.compute(city.store, "140200", "2026-11", clock(), rules)
+    rows = {r.unit: r for r in made.rows}
+    # 新荣区: 每日要情 3 + 专报 10 + 市级批示 30 − 迟报 10 = 33
+    #   (the item taken out of 每日要情 before sign-off never scored)
+    assert rows["140212"].total.score == 33
+    assert rows["140212"].adopted == {"市级": 2} and rows["140212"].instructions == 1
+    assert rows["140212"].emergencies == {"迟报": 1}
+    # 平城区: the missed request −10
+    assert rows["140213"].total.score == -10 and rows["140213"].missed_requests == 1
+    # quotas per month: county 15, department 8, township 8
+    assert (rows["140212"].total.submitted, rows["140212"].total.shortfall) == (3, 12)
+    assert rows["140213"].total.shortfall == 15
+    assert rows["140200-fgw"].total.shortfall == 7
+    assert rows["140212100"].total.shortfall == 8
+    assert [r.unit for r in made.rows][:1] == ["140212"]  # ranked by score
+    # coverage: every unit below the city that sent nothing, township included
+    assert made.silent == ("新荣镇（140212100）", "平城区（140213）")
+    text = bulletin.to_markdown(made)
+    assert "| 1 | 新荣区 | 33 |" in text
+    assert "平城区：逾期 0 次，未报 1 次" in text
+    assert "新荣区：迟报 1 次" in text
+    assert "市发改委：应报 8 条，实报 1 条，差 7 条" in text
+    assert "新荣镇（140212100）、平城区（140213）" in text
+
+
+def test_an_adoption_undone_later_is_reversed_not_erased(
+    november: tuple[Clock, Desk], tmp_path: Path
+) -> None:
+    clock, city = november
+    rules = bulletin.load_rules("datong-city")
+    before = bulletin.compute(city.store, "140200", "2026-11", clock(), rules)
+    kept = len(city.store.query("SELECT id FROM score_event"))
+    # the same month read again adds nothing
+    again = bulletin.compute(city.store, "140200", "2026-11", clock(), rules)
+    assert again.rows == before.rows
+    assert len(city.store.query("SELECT id FROM score_event")) == kept
+    # in December the city withdraws the 专报 adoption: an undo row, November stands
+    clock.now = datetime.fromisoformat("2026-12-02T09:00:00+08:00")
+    city.store.db.execute("DELETE FROM issue_item WHERE issue_id = '专报/2026/1'")
+    december = bulletin.compute(city.store, "140200", "2026-12", clock(), rules)
+    assert {r.unit: r.total.score for r in december.rows}["140212"] == -10
+    assert city.store.query("SELECT kind FROM score_event WHERE kind = 'undo'") == [
+        {"kind": "undo"}
+    ]
+    nov = bulletin.compute(city.store, "140200", "2026-11", clock(), rules)
+    assert {r.unit: r.total.score for r in nov.rows}["140212"] == 33
+    path = bulletin.to_docx(nov, tmp_path / "通报.docx")
+    paragraphs = [p.text for p in docx.Document(str(path)).paragraphs]
+    assert paragraphs[0] == "大同市政务信息工作通报（2026-11）"
