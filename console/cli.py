@@ -456,6 +456,8 @@ def _print_item(store: Store, shown: view.ItemView, attachments: Attachments) ->
         print(f"签发 {item.signer}　{to_jsonable(item.signed_at)}")
     if draft.request:
         print(f"约稿 {draft.request}")
+    if draft.themes:
+        print("报送要点 " + "；".join(draft.themes))
     if draft.incident:
         inc = draft.incident
         print(f"事件 {inc.type or '突发事件'}　{inc.severity}　{inc.report}")

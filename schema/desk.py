@@ -101,6 +101,8 @@ def submit(desk: Desk, draft: ItemDraft) -> Item:
     recipients = _recipients(desk, draft)
     if draft.incident is not None:
         emergency.check_thread(desk.store, draft.incident)
+    if draft.themes:
+        requests.check_themes(desk.store, draft.themes)
     at = desk.clock()
     with desk.store.write():
         item_id = items.new_item_id(desk.store, desk.node.id, at)

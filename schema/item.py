@@ -44,8 +44,9 @@ def insert(
     with store.write() as db:
         cursor = db.execute(
             "INSERT INTO item(id, origin, revision, title, body, category, urgency, "
-            "classification, author, phone, request, incident, attachments, signer, signed_at, "
-            "derivation, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "classification, author, phone, request, incident, attachments, themes, signer, "
+            "signed_at, derivation, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 item_id,
                 origin,
@@ -92,7 +93,7 @@ def revise(
         db.execute(
             "UPDATE item SET revision = ?, title = ?, body = ?, category = ?, urgency = ?, "
             "classification = ?, author = ?, phone = ?, request = ?, incident = ?, "
-            "attachments = ?, updated_at = ? WHERE id = ?",
+            "attachments = ?, themes = ?, updated_at = ? WHERE id = ?",
             [number, *_content_columns(draft), to_text(at), item.id],
         )
         _revision_row(store, item.id, number, draft, editor, at)
@@ -161,6 +162,8 @@ def draft_of(row: dict[str, Any]) -> ItemDraft:
         data["incident"] = json.loads(row["incident"])
     if row.get("attachments"):
         data["attachments"] = json.loads(row["attachments"])
+    if row.get("themes"):
+        data["themes"] = json.loads(row["themes"])
     return parse_item(data)
 
 
@@ -196,6 +199,7 @@ def _content_columns(draft: ItemDraft) -> list[Any]:
         json.dumps([asdict(a) for a in draft.attachments], ensure_ascii=False)
         if draft.attachments
         else None,
+        json.dumps(list(draft.themes), ensure_ascii=False) if draft.themes else None,
     ]
 
 

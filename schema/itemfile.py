@@ -34,6 +34,7 @@ ITEM_KEYS = {
     "request",
     "incident",
     "attachments",
+    "themes",
 }
 INCIDENT_KEYS = {
     "type",
@@ -133,6 +134,7 @@ def parse_item(data: Mapping[str, Any]) -> ItemDraft:
         request=text_field(data, "request"),
         incident=incident,
         attachments=_attachments(data.get("attachments", [])),
+        themes=_themes(data.get("themes", [])),
     )
 
 
@@ -156,6 +158,14 @@ def draft_to_dict(draft: ItemDraft) -> dict[str, Any]:
     if draft.attachments:
         out["attachments"] = [asdict(a) for a in draft.attachments]
     return out
+
+
+def _themes(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValidationError("themes", "应为报送要点主题的列表")
+    return tuple(dict.fromkeys(v.strip() for v in value))
 
 
 def _attachments(value: object) -> tuple[Attachment, ...]:

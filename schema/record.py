@@ -68,6 +68,7 @@ class ItemDraft:
     request: str = ""
     incident: Incident | None = None
     attachments: tuple[Attachment, ...] = ()
+    themes: tuple[str, ...] = ()  # themes of a reporting-priorities notice it answers
 
 
 @dataclass(frozen=True)

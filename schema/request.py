@@ -515,6 +515,28 @@ def replied(store: Store, me: str, request_id: str, item_id: str, at: datetime) 
     )
 
 
+def check_themes(store: Store, themes: tuple[str, ...]) -> None:
+    """Each theme an item is tagged with is a theme of a reporting-priorities notice held here."""
+    known: set[str] = set()
+    for row in store.query("SELECT body FROM request"):
+        body = json.loads(row["body"])
+        if body.get("kind") == PRIORITIES:
+            known.update(body.get("themes", []))
+    for theme in themes:
+        if theme not in known:
+            raise ValidationError("themes", f"“{theme}”不是本单位收到的报送要点中的主题")
+
+
+def themes_held(store: Store) -> list[str]:
+    """Every theme of the reporting-priorities notices held here (for the desk and leads)."""
+    found: list[str] = []
+    for row in store.query("SELECT body FROM request ORDER BY created_at DESC"):
+        body = json.loads(row["body"])
+        if body.get("kind") == PRIORITIES:
+            found += [t for t in body.get("themes", []) if t not in found]
+    return found
+
+
 def reply_target(store: Store, me: str, request_id: str) -> str:
     """Where a reply to ``request_id`` goes by default: its issuer."""
     return _answerable(store, me, request_id).issuer

@@ -259,6 +259,12 @@ def m008_score_events(db: Database) -> None:
     )
 
 
+@migrations()
+def m009_item_themes(db: Database) -> None:
+    """The reporting-priority themes an item is tagged with (JSON list)."""
+    db.execute("ALTER TABLE item ADD COLUMN themes TEXT")
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

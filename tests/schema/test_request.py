@@ -221,3 +221,31 @@ def test_a_request_file_with_a_mistake_names_the_field(tmp_path: Path) -> None:
     path.write_text('topic = "x"\nguidance = "y"\ntargets = ["140211"]\ndeadline = "明天"\n')
     with pytest.raises(ValidationError, match="deadline"):
         requests.read_request_file(path)
+
+
+def test_items_are_tagged_to_the_themes_of_reporting_priorities_held_here(
+    net: tuple[Clock, Desk, dict[str, Desk]],
+) -> None:
+    _, city, counties = net
+    notice = requests.parse_request(
+        {
+            "kind": "报送要点",
+            "topic": "2026年第四季度报送要点",
+            "guidance": "紧扣重点工作报送。",
+            "targets": ["all:county:140200"],
+            "deadline": "2026-12-31T18:00:00+08:00",
+            "themes": ["根治欠薪冬季专项行动", "冬季清洁取暖和“煤改电”运行保障"],
+        }
+    )
+    made = signoff_request(city, compose_request(city, notice).id)
+    a = counties["140211"]
+    with pytest.raises(ValidationError, match="不是本单位收到的报送要点"):
+        submit(a, draft(themes=["根治欠薪冬季专项行动"]))
+    carry(city, [a])
+    tagged = submit(a, draft(themes=["根治欠薪冬季专项行动"]))
+    assert tagged.draft.themes == ("根治欠薪冬季专项行动",)
+    assert requests.themes_held(a.store) == list(made.draft.themes)
+    with pytest.raises(ValidationError, match="不是本单位收到的报送要点"):
+        submit(a, draft(themes=["别的主题"]))
+    with pytest.raises(TransitionError, match="不需要答复"):
+        zero_report(a, made.id)
