@@ -357,7 +357,11 @@ def compute(
     events = sync(store, me, now)
     entries = ledger(events, rules)
     below = _units_below(store, me)
-    types = {u: _QUOTA_TYPE.get(t, "") for u, t in below.items()}
+    kinds = {r["id"]: r["kind"] for r in store.query("SELECT id, kind FROM unit")}
+    types = {
+        u: "resident" if kinds.get(u) == "驻地单位" else _QUOTA_TYPE.get(t, "")
+        for u, t in below.items()
+    }
     result = totals(entries, events, rules, period.start, period.end, types)
     inside = [e for e in entries if period.start <= e.at < period.end]
     live = _live(events)

@@ -36,7 +36,8 @@ XR = Unit("140212", "新荣区人民政府办公室", Tier.COUNTY, "140200", sho
 PC = Unit("140213", "平城区人民政府办公室", Tier.COUNTY, "140200", short="平城区")
 FGW = Unit("140200-fgw", "大同市发展和改革委员会", Tier.DEPARTMENT, "140200", short="市发改委")
 TOWN = Unit("140212100", "新荣镇", Tier.TOWNSHIP, "140212")
-UNITS = [CITY, XR, PC, FGW, TOWN]
+RESIDENT = Unit("140200-dtd", "某驻地单位", Tier.DEPARTMENT, "140200", kind="驻地单位")
+UNITS = [CITY, XR, PC, FGW, TOWN, RESIDENT]
 NOV = datetime.fromisoformat("2026-11-03T09:00:00+08:00")
 
 
@@ -128,15 +129,16 @@ def test_a_month_s_bulletin_with_hand_computed_totals(november: tuple[Clock, Des
     assert rows["140213"].total.shortfall == 15
     assert rows["140200-fgw"].total.shortfall == 7
     assert rows["140212100"].total.shortfall == 8
+    assert rows["140200-dtd"].total.shortfall == 5  # resident units: 5 a month
     assert [r.unit for r in made.rows][:1] == ["140212"]  # ranked by score
     # coverage: every unit below the city that sent nothing, township included
-    assert made.silent == ("新荣镇（140212100）", "平城区（140213）")
+    assert made.silent == ("某驻地单位（140200-dtd）", "新荣镇（140212100）", "平城区（140213）")
     text = bulletin.to_markdown(made)
     assert "| 1 | 新荣区 | 33 |" in text
     assert "平城区：逾期 0 次，未报 1 次" in text
     assert "新荣区：迟报 1 次" in text
     assert "市发改委：应报 8 条，实报 1 条，差 7 条" in text
-    assert "新荣镇（140212100）、平城区（140213）" in text
+    assert "某驻地单位（140200-dtd）、新荣镇（140212100）、平城区（140213）" in text
 
 
 def test_an_adoption_undone_later_is_reversed_not_erased(
