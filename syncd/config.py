@@ -24,10 +24,11 @@ The format::
     stable = 1.0                   # a dropped file must keep its size this long before import
                                    # (unless the watcher saw its writer close it)
     abandon = 3600.0               # an incomplete dropped file unchanged this long: quarantined
+    wake_poll = 0.05               # how often the store is checked for a desk's new sign-off
 
     [limits]
     max_upload_bytes = 2147483648  # integer > 0
-    uploads_per_minute = 600       # per peer, integer > 0
+    uploads_per_minute = 60000     # per peer, integer > 0 (a relay's backlog comes in bursts)
     timeout = 30.0                 # HTTP timeout seconds, > 0
     resume_above = 8388608         # bundles larger than this go by resumable upload (bytes)
     partial_ttl = 86400.0          # an interrupted upload not resumed this long is deleted
@@ -106,6 +107,7 @@ class Intervals:
     drop_poll: float = 2.0
     stable: float = 1.0
     abandon: float = 3600.0
+    wake_poll: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ class HttpLimits:
     """Limits of the HTTP endpoint and client (not the bundle limits of ``syncd.bundle``)."""
 
     max_upload_bytes: int = 2 * 1024**3
-    uploads_per_minute: int = 600
+    uploads_per_minute: int = 60000
     timeout: float = 30.0
     resume_above: int = 8 * 1024**2
     partial_ttl: float = 86400.0

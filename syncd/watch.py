@@ -87,7 +87,14 @@ class DropWatcher:
     def stop(self) -> None:
         """Stop the background thread."""
         if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
+            # watchdog's inotify emitter logs a spurious ERROR when stopped while idle
+            quiet = logging.getLogger("watchdog.observers.inotify")
+            level = quiet.level
+            quiet.setLevel(logging.CRITICAL)
+            try:
+                self._observer.stop()
+                self._observer.join(timeout=5)
+            finally:
+                quiet.setLevel(level)
             self._observer = None
         self.watching = ()

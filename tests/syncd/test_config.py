@@ -81,7 +81,7 @@ def test_a_missing_file_means_every_default_and_no_links(tmp_path: Path) -> None
     assert config == SyncConfig(drop=(tmp_path / "drop",))
     assert config.listen is None and not config.https and config.links == {}
     assert config.intervals == Intervals(1.0, 5.0, 1.0, 300.0, 600.0, 2.0, 1.0)
-    assert config.limits == HttpLimits(2147483648, 600, 30.0)
+    assert config.limits == HttpLimits(2147483648, 60000, 30.0)
 
 
 def test_an_empty_file_is_the_same_as_a_missing_one(tmp_path: Path) -> None:
