@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from console import requests_text
+from console import itemtext, requests_text
 from console.text import fit
 from schema import bulletin, editorial, emergency, issuefile, view
 from schema import desk as ops
@@ -24,12 +24,10 @@ from schema.commandline import (
     global_options,
     resolve_home,
     run,
-    to_jsonable,
 )
 from schema.desk import Desk
 from schema.error import PermissionDenied, ValidationError
 from schema.itemfile import read_item_file, time_field
-from schema.network import find_unit
 from schema.node import NodeHome
 from schema.store import Store
 
@@ -172,14 +170,16 @@ def handle(argv: Sequence[str] | None) -> int:
         from console.demo import run_demo
 
         return run_demo(keep=args.keep)
-    if args.command == "console":
-        print(
-            f"{PROG}: 错误：文字界面工作台尚未提供，请先使用命令行（xinbao --help）",
-            file=sys.stderr,
-        )
-        return 1
     home = resolve_home(args.home)
     desk = open_desk(home)
+    if args.command == "console":
+        from console.app import run_console  # Textual loads only for the console
+
+        try:
+            run_console(desk, home.attachments_path)
+        finally:
+            desk.store.close()
+        return 0
     try:
         result = _dispatch(desk, args, Attachments(home.attachments_path))
     finally:
@@ -269,7 +269,7 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
         case "mark":
             kind = emergency.MarkKind.parse(args.kind, "kind")
             done = ops.mark_unit(desk, args.unit, kind, args.item, args.note)
-            _say(args, f"已对{_label(desk.store, args.unit)}记录{kind}")
+            _say(args, f"已对{itemtext.label(desk.store, args.unit)}记录{kind}")
             return done
         case "list":
             fetch = view.outbox if args.outbox else view.inbox
@@ -315,7 +315,7 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
         case "show":
             shown = view.show(desk.store, args.id)
             if not args.json:
-                _print_item(desk.store, shown, attachments)
+                print("\n".join(itemtext.item_lines(desk.store, shown, attachments)))
             return shown
         case "adopt":
             edge = ops.adopt(desk, args.id, args.issue)
@@ -356,7 +356,7 @@ def _issue(desk: Desk, args: Any) -> Any:
                     state = (
                         r["state"]
                         if r["state"] != "已收到"
-                        else f"{_label(store, r['publisher'])}编发"
+                        else f"{itemtext.label(store, r['publisher'])}编发"
                     )
                     print(f"{fit(r['id'], 30)}{fit(state, 14)}{r['items']}条")
             return rows
@@ -384,7 +384,7 @@ def _issue(desk: Desk, args: Any) -> Any:
             return issue
         case "export":
             issue = pubs.find_issue(store, me, args.ref, today)
-            office = _label(store, issue.publisher)
+            office = itemtext.label(store, issue.publisher)
             try:
                 if args.format == "docx":
                     if args.out is None:
@@ -405,11 +405,11 @@ def _issue(desk: Desk, args: Any) -> Any:
 
 
 def _print_issue(store: Store, issue: pubs.Issue) -> None:
-    print(f"{issue.title}　{issue.state}　{_label(store, issue.publisher)}　{issue.date}")
+    print(f"{issue.title}　{issue.state}　{itemtext.label(store, issue.publisher)}　{issue.date}")
     if issue.signer:
         print(f"签发 {issue.signer}")
     for n, e in enumerate(issue.entries, 1):
-        print(f"{n:>3}. {fit(e.item_id, 20)}{fit(_label(store, e.origin), 10)}{e.title}")
+        print(f"{n:>3}. {fit(e.item_id, 20)}{fit(itemtext.label(store, e.origin), 10)}{e.title}")
     if not issue.entries:
         print("（尚未编入信息）")
 
@@ -441,82 +441,6 @@ def _print_rows(rows: list[dict[str, Any]], direction: str) -> None:
         )
 
 
-def _print_item(store: Store, shown: view.ItemView, attachments: Attachments) -> None:
-    item = shown.item
-    draft = item.draft
-    # Markings first, at the top, as on paper (GB/T 9704 §7.2): classification, then urgency.
-    print(f"{draft.classification}　{draft.urgency}")
-    print(draft.title)
-    origin = find_unit(store, item.origin)
-    print(f"编号 {item.id}　第{item.revision}稿　{draft.category}")
-    print(
-        f"来源 {origin.name if origin else item.origin}　执笔 {draft.author} {draft.phone}".rstrip()
-    )
-    if item.signer:
-        print(f"签发 {item.signer}　{to_jsonable(item.signed_at)}")
-    if draft.request:
-        print(f"约稿 {draft.request}")
-    if draft.themes:
-        print("报送要点 " + "；".join(draft.themes))
-    if draft.incident:
-        inc = draft.incident
-        print(f"事件 {inc.type or '突发事件'}　{inc.severity}　{inc.report}")
-        print(f"　　 发生 {to_jsonable(inc.occurred_at)}　地点 {inc.place}")
-    print()
-    print(draft.body)
-    print()
-    for a in draft.attachments:
-        where = attachments.path(a.sha256) if attachments.has(a.sha256) else "（尚未收到）"
-        print(f"附件 {a.name}（{_size(a.size)}）　{where}")
-    if item.sources:
-        print("来源信息：" + "、".join(item.sources))
-    if shown.derived:
-        print("已用于：" + "、".join(shown.derived))
-    for edge in shown.edges:
-        note = f"（{edge.note}）" if edge.note else ""
-        route = f"{_label(store, edge.from_unit)} → {_label(store, edge.to_unit)}"
-        arrived = f"　送达 {to_jsonable(edge.delivered_at)}" if edge.delivered_at else ""
-        print(f"流转 {route}：{edge.state}{note}{arrived}")
-    if draft.incident:
-        reports = emergency.thread(store, item.id)
-        if len(reports) > 1:
-            print("本事件报告：" + "　".join(f"{_report(r)} {r.id}" for r in reports))
-    for made in shown.instructions:
-        due = (
-            f"，{requests_text.when(made.deadline)}前反馈"
-            if made.feedback and made.deadline
-            else ""
-        )
-        print(
-            f"批示 {made.leader}（{made.level}，{requests_text.when(made.at)}）：{made.text}{due}"
-        )
-    for fb in shown.feedback:
-        where = f"（{fb.placement}）" if fb.placement else ""
-        print(
-            f"上级处理 {_label(store, fb.by_unit)} {fb.state}{where}"
-            f"　经 {fb.via}　{requests_text.when(fb.at)}"
-        )
-    for hint in shown.editorial:
-        print(f"提示 {hint.message}")
-    for other, score in shown.near[:5]:
-        print(f"疑似重复 {other}（相似度 {score:.2f}）：可用 xinbao merge 综合")
-    for held in shown.held:
-        print(
-            f"受阻 发往{_label(store, held.peer)}的链路密级上限为{held.ceiling}，"
-            f"本信息暂不能发出（自 {to_jsonable(held.since)}），等待合适链路"
-        )
-    print("记录：")
-    for a in shown.audit:
-        before = a.from_state.value if a.from_state else "—"
-        where = "" if a.origin == "local" else f"（{_label(store, a.origin)}）"
-        line = f"  {to_jsonable(a.at)}  {a.actor}{where}  {before} → {a.to_state}  {a.note}"
-        print(line.rstrip())
-
-
-def _report(item: Any) -> str:
-    return str(item.draft.incident.report) if item.draft.incident else ""
-
-
 def _print_due(store: Store, owed: list[emergency.Due], now: Any) -> None:
     if not owed:
         print("（没有待报的突发事件首报）")
@@ -526,22 +450,9 @@ def _print_due(store: Store, owed: list[emergency.Due], now: Any) -> None:
         left = requests_text.countdown(d.deadline, now)
         limit = f"{requests_text.when(d.deadline)} {d.status}"
         print(
-            f"{fit(d.item_id, 20)}{fit(_label(store, d.to_unit), 10)}{fit(d.channel, 6)}"
+            f"{fit(d.item_id, 20)}{fit(itemtext.label(store, d.to_unit), 10)}{fit(d.channel, 6)}"
             f"{fit(limit, 22)}{d.severity} {d.title}（{left}）"
         )
-
-
-def _size(size: int) -> str:
-    for unit in ("字节", "KB", "MB"):
-        if size < 1024:
-            return f"{size} {unit}" if unit == "字节" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return f"{size:.1f} GB"
-
-
-def _label(store: Store, unit_id: str) -> str:
-    unit = find_unit(store, unit_id)
-    return unit.label if unit else unit_id
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,259 @@
+"""``xinbao console``: the desk in a terminal (Textual), keyboard first, in Chinese.
+
+This first cut has the 收件 inbox — a windowed list that renders only the rows on screen, so
+a store of 100,000 items opens at once — the item view, a filter (``/``, full-text in
+Chinese), and live refresh: records another process (the daemon) commits appear within half
+a second without losing the cursor. The other screens of the console issue come next.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Footer, Header, Input, Static
+
+from console import itemtext
+from console.rows import InboxRows, Row
+from console.text import cell_width, fit
+from schema import view
+from schema.attachment import Attachments
+from schema.desk import Desk
+
+REFRESH_SECONDS = 0.5
+MARKS = {"公开": "", "内部": "内", "秘密": "密", "机密": "机"}
+
+
+def row_text(row: Row, width: int) -> str:
+    """One inbox line fitted to ``width`` cells: markings, source, state, received, title."""
+    marks = (row.urgency if row.urgency != "平急" else "") + MARKS.get(row.classification, "")
+    received = f"{row.received.month:>2}-{row.received.day:02} {row.received:%H:%M}"
+    head = f"{fit(marks, 6)}{fit(row.peer, 10)}{fit(row.state, 8)}{fit(received, 12)}"
+    return head + fit(row.title, max(4, width - cell_width(head)))
+
+
+class InboxList(ScrollView, can_focus=True):
+    """The windowed inbox: rows come from :class:`InboxRows` as they scroll into view."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j,down", "move(1)", "下移", show=False),
+        Binding("k,up", "move(-1)", "上移", show=False),
+        Binding("pagedown,ctrl+f", "page(1)", "下页", show=False),
+        Binding("pageup,ctrl+b", "page(-1)", "上页", show=False),
+        Binding("g,home", "jump(0)", "首条", show=False),
+        Binding("G,end", "jump(-1)", "末条", show=False),
+        Binding("space", "mark", "标记"),
+        Binding("enter", "open", "查看"),
+    ]
+
+    cursor: reactive[int] = reactive(0)
+
+    class Opened(Message):
+        """The desk opened the item under the cursor."""
+
+        def __init__(self, row: Row) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, rows: InboxRows, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.rows = rows
+        self.marked: set[int] = set()  # edge ids
+        self._sync_size()
+
+    def _sync_size(self) -> None:
+        self.virtual_size = Size(self.size.width or 80, len(self.rows))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._sync_size()
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        width = self.size.width
+        row = self.rows.row(index)
+        if row is None:
+            text = "（没有信息）" if index == 0 and not len(self.rows) else ""
+            return Strip([Segment(fit(text, width))])
+        text = ("●" if row.edge_id in self.marked else " ") + row_text(row, width - 1)
+        style = Style()
+        if row.urgency == "特急":
+            style += Style(color="red", bold=True)
+        if index == self.cursor:
+            style += Style(reverse=True)
+        return Strip([Segment(text, style)])
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.scroll_to_cursor()
+        self.refresh()
+
+    def scroll_to_cursor(self) -> None:
+        height = max(1, self.size.height)
+        top = self.scroll_offset.y
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+
+    def action_move(self, step: int) -> None:
+        if len(self.rows):
+            self.cursor = max(0, min(len(self.rows) - 1, self.cursor + step))
+
+    def action_page(self, step: int) -> None:
+        self.action_move(step * max(1, self.size.height - 1))
+
+    def action_jump(self, where: int) -> None:
+        if len(self.rows):
+            self.cursor = where if where >= 0 else len(self.rows) - 1
+
+    def action_mark(self) -> None:
+        row = self.rows.row(self.cursor)
+        if row is not None:
+            self.marked ^= {row.edge_id}
+            self.action_move(1)
+            self.refresh()
+
+    def action_open(self) -> None:
+        row = self.rows.row(self.cursor)
+        if row is not None:
+            self.post_message(self.Opened(row))
+
+    def current(self) -> Row | None:
+        return self.rows.row(self.cursor)
+
+    def reload(self) -> None:
+        """Read the rows again, keeping the cursor on the same item and the marks."""
+        here = self.current()
+        self.rows.reload()
+        self._sync_size()
+        if here is not None:
+            moved = self.rows.index_of(here.edge_id)
+            self.cursor = moved if moved is not None else min(self.cursor, len(self.rows) - 1)
+        self.cursor = max(0, min(self.cursor, max(0, len(self.rows) - 1)))
+        self.refresh()
+
+
+class ItemScreen(Screen[None]):
+    """One item in full: markings at the top, text, provenance, edges, hints, audit."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "app.pop_screen", "返回")]
+
+    def __init__(self, desk: Desk, attachments: Attachments, item_id: str) -> None:
+        super().__init__()
+        self.desk = desk
+        self.attachments = attachments
+        self.item_id = item_id
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        shown = view.show(self.desk.store, self.item_id)
+        lines = itemtext.item_lines(self.desk.store, shown, self.attachments)
+        with VerticalScroll():
+            yield Static("\n".join(lines), id="item", markup=False)
+        yield Footer()
+
+
+class InboxScreen(Screen[None]):
+    """收件: the inbox with its filter line."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "筛选"),
+        Binding("escape", "clear", "清除筛选", show=False),
+    ]
+
+    def __init__(self, desk: Desk) -> None:
+        super().__init__()
+        self.desk = desk
+        self.rows = InboxRows(desk.store, desk.node.id)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(self._status(), id="status")
+        yield InboxList(self.rows, id="inbox")
+        yield Input(placeholder="筛选：输入标题或正文中的字词，回车确定，Esc 清除", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one(InboxList).focus()
+        self.set_interval(REFRESH_SECONDS, self._follow)
+
+    def _status(self) -> str:
+        shown = f"　筛选“{self.rows.filter}”" if self.rows.filter else ""
+        return f"收件 {len(self.rows)} 条{shown}"
+
+    def _follow(self) -> None:
+        """Show what another process committed (the daemon applying a bundle)."""
+        if self.rows.changed():
+            self.query_one(InboxList).reload()
+            self.query_one("#status", Static).update(self._status())
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self._apply_filter("")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._apply_filter(event.value)
+        self.query_one(InboxList).focus()
+
+    def _apply_filter(self, text: str) -> None:
+        self.rows.set_filter(text.strip())
+        inbox = self.query_one(InboxList)
+        inbox.cursor = 0
+        inbox.reload()
+        self.query_one("#status", Static).update(self._status())
+
+    def on_inbox_list_opened(self, message: InboxList.Opened) -> None:
+        app = self.app
+        assert isinstance(app, DeskApp)
+        app.push_screen(ItemScreen(self.desk, app.attachments, message.row.item_id))
+
+
+class DeskApp(App[None]):
+    """The desk of one user at one node."""
+
+    CSS_PATH = "desk.tcss"
+    TITLE = "信报工作台"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "退出"),
+        Binding("question_mark", "help", "帮助"),
+    ]
+
+    def __init__(self, desk: Desk, attachments: Attachments) -> None:
+        super().__init__()
+        self.desk = desk
+        self.attachments = attachments
+        self.sub_title = f"{desk.node.label}　{desk.actor}"
+
+    def on_mount(self) -> None:
+        self.push_screen(InboxScreen(self.desk))
+
+    def action_help(self) -> None:
+        self.notify(
+            "j/k 上下　PgUp/PgDn 翻页　回车 查看　空格 标记　/ 筛选　Esc 返回　Ctrl+Q 退出",
+            title="按键",
+            timeout=8,
+        )
+
+
+def run_console(desk: Desk, home_attachments: Path) -> None:
+    """Open the console (blocks until the desk quits)."""
+    DeskApp(desk, Attachments(home_attachments)).run()

@@ -1,0 +1,108 @@
+"""One item as lines of text: what ``xinbao show`` prints and the console's item view shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from console import requests_text
+from schema import emergency, view
+from schema.attachment import Attachments
+from schema.commandline import to_jsonable
+from schema.network import find_unit
+from schema.store import Store
+
+
+def item_lines(store: Store, shown: view.ItemView, attachments: Attachments) -> list[str]:
+    """What a desk reads of one item, line by line: markings first (GB/T 9704 §7.2), then the
+    text, attachments, provenance, edges, instructions, feedback, hints and the audit log."""
+    out: list[str] = []
+    item = shown.item
+    draft = item.draft
+    # Markings first, at the top, as on paper (GB/T 9704 §7.2): classification, then urgency.
+    out.append(f"{draft.classification}　{draft.urgency}")
+    out.append(draft.title)
+    origin = find_unit(store, item.origin)
+    out.append(f"编号 {item.id}　第{item.revision}稿　{draft.category}")
+    out.append(
+        f"来源 {origin.name if origin else item.origin}　执笔 {draft.author} {draft.phone}".rstrip()
+    )
+    if item.signer:
+        out.append(f"签发 {item.signer}　{to_jsonable(item.signed_at)}")
+    if draft.request:
+        out.append(f"约稿 {draft.request}")
+    if draft.themes:
+        out.append("报送要点 " + "；".join(draft.themes))
+    if draft.incident:
+        inc = draft.incident
+        out.append(f"事件 {inc.type or '突发事件'}　{inc.severity}　{inc.report}")
+        out.append(f"　　 发生 {to_jsonable(inc.occurred_at)}　地点 {inc.place}")
+    out.append("")
+    out.append(draft.body)
+    out.append("")
+    for a in draft.attachments:
+        where = attachments.path(a.sha256) if attachments.has(a.sha256) else "（尚未收到）"
+        out.append(f"附件 {a.name}（{size(a.size)}）　{where}")
+    if item.sources:
+        out.append("来源信息：" + "、".join(item.sources))
+    if shown.derived:
+        out.append("已用于：" + "、".join(shown.derived))
+    for edge in shown.edges:
+        note = f"（{edge.note}）" if edge.note else ""
+        route = f"{label(store, edge.from_unit)} → {label(store, edge.to_unit)}"
+        arrived = f"　送达 {to_jsonable(edge.delivered_at)}" if edge.delivered_at else ""
+        out.append(f"流转 {route}：{edge.state}{note}{arrived}")
+    if draft.incident:
+        reports = emergency.thread(store, item.id)
+        if len(reports) > 1:
+            out.append("本事件报告：" + "　".join(f"{report(r)} {r.id}" for r in reports))
+    for made in shown.instructions:
+        due = (
+            f"，{requests_text.when(made.deadline)}前反馈"
+            if made.feedback and made.deadline
+            else ""
+        )
+        out.append(
+            f"批示 {made.leader}（{made.level}，{requests_text.when(made.at)}）：{made.text}{due}"
+        )
+    for fb in shown.feedback:
+        where = f"（{fb.placement}）" if fb.placement else ""
+        out.append(
+            f"上级处理 {label(store, fb.by_unit)} {fb.state}{where}"
+            f"　经 {fb.via}　{requests_text.when(fb.at)}"
+        )
+    for hint in shown.editorial:
+        out.append(f"提示 {hint.message}")
+    for other, score in shown.near[:5]:
+        out.append(f"疑似重复 {other}（相似度 {score:.2f}）：可用 xinbao merge 综合")
+    for held in shown.held:
+        out.append(
+            f"受阻 发往{label(store, held.peer)}的链路密级上限为{held.ceiling}，"
+            f"本信息暂不能发出（自 {to_jsonable(held.since)}），等待合适链路"
+        )
+    out.append("记录：")
+    for a in shown.audit:
+        before = a.from_state.value if a.from_state else "—"
+        where = "" if a.origin == "local" else f"（{label(store, a.origin)}）"
+        line = f"  {to_jsonable(a.at)}  {a.actor}{where}  {before} → {a.to_state}  {a.note}"
+        out.append(line.rstrip())
+    return out
+
+
+def report(item: Any) -> str:
+    return str(item.draft.incident.report) if item.draft.incident else ""
+
+
+def size(value: int) -> str:
+    """A file size as desks read it."""
+    amount = float(value)
+    for unit in ("字节", "KB", "MB"):
+        if amount < 1024:
+            return f"{int(amount)} {unit}" if unit == "字节" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} GB"
+
+
+def label(store: Store, unit_id: str) -> str:
+    """A unit's short name if known here, else its code."""
+    unit = find_unit(store, unit_id)
+    return unit.label if unit else unit_id
