@@ -30,7 +30,6 @@ import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from schema import item as items
 from schema import publication as pubs
 from schema import request as requests
 from schema.clock import from_text, to_text
+from schema.datafile import data_text
 from schema.error import NotFound
 from schema.network import tier_of
 from schema.scoring import (
@@ -81,7 +81,7 @@ _QUOTA_TYPE = {Tier.COUNTY: "county", Tier.DEPARTMENT: "department", Tier.TOWNSH
 @functools.cache
 def default_rule_set() -> str:
     """The rule set a node scores by unless told (``schema/data/scoring.toml``)."""
-    raw = resources.files("schema").joinpath("data/scoring.toml").read_text("utf-8")
+    raw, _ = data_text("scoring.toml")
     return str(tomllib.loads(raw)["rules"])
 
 

@@ -11,7 +11,6 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from schema import item as items
 from schema import publication as pubs
 from schema import request as requests
 from schema.clock import Clock, system_clock, to_text
+from schema.datafile import data_text
 from schema.error import NotFound, PermissionDenied, TransitionError, ValidationError
 from schema.itemfile import draft_to_dict
 from schema.record import Edge, Item, ItemDraft, Record, Unit
@@ -41,10 +41,7 @@ class DeskRules:
     @classmethod
     def load(cls, path: Path | None = None) -> DeskRules:
         """The rules in ``path``, or the shipped defaults."""
-        if path is None:
-            text = resources.files("schema").joinpath("data/desk.toml").read_text("utf-8")
-        else:
-            text = path.read_text("utf-8")
+        text, _ = data_text("desk.toml", path)
         data = tomllib.loads(text)
         return cls(
             permissions={

@@ -21,10 +21,10 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from schema.datafile import data_text
 from schema.error import ConfigError, ValidationError
 from schema.record import Incident, ItemDraft
 from schema.vocabulary import Category, Classification, Urgency
@@ -85,11 +85,7 @@ class EditorialRules:
     @classmethod
     def load(cls, path: Path | None = None) -> EditorialRules:
         """The rules in ``path``, or the shipped defaults; every bad key is named."""
-        if path is None:
-            text = resources.files("schema").joinpath("data/editorial.toml").read_text("utf-8")
-            where = "editorial.toml"
-        else:
-            text, where = path.read_text("utf-8"), str(path)
+        text, where = data_text("editorial.toml", path)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

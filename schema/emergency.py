@@ -14,11 +14,11 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
 from schema import item as items
 from schema.clock import from_text, to_text
+from schema.datafile import data_text
 from schema.error import NotFound, ValidationError
 from schema.network import find_unit, tier_of
 from schema.record import Incident, Item
@@ -74,10 +74,7 @@ class EmergencyRules:
     def load(cls, path: Path | None = None, active: Iterable[str] | None = None) -> EmergencyRules:
         """The rules in ``path`` (default: the shipped ones), with ``active`` rule sets (default:
         the file's ``active``)."""
-        if path is None:
-            text = resources.files("schema").joinpath("data/emergency.toml").read_text("utf-8")
-        else:
-            text = path.read_text("utf-8")
+        text, _ = data_text("emergency.toml", path)
         data = tomllib.loads(text)
         sets = data.get("rules", {})
         chosen = list(active if active is not None else data.get("active", []))

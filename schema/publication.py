@@ -16,12 +16,12 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from schema import item as items
 from schema.clock import CHINA, from_text, to_text
+from schema.datafile import data_text
 from schema.error import NotFound, TransitionError, ValidationError
 from schema.record import Item, Record
 from schema.store import Store
@@ -40,10 +40,7 @@ class PublicationRules:
 
     @classmethod
     def load(cls, path: Path | None = None) -> PublicationRules:
-        if path is None:
-            raw = resources.files("schema").joinpath("data/publications.toml").read_text("utf-8")
-        else:
-            raw = path.read_text("utf-8")
+        raw, _ = data_text("publications.toml", path)
         data = tomllib.loads(raw)
         return cls(
             shipped={str(p["name"]): int(p.get("copies", 1)) for p in data["publication"]},

@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from schema import outbox
 from schema.clock import CHINA, from_text, to_text
+from schema.datafile import data_text
 from schema.error import NotFound, TransitionError, ValidationError
 from schema.itemfile import UNIT_ID, load_mapping, required_field, text_field, time_field, type_name
 from schema.record import Record
@@ -97,10 +97,7 @@ class RequestRules:
 
     @classmethod
     def load(cls, path: Path | None = None) -> RequestRules:
-        if path is None:
-            raw = resources.files("schema").joinpath("data/requests.toml").read_text("utf-8")
-        else:
-            raw = path.read_text("utf-8")
+        raw, _ = data_text("requests.toml", path)
         data = tomllib.loads(raw)
         return cls(
             number_format=str(data["number_format"]),

@@ -38,10 +38,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from importlib import resources
 from itertools import combinations
 from pathlib import Path
 
+from schema.datafile import data_text
 from schema.error import ConfigError
 from schema.fixture import SampleItem, load_items
 from schema.record import Item
@@ -87,11 +87,7 @@ class SimilarRules:
     @classmethod
     def load(cls, path: Path | None = None) -> SimilarRules:
         """The rules in ``path``, or the shipped defaults; every bad key is named."""
-        if path is None:
-            text = resources.files("schema").joinpath("data/similar.toml").read_text("utf-8")
-            where = "similar.toml"
-        else:
-            text, where = path.read_text("utf-8"), str(path)
+        text, where = data_text("similar.toml", path)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -90,7 +90,7 @@ def test_an_item_is_carried_up_and_its_adoption_carried_back(
     ok(run("xinbao-syncd", "export", "--peer", "140212", str(back), home=city))
     ok(run("xinbao-syncd", "import", str(back), home=county))
     shown = ok(run("xinbao", "--json", "show", item_id, home=county)).json()
-    assert shown["edges"][0]["state"] == "已采用"
+    assert shown["edges"][0]["state"] == "已成刊"  # adopted, then placed in 每日要情/3
 
 
 def test_refused_files_go_to_quarantine_with_a_reason(net: dict[str, Path], tmp_path: Path) -> None:
