@@ -27,6 +27,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_store.py
+	$(BIN)/python tests/bench/bench_bundle.py
+	$(BIN)/python -m tests.bench.bench_daemon
+	$(BIN)/python tests/bench/bench_similar.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
