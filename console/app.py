@@ -13,26 +13,30 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Label, Static
 
-from console import itemtext
+from console import itemtext, requests_text
 from console.rows import InboxRows, Row
 from console.text import cell_width, fit
-from schema import view
+from schema import desk as ops
+from schema import emergency, view
 from schema.attachment import Attachments
 from schema.desk import Desk
+from schema.error import XinbaoError
 
 REFRESH_SECONDS = 0.5
+ACTION_NAMES = {"adopt": "采用", "return": "退回", "reserve": "存稿备用", "reject": "退稿"}
 MARKS = {"公开": "", "内部": "内", "秘密": "密", "机密": "机"}
 
 
@@ -144,6 +148,91 @@ class InboxList(ScrollView, can_focus=True):
         self.refresh()
 
 
+class AskText(ModalScreen[str | None]):
+    """Ask for one line of text (a reason); Esc cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "取消")]
+
+    def __init__(self, prompt: str) -> None:
+        super().__init__()
+        self.prompt = prompt
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.prompt)
+            yield Input(id="answer")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class Confirm(ModalScreen[bool]):
+    """Yes or no before a destructive action: y confirms, n or Esc does not."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "确定"),
+        Binding("n,escape", "answer(False)", "取消"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.question)
+            yield Label("y 确定　n 取消")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class EmergencyScreen(Screen[None]):
+    """紧急: first reports this desk owes, with live countdowns (colour as they near)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "app.pop_screen", "返回")]
+
+    def __init__(self, desk: Desk) -> None:
+        super().__init__()
+        self.desk = desk
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="board", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.tick()
+        self.set_interval(1.0, self.tick)
+
+    def tick(self) -> None:
+        now = self.desk.clock()
+        owed = emergency.due(
+            self.desk.store,
+            self.desk.node.id,
+            self.desk.node.parent,
+            now,
+            emergency.shipped_rules(),
+        )
+        board = self.query_one("#board", Static)
+        if not owed:
+            board.update("（没有待报的突发事件首报）")
+            return
+        text = Text()
+        for d in owed:
+            colour = {"超时": "bold red", "即将超时": "yellow"}.get(d.status, "")
+            left = requests_text.countdown(d.deadline, now)
+            line = (
+                f"{fit(d.status, 10)}{fit(left, 14)}{fit(str(d.channel), 6)}"
+                f"{fit(itemtext.label(self.desk.store, d.to_unit), 10)}{d.severity} {d.title}"
+            )
+            text.append(line + "\n", style=colour)
+        board.update(text)
+
+
 class ItemScreen(Screen[None]):
     """One item in full: markings at the top, text, provenance, edges, hints, audit."""
 
@@ -170,6 +259,11 @@ class InboxScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "筛选"),
         Binding("escape", "clear", "清除筛选", show=False),
+        Binding("a", "triage('adopt')", "采用"),
+        Binding("r", "triage('return')", "退回"),
+        Binding("b", "triage('reserve')", "备用"),
+        Binding("d", "triage('reject')", "退稿"),
+        Binding("e", "emergencies", "紧急"),
     ]
 
     def __init__(self, desk: Desk) -> None:
@@ -221,6 +315,59 @@ class InboxScreen(Screen[None]):
         inbox.reload()
         self.query_one("#status", Static).update(self._status())
 
+    def chosen(self) -> list[Row]:
+        """The marked rows, or the row under the cursor."""
+        inbox = self.query_one(InboxList)
+        marked = [
+            r
+            for i in range(len(self.rows))
+            if (r := self.rows.row(i)) and r.edge_id in inbox.marked
+        ]
+        current = inbox.current()
+        return marked or ([current] if current else [])
+
+    def action_triage(self, what: str) -> None:
+        rows = self.chosen()
+        if not rows:
+            return
+        if what == "return":
+            self.app.push_screen(
+                AskText(f"退回 {len(rows)} 条信息，理由："),
+                lambda reason: self._decide(rows, what, reason) if reason else None,
+            )
+        elif what == "reject":
+            self.app.push_screen(
+                Confirm(f"确定退稿 {len(rows)} 条信息？"),
+                lambda yes: self._decide(rows, what, "") if yes else None,
+            )
+        else:
+            self._decide(rows, what, "")
+
+    def _decide(self, rows: list[Row], what: str, reason: str) -> None:
+        calls = {
+            "adopt": lambda i: ops.adopt(self.desk, i),
+            "return": lambda i: ops.return_item(self.desk, i, reason),
+            "reserve": lambda i: ops.reserve(self.desk, i),
+            "reject": lambda i: ops.reject(self.desk, i, reason),
+        }
+        done, failed = 0, []
+        for row in rows:
+            try:
+                calls[what](row.item_id)
+                done += 1
+            except XinbaoError as exc:
+                failed.append(f"{row.item_id}：{exc.message}")
+        inbox = self.query_one(InboxList)
+        inbox.marked.clear()
+        inbox.reload()
+        if done:
+            self.notify(f"已{ACTION_NAMES[what]} {done} 条")
+        if failed:
+            self.notify("\n".join(failed[:5]), title="未能处理", severity="error", timeout=10)
+
+    def action_emergencies(self) -> None:
+        self.app.push_screen(EmergencyScreen(self.desk))
+
     def on_inbox_list_opened(self, message: InboxList.Opened) -> None:
         app = self.app
         assert isinstance(app, DeskApp)
@@ -248,7 +395,8 @@ class DeskApp(App[None]):
 
     def action_help(self) -> None:
         self.notify(
-            "j/k 上下　PgUp/PgDn 翻页　回车 查看　空格 标记　/ 筛选　Esc 返回　Ctrl+Q 退出",
+            "j/k 上下　PgUp/PgDn 翻页　回车 查看　空格 标记　/ 筛选　a 采用　r 退回　b 备用　"
+            "d 退稿　e 紧急　Esc 返回　Ctrl+Q 退出",
             title="按键",
             timeout=8,
         )

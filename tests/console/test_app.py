@@ -17,7 +17,7 @@ from schema.inbound import apply
 from schema.network import add_units
 from schema.store import Store
 from schema.vocabulary import Role
-from tests.conftest import CITY, COUNTY, Ticking, draft
+from tests.conftest import CITY, COUNTY, Ticking, draft, incident_draft
 
 pytestmark = pytest.mark.anyio
 TITLES = ["新荣区煤改电运行平稳", "新荣区追回农民工欠薪38.6万元", "新荣区秸秆综合利用"]
@@ -124,3 +124,75 @@ async def test_a_record_applied_by_another_process_appears_keeping_the_cursor(
         assert seen < 1.5  # refreshed every half second
         assert box.current() == here  # the cursor stayed on the same item
         assert box.rows.row(0).title == "新荣区新增特急信息"  # type: ignore[union-attr]
+
+
+async def test_triage_on_marked_rows_asks_a_reason_and_confirms_a_rejection(
+    city: tuple[Desk, Desk, Path], tmp_path: Path
+) -> None:
+    desk, _, _ = city
+    app = DeskApp(desk, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        box = inbox(app)
+        await pilot.press("space", "space")  # mark the two newest
+        await pilot.press("a")
+        await pilot.pause()
+        states = {
+            r["item_id"]: r["state"]
+            for r in desk.store.query("SELECT item_id, state FROM edge WHERE to_unit = '140200'")
+        }
+        assert sorted(states.values()) == ["已接收", "已采用", "已采用"]
+        assert not box.marked
+        # return the remaining one: a reason is asked (typed in Chinese)
+        await pilot.press("G", "r")
+        await pilot.pause()
+        answer = app.screen.query_one("#answer")
+        answer.post_message(events.Paste("请补充具体数字"))
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        row = desk.store.one(
+            "SELECT state, note FROM edge WHERE item_id = ? AND to_unit = '140200'",
+            (box.current().item_id,),  # type: ignore[union-attr]
+        )
+        assert row == {"state": "退回修改", "note": "请补充具体数字"}
+        # a rejection asks first; n leaves it alone
+        await pilot.press("g", "d")
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        assert "退稿" not in {r["state"] for r in desk.store.query("SELECT state FROM edge")}
+        # an adopted item cannot be rejected: the desk is told, nothing changes
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert "退稿" not in {r["state"] for r in desk.store.query("SELECT state FROM edge")}
+
+
+async def test_the_emergency_board_counts_down(
+    city: tuple[Desk, Desk, Path], tmp_path: Path
+) -> None:
+    desk, county, _ = city
+    item = submit(
+        county,
+        incident_draft(
+            incident={
+                "severity": "较大",
+                "occurred_at": "2026-11-21T14:00:00+08:00",
+                "place": "某煤矿",
+            }
+        ),
+    )
+    signoff(county, item.id)
+    for q in outbox.pending(county.store):
+        apply(desk.store, q.record, CITY.id, county.clock)
+    app = DeskApp(desk, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(100, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        board = str(app.screen.query_one("#board").render())
+        # the city owes the province the county's report: 5 h after the event
+        assert "新荣区某煤矿发生透水事故" in board and "山西" not in board
+        assert "书面" in board and ("待报" in board or "超时" in board)
