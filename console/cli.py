@@ -145,8 +145,12 @@ def build_parser() -> Parser:
     p.add_argument("--body", default="", help="综合后的正文（默认为各条正文依次相接）")
 
     cmds.add_parser("console", parents=[opts], help="文字界面工作台")
-    p = cmds.add_parser("demo", parents=[opts], help="演示：在临时目录中走一遍报送流程")
-    p.add_argument("--keep", action="store_true", help="保留演示目录")
+    p = cmds.add_parser(
+        "demo", parents=[opts], help="演示：在本机运行一个多层级报送网络并打开工作台"
+    )
+    p.add_argument("--keep", action="store_true", help="保留演示网络的目录")
+    p.add_argument("--desk", default="140200", help="在哪个节点打开工作台（默认大同市 140200）")
+    p.add_argument("--no-console", action="store_true", help="不打开工作台，列出收件后结束")
     return parser
 
 
@@ -169,7 +173,7 @@ def handle(argv: Sequence[str] | None) -> int:
     if args.command == "demo":
         from console.demo import run_demo
 
-        return run_demo(keep=args.keep)
+        return run_demo(keep=args.keep, desk=args.desk, console=not args.no_console)
     home = resolve_home(args.home)
     desk = open_desk(home)
     if args.command == "console":

@@ -1,116 +1,257 @@
-"""``xinbao demo`` for now: a guided walk of one item from a county desk to a city desk.
+"""``xinbao demo``: a live multi-tier network on this machine, then the console at one desk.
 
-The live multi-tier network (daemons, console) replaces this once the daemon and the console
-exist. Until then, records that a daemon would carry are handed over here, through schema's
-``apply`` exactly as the daemon will.
+A province, two cities, three counties and a township are created in a temporary folder from
+the fixtures, enrolled through ``xinbao-syncd`` exactly as offices do, and each runs its own
+daemon on 127.0.0.1. Traffic is fed at the desks — items from the counties, an emergency that
+counts down at the city, a topic request from the province — and travels through the daemons.
+The console then opens at the chosen desk (a city by default). Quitting it stops every process
+the demo started and removes the network (``--keep`` keeps it, and says where it lives).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-import tomli_w
-
-from schema import outbox, view
+from schema import request as requests
 from schema.clock import system_clock
+from schema.desk import Desk, compose_request, signoff, signoff_request, submit
 from schema.fixture import load_items, load_units
-from schema.inbound import apply
-from schema.itemfile import draft_to_dict
 from schema.network import add_units
+from schema.node import NodeHome
 from schema.store import Store
 
-COUNTY = ("140212", "新荣区人民政府办公室", "county", "140200")
-CITY = ("140200", "大同市人民政府办公室", "city", "140000")
+NETWORK = [  # id, tier, parent — top down
+    ("140000", "province", ""),
+    ("140200", "city", "140000"),
+    ("140100", "city", "140000"),
+    ("140212", "county", "140200"),
+    ("140213", "county", "140200"),
+    ("140105", "county", "140100"),
+    ("140212100", "township", "140212"),
+]
+TIMERS = (
+    "[intervals]\nsend = 0.5\nfetch = 1.0\nretry_min = 0.5\nretry_max = 5.0\nresend_after = 120.0\n"
+)
+WAIT = 60.0  # seconds: the longest any step may take
 
 
-def _step(text: str) -> None:
-    print(f"\n== {text}", flush=True)
+def _say(text: str) -> None:
+    print(text, flush=True)
 
 
-def _run(program: str, home: Path, *args: str) -> None:
+def _cli(program: str, home: Path, *args: str) -> str:
     module = "console" if program == "xinbao" else "syncd"
-    shown = " ".join([program, *args])
-    print(f"$ XINBAO_HOME={home.name} {shown}", flush=True)
     env = {**os.environ, "XINBAO_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-m", module, *args], env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if done.returncode != 0:
-        raise SystemExit(f"xinbao demo: 演示步骤失败：{shown}")
+        raise SystemExit(f"xinbao demo: 演示步骤失败：{program} {' '.join(args)}\n{done.stderr}")
+    return done.stdout
 
 
-def _carry(source: Path, target: Path, target_id: str) -> None:
-    """Hand queued records from one node to another, as the daemon will."""
-    src, dst = Store.open(source / "store.db"), Store.open(target / "store.db")
-    try:
-        queued = [q for q in outbox.pending(src) if target_id in q.recipients]
-        for q in queued:
-            result = apply(dst, q.record, target_id)
-            print(f"  传递 {q.record.kind} {q.record.id} 第{q.record.version}版 → {result.outcome}")
-        outbox.mark_shipped(src, [q.seq for q in queued], system_clock())
-    finally:
-        src.close()
-        dst.close()
+def _until(check: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise SystemExit(f"xinbao demo: 等待超时：{what}")
 
 
-def run_demo(*, keep: bool = False) -> int:
-    """Walk a fixture item through init → submit → sign-off → list, county to city."""
-    root = Path(tempfile.mkdtemp(prefix="xinbao-demo-"))
-    county, city = root / "county", root / "city"
-    print("信报演示（基础版）：一条县级信息从起草、签发到市级采用。")
-    print("注：同步守护进程尚未实现，节点间的记录由本演示代为传递。")
-    try:
-        _step("1. 建立两个节点：新荣区（县）与大同市（市）")
-        for home, (node_id, name, tier, parent) in ((county, COUNTY), (city, CITY)):
-            _run(
+class Network:
+    """The demo's node homes and daemons."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.homes = {node: root / node for node, _, _ in NETWORK}
+        self.daemons: dict[str, subprocess.Popen[bytes]] = {}
+        self.urls: dict[str, str] = {}
+        names = {u.id: u.name for u in load_units()}
+        self.names = names
+
+    def build(self) -> None:
+        for node, tier, parent in NETWORK:
+            _cli(
                 "xinbao-syncd",
-                home,
+                self.homes[node],
                 "init",
                 "--id",
-                node_id,
+                node,
                 "--name",
-                name,
+                self.names.get(node, node),
                 "--tier",
                 tier,
                 "--parent",
                 parent,
             )
-            store = Store.open(home / "store.db")
+            store = Store.open(self.homes[node] / "store.db")
             try:
-                add_units(store, load_units())
+                add_units(store, load_units())  # desks show short names from the fixtures
             finally:
                 store.close()
+            (self.homes[node] / "syncd.toml").write_text(TIMERS, "utf-8")
+        for child, _, parent in NETWORK[1:]:
+            request = self.root / f"{child}.req"
+            cert = self.root / f"{child}.crt"
+            request.write_text(_cli("xinbao-syncd", self.homes[child], "enroll", "request"))
+            cert.write_text(
+                _cli("xinbao-syncd", self.homes[parent], "enroll", "issue", str(request))
+            )
+            _cli("xinbao-syncd", self.homes[child], "enroll", "install", str(cert))
 
-        _step("2. 新荣区信息员按信息文件提交一条信息（待签发）")
-        sample = next(s for s in load_items() if s.unit == COUNTY[0] and s.draft.incident)
-        item_file = root / "item.toml"
-        item_file.write_text(tomli_w.dumps(draft_to_dict(sample.draft)), "utf-8")
-        print(item_file.read_text("utf-8").split("body")[0].rstrip())
-        _run("xinbao", county, "submit", str(item_file))
-        store = Store.open(county / "store.db")
+    def start(self) -> None:
+        for node, _, _ in NETWORK:
+            home = self.homes[node]
+            log = open(home / "daemon.log", "wb")  # noqa: SIM115 - closed with the process
+            self.daemons[node] = subprocess.Popen(
+                [sys.executable, "-m", "syncd", "run", "--listen", "127.0.0.1:0"],
+                env={**os.environ, "XINBAO_HOME": str(home)},
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+            log.close()
+        for node, _, _ in NETWORK:
+            self.urls[node] = _until(
+                lambda node=node: self._listening(node), f"{node} 守护进程启动"
+            )
+        for child, _, parent in NETWORK[1:]:
+            _cli(
+                "xinbao-syncd", self.homes[child], "link", "add", parent, "--url", self.urls[parent]
+            )
+
+    def _listening(self, node: str) -> str | None:
+        if self.daemons[node].poll() is not None:
+            log = (self.homes[node] / "daemon.log").read_text("utf-8", "replace")
+            raise SystemExit(f"xinbao demo: 节点 {node} 的守护进程退出了：\n{log[-2000:]}")
         try:
-            item_id = view.outbox(store, COUNTY[0], limit=1)[0]["item_id"]
+            run = json.loads((self.homes[node] / "run" / "syncd.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return str(run.get("listen") or "") or None
+
+    def stop(self) -> None:
+        """Stop every daemon (SIGTERM, then SIGKILL after a bounded wait)."""
+        for proc in self.daemons.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.daemons.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def desk(self, node: str) -> Desk:
+        home = NodeHome(self.homes[node])
+        config = home.load()
+        user = next(iter(config.users))
+        return Desk(Store.open(home.store_path), config.unit, user, frozenset(config.users[user]))
+
+    def knows(self, node: str, others: list[str]) -> bool:
+        known = self.homes[node] / "keys" / "known"
+        return all((known / f"{o}.pem").is_file() for o in others)
+
+
+def _feed(net: Network) -> None:
+    """Items from the counties, an emergency at 新荣区, a topic request from the province."""
+    now = system_clock()
+    samples = load_items()
+    for county in ("140212", "140213", "140105"):
+        desk = net.desk(county)
+        try:
+            plain = [s for s in samples if s.unit == county and not s.draft.incident][:3]
+            for sample in plain:
+                item = submit(desk, replace(sample.draft, to=(), request=""))
+                signoff(desk, item.id)
+            if county == "140212":
+                report = next(s for s in samples if s.unit == county and s.draft.incident)
+                assert report.draft.incident is not None
+                incident = replace(report.draft.incident, occurred_at=now - timedelta(minutes=40))
+                item = submit(desk, replace(report.draft, to=(), request="", incident=incident))
+                signoff(desk, item.id)
         finally:
-            store.close()
+            desk.store.close()
+    province = net.desk("140000")
+    try:
+        draft = requests.parse_request(
+            {
+                "kind": "约稿",
+                "urgency": "加急",
+                "topic": "根治欠薪冬季专项行动开展情况",
+                "guidance": "请报送专项行动启动后的工作部署、欠薪线索排查处置情况，附典型案例。",
+                "targets": ["all:county:140200", "140105"],
+                "deadline": (now + timedelta(days=2)).isoformat(timespec="seconds"),
+                "publication": "专报",
+                "points": 10,
+                "penalty": -10,
+            }
+        )
+        signoff_request(province, compose_request(province, draft).id)
+    finally:
+        province.store.close()
 
-        _step("3. 签发人签发，信息排队报送大同市")
-        _run("xinbao", county, "signoff", item_id)
-        _run("xinbao", county, "list", "--outbox")
 
-        _step("4. 记录送达大同市（此处代替守护进程）")
-        _carry(county, city, CITY[0])
-        _run("xinbao", city, "list", "--inbox")
-        _run("xinbao", city, "list", "--search", "煤矿")
+def _inbox_size(net: Network, node: str) -> int:
+    store = Store.open(net.homes[node] / "store.db")
+    try:
+        return int(store.query("SELECT COUNT(*) AS n FROM edge WHERE to_unit = ?", (node,))[0]["n"])
+    finally:
+        store.close()
 
-        _step("5. 大同市编辑采用，处理结果回传新荣区")
-        _run("xinbao", city, "adopt", item_id, "--issue", "每日要情/1")
-        _carry(city, county, COUNTY[0])
-        _run("xinbao", county, "show", item_id)
-        print(f"\n演示完成。节点目录：{root}" + ("" if keep else "（已删除，使用 --keep 保留）"))
+
+def run_demo(*, keep: bool = False, desk: str = "140200", console: bool = True) -> int:
+    """``xinbao demo``: build, start, feed, open the console; stop everything on the way out."""
+    if desk not in {node for node, _, _ in NETWORK}:
+        known = "、".join(node for node, _, _ in NETWORK)
+        raise SystemExit(f"xinbao demo: 没有节点 {desk}（可选：{known}）")
+    root = Path(tempfile.mkdtemp(prefix="xinbao-demo-"))
+    net = Network(root)
+    try:
+        _say("信报演示：在本机建立省、两个市、三个县和一个乡镇的报送网络……")
+        net.build()
+        _say("各节点已入网，正在启动同步守护进程……")
+        net.start()
+        counties = ["140212", "140213", "140105"]
+        _until(lambda: net.knows("140000", counties), "各县证书上报到省")
+        _say("正在报送：县级信息、一条突发事件首报、省里的约稿……")
+        _feed(net)
+        _until(lambda: _inbox_size(net, "140200") >= 4, "大同市收到各县信息")
+        _until(lambda: _inbox_size(net, "140100") >= 1, "太原市收到小店区信息")
+        if console:
+            from console.app import DeskApp  # Textual loads only for the console
+            from schema.attachment import Attachments
+
+            opened = net.desk(desk)
+            try:
+                DeskApp(opened, Attachments(NodeHome(net.homes[desk]).attachments_path)).run()
+            finally:
+                opened.store.close()
+        else:
+            _say(_cli("xinbao", net.homes[desk], "list", "--inbox"))
         return 0
     finally:
-        if not keep:
+        net.stop()
+        if keep:
+            _say(f"演示网络保留在 {root}（各节点目录以单位代码命名；守护进程已停止）")
+        else:
             shutil.rmtree(root, ignore_errors=True)
+            _say(f"演示结束，守护进程已停止。演示网络 {root} 已删除（使用 --keep 保留）")
