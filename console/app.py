@@ -44,7 +44,7 @@ def row_text(row: Row, width: int) -> str:
     """One inbox line fitted to ``width`` cells: markings, source, state, received, title."""
     marks = (row.urgency if row.urgency != "平急" else "") + MARKS.get(row.classification, "")
     received = f"{row.received.month:>2}-{row.received.day:02} {row.received:%H:%M}"
-    head = f"{fit(marks, 6)}{fit(row.peer, 10)}{fit(row.state, 8)}{fit(received, 12)}"
+    head = f"{fit(marks, 7)}{fit(row.peer, 10)}{fit(row.state, 8)}{fit(received, 12)}"
     return head + fit(row.title, max(4, width - cell_width(head)))
 
 

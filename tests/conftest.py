@@ -89,7 +89,7 @@ def city() -> Desk:
 
 
 @pytest.fixture
-def snapshot() -> Callable[[Store], dict[str, list[tuple[Any, ...]]]]:
+def tables() -> Callable[[Store], dict[str, list[tuple[Any, ...]]]]:
     """Every row of every table of a store, to prove that nothing changed."""
 
     def take(store: Store) -> dict[str, list[tuple[Any, ...]]]:

@@ -18,21 +18,21 @@ from tests.conftest import carry, draft, incident_draft
 
 
 def test_apply_twice_is_apply_once(
-    county: Desk, city: Desk, snapshot: Callable[[Store], dict[str, Any]]
+    county: Desk, city: Desk, tables: Callable[[Store], dict[str, Any]]
 ) -> None:
     item = submit(county, incident_draft())
     signoff(county, item.id)
     (queued,) = outbox.pending(county.store)
     first = apply(city.store, queued.record, city.node.id, city.clock)
-    after_once = snapshot(city.store)
+    after_once = tables(city.store)
     second = apply(city.store, queued.record, city.node.id, city.clock)
     assert (first.outcome, second.outcome) == (Outcome.APPLIED, Outcome.DUPLICATE)
-    assert snapshot(city.store) == after_once
+    assert tables(city.store) == after_once
     assert len(view.inbox(city.store, city.node.id)) == 1
 
 
 def test_decision_travels_back_and_applies_once(
-    county: Desk, city: Desk, snapshot: Callable[[Store], dict[str, Any]]
+    county: Desk, city: Desk, tables: Callable[[Store], dict[str, Any]]
 ) -> None:
     item = submit(county, draft())
     signoff(county, item.id)
@@ -42,10 +42,10 @@ def test_decision_travels_back_and_applies_once(
     assert placed.record.version == adopted.record.version + 1
     for decision in (adopted, placed):
         apply(county.store, decision.record, county.node.id, county.clock)
-    once = snapshot(county.store)
+    once = tables(county.store)
     assert apply(county.store, placed.record, county.node.id).outcome is Outcome.DUPLICATE
     assert apply(county.store, adopted.record, county.node.id).outcome is Outcome.STALE
-    assert snapshot(county.store) == once
+    assert tables(county.store) == once
     (edge,) = view.show(county.store, item.id).edges
     assert edge.state is EdgeState.PLACED and edge.placement == "每日要情/2026/1"
 
@@ -79,7 +79,7 @@ def test_a_record_not_addressed_here_is_refused(county: Desk, city: Desk) -> Non
 
 
 def test_a_decision_on_an_unknown_item_is_refused_and_changes_nothing(
-    county: Desk, snapshot: Callable[[Store], dict[str, Any]]
+    county: Desk, tables: Callable[[Store], dict[str, Any]]
 ) -> None:
     record = Record(
         id="edge:140212-2026-09999:140212>140200",
@@ -97,10 +97,10 @@ def test_a_decision_on_an_unknown_item_is_refused_and_changes_nothing(
             "at": "2026-11-21T15:00:00+08:00",
         },
     )
-    before = snapshot(county.store)
+    before = tables(county.store)
     with pytest.raises(NotFound):
         apply(county.store, record, county.node.id)
-    assert snapshot(county.store) == before
+    assert tables(county.store) == before
 
 
 def test_unknown_record_kind_is_refused(county: Desk) -> None:
@@ -121,7 +121,7 @@ def test_forged_or_malformed_decisions_are_refused(
     city: Desk,
     change: dict[str, str],
     field: str,
-    snapshot: Callable[[Store], dict[str, Any]],
+    tables: Callable[[Store], dict[str, Any]],
 ) -> None:
     item = submit(county, draft())
     signoff(county, item.id)
@@ -133,8 +133,8 @@ def test_forged_or_malformed_decisions_are_refused(
     forged = Record(
         record.id, record.kind, record.version, change.get("origin", record.origin), payload
     )
-    before = snapshot(county.store)
+    before = tables(county.store)
     with pytest.raises(ValidationError) as info:
         apply(county.store, forged, county.node.id)
     assert info.value.field == field
-    assert snapshot(county.store) == before
+    assert tables(county.store) == before

@@ -94,17 +94,17 @@ def test_bad_item_files_name_the_field_and_store_nothing(
     field: str,
     tmp_path: Path,
     county: Desk,
-    snapshot: Callable[[Store], dict[str, Any]],
+    tables: Callable[[Store], dict[str, Any]],
 ) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text, "utf-8")
-    before = snapshot(county.store)
+    before = tables(county.store)
     with pytest.raises(ValidationError) as info:
         submit(county, read_item_file(path))
     assert info.value.field == field
     if field:
         assert field in str(info.value)
-    assert snapshot(county.store) == before
+    assert tables(county.store) == before
 
 
 def test_bad_json_is_reported_with_its_line(tmp_path: Path) -> None:

@@ -1,0 +1,56 @@
+"""What the console shows, as SVG snapshots at 80×24 and 120×36, with Chinese punctuation in
+view (pytest-textual-snapshot; `pytest --snapshot-update` after an intended change)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.app import DeskApp
+from schema import outbox
+from schema.attachment import Attachments
+from schema.desk import Desk, signoff, submit
+from schema.inbound import apply
+from schema.network import add_units
+from schema.store import Store
+from schema.vocabulary import Role
+from tests.conftest import CITY, COUNTY, T0, Ticking, draft, incident_draft
+
+TITLES = [
+    "新荣区“煤改电”用户冬季取暖：电价补贴全部到位",
+    "关于加快解决城区老旧供热管网“跑冒滴漏”问题的建议",
+    "新荣区一天内为15名农民工追回欠薪38.6万元",
+]
+
+
+def desk_app(tmp_path: Path) -> DeskApp:
+    store = Store.open(tmp_path / "store.db")
+    add_units(store, [CITY, COUNTY])
+    county = Desk(Store.memory(), COUNTY, "李四", frozenset(Role), Ticking())
+    for title in TITLES:
+        item = submit(county, draft(title=title))
+        signoff(county, item.id)
+    emergency = submit(county, incident_draft())
+    signoff(county, emergency.id)
+    for q in outbox.pending(county.store):
+        apply(store, q.record, CITY.id, county.clock)
+    clock = Ticking(T0 + timedelta(hours=1))
+    return DeskApp(Desk(store, CITY, "王五", frozenset(Role), clock), Attachments(tmp_path / "a"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)])
+def test_the_inbox(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(desk_app(tmp_path), terminal_size=size, press=["j"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)])
+def test_an_item(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(desk_app(tmp_path), terminal_size=size, press=["G", "enter"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)])
+def test_the_emergency_board(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(desk_app(tmp_path), terminal_size=size, press=["e"])
