@@ -27,7 +27,7 @@ from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, Label, Static
 
 from console import itemtext, requests_text
-from console.rows import InboxRows, Row
+from console.rows import FILTER_LIMIT, InboxRows, Row
 from console.text import cell_width, fit
 from schema import desk as ops
 from schema import emergency, view
@@ -75,6 +75,7 @@ class InboxList(ScrollView, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.rows = rows
         self.marked: set[int] = set()  # edge ids
+        self._strips: dict[tuple[int, int, bool, bool], Strip] = {}  # rendered lines
         self._sync_size()
 
     def _sync_size(self) -> None:
@@ -90,17 +91,29 @@ class InboxList(ScrollView, can_focus=True):
         if row is None:
             text = "（没有信息）" if index == 0 and not len(self.rows) else ""
             return Strip([Segment(fit(text, width))])
-        text = ("●" if row.edge_id in self.marked else " ") + row_text(row, width - 1)
-        style = Style()
-        if row.urgency == "特急":
-            style += Style(color="red", bold=True)
-        if index == self.cursor:
-            style += Style(reverse=True)
-        return Strip([Segment(text, style)])
+        key = (row.edge_id, width, row.edge_id in self.marked, index == self.cursor)
+        strip = self._strips.get(key)
+        if strip is None:
+            text = ("●" if key[2] else " ") + row_text(row, width - 1)
+            style = Style()
+            if row.urgency == "特急":
+                style += Style(color="red", bold=True)
+            if key[3]:
+                style += Style(reverse=True)
+            strip = Strip([Segment(text, style)], cell_width(text))
+            if len(self._strips) > 4096:
+                self._strips.clear()
+            self._strips[key] = strip
+        return strip
 
     def watch_cursor(self, old: int, new: int) -> None:
+        top = self.scroll_offset.y
         self.scroll_to_cursor()
-        self.refresh()
+        if self.scroll_offset.y == top:  # only the two lines changed
+            self.refresh_line(old - top)
+            self.refresh_line(new - top)
+        else:
+            self.refresh()
 
     def scroll_to_cursor(self) -> None:
         height = max(1, self.size.height)
@@ -140,6 +153,7 @@ class InboxList(ScrollView, can_focus=True):
         """Read the rows again, keeping the cursor on the same item and the marks."""
         here = self.current()
         self.rows.reload()
+        self._strips.clear()
         self._sync_size()
         if here is not None:
             moved = self.rows.index_of(here.edge_id)
@@ -285,6 +299,8 @@ class InboxScreen(Screen[None]):
 
     def _status(self) -> str:
         shown = f"　筛选“{self.rows.filter}”" if self.rows.filter else ""
+        if self.rows.filter and len(self.rows) >= FILTER_LIMIT:
+            shown += f"（显示最新 {FILTER_LIMIT} 条）"
         return f"收件 {len(self.rows)} 条{shown}"
 
     def _follow(self) -> None:
@@ -309,10 +325,10 @@ class InboxScreen(Screen[None]):
         self.query_one(InboxList).focus()
 
     def _apply_filter(self, text: str) -> None:
-        self.rows.set_filter(text.strip())
+        self.rows.filter = text.strip()
         inbox = self.query_one(InboxList)
         inbox.cursor = 0
-        inbox.reload()
+        inbox.reload()  # reads the ids for the new filter
         self.query_one("#status", Static).update(self._status())
 
     def chosen(self) -> list[Row]:

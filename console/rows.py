@@ -16,6 +16,7 @@ from schema.search import match_query
 from schema.store import Store
 
 PAGE = 64
+FILTER_LIMIT = 10_000  # hits a filter shows, newest first
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,15 @@ class InboxRows:
         else:
             self.ids = [
                 r[0]
+                # CROSS JOIN keeps the index outermost (SQLite otherwise scans it once per
+                # edge: 0.4 s for 4,000 hits in 10,000 items); newest hits first, and at most
+                # FILTER_LIMIT of them so a term found in half a million items still answers
+                # at once
                 for r in self.store.db.execute(
-                    "SELECT e.id FROM item_fts f JOIN item i ON i.seq = f.rowid "
-                    "JOIN edge e ON e.item_id = i.id WHERE item_fts MATCH ? AND e.to_unit = ? "
-                    "ORDER BY e.id DESC",
-                    [query, self.me],
+                    "SELECT e.id FROM item_fts f CROSS JOIN item i ON i.seq = f.rowid "
+                    "CROSS JOIN edge e ON e.item_id = i.id WHERE item_fts MATCH ? "
+                    "AND e.to_unit = ? ORDER BY f.rowid DESC, e.id DESC LIMIT ?",
+                    [query, self.me, FILTER_LIMIT],
                 ).fetchall()
             ]
         self._cache.clear()
