@@ -137,13 +137,13 @@ def test_triage_on_an_item_not_received_is_refused(county: Desk, city: Desk) -> 
 
 
 def test_illegal_transitions_are_refused_and_change_nothing(
-    county: Desk, city: Desk, snapshot: Callable[[Store], dict[str, Any]]
+    county: Desk, city: Desk, tables: Callable[[Store], dict[str, Any]]
 ) -> None:
     item = submit(county, draft())
     signoff(county, item.id)
     carry(county, city)
     reject(city, item.id, "与本地无关")
-    before = snapshot(city.store)
+    before = tables(city.store)
     for op in (
         lambda: adopt(city, item.id),
         lambda: reserve(city, item.id),
@@ -152,7 +152,7 @@ def test_illegal_transitions_are_refused_and_change_nothing(
     ):
         with pytest.raises(TransitionError, match="退稿"):
             op()
-    assert snapshot(city.store) == before
+    assert tables(city.store) == before
 
 
 def test_reserve_then_adopt(county: Desk, city: Desk) -> None:
