@@ -8,14 +8,16 @@ a second without losing the cursor. The other screens of the console issue come 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
@@ -410,12 +412,48 @@ class DeskApp(App[None]):
         self.push_screen(InboxScreen(self.desk))
 
     def action_help(self) -> None:
-        self.notify(
-            "j/k 上下　PgUp/PgDn 翻页　回车 查看　空格 标记　/ 筛选　a 采用　r 退回　b 备用　"
-            "d 退稿　e 紧急　Esc 返回　Ctrl+Q 退出",
-            title="按键",
-            timeout=8,
-        )
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The desk's actions in the command palette (Ctrl+P), in Chinese, beside Textual's."""
+        if isinstance(screen, InboxScreen):
+            for what, name in ACTION_NAMES.items():
+                yield SystemCommand(
+                    name,
+                    f"{name}标记的信息（或光标所在的一条）",
+                    partial(screen.action_triage, what),
+                )
+            yield SystemCommand("紧急", "突发事件报告时限看板", screen.action_emergencies)
+            yield SystemCommand("筛选", "按标题或正文中的字词筛选收件", screen.action_filter)
+        yield SystemCommand("帮助", "按键一览", self.action_help)
+        yield SystemCommand("退出", "退出工作台", self.exit)
+
+
+HELP = """\
+收件
+  j / k、↓ / ↑      上下移动          PgDn / PgUp    翻页
+  g / G             第一条 / 最后一条  空格           标记（可标记多条后一并处理）
+  回车              查看信息          /              筛选（中文全文检索），Esc 清除
+  a                 采用              r              退回（须写明理由）
+  b                 存稿备用          d              退稿（须确认）
+  e                 紧急：突发事件报告时限
+任何界面
+  Esc / q           返回              Ctrl+P         命令面板
+  ?                 本帮助            Ctrl+Q         退出
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the desk, in one place."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "dismiss", "返回")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help"):
+            yield Static(HELP, markup=False)
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
 
 
 def run_console(desk: Desk, home_attachments: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual import events
+from textual.widgets import Static
 
 from console.app import DeskApp, InboxList, InboxScreen, ItemScreen
 from schema import outbox
@@ -196,3 +197,26 @@ async def test_the_emergency_board_counts_down(
         # the city owes the province the county's report: 5 h after the event
         assert "新荣区某煤矿发生透水事故" in board and "山西" not in board
         assert "书面" in board and ("待报" in board or "超时" in board)
+
+
+async def test_help_and_the_command_palette_reach_the_desk_s_actions(
+    city: tuple[Desk, Desk, Path], tmp_path: Path
+) -> None:
+    desk, _, _ = city
+    app = DeskApp(desk, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        shown = str(app.screen.query_one(Static).render())
+        assert "退回（须写明理由）" in shown and "Ctrl+P" in shown
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, InboxScreen)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"采用", "退回", "存稿备用", "退稿", "紧急", "筛选", "帮助"} <= set(titles)
+        adopt = next(c for c in app.get_system_commands(app.screen) if c.title == "采用")
+        adopt.callback()  # as the palette runs it
+        await pilot.pause()
+        rows = desk.store.query("SELECT state FROM edge WHERE to_unit = '140200' ORDER BY id")
+        assert [r["state"] for r in rows].count("已采用") == 1
