@@ -496,8 +496,8 @@ def report_latency(result: Latency) -> None:
     )
     say(
         f"    (submit + signoff in-process took {sum(result.signoff_s) / len(s) * 1000:.1f} ms "
-        f"on average, not counted; the township's daemon is not woken by a sign-off and finds "
-        f"the record on its next pass, ≤ send = {result.profile.interval('send'):g} s later)"
+        f"on average, not counted; the sign-off's commit wakes the township's daemon, which "
+        f"watches the store's data_version every intervals.wake_poll)"
     )
 
 
