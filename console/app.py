@@ -8,7 +8,7 @@ a second without losing the cursor. The other screens of the console issue come 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,7 +29,7 @@ from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, Label, Static
 
 from console import itemtext, requests_text
-from console.rows import FILTER_LIMIT, InboxRows, Row
+from console.rows import FILTER_LIMIT, FIRST_PAINT, InboxRows, Row, fetch_ids
 from console.text import cell_width, fit
 from schema import desk as ops
 from schema import emergency, view
@@ -78,6 +78,7 @@ class InboxList(ScrollView, can_focus=True):
         self.rows = rows
         self.marked: set[int] = set()  # edge ids
         self._strips: dict[tuple[int, int, bool, bool], Strip] = {}  # rendered lines
+        self._loading = False
         self._sync_size()
 
     def _sync_size(self) -> None:
@@ -151,10 +152,36 @@ class InboxList(ScrollView, can_focus=True):
     def current(self) -> Row | None:
         return self.rows.row(self.cursor)
 
-    def reload(self) -> None:
-        """Read the rows again, keeping the cursor on the same item and the marks."""
+    class Reloaded(Message):
+        """The rows were read again."""
+
+    def reload(self, background: bool = False) -> None:
+        """Read the rows again, keeping the cursor on the same item and the marks; in the
+        background (a worker thread with its own connection) for a store of any size."""
+        if not background:  # the first thousand now, the rest from a worker
+            self._keep_cursor(lambda: self.rows.reload(FIRST_PAINT))
+            if self.rows.complete:
+                return
+        if self._loading:
+            return  # the next refresh tick looks again
+        self._loading = True
+        version = self.rows.data_version()
+        sql, params = self.rows.ids_query()
+        path = self.rows.path()
+
+        def load() -> None:
+            ids = fetch_ids(path, sql, params) if sql else []
+            self.app.call_from_thread(self._loaded, ids, version)
+
+        self.run_worker(load, thread=True, group="inbox-ids", exit_on_error=False)
+
+    def _loaded(self, ids: list[int], version: int) -> None:
+        self._loading = False
+        self._keep_cursor(lambda: self.rows.adopt(ids, version))
+
+    def _keep_cursor(self, read: Callable[[], None]) -> None:
         here = self.current()
-        self.rows.reload()
+        read()
         self._strips.clear()
         self._sync_size()
         if here is not None:
@@ -162,6 +189,7 @@ class InboxList(ScrollView, can_focus=True):
             self.cursor = moved if moved is not None else min(self.cursor, len(self.rows) - 1)
         self.cursor = max(0, min(self.cursor, max(0, len(self.rows) - 1)))
         self.refresh()
+        self.post_message(self.Reloaded())
 
 
 class AskText(ModalScreen[str | None]):
@@ -296,8 +324,14 @@ class InboxScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
-        self.query_one(InboxList).focus()
+        inbox = self.query_one(InboxList)
+        inbox.focus()
+        if not self.rows.complete:  # the first thousand are on screen; the rest in a worker
+            inbox.reload(background=True)
         self.set_interval(REFRESH_SECONDS, self._follow)
+
+    def on_inbox_list_reloaded(self, message: InboxList.Reloaded) -> None:
+        self.query_one("#status", Static).update(self._status())
 
     def _status(self) -> str:
         shown = f"　筛选“{self.rows.filter}”" if self.rows.filter else ""
@@ -308,8 +342,7 @@ class InboxScreen(Screen[None]):
     def _follow(self) -> None:
         """Show what another process committed (the daemon applying a bundle)."""
         if self.rows.changed():
-            self.query_one(InboxList).reload()
-            self.query_one("#status", Static).update(self._status())
+            self.query_one(InboxList).reload(background=True)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -331,7 +364,6 @@ class InboxScreen(Screen[None]):
         inbox = self.query_one(InboxList)
         inbox.cursor = 0
         inbox.reload()  # reads the ids for the new filter
-        self.query_one("#status", Static).update(self._status())
 
     def chosen(self) -> list[Row]:
         """The marked rows, or the row under the cursor."""
