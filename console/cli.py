@@ -12,7 +12,6 @@ from console import itemtext, requests_text
 from console.text import fit
 from schema import bulletin, editorial, emergency, issuefile, view
 from schema import desk as ops
-from schema import instruction as instructions
 from schema import publication as pubs
 from schema import request as requests
 from schema.attachment import Attachments
@@ -30,6 +29,7 @@ from schema.error import PermissionDenied, ValidationError
 from schema.itemfile import read_item_file, time_field
 from schema.node import NodeHome
 from schema.store import Store
+from schema.vocabulary import Level
 
 PROG = "xinbao"
 
@@ -234,7 +234,7 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
                 desk,
                 args.subject,
                 args.leader,
-                instructions.LeaderLevel.parse(args.level, "level"),
+                Level.parse(args.level, "level"),
                 args.text,
                 feedback=args.feedback,
                 deadline=deadline,

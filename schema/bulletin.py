@@ -63,12 +63,6 @@ _LEVEL_OF_TIER = {
     Tier.PROVINCE: Level.PROVINCE,
     Tier.CENTRAL: Level.CENTRAL,
 }
-_LEVEL_OF_LEADER = {
-    instruction.LeaderLevel.COUNTY: Level.COUNTY,
-    instruction.LeaderLevel.CITY: Level.CITY,
-    instruction.LeaderLevel.PROVINCE: Level.PROVINCE,
-    instruction.LeaderLevel.CENTRAL: Level.CENTRAL,
-}
 _MARKS = {
     emergency.MarkKind.LATE: K.EMERGENCY_LATE,
     emergency.MarkKind.MISSED: K.EMERGENCY_MISSED,
@@ -196,7 +190,7 @@ def events_from(store: Store, me: str, now: datetime) -> list[Event]:
                 K.INSTRUCTION,
                 made.at,
                 item=subject,
-                level=_LEVEL_OF_LEADER[made.level],
+                level=made.level,
                 joint=joint,
             )
         )

@@ -25,7 +25,7 @@ from schema.error import NotFound, PermissionDenied, TransitionError, Validation
 from schema.itemfile import draft_to_dict
 from schema.record import Edge, Item, ItemDraft, Record, Unit
 from schema.store import Store
-from schema.vocabulary import Category, EdgeState, Role, Urgency
+from schema.vocabulary import Category, EdgeState, Level, Role, Urgency
 
 S = EdgeState
 EDITABLE = frozenset({S.DRAFT, S.AWAITING_SIGNOFF, S.RETURNED})
@@ -521,7 +521,7 @@ def instruct(
     desk: Desk,
     subject: str,
     leader: str,
-    level: instructions.LeaderLevel,
+    level: Level,
     text: str,
     *,
     feedback: bool = False,

@@ -25,23 +25,10 @@ from schema.clock import CHINA, from_text, to_text
 from schema.error import NotFound, ValidationError
 from schema.record import Record
 from schema.store import Store
-from schema.vocabulary import Classification, EdgeState, Vocabulary
+from schema.vocabulary import Classification, EdgeState, Level
 
 INSTRUCTION_KIND = "instruction"
 FEEDBACK_KIND = "feedback"
-
-
-class LeaderLevel(Vocabulary):
-    """The level of the leader who wrote an instruction."""
-
-    CENTRAL = "中央"
-    PROVINCE = "省级"
-    CITY = "市级"
-    COUNTY = "县级"
-
-    @classmethod
-    def aliases(cls) -> dict[str, str]:
-        return {"国务院": "中央", "省": "省级", "市": "市级", "县": "县级", "区": "县级"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +38,7 @@ class Instruction:
     subject: str  # the item or issue it was written on, at the issuer
     items: tuple[str, ...]  # every item it concerns, with their sources down the chain
     leader: str
-    level: LeaderLevel
+    level: Level
     text: str
     at: datetime
     feedback: bool
@@ -121,7 +108,7 @@ def record(
     subject: str,
     item_ids: Sequence[str],
     leader: str,
-    level: LeaderLevel,
+    level: Level,
     text: str,
     at: datetime,
     *,
@@ -234,7 +221,7 @@ def apply_instruction(store: Store, rec: Record, me: str, at: datetime) -> None:
         subject=str(p["subject"]),
         items=tuple(p["items"]),
         leader=str(p["leader"]),
-        level=LeaderLevel.parse(p["level"], "level"),
+        level=Level.parse(p["level"], "level"),
         text=str(p["text"]),
         at=from_text(p["at"]),
         feedback=bool(p.get("feedback")),
@@ -290,7 +277,7 @@ def _from_row(row: dict[str, Any]) -> Instruction:
         subject=row["subject"],
         items=tuple(json.loads(row["items"])),
         leader=row["leader"],
-        level=LeaderLevel(row["level"]),
+        level=Level(row["level"]),
         text=row["text"],
         at=from_text(row["at"]),
         feedback=bool(row["feedback"]),

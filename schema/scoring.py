@@ -66,31 +66,9 @@ from typing import Any, Self
 from schema.clock import CHINA
 from schema.error import ValidationError
 from schema.fixture import fixtures_dir
-from schema.vocabulary import Vocabulary
+from schema.vocabulary import Level, Vocabulary
 
 # -- vocabulary ----------------------------------------------------------------------------------
-
-
-class Level(Vocabulary):
-    """The tier of the office that adopted an item or whose leader wrote an instruction."""
-
-    COUNTY = "县级"
-    CITY = "市级"
-    PROVINCE = "省级"
-    CENTRAL = "中央"
-
-    @classmethod
-    def aliases(cls) -> dict[str, str]:
-        return {
-            "县": "县级",
-            "区": "县级",
-            "市": "市级",
-            "省": "省级",
-            "国办": "中央",
-            "中办": "中央",
-            "中央级": "中央",
-            "国家级": "中央",
-        }
 
 
 class UnitType(Vocabulary):

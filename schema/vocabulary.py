@@ -179,3 +179,26 @@ class EdgeState(Vocabulary):
     INSTRUCTED = "已批示"
     FEEDBACK = "反馈中"
     CLOSED = "已办结"
+
+
+class Level(Vocabulary):
+    """The tier of the office that adopted an item or whose leader wrote an instruction."""
+
+    COUNTY = "县级"
+    CITY = "市级"
+    PROVINCE = "省级"
+    CENTRAL = "中央"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {
+            "县": "县级",
+            "区": "县级",
+            "市": "市级",
+            "省": "省级",
+            "国办": "中央",
+            "中办": "中央",
+            "中央级": "中央",
+            "国家级": "中央",
+            "国务院": "中央",
+        }

@@ -25,11 +25,10 @@ from schema.desk import (
 )
 from schema.emergency import MarkKind
 from schema.inbound import apply
-from schema.instruction import LeaderLevel
 from schema.network import add_units
 from schema.record import Unit
 from schema.store import Store
-from schema.vocabulary import Role, Tier
+from schema.vocabulary import Level, Role, Tier
 from tests.conftest import CITY, draft
 
 XR = Unit("140212", "新荣区人民政府办公室", Tier.COUNTY, "140200", short="新荣区")
@@ -87,7 +86,7 @@ def november() -> tuple[Clock, Desk]:
     signoff_issue(city, "每日要情/1")
     adopt(city, b, "专报/1")
     signoff_issue(city, "专报/1")
-    instruct(city, b, "市长张某某", LeaderLevel.CITY, "很好，请市人社局推广。")
+    instruct(city, b, "市长张某某", Level.CITY, "很好，请市人社局推广。")
     # 市发改委 sends one item, not adopted; 平城区 and the township send nothing
     send(d["140200-fgw"], city, "市发改委推进项目审批")
     # a topic request 平城区 misses; 新荣区 reported an emergency late

@@ -21,11 +21,10 @@ from schema.desk import (
 )
 from schema.error import ValidationError
 from schema.inbound import apply
-from schema.instruction import LeaderLevel
 from schema.network import add_units
 from schema.record import Unit
 from schema.store import Store
-from schema.vocabulary import EdgeState, Role, Tier
+from schema.vocabulary import EdgeState, Level, Role, Tier
 from tests.conftest import CITY, COUNTY, T0, draft
 
 S = EdgeState
@@ -120,7 +119,7 @@ def test_a_forwarded_then_instructed_item_s_instruction_reaches_the_original_uni
         province,
         city,
         "省长王某某",
-        LeaderLevel.PROVINCE,
+        Level.PROVINCE,
         "此做法很好，请省农业农村厅总结推广。",
         feedback=True,
         deadline=deadline,
@@ -130,7 +129,7 @@ def test_a_forwarded_then_instructed_item_s_instruction_reaches_the_original_uni
     net.carry()
     for node, item in (("140200", city), ("140212", county), ("140212100", township)):
         (seen,) = view.show(net.desks[node].store, item).instructions
-        assert (seen.id, seen.leader, seen.level) == (made.id, "省长王某某", LeaderLevel.PROVINCE)
+        assert (seen.id, seen.leader, seen.level) == (made.id, "省长王某某", Level.PROVINCE)
     edge = view.show(net.desks["140200"].store, city).edges[0]
     assert edge.state is S.INSTRUCTED
     # feedback is tracked like a request: the units down the chain the province knows owe it
@@ -151,8 +150,8 @@ def test_an_instruction_on_an_issue_reaches_every_entry_s_chain_and_needs_a_dead
     net, (township, _, _) = chain
     province = net.desks["140000"]
     with pytest.raises(ValidationError, match="反馈时限"):
-        instruct(province, "专报/1", "副省长李某某", LeaderLevel.PROVINCE, "阅", feedback=True)
-    instruct(province, "专报/1", "副省长李某某", LeaderLevel.PROVINCE, "请有关部门研究。")
+        instruct(province, "专报/1", "副省长李某某", Level.PROVINCE, "阅", feedback=True)
+    instruct(province, "专报/1", "副省长李某某", Level.PROVINCE, "请有关部门研究。")
     net.carry()
     (seen,) = view.show(net.desks["140212100"].store, township).instructions
     assert seen.subject == "专报/2026/1" and seen.text == "请有关部门研究。"
