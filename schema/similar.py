@@ -193,6 +193,29 @@ def similarity(a: Doc, b: Doc, rules: SimilarRules | None = None) -> float:
     return _jaccard(shared, fa.weight(k), fb.weight(k))
 
 
+def near_among(
+    doc: Doc, others: Iterable[Doc], rules: SimilarRules | None = None
+) -> list[tuple[str, float]]:
+    """What :meth:`Index.near` finds for one doc among a few hundred or thousand, without
+    building an index: the others of other units within the window scoring at least the
+    rules' threshold, best first, as (id, score). ``doc``'s features are computed once."""
+    rules = rules or default_rules()
+    k = rules.figure_weight
+    fa = features(doc, rules)
+    wa = fa.weight(k)
+    found = []
+    for other in others:
+        if not comparable(doc, other, rules):
+            continue
+        fb = features(other, rules)
+        shared = len(fa.shingles & fb.shingles) + k * len(fa.figures & fb.figures)
+        score = _jaccard(shared, wa, fb.weight(k))
+        if score >= rules.threshold - _EPSILON:
+            found.append((other.id, score))
+    found.sort(key=lambda hit: (-hit[1], hit[0]))
+    return found
+
+
 def comparable(a: Doc, b: Doc, rules: SimilarRules | None = None) -> bool:
     """Whether ``a`` and ``b`` may be flagged at all: other units, within the time window."""
     window = (rules or default_rules()).window_days

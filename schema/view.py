@@ -8,7 +8,7 @@ from typing import Any
 
 from schema import editorial, similar, state
 from schema import item as items
-from schema.clock import to_text
+from schema.clock import from_text, to_text
 from schema.editorial import Finding
 from schema.instruction import Feedback, Instruction, feedback_on, instructions_on
 from schema.outbox import held_back
@@ -141,24 +141,23 @@ def near_duplicates(store: Store, item: Item) -> list[tuple[str, float]]:
     """Items held here from other units, written within the window of ``item``, that look
     like reports of the same event (schema/similar.py), best first."""
     rules = similar.default_rules()
-    index = similar.Index(rules)
-    for other in _window(store, item.created_at, rules.window_days):
-        if other.id != item.id:
-            index.add(similar.Doc.of_item(other))
-    return index.near(similar.Doc.of_item(item))
+    around = _window(store, item.created_at, rules.window_days)
+    return similar.near_among(similar.Doc.of_item(item), around, rules)
 
 
 def duplicate_groups(store: Store, me: str, now: datetime) -> list[list[str]]:
     """Groups of received items of the last window that look like one event (to merge)."""
     rules = similar.default_rules()
-    recent = [i for i in _window(store, now, rules.window_days) if i.origin != me]
-    return similar.groups(similar.pairs([similar.Doc.of_item(i) for i in recent], None, rules))
+    recent = [d for d in _window(store, now, rules.window_days) if d.unit != me]
+    return similar.groups(similar.pairs(recent, None, rules))
 
 
-def _window(store: Store, around: datetime, days: float) -> list[Item]:
+def _window(store: Store, around: datetime, days: float) -> list[similar.Doc]:
+    """The docs of the items written within ``days`` of ``around``, read in one query."""
     span = timedelta(days=days)
-    rows = store.query(
-        "SELECT id FROM item WHERE created_at BETWEEN ? AND ? ORDER BY seq",
-        (to_text(around - span), to_text(around + span)),
-    )
-    return [items.get(store, r["id"]) for r in rows]
+    rows = store.db.execute(
+        "SELECT id, origin, title, body, created_at FROM item "
+        "WHERE created_at BETWEEN ? AND ? ORDER BY seq",
+        [to_text(around - span), to_text(around + span)],
+    ).fetchall()
+    return [similar.Doc(r[0], r[1], r[2], r[3], from_text(r[4])) for r in rows]
