@@ -36,6 +36,7 @@ from schema import emergency, view
 from schema.attachment import Attachments
 from schema.desk import Desk
 from schema.error import XinbaoError
+from schema.network import find_unit
 
 REFRESH_SECONDS = 0.5
 ACTION_NAMES = {"adopt": "采用", "return": "退回", "reserve": "存稿备用", "reject": "退稿"}
@@ -438,7 +439,9 @@ class DeskApp(App[None]):
         super().__init__()
         self.desk = desk
         self.attachments = attachments
-        self.sub_title = f"{desk.node.label}　{desk.actor}"
+        # the short name the network's unit list gives (the node's own config has the full one)
+        known = find_unit(desk.store, desk.node.id)
+        self.sub_title = f"{(known or desk.node).label}　{desk.actor}"
 
     def on_mount(self) -> None:
         self.push_screen(InboxScreen(self.desk))
