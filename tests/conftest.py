@@ -36,6 +36,16 @@ class Ticking:
         return self.now
 
 
+class Fixed:
+    """A clock that reads ``now`` until a test moves it."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def make_desk(unit: Unit, roles: frozenset[Role] = frozenset(Role), actor: str = "tester") -> Desk:
     """A desk at ``unit`` over a fresh in-memory store."""
     return Desk(Store.memory(), unit, actor, roles, Ticking())

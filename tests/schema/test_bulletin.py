@@ -3,7 +3,7 @@ with totals worked out by hand, shortfalls and coverage gaps."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import docx
@@ -29,7 +29,7 @@ from schema.network import add_units
 from schema.record import Unit
 from schema.store import Store
 from schema.vocabulary import Level, Role, Tier
-from tests.conftest import CITY, draft
+from tests.conftest import CITY, Ticking, draft
 
 XR = Unit("140212", "新荣区人民政府办公室", Tier.COUNTY, "140200", short="新荣区")
 PC = Unit("140213", "平城区人民政府办公室", Tier.COUNTY, "140200", short="平城区")
@@ -40,17 +40,8 @@ UNITS = [CITY, XR, PC, FGW, TOWN, RESIDENT]
 NOV = datetime.fromisoformat("2026-11-03T09:00:00+08:00")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOV
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(minutes=1)
-        return self.now
-
-
-def desks() -> tuple[Clock, Desk, dict[str, Desk]]:
-    clock = Clock()
+def desks() -> tuple[Ticking, Desk, dict[str, Desk]]:
+    clock = Ticking(NOV)
     made = {}
     for unit in UNITS:
         desk = Desk(Store.memory(), unit, f"编辑{unit.id}", frozenset(Role), clock)
@@ -73,7 +64,7 @@ def send(desk: Desk, city: Desk, title: str) -> str:
 
 
 @pytest.fixture
-def november() -> tuple[Clock, Desk]:
+def november() -> tuple[Ticking, Desk]:
     clock, city, d = desks()
     # 新荣区 sends three items: one in 每日要情, one in 专报 (then instructed by the mayor),
     # one placed in 每日要情 and taken out again
@@ -111,7 +102,7 @@ def november() -> tuple[Clock, Desk]:
     return clock, city
 
 
-def test_a_month_s_bulletin_with_hand_computed_totals(november: tuple[Clock, Desk]) -> None:
+def test_a_month_s_bulletin_with_hand_computed_totals(november: tuple[Ticking, Desk]) -> None:
     clock, city = november
     rules = bulletin.load_rules("datong-city")
     made = bulletin.compute(city.store, "140200", "2026-11", clock(), rules)
@@ -141,7 +132,7 @@ def test_a_month_s_bulletin_with_hand_computed_totals(november: tuple[Clock, Des
 
 
 def test_an_adoption_undone_later_is_reversed_not_erased(
-    november: tuple[Clock, Desk], tmp_path: Path
+    november: tuple[Ticking, Desk], tmp_path: Path
 ) -> None:
     clock, city = november
     rules = bulletin.load_rules("datong-city")

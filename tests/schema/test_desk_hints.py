@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 
 import pytest
 
@@ -17,14 +16,7 @@ from schema.outbox import pending
 from schema.record import Unit
 from schema.store import Store
 from schema.vocabulary import Role
-
-
-class Fixed:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
+from tests.conftest import Fixed
 
 
 def test_a_duplicate_from_another_unit_is_flagged_and_offered_for_merging() -> None:

@@ -17,7 +17,7 @@ from schema.outbox import pending
 from schema.record import Incident, Unit
 from schema.store import Store
 from schema.vocabulary import Role, Severity, Tier
-from tests.conftest import CITY, COUNTY, incident_draft
+from tests.conftest import CITY, COUNTY, Fixed, incident_draft
 
 CHINA_EIGHT = "+08:00"
 PROVINCE = Unit("140000", "山西省人民政府办公厅", Tier.PROVINCE, "100000", short="山西省")
@@ -74,16 +74,8 @@ def test_a_bad_rule_file_names_the_line(tmp_path: Path) -> None:
         EmergencyRules.load(path)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def desks(now: datetime) -> tuple[Clock, Desk, Desk, Desk]:
-    clock = Clock(now)
+def desks(now: datetime) -> tuple[Fixed, Desk, Desk, Desk]:
+    clock = Fixed(now)
     roles = frozenset(Role)
     made = []
     for unit in (COUNTY, CITY, PROVINCE):

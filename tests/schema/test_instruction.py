@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -25,7 +25,7 @@ from schema.network import add_units
 from schema.record import Unit
 from schema.store import Store
 from schema.vocabulary import EdgeState, Level, Role, Tier
-from tests.conftest import CITY, COUNTY, T0, draft
+from tests.conftest import CITY, COUNTY, T0, Ticking, draft
 
 S = EdgeState
 TOWNSHIP = Unit("140212100", "新荣镇", Tier.TOWNSHIP, "140212")
@@ -33,18 +33,9 @@ PROVINCE = Unit("140000", "山西省人民政府办公厅", Tier.PROVINCE, "1000
 ALL = [TOWNSHIP, COUNTY, CITY, PROVINCE]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(minutes=1)
-        return self.now
-
-
 class Net:
     def __init__(self) -> None:
-        self.clock = Clock()
+        self.clock = Ticking(T0)
         self.desks = {}
         for unit in ALL:
             desk = Desk(Store.memory(), unit, f"编辑{unit.id}", frozenset(Role), self.clock)

@@ -3,7 +3,7 @@ sign-off, the issue record, and export to Markdown and .docx read back."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import docx
@@ -30,22 +30,13 @@ from schema.record import Unit
 from schema.state import find_edge
 from schema.store import Store
 from schema.vocabulary import EdgeState, Role, Tier
-from tests.conftest import CITY, COUNTY, COUNTY2, T0, draft
+from tests.conftest import CITY, COUNTY, COUNTY2, T0, Ticking, draft
 
 S = EdgeState
 PROVINCE = Unit("140000", "山西省人民政府办公厅", Tier.PROVINCE, "100000", short="山西省")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(minutes=1)
-        return self.now
-
-
-def desk(unit: Unit, clock: Clock) -> Desk:
+def desk(unit: Unit, clock: Ticking) -> Desk:
     return Desk(Store.memory(), unit, "编辑甲", frozenset(Role), clock)
 
 
@@ -59,9 +50,9 @@ def deliver(source: Desk, *targets: Desk) -> None:
 
 
 @pytest.fixture
-def net() -> tuple[Clock, Desk, Desk, Desk, list[str]]:
+def net() -> tuple[Ticking, Desk, Desk, Desk, list[str]]:
     """Three items received at the city: two from one county, one from another."""
-    clock = Clock()
+    clock = Ticking(T0)
     county, county2, city = desk(COUNTY, clock), desk(COUNTY2, clock), desk(CITY, clock)
     ids = []
     for source, title in ((county, "新荣区供暖"), (county2, "平城区欠薪"), (county, "新荣区秸秆")):
@@ -74,7 +65,7 @@ def net() -> tuple[Clock, Desk, Desk, Desk, list[str]]:
 
 
 def test_issues_number_per_year_and_cumulatively(
-    net: tuple[Clock, Desk, Desk, Desk, list[str]],
+    net: tuple[Ticking, Desk, Desk, Desk, list[str]],
 ) -> None:
     clock, _, _, city, ids = net
     first = pubs.open_issue(city.store, "140200", "每日要情", "编辑甲", clock())
@@ -98,7 +89,7 @@ def test_issues_number_per_year_and_cumulatively(
 
 
 def test_build_order_sign_off_and_the_sources_hear_of_it(
-    net: tuple[Clock, Desk, Desk, Desk, list[str]],
+    net: tuple[Ticking, Desk, Desk, Desk, list[str]],
 ) -> None:
     _, county, county2, city, ids = net
     for item_id in ids:
@@ -133,7 +124,7 @@ def test_build_order_sign_off_and_the_sources_hear_of_it(
 
 
 def test_a_forwarded_item_s_origin_hears_of_the_province_s_issue(
-    net: tuple[Clock, Desk, Desk, Desk, list[str]],
+    net: tuple[Ticking, Desk, Desk, Desk, list[str]],
 ) -> None:
     clock, _, _, city, ids = net
     province = desk(PROVINCE, clock)
@@ -148,7 +139,7 @@ def test_a_forwarded_item_s_origin_hears_of_the_province_s_issue(
 
 
 def test_markings_in_gb_t_9704_order_in_markdown_and_docx_read_back(
-    net: tuple[Clock, Desk, Desk, Desk, list[str]], tmp_path: Path
+    net: tuple[Ticking, Desk, Desk, Desk, list[str]], tmp_path: Path
 ) -> None:
     _, county, _, city, ids = net
     secret = submit(county, draft(title="涉密事项", classification="秘密"))

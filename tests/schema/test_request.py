@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ from schema.network import add_units
 from schema.record import Edge, Unit
 from schema.store import Store
 from schema.vocabulary import Role, Tier
-from tests.conftest import CITY, T0, draft
+from tests.conftest import CITY, T0, Fixed, draft
 
 R = requests.Outcome
 COUNTIES = [Unit(f"14021{n}", f"第{n}县", Tier.COUNTY, "140200") for n in range(1, 5)]
@@ -40,19 +40,9 @@ OTHERS = [
 ]
 
 
-class Clock:
-    """A clock the test sets."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def net() -> tuple[Clock, Desk, dict[str, Desk]]:
-    clock = Clock()
+def net() -> tuple[Fixed, Desk, dict[str, Desk]]:
+    clock = Fixed()
     roles = frozenset(Role)
     city = Desk(Store.memory(), CITY, "王某某", roles, clock)
     add_units(city.store, [CITY, *COUNTIES, *OTHERS])
@@ -92,7 +82,7 @@ def request_draft(**overrides: object) -> requests.RequestDraft:
 
 
 def test_a_request_cycle_on_time_late_missing_and_zero_report(
-    net: tuple[Clock, Desk, dict[str, Desk]],
+    net: tuple[Fixed, Desk, dict[str, Desk]],
 ) -> None:
     clock, city, counties = net
     made = compose_request(city, request_draft())
@@ -146,7 +136,7 @@ def outbox_edges(desk: Desk, item_id: str) -> list[Edge]:
 
 
 def test_answers_arriving_twice_or_out_of_order_change_nothing(
-    net: tuple[Clock, Desk, dict[str, Desk]],
+    net: tuple[Fixed, Desk, dict[str, Desk]],
 ) -> None:
     clock, city, counties = net
     made = signoff_request(city, compose_request(city, request_draft()).id)
@@ -168,7 +158,7 @@ def test_answers_arriving_twice_or_out_of_order_change_nothing(
 
 
 def test_targets_are_checked_before_anything_is_stored(
-    net: tuple[Clock, Desk, dict[str, Desk]],
+    net: tuple[Fixed, Desk, dict[str, Desk]],
 ) -> None:
     _, city, counties = net
     with pytest.raises(ValidationError, match="不知道单位 140299"):
@@ -186,7 +176,7 @@ def test_targets_are_checked_before_anything_is_stored(
 
 
 def test_a_policy_request_schedules_follow_ups_at_a_week_a_month_and_three_months(
-    net: tuple[Clock, Desk, dict[str, Desk]],
+    net: tuple[Fixed, Desk, dict[str, Desk]],
 ) -> None:
     clock, city, _ = net
     made = compose_request(city, request_draft(policy_date="2026-10-15"))
@@ -224,7 +214,7 @@ def test_a_request_file_with_a_mistake_names_the_field(tmp_path: Path) -> None:
 
 
 def test_items_are_tagged_to_the_themes_of_reporting_priorities_held_here(
-    net: tuple[Clock, Desk, dict[str, Desk]],
+    net: tuple[Fixed, Desk, dict[str, Desk]],
 ) -> None:
     _, city, counties = net
     notice = requests.parse_request(
