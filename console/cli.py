@@ -180,7 +180,7 @@ def handle(argv: Sequence[str] | None) -> int:
         from console.app import run_console  # Textual loads only for the console
 
         try:
-            run_console(desk, home.attachments_path)
+            run_console(desk, home.attachments_path, home.status_path)
         finally:
             desk.store.close()
         return 0

@@ -70,6 +70,12 @@ class NodeHome:
         """The content-addressed attachment folder (schema/attachment.py)."""
         return self.path / "attachments"
 
+    @property
+    def status_path(self) -> Path:
+        """The daemon's latest status (links, queues, quarantine) as JSON, rewritten each pass;
+        the console's 网络 tab reads it."""
+        return self.path / "status.json"
+
     def exists(self) -> bool:
         """Whether a node was initialised here."""
         return self.config_path.is_file()

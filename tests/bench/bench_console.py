@@ -32,7 +32,8 @@ from textual.widgets import DataTable
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from console.app import DeskApp, InboxList  # noqa: E402
+from console.app import DeskApp  # noqa: E402
+from console.screen.inbox import InboxList  # noqa: E402
 from schema import outbox  # noqa: E402
 from schema.attachment import Attachments  # noqa: E402
 from schema.desk import Desk, signoff, submit  # noqa: E402

@@ -17,7 +17,7 @@ from schema.inbound import apply
 from schema.network import add_units
 from schema.store import Store
 from schema.vocabulary import Role
-from tests.conftest import CITY, COUNTY, T0, Ticking, draft, incident_draft
+from tests.conftest import CITY, COUNTY, T0, Fixed, Ticking, draft, incident_draft
 
 TITLES = [
     "新荣区“煤改电”用户冬季取暖：电价补贴全部到位",
@@ -37,7 +37,7 @@ def desk_app(tmp_path: Path) -> DeskApp:
     signoff(county, emergency.id)
     for q in outbox.pending(county.store):
         apply(store, q.record, CITY.id, county.clock)
-    clock = Ticking(T0 + timedelta(hours=1))
+    clock = Fixed(T0 + timedelta(hours=1))
     return DeskApp(Desk(store, CITY, "王五", frozenset(Role), clock), Attachments(tmp_path / "a"))
 
 

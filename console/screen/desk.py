@@ -1,0 +1,146 @@
+"""What every desk screen shares: the desk it works for, the tab line, Esc back, reads in a
+worker thread, and a live look at the store (another process's commits)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Static
+
+from schema.desk import Desk
+from schema.error import XinbaoError
+from schema.store import Store
+
+if TYPE_CHECKING:
+    from schema.attachment import Attachments
+
+T = TypeVar("T")
+REFRESH_SECONDS = 0.5
+
+# the console's modes (Textual MODES): key, name, title — the tab line and the 1–7 keys
+TABS: tuple[tuple[str, str, str], ...] = (
+    ("1", "inbox", "收件"),
+    ("2", "emergency", "紧急"),
+    ("3", "requests", "约稿"),
+    ("4", "publications", "刊物"),
+    ("5", "instructions", "批示"),
+    ("6", "scoreboard", "通报"),
+    ("7", "network", "网络"),
+)
+
+
+def store_version(store: Store) -> int:
+    """Changes whenever another connection commits (SQLite's ``PRAGMA data_version``)."""
+    try:
+        return int(store.db.execute("PRAGMA data_version").fetchone()[0])
+    except sqlite3.Error:
+        return -1
+
+
+class DeskScreen(Screen[None]):
+    """A screen of the desk. Subclasses yield their widgets from :meth:`body`, and override
+    :meth:`store_changed` to follow commits made by other processes (the daemon)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "back", "返回", tooltip="返回上一界面（在各主界面回到收件）"),
+    ]
+    TAB: ClassVar[str] = ""  # the mode this screen is the base of ("" for pushed screens)
+    LIVE: ClassVar[bool] = False  # call store_changed when another process commits
+
+    def __init__(self, desk: Desk) -> None:
+        super().__init__()
+        self.desk = desk
+        self._version = store_version(desk.store)
+
+    @property
+    def attachments(self) -> Attachments:
+        """The node's attachment folder (the app holds it)."""
+        return self.app.attachments  # type: ignore[attr-defined, no-any-return]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(tab_line(self.TAB), classes="tabs")
+        yield from self.body()
+        yield Footer()
+
+    def body(self) -> Iterable[Widget]:
+        """The screen's own widgets, between the tab line and the footer."""
+        return ()
+
+    def on_mount(self) -> None:
+        if self.LIVE:
+            self.set_interval(REFRESH_SECONDS, self._follow)
+
+    def _follow(self) -> None:
+        version = store_version(self.desk.store)
+        if version != self._version:
+            self._version = version
+            self.store_changed()
+
+    def store_changed(self) -> None:
+        """Another process committed to the store: read again what the screen shows."""
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        elif self.TAB != "inbox":
+            self.app.switch_mode("inbox")
+
+    def read(
+        self,
+        load: Callable[[Desk], T],
+        done: Callable[[T], None],
+        group: str = "read",
+    ) -> None:
+        """Run ``load`` in a worker thread, on a connection of its own when the store is a
+        file, and hand its result to ``done`` on the UI thread; a desk error is shown."""
+        desk = self.desk
+        app = self.app
+
+        def work() -> None:
+            own = Store.open(desk.store.path) if desk.store.path else None
+            try:
+                result = load(replace(desk, store=own) if own else desk)
+            except XinbaoError as exc:
+                app.call_from_thread(app.notify, exc.message, title="读取失败", severity="error")
+                return
+            finally:
+                if own is not None:
+                    own.close()
+            app.call_from_thread(done, result)
+
+        if not desk.store.path:  # an in-memory store (tests) cannot be opened twice
+            try:
+                done(load(desk))
+            except XinbaoError as exc:
+                self.notify(exc.message, title="读取失败", severity="error")
+            return
+        self.run_worker(work, thread=True, group=group, exclusive=True, exit_on_error=False)
+
+    def act(self, what: Callable[[], Any], done: str = "") -> bool:
+        """Do one desk operation (a local, quick write); show ``done`` or the refusal."""
+        try:
+            what()
+        except XinbaoError as exc:
+            self.notify(exc.message, title="未能完成", severity="error", timeout=10)
+            return False
+        if done:
+            self.notify(done)
+        return True
+
+
+def tab_line(current: str) -> Text:
+    """The tab line: every mode with its key; the current one stands out."""
+    line = Text()
+    for key, name, title in TABS:
+        line.append(f" {key} {title} ", style="reverse bold" if name == current else "")
+        line.append(" ")
+    return line

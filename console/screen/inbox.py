@@ -1,0 +1,383 @@
+"""收件: the windowed inbox (only the rows on screen are read and drawn), its filter, sort,
+deadline column, marks and triage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+from console.rows import FILTER_LIMIT, FIRST_PAINT, SORTS, InboxRows, Row, fetch_ids
+from console.screen.desk import REFRESH_SECONDS, DeskScreen
+from console.screen.dialog import AskText, Confirm
+from console.text import cell_width, fit
+from schema import desk as ops
+from schema import emergency
+from schema.desk import Desk
+from schema.error import XinbaoError
+from schema.store import Store
+
+ACTION_NAMES = {"adopt": "采用", "return": "退回", "reserve": "存稿备用", "reject": "退稿"}
+MARKS = {"公开": "", "内部": "内", "秘密": "密", "机密": "机"}
+DEADLINE_WIDTH = 8
+
+
+def short_countdown(deadline: datetime, now: datetime) -> str:
+    """A deadline in a narrow column: 剩4:18, 超0:12, 剩2天."""
+    seconds = int((deadline - now).total_seconds())
+    span = abs(seconds)
+    text = f"{span // 86400}天" if span >= 86400 else f"{span // 3600}:{span % 3600 // 60:02}"
+    return ("剩" if seconds >= 0 else "超") + text
+
+
+def row_head(row: Row) -> str:
+    """Markings, source, state and received, in fixed columns."""
+    marks = (row.urgency if row.urgency != "平急" else "") + MARKS.get(row.classification, "")
+    received = f"{row.received.month:>2}-{row.received.day:02} {row.received:%H:%M}"
+    return f"{fit(marks, 7)}{fit(row.peer, 10)}{fit(row.state, 8)}{fit(received, 12)}"
+
+
+def row_text(row: Row, width: int, deadline: str = "") -> str:
+    """One inbox line fitted to ``width`` cells: markings, source, state, received, deadline,
+    title."""
+    head = row_head(row) + fit(deadline, DEADLINE_WIDTH)
+    return head + fit(row.title, max(4, width - cell_width(head)))
+
+
+def owed_deadlines(store: Store, desk: Desk, now: datetime) -> dict[str, tuple[datetime, str]]:
+    """Item id → (deadline, status) of the first reports this desk still owes."""
+    owed = emergency.due(store, desk.node.id, desk.node.parent, now, emergency.shipped_rules())
+    found: dict[str, tuple[datetime, str]] = {}
+    for d in owed:
+        if d.item_id not in found or d.deadline < found[d.item_id][0]:
+            found[d.item_id] = (d.deadline, d.status)
+    return found
+
+
+class InboxList(ScrollView, can_focus=True):
+    """The windowed inbox: rows come from :class:`InboxRows` as they scroll into view."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j,down", "move(1)", "下移", show=False),
+        Binding("k,up", "move(-1)", "上移", show=False),
+        Binding("pagedown,ctrl+f", "page(1)", "下页", show=False),
+        Binding("pageup,ctrl+b", "page(-1)", "上页", show=False),
+        Binding("g,home", "jump(0)", "首条", show=False),
+        Binding("G,end", "jump(-1)", "末条", show=False),
+        Binding("space", "mark", "标记", tooltip="标记多条后一并采用、退回……"),
+        Binding("enter", "open", "查看", tooltip="查看光标所在的信息"),
+    ]
+
+    cursor: reactive[int] = reactive(0)
+
+    class Opened(Message):
+        """The desk opened the item under the cursor."""
+
+        def __init__(self, row: Row) -> None:
+            super().__init__()
+            self.row = row
+
+    class Reloaded(Message):
+        """The rows were read again."""
+
+    def __init__(self, rows: InboxRows, desk: Desk, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.rows = rows
+        self.desk = desk
+        self.marked: set[int] = set()  # edge ids
+        self.deadlines: dict[str, tuple[datetime, str]] = {}
+        self.now = desk.clock()
+        self._strips: dict[tuple[int, int, bool, bool, str], Strip] = {}  # rendered lines
+        self._loading = False
+        self._sync_size()
+
+    def _sync_size(self) -> None:
+        self.virtual_size = Size(self.size.width or 80, len(self.rows))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._sync_size()
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        width = self.size.width
+        row = self.rows.row(index)
+        if row is None:
+            text = "（没有信息）" if index == 0 and not len(self.rows) else ""
+            return Strip([Segment(fit(text, width))])
+        due = self.deadlines.get(row.item_id)
+        left = short_countdown(due[0], self.now) if due else ""
+        key = (row.edge_id, width, row.edge_id in self.marked, index == self.cursor, left)
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._draw(row, width, key[2], key[3], left, due[1] if due else "")
+            if len(self._strips) > 4096:
+                self._strips.clear()
+            self._strips[key] = strip
+        return strip
+
+    def _draw(
+        self, row: Row, width: int, marked: bool, here: bool, left: str, status: str
+    ) -> Strip:
+        base = Style(color="red", bold=True) if row.urgency == "特急" else Style()
+        if here:
+            base += Style(reverse=True)
+        head = ("●" if marked else " ") + row_head(row)
+        title = fit(row.title, max(4, width - cell_width(head) - DEADLINE_WIDTH))
+        colour = {"超时": Style(color="red", bold=True), "即将超时": Style(color="yellow")}
+        segments = [
+            Segment(head, base),
+            Segment(fit(left, DEADLINE_WIDTH), base + colour.get(status, Style())),
+            Segment(title, base),
+        ]
+        return Strip(segments, cell_width(head) + DEADLINE_WIDTH + cell_width(title))
+
+    def tick(self) -> None:
+        """Move the countdowns on (once every few seconds)."""
+        self.now = self.desk.clock()
+        if self.deadlines:
+            self.refresh()
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        top = self.scroll_offset.y
+        self.scroll_to_cursor()
+        if self.scroll_offset.y == top:  # only the two lines changed
+            self.refresh_line(old - top)
+            self.refresh_line(new - top)
+        else:
+            self.refresh()
+
+    def scroll_to_cursor(self) -> None:
+        height = max(1, self.size.height)
+        top = self.scroll_offset.y
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+
+    def action_move(self, step: int) -> None:
+        if len(self.rows):
+            self.cursor = max(0, min(len(self.rows) - 1, self.cursor + step))
+
+    def action_page(self, step: int) -> None:
+        self.action_move(step * max(1, self.size.height - 1))
+
+    def action_jump(self, where: int) -> None:
+        if len(self.rows):
+            self.cursor = where if where >= 0 else len(self.rows) - 1
+
+    def action_mark(self) -> None:
+        row = self.rows.row(self.cursor)
+        if row is not None:
+            self.marked ^= {row.edge_id}
+            self.action_move(1)
+            self.refresh()
+
+    def action_open(self) -> None:
+        row = self.rows.row(self.cursor)
+        if row is not None:
+            self.post_message(self.Opened(row))
+
+    def current(self) -> Row | None:
+        return self.rows.row(self.cursor)
+
+    def reload(self, background: bool = False) -> None:
+        """Read the rows again, keeping the cursor on the same item and the marks; in the
+        background (a worker thread with its own connection) for a store of any size."""
+        if not background:  # the first thousand now, the rest from a worker
+            self._keep_cursor(lambda: self._read_now())
+            if self.rows.complete:
+                return
+        if self._loading:
+            return  # the next refresh tick looks again
+        self._loading = True
+        version = self.rows.data_version()
+        sql, params = self.rows.ids_query()
+        path = self.rows.path()
+        desk, now = self.desk, self.desk.clock()
+
+        def load() -> None:
+            ids = fetch_ids(path, sql, params) if sql else []
+            store = Store.open(path)
+            try:
+                deadlines = owed_deadlines(store, desk, now)
+            finally:
+                store.close()
+            self.app.call_from_thread(self._loaded, ids, version, deadlines)
+
+        self.run_worker(load, thread=True, group="inbox-ids", exit_on_error=False)
+
+    def _read_now(self) -> None:
+        self.rows.reload(FIRST_PAINT)
+        self.now = self.desk.clock()
+        self.deadlines = owed_deadlines(self.desk.store, self.desk, self.now)
+
+    def _loaded(
+        self, ids: list[int], version: int, deadlines: dict[str, tuple[datetime, str]]
+    ) -> None:
+        self._loading = False
+        self.deadlines = deadlines
+        self._keep_cursor(lambda: self.rows.adopt(ids, version))
+
+    def _keep_cursor(self, read: Callable[[], None]) -> None:
+        here = self.current()
+        read()
+        self._strips.clear()
+        self._sync_size()
+        if here is not None:
+            moved = self.rows.index_of(here.edge_id)
+            self.cursor = moved if moved is not None else min(self.cursor, len(self.rows) - 1)
+        self.cursor = max(0, min(self.cursor, max(0, len(self.rows) - 1)))
+        self.refresh()
+        self.post_message(self.Reloaded())
+
+
+class InboxScreen(DeskScreen):
+    """收件: the inbox with its filter line."""
+
+    TAB = "inbox"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "筛选", tooltip="按标题或正文中的字词筛选（中文全文检索）"),
+        Binding("escape", "clear", "清除筛选", show=False, tooltip="清除筛选"),
+        Binding("a", "triage('adopt')", "采用", tooltip="采用标记的信息（或光标所在的一条）"),
+        Binding("r", "triage('return')", "退回", tooltip="退回，须写明理由"),
+        Binding("b", "triage('reserve')", "备用", tooltip="存稿备用"),
+        Binding("d", "triage('reject')", "退稿", tooltip="退稿（须确认）"),
+        Binding("e", "app.switch_tab('emergency')", "紧急", tooltip="突发事件报告时限看板"),
+        Binding("s", "sort", "排序", tooltip="切换排序：最新、紧急程度、来源单位、状态"),
+    ]
+
+    def __init__(self, desk: Desk) -> None:
+        super().__init__(desk)
+        self.rows = InboxRows(desk.store, desk.node.id)
+
+    def body(self) -> list[Widget]:
+        return [
+            Static(self._status(), id="status", markup=False),
+            InboxList(self.rows, self.desk, id="inbox"),
+            Input(placeholder="筛选：输入标题或正文中的字词，回车确定，Esc 清除", id="filter"),
+        ]
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        inbox = self.query_one(InboxList)
+        inbox.deadlines = owed_deadlines(self.desk.store, self.desk, inbox.now)
+        inbox.focus()
+        if not self.rows.complete:  # the first thousand are on screen; the rest in a worker
+            inbox.reload(background=True)
+        self.set_interval(REFRESH_SECONDS, self._follow_rows)
+        self.set_interval(5.0, inbox.tick)
+
+    def on_inbox_list_reloaded(self, message: InboxList.Reloaded) -> None:
+        self.query_one("#status", Static).update(self._status())
+
+    def _status(self) -> str:
+        shown = f"　筛选“{self.rows.filter}”" if self.rows.filter else ""
+        if self.rows.filter and len(self.rows) >= FILTER_LIMIT:
+            shown += f"（显示最新 {FILTER_LIMIT} 条）"
+        order = f"　按{SORTS[self.rows.sort]}" if self.rows.sort else ""
+        return f"收件 {len(self.rows)} 条{shown}{order}"
+
+    def _follow_rows(self) -> None:
+        """Show what another process committed (the daemon applying a bundle)."""
+        if self.rows.changed():
+            self.query_one(InboxList).reload(background=True)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def command_filter(self, text: str) -> None:
+        """``:筛选 煤矿`` filters at once."""
+        self.query_one("#filter", Input).value = text
+        self._apply_filter(text)
+
+    def action_clear(self) -> None:
+        box = self.query_one("#filter", Input)
+        if not box.display and not self.rows.filter:
+            return
+        box.value = ""
+        box.display = False
+        self._apply_filter("")
+        self.query_one(InboxList).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._apply_filter(event.value)
+        self.query_one(InboxList).focus()
+
+    def _apply_filter(self, text: str) -> None:
+        self.rows.filter = text.strip()
+        inbox = self.query_one(InboxList)
+        inbox.cursor = 0
+        inbox.reload()  # reads the ids for the new filter
+
+    def action_sort(self) -> None:
+        self.rows.sort = (self.rows.sort + 1) % len(SORTS)
+        inbox = self.query_one(InboxList)
+        inbox.cursor = 0
+        inbox.reload()
+        self.notify(f"按{SORTS[self.rows.sort]}排序")
+
+    def chosen(self) -> list[Row]:
+        """The marked rows, or the row under the cursor."""
+        inbox = self.query_one(InboxList)
+        where = sorted(i for e in inbox.marked if (i := self.rows.index_of(e)) is not None)
+        marked = [r for i in where if (r := self.rows.row(i))]
+        current = inbox.current()
+        return marked or ([current] if current else [])
+
+    def action_triage(self, what: str) -> None:
+        rows = self.chosen()
+        if not rows:
+            return
+        if what == "return":
+            self.app.push_screen(
+                AskText(f"退回 {len(rows)} 条信息，理由："),
+                lambda reason: self._decide(rows, what, reason) if reason else None,
+            )
+        elif what == "reject":
+            self.app.push_screen(
+                Confirm(f"确定退稿 {len(rows)} 条信息？"),
+                lambda yes: self._decide(rows, what, "") if yes else None,
+            )
+        else:
+            self._decide(rows, what, "")
+
+    def _decide(self, rows: list[Row], what: str, reason: str) -> None:
+        calls = {
+            "adopt": lambda i: ops.adopt(self.desk, i),
+            "return": lambda i: ops.return_item(self.desk, i, reason),
+            "reserve": lambda i: ops.reserve(self.desk, i),
+            "reject": lambda i: ops.reject(self.desk, i, reason),
+        }
+        done, failed = 0, []
+        for row in rows:
+            try:
+                calls[what](row.item_id)
+                done += 1
+            except XinbaoError as exc:
+                failed.append(f"{row.item_id}：{exc.message}")
+        inbox = self.query_one(InboxList)
+        inbox.marked.clear()
+        inbox.reload()
+        if done:
+            self.notify(f"已{ACTION_NAMES[what]} {done} 条")
+        if failed:
+            self.notify("\n".join(failed[:5]), title="未能处理", severity="error", timeout=10)
+
+    def on_inbox_list_opened(self, message: InboxList.Opened) -> None:
+        from console.screen.item import ItemScreen
+
+        self.app.push_screen(ItemScreen(self.desk, message.row.item_id))
