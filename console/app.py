@@ -7,6 +7,7 @@ Each tab (收件 紧急 约稿 刊物 批示 通报 网络) is a Textual mode wi
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,18 +19,31 @@ from textual.screen import Screen
 
 from console.screen.desk import TABS, DeskScreen
 from console.screen.dialog import Command, CommandLine, HelpScreen
-from console.screen.emergency import EmergencyScreen
-from console.screen.inbox import InboxScreen
 from schema.attachment import Attachments
 from schema.desk import Desk
 from schema.network import find_unit
 
-# the screens of the tabs not built in this module's imports are looked up by name so a tab
-# whose module is missing shows a notice instead of breaking the console
-SCREENS: dict[str, Callable[[Desk], DeskScreen]] = {
-    "inbox": InboxScreen,
-    "emergency": EmergencyScreen,
+# each tab's screen: module and class, imported when the tab first opens
+SCREENS: dict[str, str] = {
+    "inbox": "console.screen.inbox:InboxScreen",
+    "emergency": "console.screen.emergency:EmergencyScreen",
+    "requests": "console.screen.request:RequestScreen",
+    "publications": "console.screen.publication:PublicationScreen",
+    "instructions": "console.screen.instruction:InstructionScreen",
+    "scoreboard": "console.screen.scoreboard:ScoreboardScreen",
+    "network": "console.screen.network:NetworkScreen",
 }
+
+
+def screen_class(name: str) -> Callable[[Desk], DeskScreen] | None:
+    """The screen class of tab ``name``, or None when this build has none."""
+    module, _, cls = SCREENS[name].partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise  # a screen that is there but broken must fail loudly
+        return None
 HIDDEN = {"command_palette", "quit", "help", "command_line"}  # not repeated in the palette
 
 
@@ -65,14 +79,14 @@ class DeskApp(App[None]):
         if theme:
             self.theme = theme
         for _, name, _ in TABS:
-            if name in SCREENS:
-                self.add_mode(name, lambda name=name: SCREENS[name](self.desk))
+            if (made := screen_class(name)) is not None:
+                self.add_mode(name, lambda made=made: made(self.desk))
 
     def on_mount(self) -> None:
         self.switch_mode("inbox")
 
     def action_switch_tab(self, name: str) -> None:
-        if name not in SCREENS:
+        if name not in self._modes:
             self.notify("这一界面尚未提供", severity="warning")
             return
         if self.current_mode != name:
