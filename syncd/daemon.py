@@ -35,6 +35,7 @@ from syncd.watch import DropWatcher
 log = logging.getLogger("xinbao.syncd")
 T = TypeVar("T")
 RUN_FILE = "syncd.json"  # in home/run: pid and the address the daemon listens on
+STATUS_SECONDS = 1.0  # how often the status file for the console is rewritten
 
 
 class Daemon:
@@ -174,6 +175,25 @@ class Daemon:
         finally:
             conn.close()
 
+    async def _publish_status(self) -> None:
+        """Every second, the engine's status (links, queues, quarantine) as JSON in the node
+        home, for the console's 网络 tab (console and daemon meet in the node's files only)."""
+        while not self.stopping.is_set():
+            try:
+                await self.run_in_engine(self._write_status)
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("cannot write status: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), STATUS_SECONDS)
+
+    def _write_status(self) -> None:
+        status = {**self.eng.status(), "written_at": datetime.now(UTC).timestamp()}
+        status["pid"] = os.getpid()
+        target = self.home.status_path
+        temp = target.with_name(f".{target.name}.{os.getpid()}")
+        temp.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
+        os.replace(temp, target)  # a reader never sees half a file
+
     def _dropped(self) -> None:
         """From the watcher's thread: something happened in a drop folder."""
         self.drop_event = True
@@ -226,6 +246,7 @@ class Daemon:
         await self.start()
         self.watcher = DropWatcher(lambda: loop.call_soon_threadsafe(self._dropped))
         store_watch = asyncio.create_task(self._watch_store())
+        status_task = asyncio.create_task(self._publish_status())
         self.notifier.ready(f"节点 {self.eng.me} 运行中")
         watchdog = self.notifier.watchdog_interval()
         last_ping = loop.time()
@@ -245,6 +266,7 @@ class Daemon:
                         _first(self.stopping, self.woken), self.eng.settings.intervals.send
                     )
         await store_watch
+        await status_task
         await self.stop()
 
     async def stop(self) -> None:
@@ -261,6 +283,7 @@ class Daemon:
             await self.run_in_engine(self.engine.close)
         self.executor.shutdown(wait=True)
         (self.home.path / "run" / RUN_FILE).unlink(missing_ok=True)
+        self.home.status_path.unlink(missing_ok=True)  # no status file: not running
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -5,6 +5,7 @@ A chain township → county → city → province, enrolled through the CLIs. Ev
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +224,27 @@ def test_a_topic_request_from_the_province_reaches_every_county(tmp_path: Path) 
     finally:
         for daemon in daemons.values():
             assert daemon.stop() == 0, (daemon.home / "daemon.log").read_text()
+
+
+def test_the_running_daemon_keeps_a_status_file_for_the_console(
+    chain: dict[str, Path], tmp_path: Path
+) -> None:
+    county, city = chain["140212"], chain["140200"]
+    daemon = city_daemon(county, city)
+    status_file = city / "status.json"
+    try:
+        status = until(
+            lambda: json.loads(status_file.read_text("utf-8")) if status_file.exists() else None,
+            "the status file written",
+        )
+        assert status["node"] == "140200" and status["pid"] == daemon.proc.pid
+        assert {link["peer"] for link in status["links"]} >= {"140000"}
+        first = status["written_at"]
+        until(
+            lambda: json.loads(status_file.read_text("utf-8"))["written_at"] > first,
+            "the status file rewritten",
+            5,
+        )
+    finally:
+        assert daemon.stop() == 0
+    assert not status_file.exists()  # stopped: the console says the daemon is not running
