@@ -68,6 +68,7 @@ class EmergencyRules:
 
     lines: tuple[DeadlineLine, ...]
     warn: timedelta
+    watch: timedelta  # how long an unsent 首报 stays on the board after it was made
     descriptions: dict[str, str]
 
     @classmethod
@@ -101,6 +102,7 @@ class EmergencyRules:
         return cls(
             lines=tuple(lines),
             warn=timedelta(minutes=int(data.get("warn_minutes", 30))),
+            watch=timedelta(days=int(data.get("watch_days", 7))),
             descriptions={k: str(v.get("description", "")) for k, v in sets.items()},
         )
 
@@ -156,10 +158,14 @@ def due(store: Store, me: str, parent: str, now: datetime, rules: EmergencyRules
     a recipient, and received 首报 it has not yet passed up to ``parent`` (a city owes the
     province what a county reported)."""
     found: list[Due] = []
+    # only reports made within the watch span: an item is made after its event, so anything
+    # older is long past every deadline (a 漏报 to mark, not a countdown) — and a store of
+    # years is not read item by item on every look at the board
+    since = to_text(now - rules.watch)
     rows = store.query(
-        "SELECT e.item_id, e.to_unit, e.state FROM edge e JOIN item i ON i.id = e.item_id "
-        "WHERE e.from_unit = ? AND i.incident IS NOT NULL",
-        (me,),
+        "SELECT e.item_id, e.to_unit, e.state FROM item i JOIN edge e ON e.item_id = i.id "
+        "WHERE i.created_at >= ? AND i.incident IS NOT NULL AND e.from_unit = ?",
+        (since, me),
     )
     for row in rows:
         if EdgeState(row["state"]) not in UNSENT:
@@ -168,9 +174,9 @@ def due(store: Store, me: str, parent: str, now: datetime, rules: EmergencyRules
         found += _owed(store, item, row["to_unit"], now, rules, "本单位首报")
     if parent:
         received = store.query(
-            "SELECT DISTINCT e.item_id FROM edge e JOIN item i ON i.id = e.item_id "
-            "WHERE e.to_unit = ? AND i.incident IS NOT NULL",
-            (me,),
+            "SELECT DISTINCT e.item_id FROM item i JOIN edge e ON e.item_id = i.id "
+            "WHERE i.created_at >= ? AND i.incident IS NOT NULL AND e.to_unit = ?",
+            (since, me),
         )
         for row in received:
             item = items.get(store, row["item_id"])

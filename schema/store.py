@@ -265,6 +265,13 @@ def m009_item_themes(db: Database) -> None:
     db.execute("ALTER TABLE item ADD COLUMN themes TEXT")
 
 
+@migrations()
+def m010_item_created_index(db: Database) -> None:
+    """Items by creation time: the emergency board and the near-duplicate window read only
+    recent items."""
+    db.execute("CREATE INDEX IF NOT EXISTS item_created ON item(created_at)")
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

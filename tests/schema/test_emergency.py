@@ -135,6 +135,23 @@ def test_what_a_desk_owes_counts_down_and_goes_once_sent() -> None:
     assert emergency.due(city.store, "140200", "140000", clock.now, rules) == []
 
 
+def test_an_unsent_report_leaves_the_board_after_the_watch_span() -> None:
+    occurred = datetime.fromisoformat("2026-11-21T14:35:00+08:00")
+    clock, county, _, _ = desks(occurred + timedelta(minutes=10))
+    submit(
+        county,
+        incident_draft(
+            incident={"severity": "一般", "place": "某煤矿", "occurred_at": occurred.isoformat()}
+        ),
+    )
+    rules = EmergencyRules.load()
+    assert rules.watch == timedelta(days=7)  # schema/data/emergency.toml
+    clock.now = occurred + timedelta(days=6)
+    assert [d.status for d in emergency.due(county.store, "140212", "140200", clock.now, rules)]
+    clock.now = occurred + timedelta(days=7, hours=1)
+    assert emergency.due(county.store, "140212", "140200", clock.now, rules) == []
+
+
 def test_a_report_on_time_is_not_marked_and_a_major_one_owes_a_phone_call() -> None:
     occurred = datetime.fromisoformat("2026-11-21T14:35:00+08:00")
     clock, county, city, _ = desks(occurred + timedelta(minutes=10))
