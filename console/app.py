@@ -44,6 +44,8 @@ def screen_class(name: str) -> Callable[[Desk], DeskScreen] | None:
         if exc.name != module:
             raise  # a screen that is there but broken must fail loudly
         return None
+
+
 HIDDEN = {"command_palette", "quit", "help", "command_line"}  # not repeated in the palette
 
 
@@ -56,6 +58,7 @@ class DeskApp(App[None]):
         Binding("ctrl+q", "quit", "退出", tooltip="退出工作台"),
         Binding("question_mark", "help", "帮助", tooltip="本界面的按键一览"),
         Binding("colon", "command_line", "命令", tooltip="输入命令名称执行（如 :采用）"),
+        Binding("ctrl+p", "command_palette", "面板", show=False, tooltip="命令面板"),
         *(
             Binding(key, f"switch_tab('{name}')", title, show=False, tooltip=f"切换到{title}")
             for key, name, title in TABS

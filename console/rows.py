@@ -43,13 +43,15 @@ class Row:
 
 
 class InboxRows:
-    """Rows of the edges addressed to ``me``, newest first, optionally filtered."""
+    """Rows of the edges addressed to ``me`` (or, :attr:`outgoing`, sent from it), newest
+    first, optionally filtered and sorted."""
 
     def __init__(self, store: Store, me: str) -> None:
         self.store = store
         self.me = me
         self.filter = ""
         self.sort = 0  # index into SORTS
+        self.outgoing = False  # 发件: edges from this node (own items, drafts to sign off)
         self.ids: list[int] = []
         self._cache: dict[int, Row] = {}
         self._version = -1
@@ -76,15 +78,19 @@ class InboxRows:
         sql, params = self._newest_first()
         if not sql or not self.sort:
             return sql, params
+        order = _ORDER[self.sort]
+        if self.outgoing:  # by the unit it went to
+            order = order.replace("e.from_unit", "e.to_unit")
         return (
             f"SELECT e.id FROM edge e JOIN item i ON i.id = e.item_id "
-            f"WHERE e.id IN ({sql}) ORDER BY {_ORDER[self.sort]}",
+            f"WHERE e.id IN ({sql}) ORDER BY {order}",
             params,
         )
 
     def _newest_first(self) -> tuple[str, list[object]]:
+        mine = "from_unit" if self.outgoing else "to_unit"
         if not self.filter.strip():
-            return "SELECT id FROM edge WHERE to_unit = ? ORDER BY id DESC", [self.me]
+            return f"SELECT id FROM edge WHERE {mine} = ? ORDER BY id DESC", [self.me]
         query = match_query(self.filter)
         if query is None:
             return "", []
@@ -94,7 +100,7 @@ class InboxRows:
         return (
             "SELECT e.id FROM (SELECT rowid AS seq FROM item_fts WHERE item_fts MATCH ? "
             "ORDER BY rowid DESC LIMIT ?) h CROSS JOIN item i ON i.seq = h.seq "
-            "CROSS JOIN edge e ON e.item_id = i.id WHERE e.to_unit = ? "
+            f"CROSS JOIN edge e ON e.item_id = i.id WHERE e.{mine} = ? "
             "ORDER BY h.seq DESC, e.id DESC",
             [query, FILTER_LIMIT, self.me],
         )
@@ -145,11 +151,12 @@ class InboxRows:
 
     def _load(self, ids: list[int]) -> None:
         marks = ",".join("?" * len(ids))
+        peer = "e.to_unit" if self.outgoing else "e.from_unit"
         rows = self.store.db.execute(
             "SELECT e.id, e.item_id, e.from_unit, e.state, e.updated_at, i.title, i.urgency, "
             "i.classification, i.category, NULL, COALESCE(NULLIF(u.short, ''), u.name, "
-            "e.from_unit) AS peer, (SELECT MIN(a.at) FROM audit a WHERE a.edge_id = e.id) AS got "
-            f"FROM edge e JOIN item i ON i.id = e.item_id LEFT JOIN unit u ON u.id = e.from_unit "
+            f"{peer}) AS peer, (SELECT MIN(a.at) FROM audit a WHERE a.edge_id = e.id) AS got "
+            f"FROM edge e JOIN item i ON i.id = e.item_id LEFT JOIN unit u ON u.id = {peer} "
             f"WHERE e.id IN ({marks})",
             ids,
         ).fetchall()

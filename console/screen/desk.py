@@ -69,7 +69,9 @@ class DeskScreen(Screen[None]):
         yield Header()
         yield Static(tab_line(self.TAB), classes="tabs")
         yield from self.body()
-        yield Footer()
+        # compact: more keys fit an 80-column terminal; the palette is listed as 面板 instead of
+        # Textual's English label
+        yield Footer(compact=True, show_command_palette=False)
 
     def body(self) -> Iterable[Widget]:
         """The screen's own widgets, between the tab line and the footer."""
@@ -87,6 +89,12 @@ class DeskScreen(Screen[None]):
 
     def store_changed(self) -> None:
         """Another process committed to the store: read again what the screen shows."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc/q back is offered only where there is somewhere to go back to."""
+        if action == "back" and self.TAB == "inbox":
+            return len(self.app.screen_stack) > 1
+        return True
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -36,9 +36,7 @@ class EmergencyScreen(DeskScreen):
 def board_text(desk: Desk) -> Text:
     """The owed first reports, most pressing first, coloured by status."""
     now: datetime = desk.clock()
-    owed = emergency.due(
-        desk.store, desk.node.id, desk.node.parent, now, emergency.shipped_rules()
-    )
+    owed = emergency.due(desk.store, desk.node.id, desk.node.parent, now, emergency.shipped_rules())
     if not owed:
         return Text("（没有待报的突发事件首报）")
     text = Text()

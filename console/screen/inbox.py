@@ -20,16 +20,13 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from console.rows import FILTER_LIMIT, FIRST_PAINT, SORTS, InboxRows, Row, fetch_ids
+from console.screen import triage
 from console.screen.desk import REFRESH_SECONDS, DeskScreen
-from console.screen.dialog import AskText, Confirm
 from console.text import cell_width, fit
-from schema import desk as ops
 from schema import emergency
 from schema.desk import Desk
-from schema.error import XinbaoError
 from schema.store import Store
 
-ACTION_NAMES = {"adopt": "采用", "return": "退回", "reserve": "存稿备用", "reject": "退稿"}
 MARKS = {"公开": "", "内部": "内", "秘密": "密", "机密": "机"}
 DEADLINE_WIDTH = 8
 
@@ -76,8 +73,8 @@ class InboxList(ScrollView, can_focus=True):
         Binding("pageup,ctrl+b", "page(-1)", "上页", show=False),
         Binding("g,home", "jump(0)", "首条", show=False),
         Binding("G,end", "jump(-1)", "末条", show=False),
-        Binding("space", "mark", "标记", tooltip="标记多条后一并采用、退回……"),
-        Binding("enter", "open", "查看", tooltip="查看光标所在的信息"),
+        Binding("space", "mark", "标记", show=False, tooltip="标记多条后一并采用、退回……"),
+        Binding("enter", "open", "查看", show=False, tooltip="查看光标所在的信息"),
     ]
 
     cursor: reactive[int] = reactive(0)
@@ -255,12 +252,19 @@ class InboxScreen(DeskScreen):
         Binding("b", "triage('reserve')", "备用", tooltip="存稿备用"),
         Binding("d", "triage('reject')", "退稿", tooltip="退稿（须确认）"),
         Binding("e", "app.switch_tab('emergency')", "紧急", tooltip="突发事件报告时限看板"),
+        Binding("f", "triage('forward')", "转报", tooltip="转报上级（生成待签发的新稿）"),
+        Binding("m", "merge", "合并", tooltip="将标记的多条信息合并为一条（化零为整）"),
+        Binding("c", "compose", "撰写", tooltip="撰写新信息"),
+        Binding("E", "edit", "修改", show=False, tooltip="修改本单位的信息（发件中）"),
+        Binding("S", "triage('signoff')", "签发", show=False, tooltip="签发本单位待签发的信息"),
+        Binding("o", "box", "收/发", tooltip="在收件与发件（本单位的信息、待签发的稿件）间切换"),
         Binding("s", "sort", "排序", tooltip="切换排序：最新、紧急程度、来源单位、状态"),
     ]
 
     def __init__(self, desk: Desk) -> None:
         super().__init__(desk)
         self.rows = InboxRows(desk.store, desk.node.id)
+        self._shown = False
 
     def body(self) -> list[Widget]:
         return [
@@ -287,7 +291,8 @@ class InboxScreen(DeskScreen):
         if self.rows.filter and len(self.rows) >= FILTER_LIMIT:
             shown += f"（显示最新 {FILTER_LIMIT} 条）"
         order = f"　按{SORTS[self.rows.sort]}" if self.rows.sort else ""
-        return f"收件 {len(self.rows)} 条{shown}{order}"
+        box = "发件" if self.rows.outgoing else "收件"
+        return f"{box} {len(self.rows)} 条{shown}{order}"
 
     def _follow_rows(self) -> None:
         """Show what another process committed (the daemon applying a bundle)."""
@@ -339,43 +344,39 @@ class InboxScreen(DeskScreen):
         return marked or ([current] if current else [])
 
     def action_triage(self, what: str) -> None:
-        rows = self.chosen()
-        if not rows:
-            return
-        if what == "return":
-            self.app.push_screen(
-                AskText(f"退回 {len(rows)} 条信息，理由："),
-                lambda reason: self._decide(rows, what, reason) if reason else None,
-            )
-        elif what == "reject":
-            self.app.push_screen(
-                Confirm(f"确定退稿 {len(rows)} 条信息？"),
-                lambda yes: self._decide(rows, what, "") if yes else None,
-            )
-        else:
-            self._decide(rows, what, "")
+        triage.triage(self, [r.item_id for r in self.chosen()], what, self._after)
 
-    def _decide(self, rows: list[Row], what: str, reason: str) -> None:
-        calls = {
-            "adopt": lambda i: ops.adopt(self.desk, i),
-            "return": lambda i: ops.return_item(self.desk, i, reason),
-            "reserve": lambda i: ops.reserve(self.desk, i),
-            "reject": lambda i: ops.reject(self.desk, i, reason),
-        }
-        done, failed = 0, []
-        for row in rows:
-            try:
-                calls[what](row.item_id)
-                done += 1
-            except XinbaoError as exc:
-                failed.append(f"{row.item_id}：{exc.message}")
+    def action_merge(self) -> None:
+        triage.merge(self, [r.item_id for r in self.chosen()], self._after)
+
+    def _after(self) -> None:
         inbox = self.query_one(InboxList)
         inbox.marked.clear()
         inbox.reload()
-        if done:
-            self.notify(f"已{ACTION_NAMES[what]} {done} 条")
-        if failed:
-            self.notify("\n".join(failed[:5]), title="未能处理", severity="error", timeout=10)
+
+    def action_compose(self) -> None:
+        from console.screen.compose import ComposeScreen
+
+        self.app.push_screen(ComposeScreen(self.desk))
+
+    def action_edit(self) -> None:
+        from console.screen.compose import ComposeScreen
+
+        row = self.query_one(InboxList).current()
+        if row is not None:
+            self.app.push_screen(ComposeScreen(self.desk, row.item_id))
+
+    def action_box(self) -> None:
+        self.rows.outgoing = not self.rows.outgoing
+        inbox = self.query_one(InboxList)
+        inbox.marked.clear()
+        inbox.cursor = 0
+        inbox.reload()
+
+    def on_screen_resume(self) -> None:
+        if self._shown:  # back from the item view or the form: what changed there shows
+            self.query_one(InboxList).reload()
+        self._shown = True
 
     def on_inbox_list_opened(self, message: InboxList.Opened) -> None:
         from console.screen.item import ItemScreen

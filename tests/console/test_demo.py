@@ -85,12 +85,12 @@ def test_the_demo_console_in_a_real_terminal_under_tmux(tmp_path: Path) -> None:
         board = _wait_for(session, "书面", 10)
         assert "顶板事故" in board  # the county's emergency, owed to the province
         subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
-        _wait_for(session, "收件", 10)
+        _wait_for(session, "条", 10)  # the inbox's status line (收件 6 条), not the tab line
         subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
         item = _wait_for(session, "记录", 10)
         assert "编号" in item
         subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
-        _wait_for(session, "收件", 10)
+        _wait_for(session, "条", 10)
         subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)
         _wait_for(session, "DEMO-EXIT", 60)
     finally:
