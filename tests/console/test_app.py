@@ -4,13 +4,17 @@ view, the Chinese filter and live refresh from another connection."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from textual import events
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
-from console.app import DeskApp
+from console.app import DeskApp, terminal_theme
+from console.screen.desk import TABS
+from console.screen.dialog import CommandLine
 from console.screen.inbox import InboxList, InboxScreen
 from console.screen.item import ItemScreen
 from schema import outbox
@@ -20,7 +24,7 @@ from schema.inbound import apply
 from schema.network import add_units
 from schema.store import Store
 from schema.vocabulary import Role
-from tests.conftest import CITY, COUNTY, Ticking, draft, incident_draft
+from tests.conftest import CITY, COUNTY, Fixed, Ticking, draft, incident_draft
 
 pytestmark = pytest.mark.anyio
 TITLES = ["新荣区煤改电运行平稳", "新荣区追回农民工欠薪38.6万元", "新荣区秸秆综合利用"]
@@ -222,3 +226,160 @@ async def test_help_and_the_command_palette_reach_the_desk_s_actions(
         await pilot.pause()
         rows = desk.store.query("SELECT state FROM edge WHERE to_unit = '140200' ORDER BY id")
         assert [r["state"] for r in rows].count("已采用") == 1
+
+
+async def test_the_command_line_runs_any_action_by_name_with_an_argument(
+    city: tuple[Desk, Desk, Path], tmp_path: Path
+) -> None:
+    desk, _, _ = city
+    app = DeskApp(desk, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+
+        async def command(text: str) -> None:
+            await pilot.press("colon")
+            await pilot.pause()
+            app.screen.query_one(Input).post_message(events.Paste(text))
+            await pilot.pause()
+            await pilot.press("enter")
+            await pilot.pause()
+            await pilot.pause()
+
+        await command("筛选 欠薪")  # an argument goes straight to the filter
+        assert inbox(app).rows.filter == "欠薪" and len(inbox(app).rows) == 1
+        await command("采用")
+        adopted = desk.store.query("SELECT item_id FROM edge WHERE state = '已采用'")
+        assert [r["item_id"] for r in adopted] == [inbox(app).current().item_id]  # type: ignore[union-attr]
+        await command("紧急")  # another tab by its name
+        assert app.current_mode == "emergency"
+        await command("不存在的命令")  # refused with a notice, the line stays open
+        assert isinstance(app.screen, CommandLine)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.current_mode == "emergency" and not isinstance(app.screen, CommandLine)
+
+
+async def test_tabs_switch_by_number_and_escape_comes_back_to_the_inbox(
+    city: tuple[Desk, Desk, Path], tmp_path: Path
+) -> None:
+    desk, _, _ = city
+    app = DeskApp(desk, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for key, mode in zip("1234567", [t[1] for t in TABS], strict=True):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.current_mode == mode
+            assert "[" not in str(app.screen.query_one(".tabs", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.current_mode == "inbox"
+
+
+async def test_sort_orders_the_inbox_and_keeps_counting(
+    city: tuple[Desk, Desk, Path], tmp_path: Path
+) -> None:
+    desk, county, _ = city
+    send(county, desk.store, "新荣区特急：某路段积雪封闭")
+    desk.store.db.execute(
+        "UPDATE item SET urgency = '特急' WHERE title = '新荣区特急：某路段积雪封闭'"
+    )
+    desk.store.db.execute("UPDATE item SET urgency = '加急' WHERE title = ?", (TITLES[0],))
+    app = DeskApp(desk, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        box = inbox(app)
+        await pilot.press("s")  # 紧急程度: 特急, then 加急, then the rest newest first
+        await pilot.pause()
+        titles = [box.rows.row(i).title for i in range(len(box.rows))]  # type: ignore[union-attr]
+        assert titles == ["新荣区特急：某路段积雪封闭", TITLES[0], TITLES[2], TITLES[1]]
+        assert "按紧急程度" in str(app.screen.query_one("#status").render())
+        for _ in range(3):  # round to newest first again
+            await pilot.press("s")
+        await pilot.pause()
+        assert box.rows.row(0).title == "新荣区特急：某路段积雪封闭"  # type: ignore[union-attr]
+        assert "按" not in str(app.screen.query_one("#status").render())
+
+
+async def test_the_deadline_column_counts_down_a_first_report_owed_upward(
+    city: tuple[Desk, Desk, Path], tmp_path: Path
+) -> None:
+    desk, county, _ = city
+    occurred = datetime.fromisoformat("2026-11-21T14:00:00+08:00")
+    data = {"severity": "较大", "occurred_at": occurred.isoformat(), "place": "某煤矿"}
+    item = submit(county, incident_draft(incident=data))
+    signoff(county, item.id)
+    for q in outbox.pending(county.store):
+        apply(desk.store, q.record, CITY.id, county.clock)
+    clock = Fixed(occurred + timedelta(hours=4, minutes=50))  # the province's 5 h: 10 min left
+    app = DeskApp(replace(desk, clock=clock), Attachments(tmp_path / "att"))
+    async with app.run_test(size=(100, 24)) as pilot:
+        await pilot.pause()
+        box = inbox(app)
+        line = "".join(s.text for s in box.render_line(0))
+        assert "剩0:10" in line and "透水" in line
+        assert "剩" not in "".join(s.text for s in box.render_line(1))  # routine: no deadline
+        clock.now = occurred + timedelta(hours=5, minutes=12)
+        box.tick()
+        await pilot.pause()
+        assert "超0:12" in "".join(s.text for s in box.render_line(0))
+
+
+async def test_own_items_forward_merge_and_sign_off_from_the_inbox(
+    city: tuple[Desk, Desk, Path], tmp_path: Path
+) -> None:
+    desk, _, _ = city
+    app = DeskApp(desk, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(100, 24)) as pilot:
+        await pilot.pause()
+        box = inbox(app)
+        await pilot.press("f")  # forward the newest: a new item of the city, to sign off
+        await pilot.pause()
+        assert desk.store.one("SELECT COUNT(*) AS n FROM item WHERE origin = '140200'") == {"n": 1}
+        await pilot.press("j", "space", "space", "m")  # merge the other two (marked)
+        await pilot.pause()
+        app.screen.query_one("#answer").post_message(events.Paste("新荣区民生工作综述"))
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        merged = desk.store.one("SELECT id FROM item WHERE title = '新荣区民生工作综述'")
+        assert merged is not None
+        await pilot.press("o")  # 发件: the city's own two drafts
+        await pilot.pause()
+        assert box.rows.outgoing and len(box.rows) == 2
+        assert "发件 2 条" in str(app.screen.query_one("#status").render())
+        assert box.current().item_id == merged["id"]  # type: ignore[union-attr]
+        await pilot.press("S")  # sign off: asks first
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        queued = [q.record.id for q in outbox.pending(desk.store) if q.record.kind == "item"]
+        assert queued == [merged["id"]]  # the forward is still a draft
+        await pilot.press("o")
+        await pilot.pause()
+        assert not box.rows.outgoing and len(box.rows) == 3
+
+
+async def test_the_item_view_decides_on_its_item(
+    city: tuple[Desk, Desk, Path], tmp_path: Path
+) -> None:
+    desk, _, _ = city
+    app = DeskApp(desk, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        item_id = inbox(app).current().item_id  # type: ignore[union-attr]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ItemScreen)
+        await pilot.press("b")  # 存稿备用
+        await pilot.pause()
+        await pilot.pause()
+        edge = desk.store.one("SELECT state FROM edge WHERE item_id = ?", (item_id,))
+        assert edge == {"state": "备用"}
+        assert "已接收 → 备用" in str(app.screen.query_one("#item").render())  # the view followed
+
+
+def test_plain_terminals_get_the_ansi_theme() -> None:
+    assert terminal_theme({"TERM": "xterm"}) == "ansi-dark"
+    assert terminal_theme({"COLORTERM": "truecolor"}) == "textual-dark"
+    assert terminal_theme({"XINBAO_THEME": "textual-light"}) == "textual-light"
