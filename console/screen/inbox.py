@@ -191,9 +191,11 @@ class InboxList(ScrollView, can_focus=True):
 
     def reload(self, background: bool = False) -> None:
         """Read the rows again, keeping the cursor on the same item and the marks; in the
-        background (a worker thread with its own connection) for a store of any size."""
+        background (a worker thread with its own connection) for a store of any size. The
+        deadlines are read by a worker of their own: the rows never wait for them."""
+        self.read_deadlines()
         if not background:  # the first thousand now, the rest from a worker
-            self._keep_cursor(lambda: self._read_now())
+            self._keep_cursor(lambda: self.rows.reload(FIRST_PAINT))
             if self.rows.complete:
                 return
         if self._loading:
@@ -202,29 +204,41 @@ class InboxList(ScrollView, can_focus=True):
         version = self.rows.data_version()
         sql, params = self.rows.ids_query()
         path = self.rows.path()
-        desk, now = self.desk, self.desk.clock()
 
         def load() -> None:
             ids = fetch_ids(path, sql, params) if sql else []
+            self.app.call_from_thread(self._loaded, ids, version)
+
+        self.run_worker(load, thread=True, group="inbox-ids", exit_on_error=False)
+
+    def read_deadlines(self) -> None:
+        """The first reports owed, with their deadlines, from a worker (an emergency board
+        query: it reads every recent incident)."""
+        path, desk, now = self.rows.path(), self.desk, self.desk.clock()
+
+        def load() -> None:
             store = Store.open(path)
             try:
                 deadlines = owed_deadlines(store, desk, now)
             finally:
                 store.close()
-            self.app.call_from_thread(self._loaded, ids, version, deadlines)
+            self.app.call_from_thread(self._deadlines_read, deadlines)
 
-        self.run_worker(load, thread=True, group="inbox-ids", exit_on_error=False)
+        if not path:  # an in-memory store (tests) is read here
+            self._deadlines_read(owed_deadlines(self.desk.store, desk, now))
+            return
+        self.run_worker(
+            load, thread=True, group="inbox-deadlines", exclusive=True, exit_on_error=False
+        )
 
-    def _read_now(self) -> None:
-        self.rows.reload(FIRST_PAINT)
-        self.now = self.desk.clock()
-        self.deadlines = owed_deadlines(self.desk.store, self.desk, self.now)
-
-    def _loaded(
-        self, ids: list[int], version: int, deadlines: dict[str, tuple[datetime, str]]
-    ) -> None:
-        self._loading = False
+    def _deadlines_read(self, deadlines: dict[str, tuple[datetime, str]]) -> None:
         self.deadlines = deadlines
+        self.now = self.desk.clock()
+        self._strips.clear()
+        self.refresh()
+
+    def _loaded(self, ids: list[int], version: int) -> None:
+        self._loading = False
         self._keep_cursor(lambda: self.rows.adopt(ids, version))
 
     def _keep_cursor(self, read: Callable[[], None]) -> None:
@@ -276,7 +290,7 @@ class InboxScreen(DeskScreen):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         inbox = self.query_one(InboxList)
-        inbox.deadlines = owed_deadlines(self.desk.store, self.desk, inbox.now)
+        inbox.read_deadlines()
         inbox.focus()
         if not self.rows.complete:  # the first thousand are on screen; the rest in a worker
             inbox.reload(background=True)
