@@ -154,6 +154,15 @@ class InboxList(ScrollView, can_focus=True):
             self.refresh_line(new - top)
         else:
             self.refresh()
+        self.call_after_refresh(self._prefetch)
+
+    def _prefetch(self) -> None:
+        """After the frame: read the pages a screen above and below, so the next page
+        up/down draws from the cache instead of waiting for the store."""
+        height = max(1, self.size.height)
+        top = self.scroll_offset.y
+        for index in (top - height, top + 2 * height - 1):
+            self.rows.row(max(0, min(index, len(self.rows) - 1)))
 
     def scroll_to_cursor(self) -> None:
         height = max(1, self.size.height)
@@ -189,13 +198,17 @@ class InboxList(ScrollView, can_focus=True):
     def current(self) -> Row | None:
         return self.rows.row(self.cursor)
 
-    def reload(self, background: bool = False) -> None:
+    def reload(
+        self, background: bool = False, first: int = FIRST_PAINT, deadlines: bool = True
+    ) -> None:
         """Read the rows again, keeping the cursor on the same item and the marks; in the
         background (a worker thread with its own connection) for a store of any size. The
-        deadlines are read by a worker of their own: the rows never wait for them."""
-        self.read_deadlines()
+        deadlines are read by a worker of their own: the rows never wait for them (and a
+        new filter or sort does not read them at all)."""
+        if deadlines:
+            self.read_deadlines()
         if not background:  # the first thousand now, the rest from a worker
-            self._keep_cursor(lambda: self.rows.reload(FIRST_PAINT))
+            self._keep_cursor(lambda: self.rows.reload(first))
             if self.rows.complete:
                 return
         if self._loading:
@@ -306,7 +319,8 @@ class InboxScreen(DeskScreen):
             shown += f"（显示最新 {FILTER_LIMIT} 条）"
         order = f"　按{SORTS[self.rows.sort]}" if self.rows.sort else ""
         box = "发件" if self.rows.outgoing else "收件"
-        return f"{box} {len(self.rows)} 条{shown}{order}"
+        count = f"{len(self.rows)}" if self.rows.complete else f"{len(self.rows)}+"
+        return f"{box} {count} 条{shown}{order}"
 
     def _follow_rows(self) -> None:
         """Show what another process committed (the daemon applying a bundle)."""
@@ -340,13 +354,15 @@ class InboxScreen(DeskScreen):
         self.rows.filter = text.strip()
         inbox = self.query_one(InboxList)
         inbox.cursor = 0
-        inbox.reload()  # reads the ids for the new filter
+        # the hits for two screens now (the index walks newest first and stops), the rest
+        # from the worker
+        inbox.reload(first=max(64, 2 * inbox.size.height), deadlines=False)
 
     def action_sort(self) -> None:
         self.rows.sort = (self.rows.sort + 1) % len(SORTS)
         inbox = self.query_one(InboxList)
         inbox.cursor = 0
-        inbox.reload()
+        inbox.reload(deadlines=False)
         self.notify(f"按{SORTS[self.rows.sort]}排序")
 
     def chosen(self) -> list[Row]:

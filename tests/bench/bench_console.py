@@ -5,7 +5,8 @@
 For each size, a store built by ``tests/bench/bench_store.py``'s builder (kept in
 ``.cache/bench-console/`` and reused) is opened at 大同市's desk in Textual's headless driver:
 
-* time to first frame: from creating the app until the inbox has drawn its rows;
+* time to first frame: from creating the app until the first frame showing inbox rows has
+  been rendered and encoded;
 * keystroke → frame: ``j``/``k``, page down, and one filter step (a term typed, Enter), each
   from the key event posted to the app until the frame showing its effect has been rendered
   and encoded for the terminal (see :class:`Frames`);
@@ -71,6 +72,13 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _rows_on(screen: object) -> bool:
+    try:
+        return len(screen.query_one(InboxList).rows) > 0  # type: ignore[attr-defined]
+    except Exception:
+        return False
+
+
 class Frames:
     """Times the frames the app produces: wraps ``App._display`` (called with each screen
     update) and encodes the update the way the terminal driver would, so a "frame" includes
@@ -81,6 +89,7 @@ class Frames:
         self.app = app
         self.shown = asyncio.Event()
         self.at = 0.0
+        self.first = 0.0  # the first frame that showed inbox rows
         original = app._display
 
         def display(screen: object, renderable: object) -> None:
@@ -93,6 +102,8 @@ class Frames:
                     raise
                 self.at = time.perf_counter()
                 self.shown.set()
+                if not self.first and _rows_on(screen):
+                    self.first = self.at
 
         app._display = display  # type: ignore[method-assign]
 
@@ -117,15 +128,15 @@ async def measure(path: Path, keys: int) -> dict[str, float | list[float]]:
     desk = Desk(store, CITY, "bench", frozenset(Role))
     started = time.perf_counter()
     app = DeskApp(desk, Attachments(path.parent / "attachments"))
+    frames = Frames(app)
     out: dict[str, float | list[float]] = {}
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         inbox = app.screen.query_one(InboxList)
-        assert len(inbox.rows) > 0
-        out["first_frame"] = time.perf_counter() - started
+        assert len(inbox.rows) > 0 and frames.first
+        out["first_frame"] = frames.first - started
         await app.workers.wait_for_complete()  # every id read: the list is complete
         await pilot.pause()
-        frames = Frames(app)
         moves: list[float] = []
         for n in range(keys):
             key = "j" if n % 4 != 3 else "k"
