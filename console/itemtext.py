@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import itertools
 from typing import Any
 
 from console import requests_text
@@ -70,6 +72,7 @@ def item_lines(store: Store, shown: view.ItemView, attachments: Attachments) -> 
             f"上级处理 {label(store, fb.by_unit)} {fb.state}{where}"
             f"　经 {fb.via}　{requests_text.when(fb.at)}"
         )
+    out += revision_lines(shown.revisions)
     for hint in shown.editorial:
         out.append(f"提示 {hint.message}")
     for other, score in shown.near[:5]:
@@ -86,6 +89,59 @@ def item_lines(store: Store, shown: view.ItemView, attachments: Attachments) -> 
         line = f"  {to_jsonable(a.at)}  {a.actor}{where}  {before} → {a.to_state}  {a.note}"
         out.append(line.rstrip())
     return out
+
+
+FIELD_NAMES = {
+    "title": "标题",
+    "body": "正文",
+    "category": "类别",
+    "urgency": "紧急程度",
+    "classification": "密级",
+    "author": "执笔",
+    "phone": "电话",
+    "themes": "报送要点",
+    "incident": "事件",
+}
+
+
+def revision_lines(revisions: list[dict[str, Any]]) -> list[str]:
+    """What each later revision changed from the one before: the fields, and for the text
+    the words deleted (－) and added (＋), as an editor marks up a draft."""
+    out: list[str] = []
+    for before, after in itertools.pairwise(revisions):
+        old, new = before["content"], after["content"]
+        changed = [k for k in FIELD_NAMES if old.get(k) != new.get(k)]
+        head = f"第{after['revision']}稿　{after['editor']}　{after['at']}"
+        out.append(
+            head
+            + ("　改动：" + "、".join(FIELD_NAMES[k] for k in changed) if changed else "　未改动")
+        )
+        for key in ("title", "body"):
+            if key in changed:
+                out += [
+                    f"　　{FIELD_NAMES[key]}{d}"
+                    for d in differences(str(old.get(key, "")), str(new.get(key, "")))
+                ]
+    return out
+
+
+def differences(old: str, new: str, context: int = 6, limit: int = 8) -> list[str]:
+    """Character-level changes between two texts (Chinese has no spaces to diff words by),
+    each with a little context: ``…上下文［－旧］［＋新］上下文…``."""
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    found: list[str] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        before = old[max(0, i1 - context) : i1].replace("\n", " ")
+        after = old[i2 : i2 + context].replace("\n", " ")
+        gone = f"［－{old[i1:i2]}］" if i2 > i1 else ""
+        came = f"［＋{new[j1:j2]}］" if j2 > j1 else ""
+        found.append(f"：…{before}{gone}{came}{after}…")
+        if len(found) == limit:
+            found.append("：……（其余改动从略）")
+            break
+    return found
 
 
 def report(item: Any) -> str:
