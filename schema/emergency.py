@@ -320,6 +320,31 @@ def marks(store: Store, start: datetime | None = None, end: datetime | None = No
 # -- threads -----------------------------------------------------------------------------------
 
 
+def recent(store: Store, now: datetime, rules: EmergencyRules) -> list[list[Item]]:
+    """The incidents reported within the watch span, newest event first, each as its thread
+    of reports held here (首报, 续报 …, 终报) — the emergency board's second half."""
+    rows = store.query(
+        "SELECT id FROM item WHERE created_at >= ? AND incident IS NOT NULL",
+        (to_text(now - rules.watch),),
+    )
+    threads: dict[str, list[Item]] = {}
+    for row in rows:
+        item = items.get(store, row["id"])
+        incident = item.draft.incident
+        assert incident is not None
+        first = item.id if incident.report == FIRST or not incident.thread else incident.thread
+        threads.setdefault(first, []).append(item)
+    found = [
+        sorted(reports, key=lambda i: (report_order(_report(i)), i.created_at))
+        for reports in threads.values()
+    ]
+    return sorted(found, key=lambda t: _occurred(t[0]), reverse=True)
+
+
+def _occurred(item: Item) -> datetime:
+    return item.draft.incident.occurred_at if item.draft.incident else item.created_at
+
+
 def thread(store: Store, item_id: str) -> list[Item]:
     """The reports on one incident held here, 首报 first, then 续报一, 续报二 … 终报."""
     item = items.get(store, item_id)

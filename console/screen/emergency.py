@@ -37,9 +37,9 @@ def board_text(desk: Desk) -> Text:
     """The owed first reports, most pressing first, coloured by status."""
     now: datetime = desk.clock()
     owed = emergency.due(desk.store, desk.node.id, desk.node.parent, now, emergency.shipped_rules())
+    text = Text("待报首报\n", style="bold")
     if not owed:
-        return Text("（没有待报的突发事件首报）")
-    text = Text()
+        text.append("（没有待报的突发事件首报）\n")
     for d in owed:
         colour = {"超时": "bold red", "即将超时": "yellow"}.get(d.status, "")
         left = requests_text.countdown(d.deadline, now)
@@ -48,4 +48,20 @@ def board_text(desk: Desk) -> Text:
             f"{fit(itemtext.label(desk.store, d.to_unit), 10)}{d.severity} {d.title}"
         )
         text.append(line + "\n", style=colour)
+    threads = emergency.recent(desk.store, now, emergency.shipped_rules())
+    marks: dict[str, list[emergency.Mark]] = {}
+    for m in emergency.marks(desk.store, now - emergency.shipped_rules().watch):
+        marks.setdefault(m.item_id, []).append(m)
+    text.append(f"\n近期事件（{len(threads)}）\n", style="bold")
+    for reports in threads:
+        first = reports[0]
+        inc = first.draft.incident
+        assert inc is not None
+        text.append(f"{inc.severity} {first.draft.title}\n")
+        kinds = "　".join(f"{r.draft.incident.report if r.draft.incident else ''}" for r in reports)
+        text.append(f"　　发生 {requests_text.when(inc.occurred_at)}　{inc.place}　报告：{kinds}\n")
+        for r in reports:
+            for m in marks.get(r.id, []):
+                unit = itemtext.label(desk.store, m.unit)
+                text.append(f"　　{m.kind}：{unit}　{m.note}\n", style="bold red")
     return text

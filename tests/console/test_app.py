@@ -203,6 +203,9 @@ async def test_the_emergency_board_counts_down(
         # the city owes the province the county's report: 5 h after the event
         assert "新荣区某煤矿发生透水事故" in board and "山西" not in board
         assert "书面" in board and ("待报" in board or "超时" in board)
+        # the incidents of the last days with their reports, late ones flagged
+        assert "近期事件（1）" in board and "报告：首报" in board
+        assert ("迟报：新荣区" in board) == bool(desk.store.query("SELECT 1 FROM incident_mark"))
 
 
 async def test_help_and_the_command_palette_reach_the_desk_s_actions(

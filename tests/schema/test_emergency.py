@@ -152,6 +152,24 @@ def test_an_unsent_report_leaves_the_board_after_the_watch_span() -> None:
     assert emergency.due(county.store, "140212", "140200", clock.now, rules) == []
 
 
+def test_recent_incidents_come_as_threads_newest_event_first() -> None:
+    clock, county, _, _ = desks(EVENT + timedelta(hours=1))
+    older = EVENT - timedelta(days=1)
+    data = {"severity": "一般", "place": "某煤矿", "occurred_at": older.isoformat()}
+    first = submit(county, incident_draft(incident=data))
+    follow = {**data, "report": "续报", "thread": first.id}
+    submit(county, incident_draft(title="某煤矿透水事故续报", incident=follow))
+    later = submit(
+        county,
+        incident_draft(incident={**data, "occurred_at": EVENT.isoformat(), "place": "某村"}),
+    )
+    threads = emergency.recent(county.store, clock.now, EmergencyRules.load())
+    assert [[r.id for r in t] for t in threads] == [[later.id], [first.id, threads[1][1].id]]
+    assert threads[1][1].draft.incident.report == "续报"  # type: ignore[union-attr]
+    clock.now = EVENT + timedelta(days=8)  # past the watch span: history
+    assert emergency.recent(county.store, clock.now, EmergencyRules.load()) == []
+
+
 def test_a_report_on_time_is_not_marked_and_a_major_one_owes_a_phone_call() -> None:
     occurred = datetime.fromisoformat("2026-11-21T14:35:00+08:00")
     clock, county, city, _ = desks(occurred + timedelta(minutes=10))
