@@ -386,3 +386,22 @@ def test_plain_terminals_get_the_ansi_theme() -> None:
     assert terminal_theme({"TERM": "xterm"}) == "ansi-dark"
     assert terminal_theme({"COLORTERM": "truecolor"}) == "textual-dark"
     assert terminal_theme({"XINBAO_THEME": "textual-light"}) == "textual-light"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+async def test_every_tab_opens_at_the_smallest_and_a_large_terminal(
+    city: tuple[Desk, Desk, Path], tmp_path: Path, size: tuple[int, int]
+) -> None:
+    desk, _, _ = city
+    app = DeskApp(desk, Attachments(tmp_path / "att"))
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        for key, mode in zip("2345671", [*(t[1] for t in TABS[1:]), "inbox"], strict=True):
+            await pilot.press(key)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert app.current_mode == mode
+            tabs = app.screen.query_one(".tabs", Static)
+            assert tabs.region.width == size[0] and "7 网络" in str(tabs.render())
+            assert app.screen.query_one("Footer").region.y == size[1] - 1  # nothing pushed off
+        assert len(inbox(app).rows) == 3
