@@ -144,6 +144,18 @@ class DeskScreen(Screen[None]):
             self.notify(done)
         return True
 
+    def attempt(self, what: Callable[[], T], done: str = "") -> T | None:
+        """Do one desk operation and hand back what it returned; None (and the refusal
+        shown) when the desk's rules refused it."""
+        try:
+            result = what()
+        except XinbaoError as exc:
+            self.notify(exc.message, title="未能完成", severity="error", timeout=10)
+            return None
+        if done:
+            self.notify(done)
+        return result
+
 
 def tab_line(current: str) -> Text:
     """The tab line: every mode with its key; the current one stands out."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -9,7 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 from console.text import fit
 
@@ -126,6 +128,44 @@ class CommandLine(ModalScreen[tuple[Command, str] | None]):
                 self.dismiss((command, rest.strip()))
                 return
         self.notify(f"没有“{word}”这个命令（按 ? 看全部）", severity="warning")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class Choose(ModalScreen[str | None]):
+    """Pick one of a few named things (a publication, a level); Esc cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "取消"),
+        Binding("j", "pick(1)", "下一项", show=False),
+        Binding("k", "pick(-1)", "上一项", show=False),
+    ]
+
+    def __init__(self, prompt: str, choices: Sequence[str], default: str = "") -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.choices = list(choices)
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.prompt)
+            yield OptionList(*(Option(c, id=c) for c in self.choices), id="choices")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        if self.default in self.choices:
+            options.highlighted = self.choices.index(self.default)
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
+
+    def action_pick(self, step: int) -> None:
+        options = self.query_one(OptionList)
+        options.action_cursor_down() if step > 0 else options.action_cursor_up()
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -18,9 +18,10 @@ from textual.widgets import DataTable, Static
 
 from console import itemtext, requests_text
 from console.screen.desk import DeskScreen
-from console.screen.dialog import AskText
-from console.screen.publication import Choose, IssueScreen, Rows, attempt, table_width
+from console.screen.dialog import AskText, Choose
+from console.screen.publication import IssueScreen
 from console.screen.request import warn_span  # the 约稿 tab's yellow, the same here
+from console.screen.table import Rows, table_width
 from console.text import fit
 from schema import desk as ops
 from schema import instruction as instructions
@@ -342,7 +343,7 @@ class InstructionScreen(DeskScreen):
         if (found := self.owed()) is None:
             return
         request_id = found[1].request_id
-        request = attempt(self, lambda: ops.answer_request(self.desk, request_id, text))
+        request = self.attempt(lambda: ops.answer_request(self.desk, request_id, text))
         if request is not None:
             self.notify(f"已反馈“{request.draft.topic}”")
             self.store_changed()
@@ -400,7 +401,7 @@ class InstructionScreen(DeskScreen):
                 assigned=assigned.split(),
             )
 
-        made = attempt(self, record)
+        made = self.attempt(record)
         if made is not None:
             self.notify(f"已登记批示 {made.id}，传达至相关单位")
             self.store_changed()

@@ -5,27 +5,24 @@ out, move entries up and down, sign the issue off and export it as Markdown or W
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual import events, work
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.coordinate import Coordinate
-from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import DataTable, Label, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import DataTable, Static
 
 from console import itemtext, requests_text
 from console.screen.desk import DeskScreen
-from console.screen.dialog import AskText, Confirm
+from console.screen.dialog import AskText, Choose, Confirm
 from console.screen.inbox import MARKS
+from console.screen.table import Rows, table_width
 from console.text import fit
 from schema import desk as ops
 from schema import issuefile
@@ -38,110 +35,8 @@ from schema.store import Store
 from schema.vocabulary import EdgeState
 
 T = TypeVar("T")
-SCROLLBAR = 2  # cells the table's vertical scrollbar takes when the rows overflow
 STATE_STYLE = {pubs.EDITING: "yellow", pubs.ISSUED: "green"}
 CHOSEN = "选"  # a marked row: a wide character, where ● is ambiguous and may shift columns
-
-
-# -- shared widgets (the 批示 tab uses them too) --------------------------------------------------
-
-
-class Rows(DataTable[Any]):
-    """A table of rows with a row cursor, moved with j/k as well as the arrows (DataTable has
-    no j/k since 0.67.1); :meth:`refill` keeps the cursor on the same row across a re-read."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "下一条", show=False, tooltip="光标移到下一行"),
-        Binding("k", "cursor_up", "上一条", show=False, tooltip="光标移到上一行"),
-        Binding("g", "scroll_top", "首行", show=False, tooltip="光标移到第一行"),
-        Binding("G", "scroll_bottom", "末行", show=False, tooltip="光标移到最后一行"),
-    ]
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
-
-    def current_key(self) -> str | None:
-        """The key of the row under the cursor."""
-        if not self.row_count:
-            return None
-        row = min(self.cursor_row, self.row_count - 1)
-        return str(self.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value)
-
-    def refill(
-        self,
-        columns: Sequence[tuple[str, int]],
-        rows: Iterable[tuple[str, Sequence[str | Text]]],
-        keep: str | None = None,
-    ) -> None:
-        """Replace the columns (label, width) and rows (key, cells); the cursor stays on the
-        row it was on (or on ``keep``) if that row is still there."""
-        here = keep or self.current_key()
-        index = self.cursor_row
-        self.clear(columns=True)
-        for n, (label, width) in enumerate(columns):
-            self.add_column(label, width=width, key=label or f"_{n}")
-        keys: list[str] = []
-        for key, cells in rows:
-            self.add_row(*cells, key=key)
-            keys.append(key)
-        if not keys:
-            return
-        if here in keys:
-            index = keys.index(here)
-        self.move_cursor(row=max(0, min(index, len(keys) - 1)), animate=False)
-
-
-def table_width(screen_width: int, fixed: Sequence[int], least: int = 8) -> int:
-    """The width left for the last (title) column once the fixed columns, each with a cell
-    of padding either side, and the scrollbar are placed."""
-    used = sum(fixed) + 2 * (len(fixed) + 1) + SCROLLBAR
-    return max(least, screen_width - used)
-
-
-class Choose(ModalScreen[str | None]):
-    """Pick one of a few named things (a publication, a level); Esc cancels."""
-
-    DEFAULT_CSS = "Choose { align: center middle; }"  # as AskText and Confirm in desk.tcss
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "取消"),
-        Binding("j", "pick(1)", "下一项", show=False),
-        Binding("k", "pick(-1)", "上一项", show=False),
-    ]
-
-    def __init__(self, prompt: str, choices: Sequence[str], default: str = "") -> None:
-        super().__init__()
-        self.prompt = prompt
-        self.choices = list(choices)
-        self.default = default
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.prompt)
-            yield OptionList(*(Option(c, id=c) for c in self.choices), id="choices")
-
-    def on_mount(self) -> None:
-        options = self.query_one(OptionList)
-        if self.default in self.choices:
-            options.highlighted = self.choices.index(self.default)
-        options.focus()
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        self.dismiss(event.option.id)
-
-    def action_pick(self, step: int) -> None:
-        options = self.query_one(OptionList)
-        options.action_cursor_down() if step > 0 else options.action_cursor_up()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-def attempt(screen: DeskScreen, operation: Callable[[], T]) -> T | None:
-    """Run one desk operation through :meth:`DeskScreen.act` (the refusal shown) and hand back
-    what it returned, or None when it was refused."""
-    done: list[T] = []
-    return done[0] if screen.act(lambda: done.append(operation())) else None
 
 
 def marks(urgency: str, classification: str) -> str:
@@ -384,7 +279,7 @@ class PublicationScreen(DeskScreen):
             )
             return pubs.open_issue(desk.store, desk.node.id, ref, desk.actor, at)
 
-        issue = attempt(self, make)
+        issue = self.attempt(make)
         if issue is not None:
             self.notify(f"已开{issue.title}")
             self.app.push_screen(IssueScreen(self.desk, issue.id))
@@ -573,7 +468,7 @@ class IssueScreen(DeskScreen):
         ids = [i for i in re.split(r"[\s,，、；;]+", text) if i]
         if not ids:
             return
-        issue = attempt(self, lambda: ops.place_in_issue(self.desk, self.issue_id, ids))
+        issue = self.attempt(lambda: ops.place_in_issue(self.desk, self.issue_id, ids))
         if issue is not None:
             self.changed(issue, f"已编入{issue.title}，共 {len(issue.entries)} 条")
 
@@ -584,8 +479,8 @@ class IssueScreen(DeskScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                issue = attempt(
-                    self, lambda: ops.remove_from_issue(self.desk, self.issue_id, entry.item_id)
+                issue = self.attempt(
+                    lambda: ops.remove_from_issue(self.desk, self.issue_id, entry.item_id)
                 )
                 if issue is not None:
                     self.changed(issue, f"已从{issue.title}撤出 {entry.item_id}")
@@ -603,7 +498,7 @@ class IssueScreen(DeskScreen):
         if not 0 <= to < len(order):
             return
         order[at], order[to] = order[to], order[at]
-        issue = attempt(self, lambda: ops.order_issue(self.desk, self.issue_id, order))
+        issue = self.attempt(lambda: ops.order_issue(self.desk, self.issue_id, order))
         if issue is not None:
             self.keep = entry.item_id
             self.changed(issue, f"已{'上' if step < 0 else '下'}移至第 {to + 1} 条")
@@ -617,7 +512,7 @@ class IssueScreen(DeskScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                issue = attempt(self, lambda: ops.signoff_issue(self.desk, self.issue_id))
+                issue = self.attempt(lambda: ops.signoff_issue(self.desk, self.issue_id))
                 self.changed(issue, f"已签发{title}（已印发），排队报送上级并告知来源单位")
 
         self.app.push_screen(Confirm(f"签发{title}？签发后即印发，不能再修改。"), answered)
@@ -785,7 +680,7 @@ class PickScreen(DeskScreen):
         event.stop()
         chosen = [r.item_id for r in self.rows if r.item_id in self.marked]
         ids = chosen or [str(event.row_key.value)]
-        issue = attempt(self, lambda: ops.place_in_issue(self.desk, self.issue.id, ids))
+        issue = self.attempt(lambda: ops.place_in_issue(self.desk, self.issue.id, ids))
         if issue is not None:
             self.notify(f"已编入{issue.title} {len(ids)} 条，共 {len(issue.entries)} 条")
             self.app.pop_screen()

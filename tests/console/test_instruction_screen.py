@@ -15,10 +15,10 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from console.app import DeskApp
-from console.screen.dialog import AskText
+from console.screen.dialog import AskText, Choose
 from console.screen.instruction import InstructionScreen, InstructionTable
 from console.screen.item import ItemScreen
-from console.screen.publication import Choose, IssueScreen
+from console.screen.publication import IssueScreen
 from schema import outbox
 from schema import request as requests
 from schema.attachment import Attachments

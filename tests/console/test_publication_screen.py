@@ -16,10 +16,9 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from console.app import DeskApp
-from console.screen.dialog import AskText, CommandLine, Confirm
+from console.screen.dialog import AskText, Choose, CommandLine, Confirm
 from console.screen.item import ItemScreen
 from console.screen.publication import (
-    Choose,
     EntryTable,
     IssueScreen,
     IssueTable,
