@@ -486,8 +486,6 @@ def follow_up_text(view: MatrixView) -> Text:
 class RequestList(ScrollView, can_focus=True):
     """A short list drawn line by line by ``draw`` (fitted to the width), with a cursor."""
 
-    # the list takes the height the screen leaves; the lead may move this into desk.tcss
-    DEFAULT_CSS = "RequestList { height: 1fr; }"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j,down", "move(1)", "下移", show=False),
         Binding("k,up", "move(-1)", "上移", show=False),
