@@ -26,7 +26,15 @@ from typing import Any
 
 from schema import request as requests
 from schema.clock import system_clock
-from schema.desk import Desk, compose_request, signoff, signoff_request, submit
+from schema.desk import (
+    Desk,
+    adopt,
+    compose_request,
+    signoff,
+    signoff_issue,
+    signoff_request,
+    submit,
+)
 from schema.fixture import load_items, load_units
 from schema.network import add_units
 from schema.node import NodeHome
@@ -172,7 +180,8 @@ class Network:
 
 
 def _feed(net: Network) -> None:
-    """Items from the counties, an emergency at 新荣区, a topic request from the province."""
+    """Items from the counties, an emergency at 新荣区, a topic request from the province
+    (to the counties of 大同, 小店区 and 大同市 itself)."""
     now = system_clock()
     samples = load_items()
     for county in ("140212", "140213", "140105"):
@@ -198,7 +207,7 @@ def _feed(net: Network) -> None:
                 "urgency": "加急",
                 "topic": "根治欠薪冬季专项行动开展情况",
                 "guidance": "请报送专项行动启动后的工作部署、欠薪线索排查处置情况，附典型案例。",
-                "targets": ["all:county:140200", "140105"],
+                "targets": ["all:county:140200", "140105", "140200"],
                 "deadline": (now + timedelta(days=2)).isoformat(timespec="seconds"),
                 "publication": "专报",
                 "points": 10,
@@ -208,6 +217,26 @@ def _feed(net: Network) -> None:
         signoff_request(province, compose_request(province, draft).id)
     finally:
         province.store.close()
+
+
+def _adopt_at_city(net: Network) -> None:
+    """The city adopts a county's item into its 每日要情 and signs the issue off, and places
+    another in the next issue (the 刊物 and 通报 tabs have something to show; the decisions
+    travel back down to the counties)."""
+    city = net.desk("140200")
+    try:
+        for word, sign in (("欠薪", True), ("老旧小区", False)):
+            row = city.store.one(
+                "SELECT e.item_id FROM edge e JOIN item i ON i.id = e.item_id "
+                "WHERE e.to_unit = '140200' AND i.title LIKE ?",
+                (f"%{word}%",),
+            )
+            if row is not None:
+                adopt(city, row["item_id"], issue="每日要情")
+                if sign:
+                    signoff_issue(city, "每日要情")
+    finally:
+        city.store.close()
 
 
 def _inbox_size(net: Network, node: str) -> int:
@@ -236,13 +265,14 @@ def run_demo(*, keep: bool = False, desk: str = "140200", console: bool = True) 
         _feed(net)
         _until(lambda: _inbox_size(net, "140200") >= 4, "大同市收到各县信息")
         _until(lambda: _inbox_size(net, "140100") >= 1, "太原市收到小店区信息")
+        _adopt_at_city(net)
         if console:
-            from console.app import DeskApp  # Textual loads only for the console
-            from schema.attachment import Attachments
+            from console.app import run_console  # Textual loads only for the console
 
             opened = net.desk(desk)
+            home = NodeHome(net.homes[desk])
             try:
-                DeskApp(opened, Attachments(NodeHome(net.homes[desk]).attachments_path)).run()
+                run_console(opened, home.attachments_path, home.status_path)
             finally:
                 opened.store.close()
         else:
