@@ -272,6 +272,41 @@ def m010_item_created_index(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS item_created ON item(created_at)")
 
 
+@migrations()
+def m011_leads(db: Database) -> None:
+    """Leads: feed entries kept at this node only (never sent), and each feed's fetch state."""
+    db.executescript(
+        """
+        CREATE TABLE lead (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            guid TEXT NOT NULL,
+            link TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '',
+            published TEXT,
+            fetched_at TEXT NOT NULL,
+            matched TEXT NOT NULL DEFAULT '[]',
+            state TEXT NOT NULL DEFAULT '新',
+            item_id TEXT NOT NULL DEFAULT '',
+            UNIQUE (source, guid)
+        );
+        CREATE INDEX lead_link ON lead(link);
+        CREATE INDEX lead_fetched ON lead(fetched_at);
+        CREATE TABLE feed_state (
+            source TEXT PRIMARY KEY,
+            etag TEXT NOT NULL DEFAULT '',
+            last_modified TEXT NOT NULL DEFAULT '',
+            last_ok TEXT,
+            last_error TEXT NOT NULL DEFAULT '',
+            failures INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT,
+            refused INTEGER NOT NULL DEFAULT 0
+        );
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

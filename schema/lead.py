@@ -1,0 +1,274 @@
+"""Leads (信息线索): entries of media and government feeds kept beside the submissions.
+
+The daemon fetches and parses the feeds (syncd/feed.py) and hands the entries here: an entry
+already held (same source and guid, or the same link) or the same story as a recent lead of
+another source (near-duplicate text) is not kept twice. Each lead records the keywords it
+matched — the source's own rules and the themes of the reporting priorities (报送要点) held
+here, so priorities from above become rules by themselves. A lead never leaves the node: the
+desk dismisses it, keeps it, or turns it into a draft item that follows the normal path.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from schema import desk as ops
+from schema.clock import from_text, to_text
+from schema.datafile import data_text
+from schema.desk import Desk
+from schema.error import NotFound, ValidationError
+from schema.record import Item, ItemDraft
+from schema.request import themes_held
+from schema.similar import Doc, similarity
+from schema.store import Store
+from schema.vocabulary import Category
+
+NEW, KEPT, DISMISSED, DRAFTED = "新", "保留", "已忽略", "已成稿"
+STATES = (NEW, KEPT, DISMISSED, DRAFTED)
+
+
+@dataclass(frozen=True)
+class LeadRules:
+    """``schema/data/leads.toml``."""
+
+    near_threshold: float
+    window: timedelta
+    keyword_hours: float
+    max_title: int
+    max_summary: int
+    draft_category: Category
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> LeadRules:
+        """The rules in ``path``, or the shipped defaults."""
+        raw, _ = data_text("leads.toml", path)
+        data = tomllib.loads(raw)
+        return cls(
+            near_threshold=float(data["near_threshold"]),
+            window=timedelta(days=float(data["window_days"])),
+            keyword_hours=float(data["keyword_hours"]),
+            max_title=int(data["max_title"]),
+            max_summary=int(data["max_summary"]),
+            draft_category=Category.parse(data["draft_category"], "draft_category"),
+        )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a feed as parsed (syncd/feed.py), before it is kept."""
+
+    source: str
+    guid: str
+    link: str
+    title: str
+    summary: str
+    published: datetime | None
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A kept entry."""
+
+    id: int
+    source: str
+    guid: str
+    link: str
+    title: str
+    summary: str
+    published: datetime | None
+    fetched_at: datetime
+    matched: tuple[str, ...]
+    state: str
+    item_id: str
+
+    @property
+    def at(self) -> datetime:
+        """When the story is from: its published time, else when it was fetched."""
+        return self.published or self.fetched_at
+
+
+@dataclass(frozen=True)
+class Added:
+    """What one batch of entries did: kept, already held, same story as another, refused."""
+
+    kept: list[Lead]
+    known: int
+    near: int
+    refused: list[tuple[str, str]]  # (guid or title, reason)
+
+
+def keywords(store: Store, own: Sequence[str]) -> list[str]:
+    """A source's keyword rules together with the themes of the priorities held here."""
+    return list(dict.fromkeys([*own, *themes_held(store)]))
+
+
+def matched_in(text: str, words: Iterable[str]) -> tuple[str, ...]:
+    """The keywords that occur in ``text`` (plain substrings: Chinese has no word breaks)."""
+    return tuple(w for w in words if w and w in text)
+
+
+def add(
+    store: Store,
+    entries: Iterable[Entry],
+    words: Sequence[str],
+    now: datetime,
+    rules: LeadRules | None = None,
+) -> Added:
+    """Keep the new entries among ``entries``, with the keywords each matches."""
+    rules = rules or LeadRules.load()
+    kept: list[Lead] = []
+    known = near = 0
+    refused: list[tuple[str, str]] = []
+    recent = [
+        _doc(lead)
+        for lead in _rows(
+            store, "SELECT * FROM lead WHERE fetched_at >= ?", (to_text(now - rules.window),)
+        )
+    ]
+    for entry in entries:
+        problem = _problem(entry, rules)
+        if problem:
+            refused.append((entry.guid or entry.title[:40], problem))
+            continue
+        guid = entry.guid or entry.link or entry.title
+        held = store.one(
+            "SELECT id FROM lead WHERE (source = ? AND guid = ?) OR (link != '' AND link = ?)",
+            (entry.source, guid, entry.link),
+        )
+        if held:
+            known += 1
+            continue
+        doc = Doc(f"new:{guid}", entry.source, entry.title, entry.summary, entry.published or now)
+        if any(
+            other.unit != doc.unit and similarity(doc, other) >= rules.near_threshold
+            for other in recent
+        ):
+            near += 1
+            continue
+        found = matched_in(f"{entry.title}\n{entry.summary}", words)
+        with store.write() as db:
+            cursor = db.execute(
+                "INSERT INTO lead(source, guid, link, title, summary, published, fetched_at, "
+                "matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    entry.source,
+                    guid,
+                    entry.link,
+                    entry.title.strip(),
+                    entry.summary.strip(),
+                    to_text(entry.published) if entry.published else None,
+                    to_text(now),
+                    json.dumps(found, ensure_ascii=False),
+                ],
+            )
+            lead = get(store, int(cursor.lastrowid or 0))
+        kept.append(lead)
+        recent.append(_doc(lead))
+    return Added(kept, known, near, refused)
+
+
+def _problem(entry: Entry, rules: LeadRules) -> str:
+    if not entry.title.strip():
+        return "条目没有标题"
+    if len(entry.title) > rules.max_title:
+        return f"标题超过 {rules.max_title} 字"
+    if len(entry.summary) > rules.max_summary:
+        return f"正文超过 {rules.max_summary} 字"
+    return ""
+
+
+def _doc(lead: Lead) -> Doc:
+    return Doc(f"lead:{lead.id}", lead.source, lead.title, lead.summary, lead.at)
+
+
+def get(store: Store, lead_id: int) -> Lead:
+    """One lead by its number."""
+    found = _rows(store, "SELECT * FROM lead WHERE id = ?", (lead_id,))
+    if not found:
+        raise NotFound(f"没有线索 {lead_id}")
+    return found[0]
+
+
+def ranked(
+    store: Store,
+    now: datetime,
+    match: str = "",
+    states: Sequence[str] = (NEW, KEPT),
+    rules: LeadRules | None = None,
+    limit: int = 200,
+) -> list[Lead]:
+    """Leads in ``states``, most relevant first: each matched keyword counts as
+    ``keyword_hours`` of recency; ``match`` keeps only leads whose text contains it."""
+    rules = rules or LeadRules.load()
+    marks = ",".join("?" * len(states))
+    sql = f"SELECT * FROM lead WHERE state IN ({marks})"
+    params: list[Any] = list(states)
+    if match.strip():
+        sql += " AND (instr(title, ?) > 0 OR instr(summary, ?) > 0)"
+        params += [match.strip(), match.strip()]
+    leads = _rows(store, sql, tuple(params))
+
+    def score(lead: Lead) -> float:
+        age = (now - lead.at).total_seconds() / 3600
+        return len(lead.matched) * rules.keyword_hours - age
+
+    return sorted(leads, key=lambda lead: (-score(lead), -lead.id))[:limit]
+
+
+def set_state(store: Store, lead_id: int, state: str) -> Lead:
+    """Keep (保留) or dismiss (已忽略) a lead; one turned into an item stays so."""
+    if state not in (NEW, KEPT, DISMISSED):
+        raise ValidationError("state", f"线索状态只能改为{NEW}、{KEPT}或{DISMISSED}")
+    lead = get(store, lead_id)
+    if lead.state == DRAFTED:
+        raise ValidationError("state", f"线索 {lead_id} 已写成信息 {lead.item_id}")
+    with store.write() as db:
+        db.execute("UPDATE lead SET state = ? WHERE id = ?", [state, lead_id])
+    return get(store, lead_id)
+
+
+def draft_of(lead: Lead, author: str, rules: LeadRules | None = None) -> ItemDraft:
+    """The draft item a lead starts: its title, the summary as a first body, the source cited."""
+    rules = rules or LeadRules.load()
+    cited = f"（线索来源：{lead.source}" + (f"，{lead.link}" if lead.link else "") + "）"
+    body = f"{lead.summary.strip()}\n\n{cited}".strip()
+    return ItemDraft(title=lead.title, category=rules.draft_category, body=body, author=author)
+
+
+def to_item(desk: Desk, lead_id: int, draft: ItemDraft | None = None) -> Item:
+    """Turn a lead into a draft item of this desk (待签发): ``draft`` as the desk edited it,
+    or the lead's own :func:`draft_of`. The lead remembers the item."""
+    lead = get(desk.store, lead_id)
+    if lead.state == DRAFTED:
+        raise ValidationError("state", f"线索 {lead_id} 已写成信息 {lead.item_id}")
+    with desk.store.write() as db:
+        item = ops.submit(desk, draft or draft_of(lead, desk.actor))
+        db.execute(
+            "UPDATE lead SET state = ?, item_id = ? WHERE id = ?", [DRAFTED, item.id, lead_id]
+        )
+    return item
+
+
+def _rows(store: Store, sql: str, params: tuple[Any, ...]) -> list[Lead]:
+    return [
+        Lead(
+            id=r["id"],
+            source=r["source"],
+            guid=r["guid"],
+            link=r["link"],
+            title=r["title"],
+            summary=r["summary"],
+            published=from_text(r["published"]) if r["published"] else None,
+            fetched_at=from_text(r["fetched_at"]),
+            matched=tuple(json.loads(r["matched"])),
+            state=r["state"],
+            item_id=r["item_id"],
+        )
+        for r in store.query(sql, params)
+    ]
