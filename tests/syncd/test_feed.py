@@ -1,0 +1,117 @@
+"""Feeds (syncd/feed.py) from a feed server on 127.0.0.1 serving the fixture feeds: RSS, Atom
+and JSON Feed fetched, parsed and kept as leads once (the same story in two feeds once); a 304
+on the second fetch; a malformed feed, an entity-expansion attempt and an oversized body
+refused with their reasons; a bad entry refused alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from schema import lead as leads
+from schema.fixture import fixtures_dir
+from syncd.feed import FeedError, fetch, parse
+from tests.conftest import COUNTY, T0, make_desk
+
+pytestmark = pytest.mark.anyio
+FEEDS = fixtures_dir() / "feeds"
+TYPES = {".xml": "application/xml", ".json": "application/feed+json"}
+LIMIT = 1 << 20
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        name = self.path.strip("/")
+        if name == "huge.xml":
+            body = b"<rss>" + b" " * (LIMIT + 10) + b"</rss>"
+        elif (FEEDS / name).is_file():
+            body = (FEEDS / name).read_bytes()
+        else:
+            self.send_error(404)
+            return
+        etag = f'"{name}-1"'
+        if self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", TYPES.get(name[name.rfind(".") :], "text/plain"))
+        self.send_header("ETag", etag)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+async def test_three_kinds_of_feed_become_leads_once(server: str) -> None:
+    desk = make_desk(COUNTY)
+    kept: list[str] = []
+    async with httpx.AsyncClient(timeout=5) as client:
+        for name, source in (
+            ("rss.xml", "大同日报"),
+            ("atom.xml", "中国政府网"),
+            ("feed.json", "山西发布"),
+        ):
+            got = await fetch(client, f"{server}/{name}", "", "", LIMIT)
+            assert got.body is not None and got.etag == f'"{name}-1"'
+            parsed = parse(source, got.body, got.content_type)
+            added = leads.add(desk.store, parsed.entries, ["欠薪", "煤改电", "放管服"], T0)
+            kept += [lead.title for lead in added.kept]
+            if name == "atom.xml":
+                assert added.near == 1  # 大同 欠薪 again, from another source
+            if name == "feed.json":
+                assert [why for _, why in parsed.refused] == [
+                    "Invalid isoformat string: '去年冬天'"
+                ]
+        # the second time the server answers 304: nothing to parse
+        again = await fetch(client, f"{server}/rss.xml", '"rss.xml-1"', "", LIMIT)
+        assert again.body is None
+    assert kept == [
+        "大同市启动根治欠薪冬季专项行动",
+        "新荣区“煤改电”用户冬季取暖平稳",
+        "国务院常务会议部署推进“放管服”改革",
+        "全省秋冬季大气污染防治攻坚启动",
+    ]
+    ranked = leads.ranked(desk.store, T0)
+    assert len(ranked) == 4 and all(lead.matched for lead in ranked)  # every one on a priority
+    (first,) = [lead for lead in ranked if "欠薪" in lead.matched]
+    assert first.summary.startswith("大同市出台")  # the RSS description's HTML stripped
+    assert first.published is not None and first.published.utcoffset().total_seconds() == 8 * 3600  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("broken.xml", "无法解析"),
+        ("laughs.xml", "实体扩展"),
+        ("huge.xml", "超过"),
+        ("missing.xml", "404"),
+    ],
+)
+async def test_a_hostile_or_broken_feed_is_refused_with_its_reason(
+    server: str, name: str, reason: str
+) -> None:
+    async with httpx.AsyncClient(timeout=5) as client:
+        with pytest.raises(FeedError, match=reason):
+            got = await fetch(client, f"{server}/{name}", "", "", LIMIT)
+            assert got.body is not None
+            parse("某网", got.body, got.content_type)
