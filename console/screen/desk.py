@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
 
@@ -56,6 +57,7 @@ class DeskScreen(Screen[None]):
     LIVE: ClassVar[bool] = False  # call store_changed when another process commits
 
     def __init__(self, desk: Desk) -> None:
+        self._timers_here: list[Timer] = []
         super().__init__()
         self.desk = desk
         self._version = store_version(desk.store)
@@ -80,6 +82,23 @@ class DeskScreen(Screen[None]):
     def on_mount(self) -> None:
         if self.LIVE:
             self.set_interval(REFRESH_SECONDS, self._follow)
+
+    def set_interval(self, *args: Any, **kwargs: Any) -> Timer:  # type: ignore[override]
+        """As Textual's, but the timer rests while another tab or screen is in front: every
+        tab stays alive once opened, and its countdowns and re-reads must not run behind the
+        inbox (each is a store read in a worker, competing with the keystrokes)."""
+        timer = super().set_interval(*args, **kwargs)
+        if kwargs.get("name") is None:  # ours; Textual's own (screen_update) it manages itself
+            self._timers_here.append(timer)
+        return timer
+
+    def on_screen_suspend(self) -> None:
+        for timer in self._timers_here:
+            timer.pause()
+
+    def on_screen_resume(self) -> None:
+        for timer in self._timers_here:  # a live screen's next look catches up at once
+            timer.resume()
 
     def _follow(self) -> None:
         version = store_version(self.desk.store)

@@ -405,3 +405,22 @@ async def test_every_tab_opens_at_the_smallest_and_a_large_terminal(
             assert tabs.region.width == size[0] and "7 网络" in str(tabs.render())
             assert app.screen.query_one("Footer").region.y == size[1] - 1  # nothing pushed off
         assert len(inbox(app).rows) == 3
+
+
+async def test_a_tab_behind_another_rests_its_timers(
+    city: tuple[Desk, Desk, Path], tmp_path: Path
+) -> None:
+    desk, _, _ = city
+    app = DeskApp(desk, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot.pause()
+        board = app.screen
+        assert board._timers_here and all(t._active.is_set() for t in board._timers_here)
+        await pilot.press("1")
+        await pilot.pause()
+        assert all(not t._active.is_set() for t in board._timers_here)  # paused behind the inbox
+        await pilot.press("2")
+        await pilot.pause()
+        assert all(t._active.is_set() for t in board._timers_here)
