@@ -154,14 +154,7 @@ class DeskScreen(Screen[None]):
 
     def act(self, what: Callable[[], Any], done: str = "") -> bool:
         """Do one desk operation (a local, quick write); show ``done`` or the refusal."""
-        try:
-            what()
-        except XinbaoError as exc:
-            self.notify(exc.message, title="未能完成", severity="error", timeout=10)
-            return False
-        if done:
-            self.notify(done)
-        return True
+        return self.attempt(lambda: (what(), True)[1], done) is not None
 
     def attempt(self, what: Callable[[], T], done: str = "") -> T | None:
         """Do one desk operation and hand back what it returned; None (and the refusal
