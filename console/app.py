@@ -1,7 +1,7 @@
 """``xinbao console``: the desk in a terminal (Textual), keyboard first, in Chinese.
 
-Each tab (收件 紧急 约稿 刊物 批示 通报 网络) is a Textual mode with its own screen stack;
-1–7 switch between them. Every action is a binding of its screen, so the footer, the help
+Each tab (收件 紧急 约稿 刊物 批示 通报 网络 线索) is a Textual mode with its own screen
+stack; 1–8 switch between them. Every action is a binding of its screen, so the footer, the help
 (``?``), the command palette (Ctrl+P) and the command line (``:``) list the same things.
 """
 
@@ -33,6 +33,7 @@ SCREENS: dict[str, str] = {
     "instructions": "console.screen.instruction:InstructionScreen",
     "scoreboard": "console.screen.scoreboard:ScoreboardScreen",
     "network": "console.screen.network:NetworkScreen",
+    "leads": "console.screen.lead:LeadScreen",
 }
 
 

@@ -12,6 +12,7 @@ from console import itemtext, requests_text
 from console.text import fit
 from schema import bulletin, editorial, emergency, issuefile, view
 from schema import desk as ops
+from schema import lead as leads
 from schema import publication as pubs
 from schema import request as requests
 from schema.attachment import Attachments
@@ -144,6 +145,19 @@ def build_parser() -> Parser:
     p.add_argument("--title", required=True)
     p.add_argument("--body", default="", help="综合后的正文（默认为各条正文依次相接）")
 
+    p = cmds.add_parser("leads", parents=[opts], help="列出信息线索（订阅的媒体与政府网站）")
+    p.add_argument("--match", default="", metavar="TEXT", help="只列出含此文字的线索")
+    p.add_argument("--all", action="store_true", help="也列出已忽略和已成稿的线索")
+    p.add_argument("--limit", type=int, default=50, help="最多列出几条")
+    p = cmds.add_parser("lead", parents=[opts], help="处理一条线索：保留、忽略或写成信息")
+    p.add_argument(
+        "action",
+        choices=["keep", "dismiss", "draft", "show"],
+        metavar="操作",
+        help="keep 保留、dismiss 忽略、draft 写成信息（待签发）、show 查看",
+    )
+    p.add_argument("id", type=int, metavar="ID", help="线索编号（见 xinbao leads）")
+
     cmds.add_parser("console", parents=[opts], help="文字界面工作台")
     p = cmds.add_parser(
         "demo", parents=[opts], help="演示：在本机运行一个多层级报送网络并打开工作台"
@@ -216,6 +230,14 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
             return item
         case "issue":
             return _issue(desk, args)
+        case "leads":
+            states = leads.STATES if args.all else (leads.NEW, leads.KEPT)
+            found = leads.ranked(desk.store, desk.clock(), args.match, states, limit=args.limit)
+            if not args.json:
+                _print_leads(found, leads.feed_states(desk.store))
+            return found
+        case "lead":
+            return _lead(desk, args)
         case "publication":
             pubs.add_publication(desk.store, args.name, args.copies)
             _say(args, f"已增加刊物“{args.name.strip()}”，每期印数 {args.copies}")
@@ -406,6 +428,55 @@ def _issue(desk: Desk, args: Any) -> Any:
                 _say(args, f"已导出 {args.out}")
             return {"out": str(args.out) if args.out else ""}
     raise AssertionError(args.action)
+
+
+def _lead(desk: Desk, args: Any) -> Any:
+    match args.action:
+        case "keep":
+            lead = leads.set_state(desk.store, args.id, leads.KEPT)
+            _say(args, f"已保留线索 {lead.id}「{lead.title}」")
+        case "dismiss":
+            lead = leads.set_state(desk.store, args.id, leads.DISMISSED)
+            _say(args, f"已忽略线索 {lead.id}「{lead.title}」")
+        case "draft":
+            item = leads.to_item(desk, args.id)
+            _say(args, f"已把线索 {args.id} 写成信息 {item.id}「{item.title}」，待签发")
+            _say(args, f"（可用 xinbao edit {item.id} 修改后签发）")
+            return item
+        case _:
+            lead = leads.get(desk.store, args.id)
+            if not args.json:
+                when = lead.at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+                print(f"线索 {lead.id}　{lead.state}　{lead.source}　{when}")
+                print(lead.title)
+                if lead.link:
+                    print(lead.link)
+                if lead.matched:
+                    print("命中：" + "、".join(lead.matched))
+                if lead.item_id:
+                    print(f"已写成信息 {lead.item_id}")
+                print()
+                print(lead.summary)
+    return lead
+
+
+def _print_leads(found: list[leads.Lead], feeds: list[leads.FeedState]) -> None:
+    for feed in feeds:
+        if feed.failures:
+            print(f"订阅 {feed.source} 读取失败 {feed.failures} 次：{feed.last_error[:50]}")
+    if not found:
+        print("（没有线索）")
+        return
+    width = shutil.get_terminal_size((80, 24)).columns
+    title_width = max(10, width - 6 - 12 - 12 - 14)
+    print(f"{fit('编号', 6)}{fit('时间', 12)}{fit('来源', 12)}{fit('命中', 14)}标题")
+    for lead in found:
+        when = lead.at.astimezone(CHINA).strftime("%m-%d %H:%M")
+        mark = "" if lead.state == leads.NEW else f"［{lead.state}］"
+        print(
+            f"{fit(str(lead.id), 6)}{fit(when, 12)}{fit(lead.source, 12)}"
+            f"{fit('、'.join(lead.matched), 14)}{fit(mark + lead.title, title_width).rstrip()}"
+        )
 
 
 def _print_issue(store: Store, issue: pubs.Issue) -> None:

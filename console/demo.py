@@ -35,7 +35,7 @@ from schema.desk import (
     signoff_request,
     submit,
 )
-from schema.fixture import load_items, load_units
+from schema.fixture import fixtures_dir, load_items, load_units
 from schema.network import add_units
 from schema.node import NodeHome
 from schema.store import Store
@@ -53,6 +53,15 @@ TIMERS = (
     "[intervals]\nsend = 0.5\nfetch = 1.0\nretry_min = 0.5\nretry_max = 5.0\nresend_after = 120.0\n"
 )
 WAIT = 60.0  # seconds: the longest any step may take
+# the fixture feeds, as if carried in on a USB stick: every city and county desk reads them
+DEMO_FEEDS = ("rss.xml", "atom.xml", "feed.json")
+FEED_SOURCE = """
+[[feeds]]
+name = "U盘摘编"
+folder = "{folder}"
+interval = 5.0
+keywords = ["欠薪", "煤改电"]
+"""
 
 
 def _say(text: str) -> None:
@@ -90,6 +99,7 @@ class Network:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.feeds = root / "feeds"  # the "USB stick" of feed files
         self.homes = {node: root / node for node, _, _ in NETWORK}
         self.daemons: dict[str, subprocess.Popen[bytes]] = {}
         self.urls: dict[str, str] = {}
@@ -97,6 +107,9 @@ class Network:
         self.names = names
 
     def build(self) -> None:
+        self.feeds.mkdir()
+        for name in DEMO_FEEDS:
+            shutil.copy(fixtures_dir() / "feeds" / name, self.feeds / name)
         for node, tier, parent in NETWORK:
             _cli(
                 "xinbao-syncd",
@@ -116,7 +129,8 @@ class Network:
                 add_units(store, load_units())  # desks show short names from the fixtures
             finally:
                 store.close()
-            (self.homes[node] / "syncd.toml").write_text(TIMERS, "utf-8")
+            feeds = FEED_SOURCE.format(folder=self.feeds) if tier in ("city", "county") else ""
+            (self.homes[node] / "syncd.toml").write_text(TIMERS + feeds, "utf-8")
         for child, _, parent in NETWORK[1:]:
             request = self.root / f"{child}.req"
             cert = self.root / f"{child}.crt"
@@ -239,6 +253,13 @@ def _adopt_at_city(net: Network) -> None:
         city.store.close()
 
 
+def _has_leads(net: Network, node: str) -> bool:
+    """Whether the desk's daemon has read the carried feeds (the province reads none)."""
+    if node == "140000":
+        return True
+    return bool(json.loads(_cli("xinbao", net.homes[node], "--json", "leads")))
+
+
 def _inbox_size(net: Network, node: str) -> int:
     store = Store.open(net.homes[node] / "store.db")
     try:
@@ -266,6 +287,7 @@ def run_demo(*, keep: bool = False, desk: str = "140200", console: bool = True) 
         _until(lambda: _inbox_size(net, "140200") >= 4, "大同市收到各县信息")
         _until(lambda: _inbox_size(net, "140100") >= 1, "太原市收到小店区信息")
         _adopt_at_city(net)
+        _until(lambda: _has_leads(net, desk), "订阅源的线索")
         if console:
             from console.app import run_console  # Textual loads only for the console
 
@@ -277,6 +299,7 @@ def run_demo(*, keep: bool = False, desk: str = "140200", console: bool = True) 
                 opened.store.close()
         else:
             _say(_cli("xinbao", net.homes[desk], "list", "--inbox"))
+            _say(_cli("xinbao", net.homes[desk], "leads"))
         return 0
     finally:
         net.stop()

@@ -2,7 +2,7 @@
 
 The daemon fetches and parses the feeds (syncd/feed.py) and hands the entries here: an entry
 already held (same source and guid, or the same link) or the same story as a recent lead of
-another source (near-duplicate text) is not kept twice. Each lead records the keywords it
+any source (near-duplicate text) is not kept twice. Each lead records the keywords it
 matched — the source's own rules and the themes of the reporting priorities (报送要点) held
 here, so priorities from above become rules by themselves. A lead never leaves the node: the
 desk dismisses it, keeps it, or turns it into a draft item that follows the normal path.
@@ -11,9 +11,10 @@ desk dismisses it, keeps it, or turns it into a draft item that follows the norm
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from schema import desk as ops
 from schema.clock import from_text, to_text
 from schema.datafile import data_text
 from schema.desk import Desk
-from schema.error import NotFound, ValidationError
+from schema.error import NotFound, TransitionError, ValidationError
 from schema.record import Item, ItemDraft
 from schema.request import themes_held
 from schema.similar import Doc, similarity
@@ -43,6 +44,8 @@ class LeadRules:
     max_title: int
     max_summary: int
     draft_category: Category
+    theme_separators: tuple[str, ...]
+    min_term: int
 
     @classmethod
     def load(cls, path: Path | None = None) -> LeadRules:
@@ -56,6 +59,8 @@ class LeadRules:
             max_title=int(data["max_title"]),
             max_summary=int(data["max_summary"]),
             draft_category=Category.parse(data["draft_category"], "draft_category"),
+            theme_separators=tuple(data["theme_separators"]),
+            min_term=int(data["min_term"]),
         )
 
 
@@ -103,9 +108,109 @@ class Added:
     refused: list[tuple[str, str]]  # (guid or title, reason)
 
 
+@dataclass(frozen=True)
+class FeedState:
+    """How one feed source fares, as the daemon last recorded it (``feed_state``)."""
+
+    source: str
+    etag: str = ""  # for a folder source: a fingerprint of the files last read
+    last_modified: str = ""
+    last_ok: datetime | None = None
+    last_error: str = ""
+    failures: int = 0
+    next_at: datetime | None = None
+    refused: int = 0  # entries refused at the last fetch
+    leads: int = 0  # leads kept from this source, ever
+
+    def due(self, now: datetime) -> bool:
+        """Whether the source should be read again at ``now``."""
+        return self.next_at is None or self.next_at <= now
+
+
+def feed_states(store: Store) -> list[FeedState]:
+    """Every source the daemon has read, with how many leads each gave."""
+    counts = {
+        r["source"]: r["n"]
+        for r in store.query("SELECT source, count(*) AS n FROM lead GROUP BY source")
+    }
+    return [
+        FeedState(
+            source=r["source"],
+            etag=r["etag"],
+            last_modified=r["last_modified"],
+            last_ok=from_text(r["last_ok"]) if r["last_ok"] else None,
+            last_error=r["last_error"],
+            failures=r["failures"],
+            next_at=from_text(r["next_at"]) if r["next_at"] else None,
+            refused=r["refused"],
+            leads=counts.get(r["source"], 0),
+        )
+        for r in store.query("SELECT * FROM feed_state ORDER BY source")
+    ]
+
+
+def feed_state(store: Store, source: str) -> FeedState:
+    """One source's state (a source never read has the empty state: due now)."""
+    found = [state for state in feed_states(store) if state.source == source]
+    return found[0] if found else FeedState(source)
+
+
+def note_read(
+    store: Store,
+    source: str,
+    now: datetime,
+    next_at: datetime,
+    etag: str,
+    last_modified: str,
+    refused: int = 0,
+    problem: str = "",
+) -> None:
+    """A source was read (or answered 304): its validators, when next, and any per-entry
+    ``problem`` worth showing; its failures are over."""
+    with store.write() as db:
+        db.execute(
+            "INSERT INTO feed_state(source, etag, last_modified, last_ok, last_error, failures, "
+            "next_at, refused) VALUES (?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT(source) DO UPDATE SET "
+            "etag = excluded.etag, last_modified = excluded.last_modified, "
+            "last_ok = excluded.last_ok, last_error = excluded.last_error, failures = 0, "
+            "next_at = excluded.next_at, refused = excluded.refused",
+            [source, etag, last_modified, to_text(now), problem, to_text(next_at), refused],
+        )
+
+
+def note_failure(store: Store, source: str, error: str, next_at: datetime) -> FeedState:
+    """A source could not be read: the reason, one more failure, when to try again."""
+    with store.write() as db:
+        db.execute(
+            "INSERT INTO feed_state(source, last_error, failures, next_at) VALUES (?, ?, 1, ?) "
+            "ON CONFLICT(source) DO UPDATE SET last_error = excluded.last_error, "
+            "failures = failures + 1, next_at = excluded.next_at",
+            [source, error, to_text(next_at)],
+        )
+    return feed_state(store, source)
+
+
+def theme_terms(theme: str, rules: LeadRules | None = None) -> list[str]:
+    """The keywords a reporting-priorities theme gives: the theme, each quoted term in it
+    (“煤改电”), and each part between the separators of ``leads.toml`` (和、，) — a news
+    report seldom repeats a theme's whole wording."""
+    rules = rules or LeadRules.load()
+    quoted = re.findall(r"[“\"‘「]([^”\"’」]+)[”\"’」]", theme)
+    plain = re.sub(r"[“”\"‘’「」]", "", theme)
+    parts = re.split("|".join(map(re.escape, rules.theme_separators)), plain)
+    terms = [plain, *quoted, *(part.strip() for part in parts)]
+    return list(dict.fromkeys(t for t in terms if len(t) >= rules.min_term))
+
+
+def priority_terms(store: Store, rules: LeadRules | None = None) -> list[str]:
+    """The keywords of every theme of the reporting priorities held here."""
+    rules = rules or LeadRules.load()
+    return list(dict.fromkeys(t for theme in themes_held(store) for t in theme_terms(theme, rules)))
+
+
 def keywords(store: Store, own: Sequence[str]) -> list[str]:
-    """A source's keyword rules together with the themes of the priorities held here."""
-    return list(dict.fromkeys([*own, *themes_held(store)]))
+    """A source's keyword rules together with the terms of the priorities held here."""
+    return list(dict.fromkeys([*own, *priority_terms(store)]))
 
 
 def matched_in(text: str, words: Iterable[str]) -> tuple[str, ...]:
@@ -145,10 +250,8 @@ def add(
             known += 1
             continue
         doc = Doc(f"new:{guid}", entry.source, entry.title, entry.summary, entry.published or now)
-        if any(
-            other.unit != doc.unit and similarity(doc, other) >= rules.near_threshold
-            for other in recent
-        ):
+        # the same story again (another outlet, or the same one under a new guid): kept once
+        if any(similarity(doc, other) >= rules.near_threshold for other in recent):
             near += 1
             continue
         found = matched_in(f"{entry.title}\n{entry.summary}", words)
@@ -204,7 +307,9 @@ def ranked(
     limit: int = 200,
 ) -> list[Lead]:
     """Leads in ``states``, most relevant first: each matched keyword counts as
-    ``keyword_hours`` of recency; ``match`` keeps only leads whose text contains it."""
+    ``keyword_hours`` of recency; ``match`` keeps only leads whose text contains it. The
+    keywords are those matched when the lead was kept and the themes of the priorities held
+    now, so priorities arriving from above re-rank the leads already here."""
     rules = rules or LeadRules.load()
     marks = ",".join("?" * len(states))
     sql = f"SELECT * FROM lead WHERE state IN ({marks})"
@@ -212,7 +317,13 @@ def ranked(
     if match.strip():
         sql += " AND (instr(title, ?) > 0 OR instr(summary, ?) > 0)"
         params += [match.strip(), match.strip()]
-    leads = _rows(store, sql, tuple(params))
+    themes = priority_terms(store, rules)  # priorities that came after a lead count too
+    leads = [
+        replace(
+            lead, matched=_union(lead.matched, matched_in(f"{lead.title}\n{lead.summary}", themes))
+        )
+        for lead in _rows(store, sql, tuple(params))
+    ]
 
     def score(lead: Lead) -> float:
         age = (now - lead.at).total_seconds() / 3600
@@ -221,13 +332,17 @@ def ranked(
     return sorted(leads, key=lambda lead: (-score(lead), -lead.id))[:limit]
 
 
+def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*first, *second)))
+
+
 def set_state(store: Store, lead_id: int, state: str) -> Lead:
     """Keep (保留) or dismiss (已忽略) a lead; one turned into an item stays so."""
     if state not in (NEW, KEPT, DISMISSED):
-        raise ValidationError("state", f"线索状态只能改为{NEW}、{KEPT}或{DISMISSED}")
+        raise ValidationError("", f"线索状态只能改为{NEW}、{KEPT}或{DISMISSED}")
     lead = get(store, lead_id)
     if lead.state == DRAFTED:
-        raise ValidationError("state", f"线索 {lead_id} 已写成信息 {lead.item_id}")
+        raise TransitionError(f"线索 {lead_id} 已写成信息 {lead.item_id}")
     with store.write() as db:
         db.execute("UPDATE lead SET state = ? WHERE id = ?", [state, lead_id])
     return get(store, lead_id)
@@ -246,7 +361,7 @@ def to_item(desk: Desk, lead_id: int, draft: ItemDraft | None = None) -> Item:
     or the lead's own :func:`draft_of`. The lead remembers the item."""
     lead = get(desk.store, lead_id)
     if lead.state == DRAFTED:
-        raise ValidationError("state", f"线索 {lead_id} 已写成信息 {lead.item_id}")
+        raise TransitionError(f"线索 {lead_id} 已写成信息 {lead.item_id}")
     with desk.store.write() as db:
         item = ops.submit(desk, draft or draft_of(lead, desk.actor))
         db.execute(

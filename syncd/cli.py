@@ -162,6 +162,14 @@ def _print_status(status: dict[str, Any]) -> None:
         )
         if link["last_error"]:
             print(f"　　最近错误：{link['last_error'][:60]}")
+    feed_states = {"ok": "正常", "waiting": "未读取", "failing": "故障"}
+    for feed in status.get("feeds", []):
+        print(
+            f"订阅 {feed['name']}　{feed_states[feed['state']]}　线索 {feed['leads']}"
+            f"　最近读取 {_when(feed['last_ok'])}　下次 {_when(feed['next_at'])}　{feed['where']}"
+        )
+        if feed["last_error"]:
+            print(f"　　最近问题：{feed['last_error'][:60]}")
 
 
 def _when(stamp: float | None) -> str:

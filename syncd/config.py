@@ -25,6 +25,8 @@ The format::
                                    # (unless the watcher saw its writer close it)
     abandon = 3600.0               # an incomplete dropped file unchanged this long: quarantined
     wake_poll = 0.05               # how often the store is checked for a desk's new sign-off
+    feed_backoff_max = 21600.0     # a failing feed is retried at its interval, doubling per
+                                   # failure up to this
 
     [limits]
     max_upload_bytes = 2147483648  # integer > 0
@@ -32,16 +34,26 @@ The format::
     timeout = 30.0                 # HTTP timeout seconds, > 0
     resume_above = 8388608         # bundles larger than this go by resumable upload (bytes)
     partial_ttl = 86400.0          # an interrupted upload not resumed this long is deleted
+    max_feed_bytes = 5242880       # a feed document larger than this is refused
 
     [links.140200]                 # one table per neighbour, keyed by node id (schema UNIT_ID)
     url = "http://127.0.0.1:8471"  # exactly one of url / folder
     # folder = "/media/usb/to-140200"
     ceiling = "机密"                # highest classification sent on this link (default 机密)
 
-Relative paths (``drop``, ``tls_cert``, ``tls_key``, ``links.*.folder``) are relative to the
-node home. Paths are not checked for existence here (removable media come and go); the daemon
-reports a missing one when it needs it. A link folder may not also be a drop folder: the node
-would import what it just sent.
+    [[feeds]]                      # media and government feeds read for the desk's leads
+    name = "大同日报"               # the source, as the desk sees it (unique)
+    url = "https://example.cn/rss"  # RSS 2.0, Atom or JSON Feed; exactly one of url / folder
+    # folder = "/media/usb/feeds"  # air-gapped desk: feed files carried into this folder
+    interval = 900.0               # seconds between fetches (default 900)
+    keywords = ["欠薪", "煤改电"]   # optional; the themes of the reporting priorities held
+                                   # here are added by themselves
+
+Relative paths (``drop``, ``tls_cert``, ``tls_key``, ``links.*.folder``, ``feeds.*.folder``)
+are relative to the node home. Paths are not checked for existence here (removable media come
+and go); the daemon reports a missing one when it needs it. A link folder may not also be a
+drop folder: the node would import what it just sent; nor may a feed folder (feed files are
+not bundles).
 
 :func:`save_link` and :func:`remove_link` rewrite the file from its parsed TOML, so every value
 is kept but comments are not; the result is validated exactly as :func:`load` will read it
@@ -73,8 +85,10 @@ from syncd.keys import write_durably
 
 SYNC_CONFIG_FILE = "syncd.toml"
 DEFAULT_DROP = "drop"
-_TOP_KEYS = ("listen", "tls_cert", "tls_key", "drop", "intervals", "limits", "links")
+_TOP_KEYS = ("listen", "tls_cert", "tls_key", "drop", "intervals", "limits", "links", "feeds")
 _LINK_KEYS = ("url", "folder", "ceiling")
+_FEED_KEYS = ("name", "url", "folder", "interval", "keywords")
+DEFAULT_FEED_INTERVAL = 900.0
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 _PORT = re.compile(r"[0-9]{1,5}")
@@ -108,6 +122,7 @@ class Intervals:
     stable: float = 1.0
     abandon: float = 3600.0
     wake_poll: float = 0.05
+    feed_backoff_max: float = 21600.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,7 @@ class HttpLimits:
     timeout: float = 30.0
     resume_above: int = 8 * 1024**2
     partial_ttl: float = 86400.0
+    max_feed_bytes: int = 5 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,22 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Feed:
+    """A feed read for the desk's leads: a URL fetched, or a folder of carried feed files."""
+
+    name: str
+    url: str | None = None
+    folder: Path | None = None
+    interval: float = DEFAULT_FEED_INTERVAL
+    keywords: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        """The URL or the folder, for status lines."""
+        return self.url if self.url is not None else str(self.folder)
+
+
+@dataclass(frozen=True)
 class SyncConfig:
     """The parsed ``syncd.toml``; paths are already resolved against the node home."""
 
@@ -146,6 +178,7 @@ class SyncConfig:
     intervals: Intervals = field(default_factory=Intervals)
     limits: HttpLimits = field(default_factory=HttpLimits)
     links: dict[str, Link] = field(default_factory=dict)
+    feeds: tuple[Feed, ...] = ()
 
     @property
     def https(self) -> bool:
@@ -258,6 +291,7 @@ def _parse(data: dict[str, Any], home: Path, path: Path) -> SyncConfig:
             f"intervals.retry_max（{_show(intervals.retry_max)}）"
         )
     links = _links(data, home, drop, problems)
+    feeds = _feeds(data, home, drop, problems)
 
     if problems:
         raise SyncConfigError(path, problems)
@@ -269,6 +303,7 @@ def _parse(data: dict[str, Any], home: Path, path: Path) -> SyncConfig:
         intervals=intervals,
         limits=limits,
         links=links,
+        feeds=feeds,
     )
 
 
@@ -372,6 +407,100 @@ def _links(
         if ok:
             links[peer] = Link(peer=peer, url=url, folder=folder, ceiling=ceiling)
     return links
+
+
+def _feeds(
+    data: dict[str, Any], home: Path, drops: tuple[Path, ...], problems: list[str]
+) -> tuple[Feed, ...]:
+    raw = data.get("feeds", [])
+    if not isinstance(raw, list):
+        problems.append(f"feeds：应为表的数组，每个来源一个 [[feeds]]，实际为 {_show(raw)}")
+        return ()
+    feeds: list[Feed] = []
+    names: set[str] = set()
+    for number, entry in enumerate(raw, 1):
+        key = f"feeds 第 {number} 项"
+        if not isinstance(entry, dict):
+            problems.append(f"{key}：应为表（[[feeds]]，含 name 与 url 或 folder）")
+            continue
+        ok = True
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"{key}.name：应为来源名称文字，如“大同日报”")
+            ok = False
+        else:
+            name = name.strip()
+            key = f"feeds.{name}"
+            if name in names:
+                problems.append(f"{key}：来源名称重复")
+                ok = False
+            names.add(name)
+        _unknown(entry, _FEED_KEYS, key, problems)
+        if ("url" in entry) == ("folder" in entry):
+            problems.append(f"{key}：url 与 folder 须填且只填一个")
+            ok = False
+        url: str | None = None
+        if "url" in entry:
+            problem = _feed_url_problem(entry["url"])
+            if problem:
+                problems.append(f"{key}.url：{problem}")
+                ok = False
+            else:
+                url = entry["url"]
+        folder: Path | None = None
+        if "folder" in entry:
+            folder = _path(entry["folder"], f"{key}.folder", "", home, problems)
+            if folder is None:
+                ok = False
+            elif _same(folder, drops):
+                problems.append(f"{key}.folder：{folder} 也是接收目录（drop），订阅文件不是数据包")
+                ok = False
+        interval = entry.get("interval", DEFAULT_FEED_INTERVAL)
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not math.isfinite(interval)
+            or interval <= 0
+        ):
+            problems.append(f"{key}.interval：应为大于 0 的秒数，实际为 {_show(interval)}")
+            ok = False
+        words = entry.get("keywords", [])
+        if not isinstance(words, list) or not all(
+            isinstance(word, str) and word.strip() for word in words
+        ):
+            problems.append(f'{key}.keywords：应为关键词列表，如 ["欠薪", "煤改电"]')
+            ok = False
+        if ok:
+            feeds.append(
+                Feed(
+                    name=str(name),
+                    url=url,
+                    folder=folder,
+                    interval=float(interval),
+                    keywords=tuple(dict.fromkeys(word.strip() for word in words)),
+                )
+            )
+    return tuple(feeds)
+
+
+def _feed_url_problem(value: object) -> str | None:
+    """Why ``value`` is not a usable feed URL (a query is allowed: feeds often have one)."""
+    if not isinstance(value, str):
+        return f"应为地址文字，实际为 {_show(value)}"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return f"“{value}”不是有效的地址"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "不是 http:// 或 https:// 地址"
+    if any(ch.isspace() for ch in value):
+        return "地址中不能有空白"
+    if not parts.hostname:
+        return "缺少主机名"
+    if parts.username is not None or parts.password is not None:
+        return "地址中不能含用户名或口令"
+    return None
 
 
 def _table(data: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any]:

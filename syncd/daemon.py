@@ -29,6 +29,7 @@ from schema.node import NodeHome
 from syncd import http
 from syncd.config import format_listen
 from syncd.engine import Engine
+from syncd.leads import FeedReader
 from syncd.notify import Notifier
 from syncd.watch import DropWatcher
 
@@ -36,6 +37,8 @@ log = logging.getLogger("xinbao.syncd")
 T = TypeVar("T")
 RUN_FILE = "syncd.json"  # in home/run: pid and the address the daemon listens on
 STATUS_SECONDS = 1.0  # how often the status file for the console is rewritten
+FEED_CHECK_SECONDS = 1.0  # the feed sources are checked at least this often (syncd.toml reloads)
+USER_AGENT = "xinbao-syncd (feed reader)"
 
 
 class Daemon:
@@ -175,6 +178,23 @@ class Daemon:
         finally:
             conn.close()
 
+    async def _read_feeds(self) -> None:
+        """Start reading every feed source that is due, each in a task of its own, until the
+        daemon stops; a feed's failure is recorded in its state and never ends this loop."""
+        reader = FeedReader(self.run_in_engine, self.eng)
+        async with feed_client(self.eng.settings.limits.timeout) as client:
+            try:
+                while not self.stopping.is_set():
+                    wait = FEED_CHECK_SECONDS
+                    try:
+                        wait = await reader.start_due(client, FEED_CHECK_SECONDS)
+                    except Exception:  # e.g. the store busy: try again at the next check
+                        log.exception("feed check failed")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), wait)
+            finally:
+                await reader.stop()
+
     async def _publish_status(self) -> None:
         """Every second, the engine's status (links, queues, quarantine) as JSON in the node
         home, for the console's 网络 tab (console and daemon meet in the node's files only)."""
@@ -247,6 +267,7 @@ class Daemon:
         self.watcher = DropWatcher(lambda: loop.call_soon_threadsafe(self._dropped))
         store_watch = asyncio.create_task(self._watch_store())
         status_task = asyncio.create_task(self._publish_status())
+        feed_task = asyncio.create_task(self._read_feeds())
         self.notifier.ready(f"节点 {self.eng.me} 运行中")
         watchdog = self.notifier.watchdog_interval()
         last_ping = loop.time()
@@ -267,6 +288,7 @@ class Daemon:
                     )
         await store_watch
         await status_task
+        await feed_task
         await self.stop()
 
     async def stop(self) -> None:
@@ -284,6 +306,15 @@ class Daemon:
         self.executor.shutdown(wait=True)
         (self.home.path / "run" / RUN_FILE).unlink(missing_ok=True)
         self.home.status_path.unlink(missing_ok=True)  # no status file: not running
+
+
+def feed_client(timeout: float) -> httpx.AsyncClient:
+    """The client feeds are read with: unlike a peer's, a feed may redirect."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=True,
+        headers={"User-Agent": USER_AGENT},
+    )
 
 
 async def _first(*events: asyncio.Event) -> None:
@@ -323,6 +354,8 @@ def once(home: NodeHome) -> dict[str, Any]:
             timeout = httpx.Timeout(daemon.eng.settings.limits.timeout)
             async with httpx.AsyncClient(timeout=timeout) as client:
                 await daemon.one_pass(client)
+            async with feed_client(daemon.eng.settings.limits.timeout) as client:
+                await FeedReader(daemon.run_in_engine, daemon.eng).read_all_due(client)
             return await daemon.run_in_engine(daemon.eng.status)
         finally:
             await daemon.run_in_engine(daemon.eng.close)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from schema import lead as leads
 from schema import outbox
 from schema.attachment import Attachments
 from schema.error import XinbaoError
@@ -347,6 +348,18 @@ class Engine:
                 done += 1
         return done
 
+    # -- leads ---------------------------------------------------------------------------------
+
+    def feed_states(self) -> dict[str, leads.FeedState]:
+        """How each feed source fares, by name."""
+        return {state.source: state for state in leads.feed_states(self.store)}
+
+    def keep_leads(self, feed: syncconfig.Feed, entries: list[leads.Entry]) -> leads.Added:
+        """Keep a source's entries as leads, matched against its keywords and the themes of
+        the reporting priorities held here."""
+        words = leads.keywords(self.store, feed.keywords)
+        return leads.add(self.store, entries, words, datetime.now(UTC))
+
     # -- status -------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -386,7 +399,31 @@ class Engine:
             "links": links,
             "awaiting_receipts": self.outgoing.waiting_receipts(),
             "quarantined": len(self.spool.quarantined()),
+            "feeds": self._feed_status(),
         }
+
+    def _feed_status(self) -> list[dict[str, Any]]:
+        states = self.feed_states()
+        rows = []
+        for feed in self.settings.feeds:
+            state = states.get(feed.name) or leads.FeedState(feed.name)
+            rows.append(
+                {
+                    "name": feed.name,
+                    "kind": "http" if feed.url is not None else "folder",
+                    "where": feed.where,
+                    "state": "failing"
+                    if state.failures
+                    else ("ok" if state.last_ok else "waiting"),
+                    "last_ok": state.last_ok.timestamp() if state.last_ok else None,
+                    "last_error": state.last_error,
+                    "failures": state.failures,
+                    "next_at": state.next_at.timestamp() if state.next_at else None,
+                    "refused": state.refused,
+                    "leads": state.leads,
+                }
+            )
+        return rows
 
 
 @dataclass

@@ -7,7 +7,7 @@ parser the CLI uses (``schema.itemfile.parse_item``) and saved by the desk opera
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -26,10 +26,11 @@ from console.text import cell_width
 from schema import desk as ops
 from schema import editorial
 from schema import item as items
+from schema import lead as leads
 from schema import request as requests
 from schema.clock import CHINA, from_text
 from schema.desk import Desk
-from schema.error import PermissionDenied, ValidationError, XinbaoError
+from schema.error import PermissionDenied, TransitionError, ValidationError, XinbaoError
 from schema.itemfile import draft_to_dict, parse_item
 from schema.record import Item, ItemDraft
 from schema.vocabulary import Category, Classification, EdgeState, Severity, Urgency
@@ -177,14 +178,24 @@ class Prefill:
     request: requests.Request | None = None
     request_from: str = ""
     themes: tuple[str, ...] = ()  # the themes of the reporting priorities held here
+    lead: leads.Lead | None = None  # the lead the item is written from
     error: str = ""  # why the form cannot start (no such item or request here)
 
 
-def load_prefill(desk: Desk, item_id: str | None, request_id: str) -> Prefill:
-    """The item being edited (with its edges' states), the request being answered and the
-    themes an item may be tagged with; a refusal (no such item) comes back as ``error``."""
+def load_prefill(
+    desk: Desk, item_id: str | None, request_id: str, lead_id: int | None = None
+) -> Prefill:
+    """The item being edited (with its edges' states), the request being answered, the lead
+    written from and the themes an item may be tagged with; a refusal (no such item) comes
+    back as ``error``."""
     try:
-        return _prefill(desk, item_id, request_id)
+        found = _prefill(desk, item_id, request_id)
+        if lead_id is not None and not item_id:
+            lead = leads.get(desk.store, lead_id)
+            if lead.state == leads.DRAFTED:
+                raise TransitionError(f"线索 {lead_id} 已写成信息 {lead.item_id}")
+            found = replace(found, lead=lead)
+        return found
     except XinbaoError as exc:
         return Prefill(error=exc.message)
 
@@ -223,10 +234,17 @@ class ComposeScreen(DeskScreen):
         Binding("q", "stay", "", show=False),  # q is a letter here, not 返回
     ]
 
-    def __init__(self, desk: Desk, item_id: str | None = None, request_id: str = "") -> None:
+    def __init__(
+        self,
+        desk: Desk,
+        item_id: str | None = None,
+        request_id: str = "",
+        lead_id: int | None = None,
+    ) -> None:
         super().__init__(desk)
         self.item_id = item_id or ""
         self.request_id = request_id
+        self.lead_id = lead_id  # a new item written from this lead (线索)
         self.revision = 0
         self.base: dict[str, Any] = {}  # what the form does not show, kept on save
         self.saved: dict[str, Any] = {}  # the form's values when last saved or loaded
@@ -291,7 +309,6 @@ class ComposeScreen(DeskScreen):
         )
 
     def on_mount(self) -> None:
-        super().on_mount()
         for select in self.query(Select):
             select.children[0].border_title = select.name  # the shown part carries the border
         self.query_one("#incident").display = False
@@ -299,8 +316,8 @@ class ComposeScreen(DeskScreen):
         self.query_one("#context").display = False
         self.query_one("#problems").display = False
         self.query_one("#title", Input).focus()
-        item_id, request_id = self.item_id, self.request_id
-        self.read(lambda desk: load_prefill(desk, item_id, request_id), self._prefill)
+        item_id, request_id, lead_id = self.item_id, self.request_id, self.lead_id
+        self.read(lambda desk: load_prefill(desk, item_id, request_id, lead_id), self._prefill)
 
     def _prefill(self, found: Prefill) -> None:
         """Fill the form from the store (edit, reply) or with the desk's defaults."""
@@ -331,6 +348,17 @@ class ComposeScreen(DeskScreen):
             context.append(f"主题：{request.draft.topic}")
             if request.draft.guidance:
                 context.append(f"要求：{request.draft.guidance}")
+        if found.lead is not None:
+            lead = found.lead
+            draft = leads.draft_of(lead, self.desk.actor)
+            self._set("title", draft.title)
+            self._set("category", str(draft.category))
+            body = self.query_one("#body", TextArea)
+            body.load_text(draft.body)
+            body.border_subtitle = self._count(draft.body)
+            selected = tuple(word for word in lead.matched if word in found.themes)
+            context.append(f"据线索 {lead.id} 起草　来源：{lead.source}")
+            context.append("请核实后改写：线索只是线索，信息须写明何地、何事、结果")
         if found.item is not None:
             self._fill(found.item)
             selected = found.item.draft.themes
@@ -563,7 +591,12 @@ class ComposeScreen(DeskScreen):
             return False
         item_id = self.item_id
         try:
-            item = ops.edit(self.desk, item_id, draft) if item_id else ops.submit(self.desk, draft)
+            if item_id:
+                item = ops.edit(self.desk, item_id, draft)
+            elif self.lead_id is not None:  # the lead remembers the item it became
+                item = leads.to_item(self.desk, self.lead_id, draft)
+            else:
+                item = ops.submit(self.desk, draft)
         except ValidationError as exc:
             self._show_problems([(exc.field, exc.reason)])
             self.notify(exc.message, title="未能保存", severity="error", timeout=10)

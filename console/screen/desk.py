@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 REFRESH_SECONDS = 0.5
 
-# the console's modes (Textual MODES): key, name, title — the tab line and the 1–7 keys
+# the console's modes (Textual MODES): key, name, title — the tab line and the 1–8 keys
 TABS: tuple[tuple[str, str, str], ...] = (
     ("1", "inbox", "收件"),
     ("2", "emergency", "紧急"),
@@ -35,6 +35,7 @@ TABS: tuple[tuple[str, str, str], ...] = (
     ("5", "instructions", "批示"),
     ("6", "scoreboard", "通报"),
     ("7", "network", "网络"),
+    ("8", "leads", "线索"),
 )
 
 
@@ -80,6 +81,8 @@ class DeskScreen(Screen[None]):
         return ()
 
     def on_mount(self) -> None:
+        # Textual calls every class's on_mount along the MRO by itself: a subclass's own
+        # on_mount must not call this one again (it would start a second timer)
         if self.LIVE:
             self.set_interval(REFRESH_SECONDS, self._follow)
 

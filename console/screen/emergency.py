@@ -25,7 +25,6 @@ class EmergencyScreen(DeskScreen):
         yield Static(id="board", markup=False)
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.tick()
         self.set_interval(1.0, self.tick)
 

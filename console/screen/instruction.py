@@ -226,7 +226,6 @@ class InstructionScreen(DeskScreen):
         yield Static("", id="detail", markup=False)
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(InstructionTable).focus()
         self.set_interval(TICK_SECONDS, self.store_changed)
 

@@ -44,7 +44,6 @@ class ItemScreen(DeskScreen):
             yield Static("读取中……", id="item", markup=False)
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.store_changed()
 
     def store_changed(self) -> None:

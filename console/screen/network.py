@@ -285,7 +285,6 @@ class NetworkScreen(DeskScreen):
             yield Static(id="links", markup=False)
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#network").focus()
         self.tick()
         self.set_interval(REREAD_SECONDS, self.tick)

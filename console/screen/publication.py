@@ -208,7 +208,6 @@ class PublicationScreen(DeskScreen):
             yield IssueTable(id="issues")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(IssueTable).focus()
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
@@ -366,7 +365,6 @@ class IssueScreen(DeskScreen):
         yield Static("", id="status", markup=False)
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(EntryTable).focus()
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
@@ -631,7 +629,6 @@ class PickScreen(DeskScreen):
             yield PickTable(id="adopted")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(PickTable).focus()
         me, publication = self.desk.node.id, self.issue.publication
         self.read(lambda desk: adopted_rows(desk.store, me, publication), self._loaded)

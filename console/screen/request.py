@@ -667,7 +667,6 @@ class RequestScreen(DeskScreen):
         ]
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(RequestList).focus()
         self.set_interval(TICK_SECONDS, self.tick)
 
@@ -846,7 +845,6 @@ class RequestDetailScreen(DeskScreen):
         return [VerticalScroll(Static("读取中……", id="request", markup=False))]
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.set_interval(TICK_SECONDS, self.refresh_view)
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
@@ -912,7 +910,6 @@ class MatrixScreen(DeskScreen):
         ]
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(RequestList).focus()
         self.query_one("#followups").display = False
         self.set_interval(TICK_SECONDS, self.refresh_view)

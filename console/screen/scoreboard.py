@@ -249,7 +249,6 @@ class ScoreboardScreen(DeskScreen):
             yield Static("计算中……", id="bulletin", markup=False)
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#scoreboard").focus()
         self.recompute()
 

@@ -269,7 +269,7 @@ async def test_tabs_switch_by_number_and_escape_comes_back_to_the_inbox(
     app = DeskApp(desk, Attachments(tmp_path / "att"))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        for key, mode in zip("1234567", [t[1] for t in TABS], strict=True):
+        for key, mode in zip("12345678", [t[1] for t in TABS], strict=True):
             await pilot.press(key)
             await pilot.pause()
             assert app.current_mode == mode
@@ -396,13 +396,13 @@ async def test_every_tab_opens_at_the_smallest_and_a_large_terminal(
     app = DeskApp(desk, Attachments(tmp_path / "att"))
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        for key, mode in zip("2345671", [*(t[1] for t in TABS[1:]), "inbox"], strict=True):
+        for key, mode in zip("23456781", [*(t[1] for t in TABS[1:]), "inbox"], strict=True):
             await pilot.press(key)
             await app.workers.wait_for_complete()
             await pilot.pause()
             assert app.current_mode == mode
             tabs = app.screen.query_one(".tabs", Static)
-            assert tabs.region.width == size[0] and "7 网络" in str(tabs.render())
+            assert tabs.region.width == size[0] and "8 线索" in str(tabs.render())
             assert app.screen.query_one("Footer").region.y == size[1] - 1  # nothing pushed off
         assert len(inbox(app).rows) == 3
 

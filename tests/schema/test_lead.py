@@ -8,12 +8,15 @@ from datetime import timedelta
 
 import pytest
 
+from schema import desk as ops
 from schema import lead as leads
 from schema import outbox
+from schema import request as requests
 from schema.desk import signoff
-from schema.error import ValidationError
+from schema.error import TransitionError
 from schema.lead import Entry
-from tests.conftest import COUNTY, T0, make_desk
+from schema.network import add_units
+from tests.conftest import CITY, COUNTY, T0, carry, make_desk
 
 STORY = "大同市出台根治欠薪冬季专项行动方案，明确12月底前完成在建工程项目欠薪线索排查。"
 
@@ -40,11 +43,12 @@ def test_an_entry_is_kept_once_and_the_same_story_from_another_source_too() -> N
             entry("人民日报", "a1", "大同根治欠薪冬季专项行动启动", STORY),  # same guid
             entry("新华社", "b9", "转载", "转载", "https://x/a1"),  # same link
             entry("新华社", "b1", "大同启动根治欠薪冬季行动", STORY),  # same story
+            entry("人民日报", "a3", "大同根治欠薪专项行动启动", STORY),  # republished, new guid
         ],
         ["欠薪"],
         T0,
     )
-    assert (len(again.kept), again.known, again.near) == (0, 2, 1)
+    assert (len(again.kept), again.known, again.near) == (0, 2, 2)
 
 
 def test_hostile_sizes_are_refused_per_entry() -> None:
@@ -84,9 +88,9 @@ def test_a_lead_becomes_a_draft_item_citing_its_source_and_is_signed_off() -> No
     assert item.draft.title == "大同根治欠薪"
     assert item.draft.body.endswith("（线索来源：人民日报，https://x/a1）")
     assert leads.get(desk.store, kept.id).state == leads.DRAFTED
-    with pytest.raises(ValidationError):
+    with pytest.raises(TransitionError, match="已写成信息"):
         leads.to_item(desk, kept.id)  # once
-    with pytest.raises(ValidationError):
+    with pytest.raises(TransitionError, match="已写成信息"):
         leads.set_state(desk.store, kept.id, leads.DISMISSED)
     assert not outbox.pending(desk.store)  # a lead never leaves by itself
     signoff(desk, item.id)  # the normal path from here
@@ -99,3 +103,50 @@ def test_dismiss_and_keep() -> None:
     leads.set_state(desk.store, kept.id, leads.DISMISSED)
     assert leads.ranked(desk.store, T0) == []
     assert leads.set_state(desk.store, kept.id, leads.KEPT).state == leads.KEPT
+
+
+def test_a_priorities_theme_gives_its_quoted_terms_and_parts_as_keywords() -> None:
+    assert leads.theme_terms("冬季清洁取暖和“煤改电”运行保障") == [
+        "冬季清洁取暖和煤改电运行保障",
+        "煤改电",
+        "冬季清洁取暖",
+        "煤改电运行保障",
+    ]
+    assert "优化营商环境" in leads.theme_terms("深化“放管服”改革、优化营商环境")
+    assert leads.theme_terms("根治欠薪冬季专项行动") == ["根治欠薪冬季专项行动"]
+
+
+def test_priorities_arriving_from_above_become_keywords_and_re_rank_the_leads_held() -> None:
+    city, county = make_desk(CITY), make_desk(COUNTY)
+    add_units(city.store, [CITY, COUNTY])
+    add_units(county.store, [CITY, COUNTY])
+    older = Entry(
+        "网", "a", "", "新荣区深化放管服改革：企业开办一天办结", "", T0 - timedelta(hours=30)
+    )
+    newer = Entry("网", "b", "", "今日天气晴", "", T0 - timedelta(hours=1))
+    leads.add(county.store, [older, newer], leads.keywords(county.store, []), T0)
+    assert [lead.title for lead in leads.ranked(county.store, T0)] == ["今日天气晴", older.title]
+    notice = requests.parse_request(
+        {
+            "kind": "报送要点",
+            "topic": "2026年第四季度报送要点",
+            "guidance": "紧扣重点工作报送。",
+            "targets": ["140212"],
+            "deadline": "2026-12-31T18:00:00+08:00",
+            "themes": ["深化“放管服”改革、优化营商环境"],
+        }
+    )
+    ops.signoff_request(city, ops.compose_request(city, notice).id)
+    carry(city, county)
+    assert "放管服" in leads.keywords(county.store, ["欠薪"])
+    first, second = leads.ranked(county.store, T0)
+    assert (first.title, first.matched) == (older.title, ("放管服", "深化放管服改革"))
+    assert second.matched == ()
+    # a new entry is matched against them when kept
+    (kept,) = leads.add(
+        county.store,
+        [Entry("网", "c", "", "优化营商环境座谈会召开", "", T0)],
+        leads.keywords(county.store, []),
+        T0,
+    ).kept
+    assert kept.matched == ("优化营商环境",)

@@ -13,6 +13,7 @@ from schema.error import ConfigError, NotFound
 from schema.vocabulary import Classification
 from syncd.config import (
     SYNC_CONFIG_FILE,
+    Feed,
     HttpLimits,
     Intervals,
     Link,
@@ -131,6 +132,30 @@ def test_english_ceiling_names_and_empty_tls_and_listen_mean_unset(tmp_path: Pat
     assert config.links["140200"].ceiling is Classification.INTERNAL
 
 
+def test_feed_sources_are_read_with_their_defaults(tmp_path: Path) -> None:
+    (tmp_path / SYNC_CONFIG_FILE).write_text(
+        '[[feeds]]\nname = " 中国政府网 "\nurl = "https://www.gov.cn/rss?c=1"\n'
+        'keywords = ["放管服", "欠薪", "放管服"]\n'
+        '[[feeds]]\nname = "大同日报"\nfolder = "feeds/datong"\ninterval = 60\n',
+        "utf-8",
+    )
+    first, second = load(tmp_path).feeds
+    assert first == Feed(
+        "中国政府网", url="https://www.gov.cn/rss?c=1", keywords=("放管服", "欠薪")
+    )
+    assert first.interval == 900.0 and first.where == "https://www.gov.cn/rss?c=1"
+    assert second == Feed("大同日报", folder=tmp_path / "feeds/datong", interval=60.0)
+    assert load(tmp_path).limits.max_feed_bytes == 5 * 1024**2
+
+
+def test_save_link_keeps_the_feed_sources(tmp_path: Path) -> None:
+    (tmp_path / SYNC_CONFIG_FILE).write_text(
+        '[[feeds]]\nname = "网"\nurl = "http://x/rss"\nkeywords = ["欠薪"]\n', "utf-8"
+    )
+    save_link(tmp_path, Link("140200", url="http://127.0.0.1:8471"))
+    assert load(tmp_path).feeds == (Feed("网", url="http://x/rss", keywords=("欠薪",)),)
+
+
 def test_a_link_carries_nothing_above_its_ceiling() -> None:
     link = Link("140200", url="http://x", ceiling=Classification.INTERNAL)
     assert link.carries(Classification.PUBLIC) and link.carries(Classification.INTERNAL)
@@ -188,6 +213,29 @@ def test_a_link_carries_nothing_above_its_ceiling() -> None:
             "links.140200.folder：/media/usb/x 也是接收目录（drop）",
         ),
         ("[links.140200]\nceiling = '内部'", "links.140200：url 与 folder 须填且只填一个"),
+        ("feeds = 1", "feeds：应为表的数组"),
+        ("feeds = [1]", "feeds 第 1 项：应为表"),
+        ('[[feeds]]\nurl = "http://x/rss"', "feeds 第 1 项.name：应为来源名称文字"),
+        ('[[feeds]]\nname = "网"', "feeds.网：url 与 folder 须填且只填一个"),
+        ('[[feeds]]\nname = "网"\nurl = "ftp://x"', "feeds.网.url：不是 http:// 或 https://"),
+        ('[[feeds]]\nname = "网"\nurl = "http://u:p@x"', "feeds.网.url：地址中不能含用户名"),
+        ('[[feeds]]\nname = "网"\nfolder = ""', "feeds.网.folder：不能为空"),
+        (
+            'drop = ["in"]\n[[feeds]]\nname = "网"\nfolder = "in"',
+            "feeds.网.folder：",
+        ),
+        ('[[feeds]]\nname = "网"\nurl = "http://x"\ninterval = 0', "feeds.网.interval：应为大于 0"),
+        ('[[feeds]]\nname = "网"\nurl = "http://x"\nkeywords = "欠薪"', "feeds.网.keywords："),
+        ('[[feeds]]\nname = "网"\nurl = "http://x"\nkeywords = [""]', "feeds.网.keywords："),
+        (
+            '[[feeds]]\nname = "网"\nurl = "http://x"\nkeyword = []',
+            "feeds.网.keyword：未知的设置项",
+        ),
+        (
+            '[[feeds]]\nname = "网"\nurl = "http://x"\n[[feeds]]\nname = "网"\nurl = "http://y"',
+            "feeds.网：来源名称重复",
+        ),
+        ("[limits]\nmax_feed_bytes = 0", "limits.max_feed_bytes：应为大于 0 的整数"),
         (
             "[links.140200]\nurl = 'http://x'\nfolder = 'out'",
             "links.140200：url 与 folder 须填且只填一个",

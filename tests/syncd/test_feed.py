@@ -5,61 +5,21 @@ refused with their reasons; a bad entry refused alone."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import httpx
 import pytest
 
 from schema import lead as leads
-from schema.fixture import fixtures_dir
 from syncd.feed import FeedError, fetch, parse
 from tests.conftest import COUNTY, T0, make_desk
+from tests.syncd.feedserver import LIMIT, FeedServer, feed_server
 
 pytestmark = pytest.mark.anyio
-FEEDS = fixtures_dir() / "feeds"
-TYPES = {".xml": "application/xml", ".json": "application/feed+json"}
-LIMIT = 1 << 20
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        name = self.path.strip("/")
-        if name == "huge.xml":
-            body = b"<rss>" + b" " * (LIMIT + 10) + b"</rss>"
-        elif (FEEDS / name).is_file():
-            body = (FEEDS / name).read_bytes()
-        else:
-            self.send_error(404)
-            return
-        etag = f'"{name}-1"'
-        if self.headers.get("If-None-Match") == etag:
-            self.send_response(304)
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", TYPES.get(name[name.rfind(".") :], "text/plain"))
-        self.send_header("ETag", etag)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+__all__ = ["feed_server"]  # the fixture
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+def server(feed_server: FeedServer) -> str:
+    return feed_server.url
 
 
 async def test_three_kinds_of_feed_become_leads_once(server: str) -> None:
