@@ -15,7 +15,8 @@ import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,13 @@ from schema.desk import Desk
 from schema.error import NotFound, TransitionError, ValidationError
 from schema.record import Item, ItemDraft
 from schema.request import themes_held
-from schema.similar import Doc, similarity
+from schema.similar import Doc, Features, features, score
 from schema.store import Store
 from schema.vocabulary import Category
 
 NEW, KEPT, DISMISSED, DRAFTED = "新", "保留", "已忽略", "已成稿"
+FEATURES_CACHED = 20_000  # leads whose text features stay in memory between feed reads
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 STATES = (NEW, KEPT, DISMISSED, DRAFTED)
 
 
@@ -46,6 +49,7 @@ class LeadRules:
     draft_category: Category
     theme_separators: tuple[str, ...]
     min_term: int
+    rank_window: timedelta
 
     @classmethod
     def load(cls, path: Path | None = None) -> LeadRules:
@@ -61,6 +65,7 @@ class LeadRules:
             draft_category=Category.parse(data["draft_category"], "draft_category"),
             theme_separators=tuple(data["theme_separators"]),
             min_term=int(data["min_term"]),
+            rank_window=timedelta(days=float(data["rank_days"])),
         )
 
 
@@ -230,12 +235,7 @@ def add(
     kept: list[Lead] = []
     known = near = 0
     refused: list[tuple[str, str]] = []
-    recent = [
-        _doc(lead)
-        for lead in _rows(
-            store, "SELECT * FROM lead WHERE fetched_at >= ?", (to_text(now - rules.window),)
-        )
-    ]
+    recent: list[Features] | None = None  # read when an entry not held needs comparing
     for entry in entries:
         problem = _problem(entry, rules)
         if problem:
@@ -249,9 +249,17 @@ def add(
         if held:
             known += 1
             continue
-        doc = Doc(f"new:{guid}", entry.source, entry.title, entry.summary, entry.published or now)
+        if recent is None:
+            recent = [
+                _features(r["title"], r["summary"])
+                for r in store.query(
+                    "SELECT title, summary FROM lead WHERE fetched_at >= ?",
+                    (to_text(now - rules.window),),
+                )
+            ]
+        found_features = _features(entry.title.strip(), entry.summary.strip())
         # the same story again (another outlet, or the same one under a new guid): kept once
-        if any(similarity(doc, other) >= rules.near_threshold for other in recent):
+        if any(score(found_features, other) >= rules.near_threshold for other in recent):
             near += 1
             continue
         found = matched_in(f"{entry.title}\n{entry.summary}", words)
@@ -272,7 +280,7 @@ def add(
             )
             lead = get(store, int(cursor.lastrowid or 0))
         kept.append(lead)
-        recent.append(_doc(lead))
+        recent.append(found_features)
     return Added(kept, known, near, refused)
 
 
@@ -286,8 +294,11 @@ def _problem(entry: Entry, rules: LeadRules) -> str:
     return ""
 
 
-def _doc(lead: Lead) -> Doc:
-    return Doc(f"lead:{lead.id}", lead.source, lead.title, lead.summary, lead.at)
+@lru_cache(maxsize=FEATURES_CACHED)
+def _features(title: str, summary: str) -> Features:
+    """A lead's text features, kept for the next feed read (the daemon reads every few
+    minutes and compares each new entry with every lead of the window)."""
+    return features(Doc("", "", title, summary, _EPOCH))
 
 
 def get(store: Store, lead_id: int) -> Lead:
@@ -309,7 +320,9 @@ def ranked(
     """Leads in ``states``, most relevant first: each matched keyword counts as
     ``keyword_hours`` of recency; ``match`` keeps only leads whose text contains it. The
     keywords are those matched when the lead was kept and the themes of the priorities held
-    now, so priorities arriving from above re-rank the leads already here."""
+    now, so priorities arriving from above re-rank the leads already here. Without ``match``,
+    a 新 lead older than ``rank_days`` is left out (a year of feeds is not re-ranked on
+    every look); kept ones stay."""
     rules = rules or LeadRules.load()
     marks = ",".join("?" * len(states))
     sql = f"SELECT * FROM lead WHERE state IN ({marks})"
@@ -317,12 +330,26 @@ def ranked(
     if match.strip():
         sql += " AND (instr(title, ?) > 0 OR instr(summary, ?) > 0)"
         params += [match.strip(), match.strip()]
+    else:
+        sql += " AND (state != ? OR fetched_at >= ?)"
+        params += [NEW, to_text(now - rules.rank_window)]
     themes = priority_terms(store, rules)  # priorities that came after a lead count too
+    # Only two kinds of lead can rank among the first ``limit``: one that matches a keyword,
+    # and one among the newest ``limit`` (an unmatched lead older than ``limit`` others ranks
+    # below all of them). A desk's store holds weeks of feeds; only those are read.
+    hits = " OR ".join(["matched != '[]'", *["instr(title, ?) OR instr(summary, ?)"] * len(themes)])
+    candidates = _rows(
+        store, f"{sql} AND ({hits})", (*params, *(t for t in themes for _ in (0, 1)))
+    ) + _rows(
+        store,
+        f"{sql} ORDER BY coalesce(published, fetched_at) DESC, id DESC LIMIT ?",
+        (*params, limit),
+    )
     leads = [
         replace(
             lead, matched=_union(lead.matched, matched_in(f"{lead.title}\n{lead.summary}", themes))
         )
-        for lead in _rows(store, sql, tuple(params))
+        for lead in {lead.id: lead for lead in candidates}.values()
     ]
 
     def score(lead: Lead) -> float:

@@ -187,8 +187,12 @@ def _jaccard(shared: float, weight_a: float, weight_b: float) -> float:
 def similarity(a: Doc, b: Doc, rules: SimilarRules | None = None) -> float:
     """The weighted Jaccard of the features of ``a`` and ``b``, from 0 (nothing shared) to 1."""
     rules = rules or default_rules()
-    fa, fb = features(a, rules), features(b, rules)
-    k = rules.figure_weight
+    return score(features(a, rules), features(b, rules), rules)
+
+
+def score(fa: Features, fb: Features, rules: SimilarRules | None = None) -> float:
+    """:func:`similarity` of two docs whose features are already known."""
+    k = (rules or default_rules()).figure_weight
     shared = len(fa.shingles & fb.shingles) + k * len(fa.figures & fb.figures)
     return _jaccard(shared, fa.weight(k), fb.weight(k))
 

@@ -34,6 +34,11 @@ REREAD_SECONDS = 1.0
 SCROLLBAR = 2
 STATES = {"ok": ("正常", "green"), "waiting": ("未联系", "yellow"), "failing": ("故障", "bold red")}
 KINDS = {"http": "HTTP", "folder": "文件夹", "pull": "由对方拉取"}
+FEED_STATES = {
+    "ok": ("正常", "green"),
+    "waiting": ("未读取", "yellow"),
+    "failing": ("故障", "bold red"),
+}
 HELD_LIMIT = 200  # rows of the held table shown (the rest counted)
 
 
@@ -219,6 +224,26 @@ def link_text(link: dict[str, Any], width: int) -> Text:
     return text
 
 
+def feed_text(feed: dict[str, Any], width: int) -> Text:
+    """One feed source in two or three lines: state and name; leads, last read, next read,
+    where; the last problem."""
+    text = Text()
+    state, style = FEED_STATES.get(str(feed.get("state", "")), (str(feed.get("state", "")), ""))
+    text.append(fit(state, 8), style=style)
+    text.append(fit(str(feed.get("name", "")), width - 8).rstrip() + "\n", style="bold")
+    indent = " " * 8
+    line = (
+        f"线索 {_count(feed.get('leads'))}　最近读取 {stamp(feed.get('last_ok'))}"
+        f"　下次 {stamp(feed.get('next_at'))}　{feed.get('where', '')}"
+    )
+    text.append(indent + fit(line, width - 8).rstrip() + "\n")
+    if feed.get("last_error"):
+        error = " ".join(str(feed["last_error"]).split())
+        colour = "red" if _count(feed.get("failures")) else "yellow"
+        text.append(indent + fit(f"最近问题：{error}", width - 8).rstrip() + "\n", style=colour)
+    return text
+
+
 def network_text(net: Network, width: int) -> Text:
     """The tab below its status line (whether the daemon runs) in ``width`` cells."""
     width = max(40, width)
@@ -249,6 +274,13 @@ def network_text(net: Network, width: int) -> Text:
                 text.append_text(link_text(link, width))
     elif status:
         text.append("\n（没有链路）\n")
+
+    feeds = status.get("feeds")
+    if isinstance(feeds, list) and feeds:
+        text.append(f"\n订阅源（{len(feeds)}）\n", style="bold")
+        for feed in feeds:
+            if isinstance(feed, dict):
+                text.append_text(feed_text(feed, width))
 
     text.append(f"\n因密级上限暂缓发出（{net.held_total}）\n", style="bold")
     if not net.held:

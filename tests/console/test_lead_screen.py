@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Static, TextArea
 
 from console.app import DeskApp
 from console.screen.compose import ComposeScreen
@@ -22,6 +22,7 @@ from console.screen.dialog import AskText
 from console.screen.item import ItemScreen
 from console.screen.lead import HIT, NO_LEADS, LeadScreen, LeadTable, feed_health
 from console.text import cell_width
+from schema import item as items
 from schema import lead as leads
 from schema import outbox
 from schema.attachment import Attachments
@@ -260,15 +261,32 @@ async def test_a_drafted_lead_cannot_be_dismissed_and_enter_opens_its_item(
         assert isinstance(app.screen, ItemScreen) and app.screen.item_id == item.id
 
 
-async def test_enter_starts_a_draft_from_the_lead(county: County, tmp_path: Path) -> None:
-    """Needs ComposeScreen's ``lead_id`` keyword (console/screen/compose.py)."""
+async def test_enter_starts_a_draft_from_the_lead_that_saves_as_an_item(
+    county: County, tmp_path: Path
+) -> None:
     app = county.app(tmp_path)
+    lead = county.leads[RANKED[1]]
     async with app.run_test(size=(80, 24)) as pilot:
         await open_leads(pilot, county.desk)
         await pilot.press("j", "enter")
         await settle(pilot)
-        assert isinstance(app.screen, ComposeScreen)
-        assert app.screen.lead_id == county.leads[RANKED[1]].id  # type: ignore[attr-defined]
+        form = app.screen
+        assert isinstance(form, ComposeScreen) and form.lead_id == lead.id
+        # prefilled: the lead's title, its text as a first body citing the source
+        assert form.query_one("#title", Input).value == lead.title
+        body = form.query_one("#body", TextArea).text
+        assert body.startswith(lead.summary) and f"（线索来源：{lead.source}，{lead.link}）" in body
+        assert f"据线索 {lead.id} 起草" in str(form.query_one("#context", Static).render())
+        assert county.state(RANKED[1]) == leads.NEW  # nothing saved until Ctrl+S
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        stored = leads.get(county.desk.store, lead.id)
+        assert stored.state == leads.DRAFTED and stored.item_id == form.item_id
+        item = items.get(county.desk.store, form.item_id)
+        assert item.title == lead.title and item.draft.body == body
+        await pilot.press("escape")  # back to the list: the drafted lead has left it
+        await settle(pilot)
+        assert isinstance(app.screen, LeadScreen) and lead.title not in titles(app)
 
 
 async def test_a_lead_added_by_another_process_appears(county: County, tmp_path: Path) -> None:

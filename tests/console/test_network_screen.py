@@ -77,9 +77,36 @@ def status(written: datetime, **changes: Any) -> dict[str, Any]:
             "blocked": 0,
         },
     ]
+    feeds = [
+        {
+            "name": "大同日报",
+            "kind": "http",
+            "where": "https://dt.example.cn/rss",
+            "state": "ok",
+            "last_ok": at - 60,
+            "last_error": "1 条被拒绝（标题超过 200 字）",
+            "failures": 0,
+            "next_at": at + 840,
+            "refused": 1,
+            "leads": 12,
+        },
+        {
+            "name": "人民网",
+            "kind": "http",
+            "where": "https://people.example.cn/rss",
+            "state": "failing",
+            "last_ok": None,
+            "last_error": "无法解析：not well-formed",
+            "failures": 2,
+            "next_at": at + 1800,
+            "refused": 0,
+            "leads": 0,
+        },
+    ]
     made = {
         "node": "140200",
         "links": links,
+        "feeds": feeds,
         "awaiting_receipts": 2,
         "quarantined": 1,
         "written_at": at,
@@ -188,6 +215,16 @@ async def test_a_running_daemon_s_links_and_the_held_records(tmp_path: Path) -> 
         assert lines[first + 8].split() == ["未联系", "140213", "平城区"]
         assert "文件夹　/media/usb/140213　密级上限 秘密" in lines[first + 9]
         assert lines[first + 10].strip() == "队列 1　最早 11月21日 15:49　最近联系 —"
+        # each feed source: state and name; leads, last read, next, where; last problem
+        feeds = lines.index("订阅源（2）")
+        assert lines[feeds + 1].split() == ["正常", "大同日报"]
+        assert lines[feeds + 2].strip() == (
+            "线索 12　最近读取 11月21日 15:58　下次 11月21日 16:13　https://dt.example.cn/rss"
+        )
+        assert lines[feeds + 3].strip() == "最近问题：1 条被拒绝（标题超过 200 字）"
+        assert lines[feeds + 4].split() == ["故障", "人民网"]
+        assert lines[feeds + 5].strip().startswith("线索 0　最近读取 —　下次 11月21日 16:29")
+        assert lines[feeds + 6].strip() == "最近问题：无法解析：not well-formed"
         # the held record: record, peer, ceiling, since, title
         start = lines.index("因密级上限暂缓发出（1）")
         assert lines[start + 2].split() == [
@@ -242,7 +279,7 @@ async def test_the_view_follows_the_file_as_the_daemon_rewrites_it(tmp_path: Pat
         # the province answers: the queue drains, the link is well
         links = status(NOW)["links"]
         links[0].update(state="ok", depth=0, blocked=0, last_error="", last_contact=NOW.timestamp())
-        write(path, status(NOW, links=links, quarantined=0))
+        write(path, status(NOW, links=links, quarantined=0, feeds=[]))
         await pilot.pause(1.3)
         await settle(pilot)
         text = body(app)

@@ -4,6 +4,8 @@ draft item that follows the normal path."""
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -150,3 +152,45 @@ def test_priorities_arriving_from_above_become_keywords_and_re_rank_the_leads_he
         T0,
     ).kept
     assert kept.matched == ("优化营商环境",)
+
+
+def test_old_new_leads_drop_off_the_list_but_kept_ones_stay_and_a_search_finds_both() -> None:
+    desk = make_desk(COUNTY)
+    old = T0 - timedelta(days=30)
+    first, second = leads.add(
+        desk.store,
+        [entry("网", "a", "上月欠薪旧闻"), entry("网", "b", "上月保留的欠薪线索")],
+        [],
+        old,
+    ).kept
+    leads.add(desk.store, [entry("网", "c", "今日新闻")], [], T0)
+    leads.set_state(desk.store, second.id, leads.KEPT)
+    assert [lead.title for lead in leads.ranked(desk.store, T0)] == ["今日新闻", second.title]
+    found = {lead.title for lead in leads.ranked(desk.store, T0, match="欠薪")}
+    assert found == {first.title, second.title}
+
+
+def test_the_first_ranked_are_those_a_full_sort_would_give(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    desk = make_desk(COUNTY)
+    rng = random.Random(3)
+    words = ["欠薪", "煤改电", "供暖"]
+    batch = [
+        Entry(
+            "网",
+            f"g{n}",
+            "",
+            f"第{n}条" + "".join(rng.sample([*words, "天气", "会议", "调研"], 2)),
+            "",
+            T0 - timedelta(hours=rng.randint(0, 300)),
+        )
+        for n in range(300)
+    ]
+    rules = replace(leads.LeadRules.load(), near_threshold=2.0)  # none counts as a duplicate
+    leads.add(desk.store, batch, words[:2], T0, rules)  # 供暖 only by a priority (below)
+    monkeypatch.setattr(leads, "themes_held", lambda _store: ["供暖"])  # a priority held
+    every = leads.ranked(desk.store, T0, limit=1000)
+    assert len(every) == 300 and any("供暖" in lead.matched for lead in every)
+    for limit in (1, 20, 50):
+        assert leads.ranked(desk.store, T0, limit=limit) == every[:limit]

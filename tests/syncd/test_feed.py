@@ -5,13 +5,17 @@ refused with their reasons; a bad entry refused alone."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from schema import lead as leads
+from syncd.config import Feed
 from syncd.feed import FeedError, fetch, parse
+from syncd.leads import delay, parse_file, read_folder
 from tests.conftest import COUNTY, T0, make_desk
-from tests.syncd.feedserver import LIMIT, FeedServer, feed_server
+from tests.syncd.feedserver import FEEDS, LIMIT, FeedServer, feed_server
 
 pytestmark = pytest.mark.anyio
 __all__ = ["feed_server"]  # the fixture
@@ -75,3 +79,31 @@ async def test_a_hostile_or_broken_feed_is_refused_with_its_reason(
             got = await fetch(client, f"{server}/{name}", "", "", LIMIT)
             assert got.body is not None
             parse("某网", got.body, got.content_type)
+
+
+def test_a_failing_source_waits_its_interval_doubling_up_to_the_cap() -> None:
+    feed = Feed("网", url="http://x/rss", interval=60.0)
+    waits = [delay(feed, failures, 300.0).total_seconds() for failures in range(5)]
+    assert waits == [60.0, 60.0, 120.0, 240.0, 300.0]
+    slow = Feed("网", url="http://x/rss", interval=3600.0)
+    assert delay(slow, 3, 300.0).total_seconds() == 3600.0  # never sooner than its interval
+    assert delay(feed, 10_000, 300.0).total_seconds() == 300.0  # no overflow
+
+
+def test_a_carried_folder_is_read_again_only_when_its_files_change(tmp_path: Path) -> None:
+    with pytest.raises(FeedError, match="不存在"):
+        read_folder(tmp_path / "usb", "")
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    (folder / "rss.xml").write_bytes((FEEDS / "rss.xml").read_bytes())
+    (folder / "notes.txt").write_text("不是订阅文件", "utf-8")
+    first = read_folder(folder, "")
+    assert first is not None and [p.name for p in first[1]] == ["rss.xml"]
+    assert read_folder(folder, first[0]) is None  # nothing carried in since
+    (folder / "feed.json").write_bytes((FEEDS / "feed.json").read_bytes())
+    second = read_folder(folder, first[0])
+    assert second is not None and [p.name for p in second[1]] == ["feed.json", "rss.xml"]
+    parsed = parse_file("U盘", folder / "feed.json", LIMIT)
+    assert parsed.entries and parsed.refused
+    with pytest.raises(FeedError, match="超过"):
+        parse_file("U盘", folder / "rss.xml", 10)
