@@ -160,6 +160,15 @@ def feed_state(store: Store, source: str) -> FeedState:
     return found[0] if found else FeedState(source)
 
 
+def forget_feeds(store: Store, configured: Iterable[str]) -> int:
+    """Drop the state of sources no longer configured (their leads stay); how many."""
+    names = list(configured)
+    marks = ",".join("?" * len(names))
+    with store.write() as db:
+        cursor = db.execute(f"DELETE FROM feed_state WHERE source NOT IN ({marks})", names)
+        return cursor.rowcount
+
+
 def note_read(
     store: Store,
     source: str,

@@ -351,8 +351,13 @@ class Engine:
     # -- leads ---------------------------------------------------------------------------------
 
     def feed_states(self) -> dict[str, leads.FeedState]:
-        """How each feed source fares, by name."""
-        return {state.source: state for state in leads.feed_states(self.store)}
+        """How each configured feed source fares, by name (a source removed from syncd.toml
+        is forgotten: the desk is not told of its old failures)."""
+        names = [feed.name for feed in self.settings.feeds]
+        states = leads.feed_states(self.store)
+        if any(state.source not in names for state in states):
+            leads.forget_feeds(self.store, names)
+        return {state.source: state for state in states if state.source in names}
 
     def keep_leads(self, feed: syncconfig.Feed, entries: list[leads.Entry]) -> leads.Added:
         """Keep a source's entries as leads, matched against its keywords and the themes of

@@ -194,3 +194,14 @@ def test_the_first_ranked_are_those_a_full_sort_would_give(
     assert len(every) == 300 and any("供暖" in lead.matched for lead in every)
     for limit in (1, 20, 50):
         assert leads.ranked(desk.store, T0, limit=limit) == every[:limit]
+
+
+def test_a_source_no_longer_configured_is_forgotten_but_its_leads_stay() -> None:
+    desk = make_desk(COUNTY)
+    leads.add(desk.store, [entry("旧网", "a", "旧网的线索")], [], T0)
+    leads.note_failure(desk.store, "旧网", "服务器返回 503", T0)
+    leads.note_read(desk.store, "大同日报", T0, T0, "", "")
+    assert leads.forget_feeds(desk.store, ["大同日报"]) == 1
+    assert [state.source for state in leads.feed_states(desk.store)] == ["大同日报"]
+    assert [lead.title for lead in leads.ranked(desk.store, T0)] == ["旧网的线索"]
+    assert leads.forget_feeds(desk.store, []) == 1
