@@ -93,7 +93,7 @@ def main() -> None:
             for r in store.query("SELECT * FROM lead ORDER BY id DESC LIMIT 45")
         ]
         reads = []
-        for read in range(args.reads):
+        for _ in range(args.reads):
             fresh = [make(rng, pool, n + i, NOW) for i in range(5)]
             n += 5
             batch = held + fresh
