@@ -107,3 +107,13 @@ def test_a_carried_folder_is_read_again_only_when_its_files_change(tmp_path: Pat
     assert parsed.entries and parsed.refused
     with pytest.raises(FeedError, match="超过"):
         parse_file("U盘", folder / "rss.xml", 10)
+
+
+async def test_an_external_dtd_is_never_fetched(feed_server: FeedServer) -> None:
+    # no <!ENTITY here (that is refused outright): only a DOCTYPE pointing at a server
+    body = (FEEDS / "rss.xml").read_bytes()
+    declaration = f'<!DOCTYPE rss SYSTEM "{feed_server.url}/evil.dtd">\n'.encode()
+    start = body.index(b"<rss")
+    parsed = parse("某网", body[:start] + declaration + body[start:], "application/xml")
+    assert parsed.entries  # read as usual
+    assert feed_server.count("evil.dtd", 404) == 0  # and nothing was asked of the server
