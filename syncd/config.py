@@ -347,12 +347,7 @@ def _numbers(
                 continue
             values[name] = value
         else:
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
+            if not _seconds(value):
                 problems.append(f"{key}：应为大于 0 的秒数，实际为 {_show(value)}")
                 continue
             values[name] = float(value)
@@ -377,27 +372,9 @@ def _links(
             problems.append(f"{key}：应为表（[{key}]，含 url 或 folder），实际为 {_show(entry)}")
             continue
         _unknown(entry, _LINK_KEYS, key, problems)
-        if ("url" in entry) == ("folder" in entry):
-            problems.append(f"{key}：url 与 folder 须填且只填一个")
-            ok = False
-        url: str | None = None
-        if "url" in entry:
-            problem = _url_problem(entry["url"])
-            if problem:
-                problems.append(f"{key}.url：{problem}")
-                ok = False
-            else:
-                url = entry["url"]
-        folder: Path | None = None
-        if "folder" in entry:
-            folder = _path(entry["folder"], f"{key}.folder", "", home, problems)
-            if folder is None:
-                ok = False
-            elif _same(folder, drops):
-                problems.append(
-                    f"{key}.folder：{folder} 也是接收目录（drop），本节点会把发出的数据包再导入"
-                )
-                ok = False
+        where = _url_or_folder(entry, key, home, drops, problems, query=False)
+        ok = ok and where is not None
+        url, folder = where or (None, None)
         ceiling = Classification.CONFIDENTIAL
         try:
             ceiling = Classification.parse(entry.get("ceiling", ceiling), f"{key}.ceiling")
@@ -436,32 +413,11 @@ def _feeds(
                 ok = False
             names.add(name)
         _unknown(entry, _FEED_KEYS, key, problems)
-        if ("url" in entry) == ("folder" in entry):
-            problems.append(f"{key}：url 与 folder 须填且只填一个")
-            ok = False
-        url: str | None = None
-        if "url" in entry:
-            problem = _feed_url_problem(entry["url"])
-            if problem:
-                problems.append(f"{key}.url：{problem}")
-                ok = False
-            else:
-                url = entry["url"]
-        folder: Path | None = None
-        if "folder" in entry:
-            folder = _path(entry["folder"], f"{key}.folder", "", home, problems)
-            if folder is None:
-                ok = False
-            elif _same(folder, drops):
-                problems.append(f"{key}.folder：{folder} 也是接收目录（drop），订阅文件不是数据包")
-                ok = False
+        where = _url_or_folder(entry, key, home, drops, problems, query=True)
+        ok = ok and where is not None
+        url, folder = where or (None, None)
         interval = entry.get("interval", DEFAULT_FEED_INTERVAL)
-        if (
-            isinstance(interval, bool)
-            or not isinstance(interval, int | float)
-            or not math.isfinite(interval)
-            or interval <= 0
-        ):
+        if not _seconds(interval):
             problems.append(f"{key}.interval：应为大于 0 的秒数，实际为 {_show(interval)}")
             ok = False
         words = entry.get("keywords", [])
@@ -483,24 +439,43 @@ def _feeds(
     return tuple(feeds)
 
 
-def _feed_url_problem(value: object) -> str | None:
-    """Why ``value`` is not a usable feed URL (a query is allowed: feeds often have one)."""
-    if not isinstance(value, str):
-        return f"应为地址文字，实际为 {_show(value)}"
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        return f"“{value}”不是有效的地址"
-    if parts.scheme.lower() not in ("http", "https"):
-        return "不是 http:// 或 https:// 地址"
-    if any(ch.isspace() for ch in value):
-        return "地址中不能有空白"
-    if not parts.hostname:
-        return "缺少主机名"
-    if parts.username is not None or parts.password is not None:
-        return "地址中不能含用户名或口令"
-    return None
+def _url_or_folder(
+    entry: dict[str, Any],
+    key: str,
+    home: Path,
+    drops: tuple[Path, ...],
+    problems: list[str],
+    query: bool,
+) -> tuple[str | None, Path | None] | None:
+    """A link's or a feed's ``url`` or ``folder`` (exactly one; a folder that is not a drop
+    folder), or None after reporting why not; ``query``: whether a URL may carry ``?…``."""
+    if ("url" in entry) == ("folder" in entry):
+        problems.append(f"{key}：url 与 folder 须填且只填一个")
+        return None
+    if "url" in entry:
+        problem = _url_problem(entry["url"], query)
+        if problem:
+            problems.append(f"{key}.url：{problem}")
+            return None
+        return entry["url"], None
+    folder = _path(entry["folder"], f"{key}.folder", "", home, problems)
+    if folder is None:
+        return None
+    if _same(folder, drops):
+        why = "订阅文件不是数据包" if query else "本节点会把发出的数据包再导入"
+        problems.append(f"{key}.folder：{folder} 也是接收目录（drop），{why}")
+        return None
+    return None, folder
+
+
+def _seconds(value: object) -> bool:
+    """Whether ``value`` is a finite number of seconds above 0 (a boolean is not)."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def _table(data: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any]:
@@ -548,8 +523,9 @@ def _same(path: Path, others: tuple[Path, ...] | list[Path]) -> bool:
     return any(os.path.normpath(other) == norm for other in others)
 
 
-def _url_problem(value: object) -> str | None:
-    """Why ``value`` is not a usable peer URL, or None."""
+def _url_problem(value: object, query: bool = False) -> str | None:
+    """Why ``value`` is not a usable peer URL (or, with ``query``, feed URL: those often
+    carry ``?…``), or None."""
     if not isinstance(value, str):
         return f"应为地址文字，实际为 {_show(value)}"
     try:
@@ -569,7 +545,7 @@ def _url_problem(value: object) -> str | None:
         return "端口应为 1–65535 的整数"
     if parts.username is not None or parts.password is not None:
         return "地址中不能含用户名或口令"
-    if parts.query or parts.fragment:
+    if not query and (parts.query or parts.fragment):
         return "地址中不能带 ? 或 # 部分"
     return None
 

@@ -350,11 +350,11 @@ class Engine:
 
     # -- leads ---------------------------------------------------------------------------------
 
-    def feed_states(self) -> dict[str, leads.FeedState]:
+    def feed_states(self, count_leads: bool = False) -> dict[str, leads.FeedState]:
         """How each configured feed source fares, by name (a source removed from syncd.toml
         is forgotten: the desk is not told of its old failures)."""
         names = [feed.name for feed in self.settings.feeds]
-        states = leads.feed_states(self.store)
+        states = leads.feed_states(self.store, count_leads)
         if any(state.source not in names for state in states):
             leads.forget_feeds(self.store, names)
         return {state.source: state for state in states if state.source in names}
@@ -408,7 +408,7 @@ class Engine:
         }
 
     def _feed_status(self) -> list[dict[str, Any]]:
-        states = self.feed_states()
+        states = self.feed_states(count_leads=True)
         rows = []
         for feed in self.settings.feeds:
             state = states.get(feed.name) or leads.FeedState(feed.name)

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -26,6 +26,9 @@ from schema import lead as leads
 from schema.clock import CHINA
 from syncd.config import Feed, SyncConfig
 from syncd.feed import FeedError, Parsed, fetch, parse
+
+if TYPE_CHECKING:
+    from syncd.engine import Engine
 
 log = logging.getLogger("xinbao.syncd.feeds")
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".json")  # files read from a feed folder
@@ -75,14 +78,14 @@ def parse_file(source: str, path: Path, limit: int) -> Parsed:
 class FeedReader:
     """Reads the due feed sources of one daemon; store work goes through ``run_in_engine``."""
 
-    def __init__(self, run_in_engine: RunInEngine, engine: Any) -> None:
+    def __init__(self, run_in_engine: RunInEngine, engine: Engine) -> None:
         self.run_in_engine = run_in_engine
-        self.engine = engine  # syncd.engine.Engine: its store, settings and keep_leads
+        self.engine = engine
         self.running: dict[str, asyncio.Task[None]] = {}
 
     @property
     def settings(self) -> SyncConfig:
-        return self.engine.settings  # type: ignore[no-any-return]
+        return self.engine.settings  # re-read: syncd.toml may have been reloaded
 
     async def start_due(self, client: httpx.AsyncClient, most: float = 1.0) -> float:
         """Start a task for every configured source that is due and not being read now; the
@@ -132,6 +135,27 @@ class FeedReader:
         log.warning("feed %s (%s) refused: %s; next try %s", feed.name, feed.where, reason, later)
         await self.run_in_engine(leads.note_failure, self.engine.store, feed.name, reason, later)
 
+    async def _keep(self, feed: Feed, parsed: list[Parsed], problems: list[str]) -> tuple[int, str]:
+        """Keep what was parsed as leads; how many entries were refused, and the problems."""
+        entries = [entry for p in parsed for entry in p.entries]
+        refused = [r for p in parsed for r in p.refused]
+        if entries:
+            added: leads.Added = await self.run_in_engine(self.engine.keep_leads, feed, entries)
+            refused += added.refused
+            log.info(
+                "feed %s: %d entries, %d new leads, %d known, %d same story elsewhere",
+                feed.name,
+                len(entries),
+                len(added.kept),
+                added.known,
+                added.near,
+            )
+        for name, reason in refused:
+            log.warning("feed %s: entry %s refused: %s", feed.name, name, reason)
+        if refused:
+            problems = [*problems, f"{len(refused)} 条被拒绝（{refused[0][1]}）"]
+        return len(refused), "；".join(problems)
+
     async def _read(self, client: httpx.AsyncClient, feed: Feed, state: leads.FeedState) -> None:
         limit = self.settings.limits.max_feed_bytes
         parsed: list[Parsed] = []
@@ -155,30 +179,12 @@ class FeedReader:
                         problems.append(f"{path.name}：{exc}")
                 if files and not parsed:  # nothing readable was carried in
                     raise FeedError("；".join(problems))
-        unchanged = (0, "")
-        entries = [entry for p in parsed for entry in p.entries]
-        refused = [r for p in parsed for r in p.refused]
-        now = datetime.now(CHINA)
-        if entries:
-            added: leads.Added = await self.run_in_engine(self.engine.keep_leads, feed, entries)
-            refused += added.refused
-            log.info(
-                "feed %s: %d entries, %d new leads, %d known, %d same story elsewhere",
-                feed.name,
-                len(entries),
-                len(added.kept),
-                added.known,
-                added.near,
-            )
-        elif not parsed and not problems:  # not modified: what the last read found stands
+        if parsed or problems:
+            count, problem = await self._keep(feed, parsed, problems)
+        else:  # not modified: what the last good read found stands
             log.debug("feed %s: not modified", feed.name)
-            if not state.failures:
-                unchanged = state.refused, state.last_error
-        for name, reason in refused:
-            log.warning("feed %s: entry %s refused: %s", feed.name, name, reason)
-        if refused:
-            problems.append(f"{len(refused)} 条被拒绝（{refused[0][1]}）")
-        count, problem = len(refused) or unchanged[0], "；".join(problems) or unchanged[1]
+            count, problem = (0, "") if state.failures else (state.refused, state.last_error)
+        now = datetime.now(CHINA)
         later = now + delay(feed, 0, 0)
         await self.run_in_engine(
             leads.note_read,

@@ -219,9 +219,14 @@ def link_text(link: dict[str, Any], width: int) -> Text:
         text.append(f"　受密级限制 {blocked}", style="yellow")
     text.append(f"　最近联系 {stamp(link.get('last_contact'))}\n")
     if link.get("last_error"):
-        error = " ".join(str(link["last_error"]).split())
-        text.append(indent + fit(f"最近错误：{error}", width - 8).rstrip() + "\n", style="red")
+        _problem(text, "最近错误", link["last_error"], width, "red")
     return text
+
+
+def _problem(text: Text, label: str, problem: object, width: int, style: str) -> None:
+    """An indented line under a link or feed: its last error on one line, cut to fit."""
+    line = " ".join(str(problem).split())
+    text.append(" " * 8 + fit(f"{label}：{line}", width - 8).rstrip() + "\n", style=style)
 
 
 def feed_text(feed: dict[str, Any], width: int) -> Text:
@@ -238,9 +243,8 @@ def feed_text(feed: dict[str, Any], width: int) -> Text:
     )
     text.append(indent + fit(line, width - 8).rstrip() + "\n")
     if feed.get("last_error"):
-        error = " ".join(str(feed["last_error"]).split())
         colour = "red" if _count(feed.get("failures")) else "yellow"
-        text.append(indent + fit(f"最近问题：{error}", width - 8).rstrip() + "\n", style=colour)
+        _problem(text, "最近问题", feed["last_error"], width, colour)
     return text
 
 
