@@ -72,7 +72,8 @@ def parse(source: str, body: bytes, content_type: str = "") -> Parsed:
         try:
             entries.append(_entry(source, raw))
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            refused.append((str(raw.get("id") or raw.get("title") or "?")[:60], str(exc)))
+            name = str(raw.get("id") or raw.get("title") or "?")[:60]
+            refused.append((name, f"条目无法读取（{exc}）"))
     return Parsed(entries, refused)
 
 
@@ -105,7 +106,7 @@ def _parse_json(source: str, body: bytes) -> Parsed:
             if not isinstance(raw, dict):
                 raise ValueError("条目不是对象")
             stamp = raw.get("date_published") or raw.get("date_modified")
-            published = datetime.fromisoformat(stamp).astimezone(CHINA) if stamp else None
+            published = _json_time(stamp) if stamp else None
             summary = raw.get("content_text") or text_of(raw.get("content_html") or "")
             entries.append(
                 Entry(
@@ -121,6 +122,15 @@ def _parse_json(source: str, body: bytes) -> Parsed:
             name = raw.get("id") if isinstance(raw, dict) else "?"
             refused.append((str(name)[:60], str(exc)))
     return Parsed(entries, refused)
+
+
+def _json_time(stamp: object) -> datetime:
+    """A JSON Feed date (RFC 3339), or a ValueError with the reason in Chinese (the desk
+    sees why an entry was refused)."""
+    try:
+        return datetime.fromisoformat(str(stamp)).astimezone(CHINA)
+    except ValueError:
+        raise ValueError(f"发布时间“{str(stamp)[:40]}”不是 RFC 3339 格式") from None
 
 
 async def fetch(

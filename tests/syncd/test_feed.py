@@ -44,7 +44,7 @@ async def test_three_kinds_of_feed_become_leads_once(server: str) -> None:
                 assert added.near == 1  # 大同 欠薪 again, from another source
             if name == "feed.json":
                 assert [why for _, why in parsed.refused] == [
-                    "Invalid isoformat string: '去年冬天'"
+                    "发布时间“去年冬天”不是 RFC 3339 格式"
                 ]
         # the second time the server answers 304: nothing to parse
         again = await fetch(client, f"{server}/rss.xml", '"rss.xml-1"', "", LIMIT)
