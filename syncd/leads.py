@@ -130,9 +130,15 @@ class FeedReader:
             reason = f"内部错误：{exc.__class__.__name__}"
         else:
             return
-        now = datetime.now(CHINA)
-        later = now + delay(feed, state.failures + 1, backoff_max)
-        log.warning("feed %s (%s) refused: %s; next try %s", feed.name, feed.where, reason, later)
+        wait = delay(feed, state.failures + 1, backoff_max)
+        log.warning(
+            "feed %s (%s) refused: %s; next try in %.1f s",
+            feed.name,
+            feed.where,
+            reason,
+            wait.total_seconds(),
+        )
+        later = datetime.now(CHINA) + wait
         await self.run_in_engine(leads.note_failure, self.engine.store, feed.name, reason, later)
 
     async def _keep(self, feed: Feed, parsed: list[Parsed], problems: list[str]) -> tuple[int, str]:
