@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from schema import editorial, emergency, outbox, state
+from schema import authority, editorial, emergency, inbound, outbox, state
 from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
@@ -173,9 +173,13 @@ def signoff(desk: Desk, item_id: str) -> Item:
             state.move(desk.store, edge, S.SENT, actor=desk.actor, at=at, note=f"{desk.actor} 签发")
         item = items.get(desk.store, item_id)
         targets = tuple(e.to_unit for e in edges)
+        # a forward or merge carries the signed records of other nodes' sources it is made
+        # from: the receiver credits them only on that proof (schema/authority.py)
+        foreign = [s for s in item.sources if authority.owner(s) != desk.node.id]
+        cites = inbound.proofs(desk.store, foreign)
         outbox.enqueue(
             desk.store,
-            item_record(item, desk.node.id, targets),
+            item_record(item, desk.node.id, targets, cites),
             targets,
             priority=desk.rules.priority[item.draft.urgency],
             classification=item.draft.classification,
@@ -283,8 +287,11 @@ def outgoing_edges(store: Store, item_id: str, me: str) -> list[Edge]:
     return [state.edge_from_row(r) for r in rows]
 
 
-def item_record(item: Item, sender: str, targets: tuple[str, ...]) -> Record:
-    """The replication record of an item's current revision, addressed to ``targets``."""
+def item_record(
+    item: Item, sender: str, targets: tuple[str, ...], cites: Sequence[dict[str, Any]] = ()
+) -> Record:
+    """The replication record of an item's current revision, addressed to ``targets``;
+    ``cites``: the signed records of its sources made elsewhere."""
     payload: dict[str, Any] = {
         "item": {
             "id": item.id,
@@ -299,6 +306,8 @@ def item_record(item: Item, sender: str, targets: tuple[str, ...]) -> Record:
         },
         "edges": [[sender, t] for t in targets],
     }
+    if cites:
+        payload["cites"] = list(cites)
     return Record(id=item.id, kind="item", version=item.revision, origin=sender, payload=payload)
 
 

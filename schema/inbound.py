@@ -2,16 +2,22 @@
 
 Transport is at-least-once; this makes it exactly-once. A record whose (id, version) was
 already applied — or is older than what is held — changes nothing and is reported as such.
-Everything a record changes is written in one transaction with its applied-marker.
+Everything a record changes is written in one transaction with its applied-marker. Before
+anything, the record is checked against the authority table (``schema/authority.py``): who
+made it, for whom, and what it cites. The signed form of an item revision is kept
+(``proof``), so a forward or merge made here can cite it.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from schema import emergency, state
+from schema import authority, emergency, state
 from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
@@ -45,11 +51,24 @@ class ApplyResult:
     outcome: Outcome
 
 
-def apply(store: Store, record: Record, me: str, clock: Clock = system_clock) -> ApplyResult:
-    """Apply a record received by node ``me`` exactly once."""
+def apply(
+    store: Store,
+    record: Record,
+    me: str,
+    clock: Clock = system_clock,
+    to: Sequence[str] | None = None,
+) -> ApplyResult:
+    """Apply a record received by node ``me`` exactly once.
+
+    ``record.origin`` is its maker and ``to`` its addressees, as the daemon verified them
+    against the maker's signature (default: ``me`` alone, for records delivered in process).
+    Raises :class:`~schema.authority.AuthorityError` for a record that may not apply here.
+    """
     handler = _HANDLERS.get(record.kind)
     if handler is None:
         raise ValidationError("kind", f"未知的记录类型“{record.kind}”")
+    addressees = tuple(to) if to is not None else (me,)
+    authority.check(record, me, addressees)
     with store.write() as db:
         row = db.execute("SELECT version FROM applied WHERE record_id = ?", [record.id]).fetchone()
         if row is not None and row[0] >= record.version:
@@ -57,6 +76,8 @@ def apply(store: Store, record: Record, me: str, clock: Clock = system_clock) ->
             return ApplyResult(record.id, record.version, outcome)
         at = clock()
         handler(store, record, me, at)
+        if record.kind == authority.ITEM:
+            keep_proof(store, record.proof or authority.citable(record, addressees))
         db.execute(
             "INSERT INTO applied(record_id, kind, version, applied_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(record_id) DO UPDATE SET version = excluded.version, "
@@ -64,6 +85,27 @@ def apply(store: Store, record: Record, me: str, clock: Clock = system_clock) ->
             [record.id, record.kind, record.version, to_text(at)],
         )
     return ApplyResult(record.id, record.version, Outcome.APPLIED)
+
+
+def keep_proof(store: Store, proof: dict[str, Any]) -> None:
+    """Keep the signed form of a received record (the latest version of each), to be cited."""
+    with store.write() as db:
+        db.execute(
+            "INSERT INTO proof(record_id, version, proof) VALUES (?, ?, ?) "
+            "ON CONFLICT(record_id) DO UPDATE SET version = excluded.version, "
+            "proof = excluded.proof WHERE excluded.version >= proof.version",
+            [str(proof["id"]), int(proof["version"]), json.dumps(proof, ensure_ascii=False)],
+        )
+
+
+def proofs(store: Store, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The signed forms kept here of ``record_ids`` (those held; in the order asked)."""
+    found: list[dict[str, Any]] = []
+    for record_id in dict.fromkeys(record_ids):
+        row = store.one("SELECT proof FROM proof WHERE record_id = ?", (record_id,))
+        if row is not None:
+            found.append(json.loads(row["proof"]))
+    return found
 
 
 def _apply_item(store: Store, record: Record, me: str, at: datetime) -> None:
@@ -140,8 +182,6 @@ def _apply_decision(store: Store, record: Record, me: str, at: datetime) -> None
     p = record.payload
     if p.get("from") != me:
         raise ValidationError("from", f"决定记录 {record.id} 不是给本节点（{me}）的")
-    if p.get("to") != record.origin:
-        raise ValidationError("to", f"决定记录 {record.id} 不是由收件单位 {p.get('to')} 作出的")
     decided = EdgeState.parse(p.get("state"), "state")
     if decided in SENDER_STATES:
         raise ValidationError("state", f"收件单位不能把流转改为“{decided}”")
@@ -169,6 +209,7 @@ def _apply_decision(store: Store, record: Record, me: str, at: datetime) -> None
         str(p.get("placement") or ""),
         from_text(p["at"]),
         str(record.version),
+        cite=record.proof or authority.citable(record, (me,)),
     )
 
 

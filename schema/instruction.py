@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from schema import authority, outbox
 from schema import item as items
-from schema import outbox
 from schema.clock import CHINA, from_text, to_text
 from schema.error import NotFound, ValidationError
 from schema.record import Record
@@ -159,14 +159,22 @@ def record(
 
 
 def _record(
-    made: Instruction, sender: str, record_id: str, units: Sequence[str], to: Sequence[str]
+    made: Instruction,
+    sender: str,
+    record_id: str,
+    units: Sequence[str],
+    to: Sequence[str],
+    cites: Sequence[dict[str, Any]] = (),
 ) -> Record:
-    return Record(
-        id=record_id,
-        kind=INSTRUCTION_KIND,
-        version=1,
-        origin=sender,
-        payload={
+    payload = _payload(made, units, to)
+    if cites:  # a relay carries the issuer's signed instruction (schema/authority.py)
+        payload["cites"] = list(cites)
+    return Record(id=record_id, kind=INSTRUCTION_KIND, version=1, origin=sender, payload=payload)
+
+
+def _payload(made: Instruction, units: Sequence[str], to: Sequence[str]) -> dict[str, Any]:
+    return dict(
+        {
             "id": made.id,
             "issuer": made.issuer,
             "subject": made.subject,
@@ -181,7 +189,7 @@ def _record(
             "request_id": made.request_id,
             "units": list(units),  # told already: a relay down the chain skips them
             "to": list(to),  # this record's recipients
-        },
+        }
     )
 
 
@@ -239,9 +247,13 @@ def apply_instruction(store: Store, rec: Record, me: str, at: datetime) -> None:
         told = set(p.get("units", [])) | {made.issuer, me}
         further = [u for u in below(store, me, held) if u not in told]
         if further:
+            # the issuer's own signed record travels with the relay: this node's word that
+            # the issuer said it is not enough below (schema/authority.py)
+            cites = p.get("cites") if rec.origin != made.issuer else None
+            original = cites or [rec.proof or authority.citable(rec, (me,))]
             outbox.enqueue(
                 store,
-                _record(made, me, f"{made.id}@{me}", [*sorted(told), *further], further),
+                _record(made, me, f"{made.id}@{me}", [*sorted(told), *further], further, original),
                 tuple(further),
                 priority=0,
                 classification=Classification.INTERNAL,
@@ -302,10 +314,11 @@ def pass_down(
     tag: str,
     told: Sequence[str] = (),
     held: Sequence[str] | None = None,
+    cite: dict[str, Any] | None = None,
 ) -> int:
     """A decision ``by_unit`` took on ``via`` (an item of this node, or made from one of its
     items): tell the units down the chain of ``held`` (default: ``via``) not ``told`` yet;
-    how many units."""
+    how many units. ``cite`` is ``by_unit``'s signed decision, which goes along."""
     start = [via] if held is None else list(held)
     sources = [i for i in chain(store, start) if i != via]
     skip = {*told, by_unit, me}
@@ -322,6 +335,7 @@ def pass_down(
         "at": to_text(at),
         "to": units,
         "told": sorted({*told, *units, me}),
+        "cites": [cite] if cite else [],
     }
     outbox.enqueue(
         store,
@@ -372,6 +386,7 @@ def apply_feedback(store: Store, rec: Record, me: str, at: datetime) -> None:
                 tag,
                 told=[*p.get("told", []), rec.origin],
                 held=own,
+                cite=next(iter(authority.cites_of(p)), None),
             )
 
 

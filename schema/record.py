@@ -130,7 +130,10 @@ class Record:
     """A unit of replication between nodes, applied idempotently by (id, version).
 
     ``kind`` is ``"item"`` (an item's signed-off revision, addressed to its edges' targets) or
-    ``"decision"`` (an edge's new state, travelling back down to the sender).
+    ``"decision"`` (an edge's new state, travelling back down to the sender), and the others
+    named in ``schema/authority.py``. ``origin`` is the node that made it. ``proof`` is the
+    record as its maker signed it, when it was received from another node (opaque here: the
+    daemon verified it); records that relay this one cite it.
     """
 
     id: str
@@ -138,6 +141,7 @@ class Record:
     version: int
     origin: str
     payload: dict[str, Any] = field(default_factory=dict)
+    proof: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

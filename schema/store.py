@@ -307,6 +307,15 @@ def m011_leads(db: Database) -> None:
     )
 
 
+@migrations()
+def m012_proofs(db: Database) -> None:
+    """The signed form of each item revision received, so a forward or merge can cite it."""
+    db.execute(
+        "CREATE TABLE proof (record_id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+        "proof TEXT NOT NULL)"
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

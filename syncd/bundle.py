@@ -1,4 +1,4 @@
-"""The bundle: the sealed, signed file nodes exchange (DESIGN.md §2), format version 1.
+"""The bundle: the sealed, signed file nodes exchange (DESIGN.md §2), format version 2.
 
 Layout (all integers big-endian)::
 
@@ -16,6 +16,12 @@ The plaintext payload is a sequence of sections, each ``u8 kind · u64 length ·
     2 attachment  SHA-256 of the file (32) · its bytes, uncompressed (attachments are referred
                   to by that hash from records; they are usually compressed formats already)
     0 end         length 0, last; nothing may follow
+
+Version 2 (this one) differs from 1 only in the records: each is signed by the node that
+made it, for the addressees it names (``syncd/proof.py``); in a version 1 bundle they are
+unsigned and count as the sender's own. The version number is bound into every key
+derivation, associated data and the signature, so a bundle cannot be passed off as the
+other version. Both are read; only version 2 is written.
 
 The payload is cut into fixed-size chunks and
 encrypted with ChaCha20-Poly1305 under a random per-bundle key; each chunk's nonce is its
@@ -63,8 +69,8 @@ from syncd.error import SyncError, TrustError
 from syncd.keys import NodeKeys
 
 MAGIC = b"XINBAOB\x00"
-VERSION = 1
-SUPPORTED_VERSIONS = frozenset({1})  # retired versions stay listed here with their readers
+VERSION = 2
+SUPPORTED_VERSIONS = frozenset({1, 2})  # retired versions stay listed here with their readers
 LAST = 0x8000_0000
 SIGNATURE_BYTES = 64
 END, RECORDS, ATTACHMENT = 0, 1, 2  # payload section kinds
@@ -214,13 +220,16 @@ class Unsealed:
     header: Header
     records: Iterator[dict[str, Any]]
     attachments: list[Staged]
+    version: int = VERSION
+    sender: NodeIdentity | None = None  # who signed it, as its chain says
+    chain: bytes = b""  # the sender's certificate chain (PEM), as verified
 
 
-def _key_info(header: Header, recipient: str) -> bytes:
+def _key_info(header: Header, recipient: str, version: int = VERSION) -> bytes:
     return b"\x00".join(
         [
             b"xinbao-bundle-key",
-            str(VERSION).encode(),
+            str(version).encode(),
             header.id.encode(),
             header.sender.encode(),
             recipient.encode(),
@@ -228,9 +237,9 @@ def _key_info(header: Header, recipient: str) -> bytes:
     )
 
 
-def _chunk_aad(header: Header, index: int, last: bool) -> bytes:
+def _chunk_aad(header: Header, index: int, last: bool, version: int = VERSION) -> bytes:
     return b"\x00".join(
-        [b"xinbao-chunk", str(VERSION).encode(), header.id.encode(), header.sender.encode()]
+        [b"xinbao-chunk", str(version).encode(), header.id.encode(), header.sender.encode()]
     ) + struct.pack(">QB", index, last)
 
 
@@ -239,11 +248,15 @@ def _nonce(index: int) -> bytes:
 
 
 def _to_be_signed(
-    header_bytes: bytes, keys_section: bytes, ciphertext_hash: bytes, chain_pem: bytes
+    header_bytes: bytes,
+    keys_section: bytes,
+    ciphertext_hash: bytes,
+    chain_pem: bytes,
+    version: int = VERSION,
 ) -> bytes:
     return (
         b"xinbao-bundle-signature\x00"
-        + struct.pack(">H", VERSION)
+        + struct.pack(">H", version)
         + b"".join(hashlib.sha256(part).digest() for part in (header_bytes, keys_section))
         + ciphertext_hash
         + hashlib.sha256(chain_pem).digest()
@@ -283,12 +296,17 @@ def seal(
     out: IO[bytes],
     limits: Limits | None = None,
     attachments: Iterable[tuple[str, Path]] = (),
+    version: int = VERSION,
 ) -> None:
     """Write a sealed, signed bundle of ``records`` to ``out``, streaming.
 
     ``attachments`` are (SHA-256 hex, file) pairs, read in pieces; a file whose bytes no longer
-    match its hash fails the seal (raises :class:`SyncError`).
+    match its hash fails the seal (raises :class:`SyncError`). ``records`` go in as given: in
+    version 2 each is already signed by its maker (:func:`syncd.proof.sign`); ``version`` 1 is
+    written only to make golden files and attack tests.
     """
+    if version not in SUPPORTED_VERSIONS:
+        raise SyncError(f"不支持的数据包格式版本 {version}")
     limits = limits or Limits.load()
     missing = [r for r in header.recipients if r not in recipient_keys]
     if missing:
@@ -298,11 +316,11 @@ def seal(
     keys_section = struct.pack(">H", len(header.recipients))
     for recipient in header.recipients:
         public = x25519.X25519PublicKey.from_public_bytes(recipient_keys[recipient])
-        wrapped = _SUITE.encrypt(bundle_key, public, info=_key_info(header, recipient))
+        wrapped = _SUITE.encrypt(bundle_key, public, info=_key_info(header, recipient, version))
         rid = recipient.encode()
         keys_section += struct.pack(">B", len(rid)) + rid + struct.pack(">H", len(wrapped))
         keys_section += wrapped
-    out.write(MAGIC + struct.pack(">H", VERSION))
+    out.write(MAGIC + struct.pack(">H", version))
     out.write(struct.pack(">I", len(header_bytes)) + header_bytes)
     out.write(keys_section)
 
@@ -313,7 +331,7 @@ def seal(
 
     def emit(plain: bytes, last: bool) -> None:
         nonlocal index
-        sealed = aead.encrypt(_nonce(index), plain, _chunk_aad(header, index, last))
+        sealed = aead.encrypt(_nonce(index), plain, _chunk_aad(header, index, last, version))
         frame = struct.pack(">I", len(sealed) | (LAST if last else 0)) + sealed
         digest.update(frame)
         out.write(frame)
@@ -328,7 +346,7 @@ def seal(
 
     chain = chain_to_pem(sender_chain)
     signature = sender_keys.signing.sign(
-        _to_be_signed(header_bytes, keys_section, digest.digest(), chain)
+        _to_be_signed(header_bytes, keys_section, digest.digest(), chain, version)
     )
     out.write(struct.pack(">I", len(chain)) + chain + signature)
 
@@ -423,7 +441,7 @@ def read_header(source: IO[bytes], limits: Limits | None = None) -> Header:
     return _read_header(reader, limits)[0]
 
 
-def _read_header(reader: _Reader, limits: Limits) -> tuple[Header, bytes]:
+def _read_header(reader: _Reader, limits: Limits) -> tuple[Header, bytes, int]:
     if reader.take(len(MAGIC)) != MAGIC:
         raise BundleError("bad-magic", "不是信报数据包")
     version = reader.u(">H")
@@ -433,7 +451,7 @@ def _read_header(reader: _Reader, limits: Limits) -> tuple[Header, bytes]:
     if size > limits.max_header_bytes:
         raise BundleError("header-invalid", "数据包头过大")
     header_bytes = reader.take(size)
-    return Header.from_bytes(header_bytes, limits), header_bytes
+    return Header.from_bytes(header_bytes, limits), header_bytes, version
 
 
 def open_bundle(
@@ -475,14 +493,15 @@ def opened_stream(
     """
     limits = limits or Limits.load()
     reader = _Reader(source, limits.max_bundle_bytes)
-    header, header_bytes = _read_header(reader, limits)
+    header, header_bytes, version = _read_header(reader, limits)
     _check_times(header, now, limits)
     if me not in header.recipients:
         raise BundleError("not-addressed", f"数据包不是发给本节点（{me}）的")
 
     keys_section, wrapped_for_me = _read_keys(reader, header, me)
     try:
-        bundle_key = _SUITE.decrypt(wrapped_for_me, keys.encryption, info=_key_info(header, me))
+        info = _key_info(header, me, version)
+        bundle_key = _SUITE.decrypt(wrapped_for_me, keys.encryption, info=info)
     except (InvalidTag, ValueError) as exc:
         raise BundleError("unwrap-failed", "无法解开数据包密钥") from exc
 
@@ -492,26 +511,17 @@ def opened_stream(
         payload = _PayloadReader(plain, staging, limits)
         try:
             try:
-                _decrypt_chunks(reader, aead, header, digest, payload, limits)
+                _decrypt_chunks(reader, aead, header, digest, payload, limits, version)
             finally:
                 payload.close()
             chain_pem, signature = _read_trailer(reader, source, limits)
-            _verify_sender(
-                header,
-                header_bytes,
-                keys_section,
-                digest.digest(),
-                chain_pem,
-                signature,
-                root,
-                now,
-                revoked,
-            )
+            signed = (header_bytes, keys_section, digest.digest(), chain_pem, signature)
+            sender = _verify_sender(header, *signed, root, now, revoked, version)
             payload.check()
             plain.seek(0)
             budget = limits.max_decompressed_bytes - payload.attachment_bytes
             records = _records(plain, limits, budget)
-            yield Unsealed(header, records, payload.attachments)
+            yield Unsealed(header, records, payload.attachments, version, sender, chain_pem)
         finally:
             payload.remove_staged()
 
@@ -557,7 +567,7 @@ def verify_outer(
     sender's chain and the signature over the header, keys and ciphertext. Its header."""
     limits = limits or Limits.load()
     reader = _Reader(source, limits.max_bundle_bytes)
-    header, header_bytes = _read_header(reader, limits)
+    header, header_bytes, version = _read_header(reader, limits)
     _check_times(header, now, limits)
     keys_section, _ = _read_keys(reader, header, "")
     digest = hashlib.sha256()
@@ -576,7 +586,7 @@ def verify_outer(
             break
     chain_pem, signature = _read_trailer(reader, source, limits)
     signed = (header_bytes, keys_section, digest.digest(), chain_pem, signature)
-    _verify_sender(header, *signed, root, now, revoked)
+    _verify_sender(header, *signed, root, now, revoked, version)
     return header
 
 
@@ -596,6 +606,7 @@ def _decrypt_chunks(
     digest: Any,
     payload: _PayloadReader,
     limits: Limits,
+    version: int,
 ) -> None:
     index = 0
     while True:
@@ -607,7 +618,7 @@ def _decrypt_chunks(
         sealed = reader.take(size)
         digest.update(struct.pack(">I", word) + sealed)
         try:
-            chunk = aead.decrypt(_nonce(index), sealed, _chunk_aad(header, index, last))
+            chunk = aead.decrypt(_nonce(index), sealed, _chunk_aad(header, index, last, version))
         except InvalidTag as exc:
             raise BundleError("chunk-auth", f"第 {index + 1} 个数据块校验失败") from exc
         payload.feed(chunk)
@@ -748,9 +759,11 @@ _CHAINS: dict[tuple[bytes, bytes], tuple[NodeIdentity, list[str], datetime, date
 _CHAINS_MAX = 1024
 
 
-def _sender_chain(
+def verified_chain(
     chain_pem: bytes, root: x509.Certificate, now: datetime
 ) -> tuple[NodeIdentity, list[str]]:
+    """The node a PEM chain (leaf first) certifies up to ``root``, and the ids along it
+    (cached; raises :class:`TrustError`)."""
     key = (hashlib.sha256(chain_pem).digest(), root.fingerprint(hashes.SHA256()))
     hit = _CHAINS.get(key)
     if hit is not None and hit[2] <= now <= hit[3]:
@@ -779,9 +792,10 @@ def _verify_sender(
     root: x509.Certificate,
     now: datetime,
     revoked: frozenset[str],
-) -> None:
+    version: int,
+) -> NodeIdentity:
     try:
-        sender, line = _sender_chain(chain_pem, root, now.astimezone(UTC))
+        sender, line = verified_chain(chain_pem, root, now.astimezone(UTC))
     except TrustError as exc:
         raise BundleError("unknown-sender", f"发送节点证书无效：{exc.message}") from exc
     if sender.id != header.sender:
@@ -792,10 +806,12 @@ def _verify_sender(
     public = ed25519.Ed25519PublicKey.from_public_bytes(sender.signing_public)
     try:
         public.verify(
-            signature, _to_be_signed(header_bytes, keys_section, ciphertext_hash, chain_pem)
+            signature,
+            _to_be_signed(header_bytes, keys_section, ciphertext_hash, chain_pem, version),
         )
     except InvalidSignature as exc:
         raise BundleError("signature", "数据包签名无效") from exc
+    return sender
 
 
 def _records(plain: IO[bytes], limits: Limits, budget: int) -> Iterator[dict[str, Any]]:

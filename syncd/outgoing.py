@@ -172,6 +172,16 @@ class Outgoing:
 
     # -- end-to-end receipts ----------------------------------------------------------------
 
+    def awaiting(self, bundle_id: str, recipient: str) -> list[dict[str, str]]:
+        """The records of a bundle this node sealed whose receipt from ``recipient`` is still
+        awaited (empty if none); nothing changes."""
+        row = self.db.execute(
+            "SELECT waiting, records FROM sealed WHERE bundle_id = ?", (bundle_id,)
+        ).fetchone()
+        if row is None or recipient not in json.loads(row[0]):
+            return []
+        return list(json.loads(row[1]))
+
     def receipt(self, bundle_id: str, recipient: str, at: str) -> list[dict[str, str]]:
         """A recipient's receipt for a bundle this node sealed; the records it carried (empty
         if the bundle is unknown or the recipient had already acknowledged it)."""

@@ -6,6 +6,15 @@ rolls its batch back, is quarantined with its reason, and the batch is applied a
 the ids of applied bundles enter the seen-set after the commit (a crash in between only means
 a bundle is opened again and its records are found already applied). Bundles for other nodes
 are relayed (custody in ``spool/out``); receipts travel back to senders.
+
+Each record is verified against its maker's signature (``syncd/proof.py``) and checked against
+the authority table (``schema/authority.py``) before it is applied: a record that fails
+refuses its whole bundle, with the reason ``record-signature``, ``record-authority``,
+``record-addressee`` or ``record-citation``. A duplicate bundle is acknowledged only once the
+whole file has been verified (a half-copied file of a bundle seen before is held as
+``truncated``, not acknowledged). A receipt marks its records delivered in the store inside
+the batch's transaction; the spool's waiting list follows only after that commit, so a crash
+in between leaves the receipt to be applied again, never counted without ``delivered_at``.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from typing import Any
 
 from cryptography import x509
 
-from schema import outbox
+from schema import authority, outbox
 from schema.attachment import Attachments
 from schema.clock import from_text, to_text
 from schema.error import StoreError, XinbaoError
@@ -31,11 +40,13 @@ from schema.state import mark_delivered
 from schema.store import Store
 from schema.vocabulary import Classification
 from syncd import revocation
+from syncd import spool as spool_module
 from syncd.bundle import BundleError, Header, Limits, opened_stream, read_header, verify_outer
 from syncd.enrolment import CERT_KIND, learn, load_root
 from syncd.error import TrustError
 from syncd.keys import NodeKeys, load_keys, passphrase_from_env
 from syncd.outgoing import Outgoing
+from syncd.proof import Verifier, unsigned
 from syncd.revocation import revoked_in
 from syncd.route import Routes
 from syncd.spool import Spool
@@ -94,6 +105,8 @@ class Receiver:
         self.outgoing = Outgoing(self.spool)
         self.routes = Routes.load(home)
         self._owed: dict[str, list[tuple[str, int]]] = {}  # sender → (bundle, priority)
+        # receipts of this batch, noted in the spool only after the store committed
+        self._receipts: list[tuple[str, str, str]] = []  # (bundle, recipient, at)
         # a received batch is durable at its commit, before its ids enter the seen-set
         self.store.db.execute("PRAGMA synchronous = FULL")
 
@@ -152,6 +165,7 @@ class Receiver:
             started = time.monotonic()
             try:
                 self._owed = {}
+                self._receipts = []
                 with self.store.write():
                     for path in files[:limit]:
                         if taken >= BATCH or time.monotonic() - started > BATCH_SECONDS:
@@ -173,6 +187,9 @@ class Receiver:
                 limit = files.index(bad.path) + 1  # those before it were fine: apply them
                 continue
             break
+        for bundle_id, recipient, at in self._receipts:
+            self.outgoing.receipt(bundle_id, recipient, at)
+        self._receipts = []
         for path, _, status, count in outcomes:
             getattr(report, status).append(path.name)
             report.records += count
@@ -186,7 +203,11 @@ class Receiver:
         relay it toward its other recipients. Its header, what happened (APPLIED, DUPLICATE or
         RELAYED) and how many records were new. Raises :class:`_Refused`."""
         me = self.config.id
-        with open(path, "rb") as fh:
+        try:
+            fh = _open(path)
+        except OSError as exc:  # vanished, or not a regular file: nothing to take from it
+            raise _Refused(path, BundleError("unreadable", f"无法读取数据包文件：{exc}")) from exc
+        with fh:
             try:
                 header = read_header(fh, self.limits)
                 fh.seek(0)
@@ -196,6 +217,9 @@ class Receiver:
                     verify_outer(fh, self.root, now, self.limits, revoked)
                     status = RELAYED
                 elif header.id in batch_ids or self.spool.seen(header.id):
+                    # acknowledged only as the whole, signed bundle: a half-copied file of a
+                    # bundle seen before is held as truncated, never taken for done
+                    verify_outer(fh, self.root, now, self.limits, revoked)
                     self._acknowledge(header, now)  # its receipt may have been lost: again
                     status = DUPLICATE
                 else:
@@ -206,6 +230,8 @@ class Receiver:
                 raise _Refused(path, exc) from exc
             except StoreError:
                 raise  # the node's own store failed: nothing is wrong with the bundle
+            except authority.AuthorityError as exc:
+                raise _Refused(path, BundleError(exc.code, exc.message)) from exc
             except XinbaoError as exc:
                 raise _Refused(path, BundleError("apply-failed", exc.message)) from exc
         return path, header, status, count
@@ -217,18 +243,26 @@ class Receiver:
         count = 0
         wants_receipt = False
         with opened_stream(fh, me, self.keys, self.root, now, self.limits, revoked, staging) as op:
+            verifier = None
+            if op.version >= 2 and op.sender is not None:
+                verifier = Verifier(op.sender, op.chain, self.root, now, revoked)
             # the records of a bundle are applied whole or not at all; its attachments are
             # kept (a rename each) only once they all applied
             for raw in op.records:
-                kind = str(raw.get("kind"))
-                if kind == RECEIPT_KIND:
-                    self._receipt(raw, header, now)
+                if verifier is not None:
+                    record, to = verifier.verify(raw)
+                else:  # format version 1: the bundle's signature is the records' proof
+                    record, to = unsigned(raw, header.sender), header.recipients
+                if record.kind == RECEIPT_KIND:
+                    authority.check(record, me, to)
+                    self._receipt(record, header, now)
                     continue
                 wants_receipt = True
-                trust = TRUST_KINDS.get(kind)
+                trust = TRUST_KINDS.get(record.kind)
                 if trust is not None:
+                    authority.check(record, me, to)
                     trust(self.home, raw, self.root, now, self.store)
-                elif apply(self.store, _record(raw), me).outcome is Outcome.APPLIED:
+                elif apply(self.store, record, me, to=to).outcome is Outcome.APPLIED:
                     count += 1
             for staged in op.attachments:
                 self.attachments.keep(staged.sha256, staged.path)
@@ -267,14 +301,12 @@ class Receiver:
             )
         self._owed = {}
 
-    def _receipt(self, raw: dict[str, Any], header: Header, now: datetime) -> None:
+    def _receipt(self, record: Record, header: Header, now: datetime) -> None:
         """A recipient's receipt for bundles this node sealed: mark what they carried
-        delivered."""
-        payload = raw.get("payload")
-        if not isinstance(payload, dict):
-            raise BundleError("payload-invalid", "回执记录格式不符")
+        delivered (in the store now, in the spool after the batch commits)."""
+        payload = record.payload
         by, bundles = payload.get("by"), payload.get("bundles")
-        if by != header.sender or raw.get("origin") != header.sender:
+        if by != header.sender or record.origin != header.sender:
             raise BundleError("payload-invalid", "回执不是由收件节点本身签发的")
         if not isinstance(bundles, list) or not all(isinstance(b, str) for b in bundles):
             raise BundleError("payload-invalid", "回执记录格式不符")
@@ -283,9 +315,10 @@ class Receiver:
         except ValueError:
             at = now
         for bundle_id in bundles:
-            for record in self.outgoing.receipt(bundle_id, by, to_text(at)):
-                if record.get("kind") == "item":
-                    mark_delivered(self.store, record["id"], self.config.id, by, at)
+            for carried in self.outgoing.awaiting(bundle_id, by):
+                if carried.get("kind") == "item":
+                    mark_delivered(self.store, carried["id"], self.config.id, by, at)
+            self._receipts.append((bundle_id, by, to_text(at)))
 
     def _relay(self, path: Path, header: Header, now: datetime) -> bool:
         """Take custody of a bundle for recipients beyond this node; whether it was relayed."""
@@ -310,14 +343,9 @@ class Receiver:
         report.quarantined.append((path.name, reason))
 
 
-def _record(raw: dict[str, Any]) -> Record:
-    try:
-        return Record(
-            id=str(raw["id"]),
-            kind=str(raw["kind"]),
-            version=int(raw["version"]),
-            origin=str(raw["origin"]),
-            payload=dict(raw["payload"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError("payload-invalid", "数据包记录缺少字段") from exc
+def _open(path: Path) -> Any:
+    """A bundle file opened for reading, never blocking (a FIFO) and never through a link."""
+    opener = getattr(spool_module, "open_regular", None)
+    if opener is not None:
+        return opener(path)
+    return open(path, "rb")

@@ -101,7 +101,9 @@ def accept(
     except InvalidSignature as exc:
         raise TrustError("吊销通知签名无效") from exc
     _remember(home, notice, now)
-    _pass_down(home, _as_record(record), now, store)
+    # passed on as this node's own record (records are signed by whoever makes them); the
+    # notice inside keeps the issuer's signature, which is what every node below checks
+    _pass_down(home, _as_record(record, home.load().id), now, store)
     return node_id
 
 
@@ -166,11 +168,12 @@ def _pass_down(home: NodeHome, record: Record, now: datetime, store: Store) -> N
         )
 
 
-def _as_record(raw: dict[str, Any]) -> Record:
+def _as_record(raw: dict[str, Any], me: str) -> Record:
+    payload = raw["payload"]
     return Record(
         id=str(raw["id"]),
         kind=KIND,
         version=int(raw["version"]),
-        origin=str(raw["origin"]),
-        payload=dict(raw["payload"]),
+        origin=me,
+        payload={k: payload[k] for k in ("notice", "signature", "chain")},
     )

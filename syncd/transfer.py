@@ -21,20 +21,17 @@ from syncd.bundle import Header, new_header, seal
 from syncd.enrolment import encryption_keys, load_chain
 from syncd.error import TrustError
 from syncd.keys import NodeKeys, fsync_dir, load_keys, passphrase_from_env
+from syncd.proof import sign
 from syncd.receive import ImportReport, Progress, Receiver
 from syncd.spool import SUFFIX
 
 
-def record_dict(queued: QueuedRecord) -> dict[str, Any]:
-    """A queued record as it travels inside a bundle."""
+def record_dict(queued: QueuedRecord, keys: NodeKeys) -> dict[str, Any]:
+    """A queued record as it travels inside a bundle: signed by this node, its maker, for
+    the recipients it is queued for (``syncd/proof.py``)."""
     r = queued.record
-    return {
-        "id": r.id,
-        "kind": r.kind,
-        "version": r.version,
-        "origin": r.origin,
-        "payload": r.payload,
-    }
+    plain = {"id": r.id, "kind": r.kind, "version": r.version, "origin": r.origin}
+    return sign({**plain, "payload": r.payload}, queued.recipients, keys)
 
 
 Group = tuple[tuple[str, ...], int, int]  # recipients, classification rank, priority
@@ -70,7 +67,7 @@ def seal_queued(
     path = write_sealed(
         folder,
         lambda out: seal(
-            header, (record_dict(q) for q in batch), keys, chain, public, out, None, files
+            header, (record_dict(q, keys) for q in batch), keys, chain, public, out, None, files
         ),
     )
     return path, header

@@ -51,7 +51,8 @@ from schema.vocabulary import Tier
 from syncd import enrolment
 from syncd.bundle import Limits, new_header, opened_stream, seal
 from syncd.home import init_node
-from syncd.keys import load_keys
+from syncd.keys import NodeKeys, load_keys
+from syncd.proof import sign
 from syncd.receive import Receiver
 
 try:
@@ -84,8 +85,9 @@ def network(root: Path) -> tuple[NodeHome, NodeHome]:
     return province, city
 
 
-def small_records(i: int) -> list[dict[str, Any]]:
-    """About 4 KiB of item record, with a unique id."""
+def small_records(i: int, keys: NodeKeys | None = None) -> list[dict[str, Any]]:
+    """About 4 KiB of item record, with a unique id; signed by the city when its ``keys``
+    are given (as the daemon seals records, ``syncd/proof.py``)."""
     body = ("入冬以来，新荣区聚焦困难群众取暖保障，摸清底数、兜牢底线。" * 20)[:1200]
     d = parse_item(
         {
@@ -107,15 +109,14 @@ def small_records(i: int) -> list[dict[str, Any]]:
         signed_at=NOW,
     )
     record = item_record(item, "140200", ("140000",))
-    return [
-        {
-            "id": record.id,
-            "kind": record.kind,
-            "version": record.version,
-            "origin": record.origin,
-            "payload": record.payload,
-        }
-    ]
+    plain = {
+        "id": record.id,
+        "kind": record.kind,
+        "version": record.version,
+        "origin": record.origin,
+        "payload": record.payload,
+    }
+    return [sign(plain, ("140000",), keys) if keys is not None else plain]
 
 
 # ----------------------------------------------------------------------------- small bundles
@@ -125,7 +126,7 @@ def bench_small(province: NodeHome, city: NodeHome, count: int, folder: Path) ->
     """Seal ``count`` bundles to files, then receive them all; prints and returns the figures."""
     keys, chain = load_keys(city.path, None), enrolment.load_chain(city) or []
     public = enrolment.encryption_keys(city)
-    records = [small_records(i) for i in range(count)]  # built before the clock starts
+    records = [small_records(i, keys) for i in range(count)]  # built before the clock starts
     plain = sum(len(json.dumps(r, ensure_ascii=False).encode()) for r in records) / count
     paths = [folder / f"{i:06d}.xbb" for i in range(count)]
     start = time.perf_counter()

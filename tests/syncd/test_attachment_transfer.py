@@ -23,6 +23,7 @@ from schema.store import Store
 from syncd.bundle import new_header, seal
 from syncd.enrolment import encryption_keys, load_chain
 from syncd.keys import load_keys
+from syncd.proof import sign
 from syncd.transfer import record_dict
 from tests.cli_helpers import Result, run
 from tests.syncd import test_transfer
@@ -143,7 +144,12 @@ def _seal_from_county(
     assert chain is not None
     out = io.BytesIO()
     header = new_header(COUNTY, [CITY], datetime.now(UTC))
-    seal(header, records, load_keys(county, None), chain, encryption_keys(home), out, None, files)
+    keys = load_keys(county, None)
+    # whole records are signed by the county as their maker (syncd/proof.py); broken ones
+    # cannot be, and are refused for it
+    whole = {"id", "kind", "version", "origin", "payload"}
+    records = [sign(r, [CITY], keys) if whole <= r.keys() else r for r in records]
+    seal(header, records, keys, chain, encryption_keys(home), out, None, files)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (sha(out.getvalue()) + ".xbb")
     path.write_bytes(out.getvalue())
@@ -164,7 +170,9 @@ def test_import_keeps_the_attachments_a_bundle_carries(
     try:
         (queued,) = [q for q in outbox.pending(store) if q.record.id == item_id]
         files = [(digest, held_at(county, digest))]
-        path = _seal_from_county(county, [record_dict(queued)], files, tmp_path / "usb")
+        path = _seal_from_county(
+            county, [record_dict(queued, load_keys(county, None))], files, tmp_path / "usb"
+        )
         outbox.mark_shipped(store, [queued.seq], datetime.now(UTC))
     finally:
         store.close()
@@ -196,6 +204,6 @@ def test_a_refused_bundle_leaves_no_attachment_behind(
     (tmp_path / "file").write_bytes(data)
     path = _seal_from_county(county, records, [(digest, tmp_path / "file")], tmp_path / "usb")
     report = ok(run("xinbao-syncd", "--json", "import", str(path.parent), home=city)).json()
-    assert (report["applied"], report["quarantined"]) == ([], [[path.name, "payload-invalid"]])
+    assert (report["applied"], report["quarantined"]) == ([], [[path.name, "record-signature"]])
     assert leftovers(city) == []
     assert not held_at(city, digest).exists()

@@ -26,7 +26,7 @@ def homes(tmp_path: Path) -> tuple[Path, Path, Path]:
     for i in range(7):
         with open(folder / f"{i}.xbb", "wb") as out:
             header = new_header("140200", ["140000"], NOW)
-            seal(header, small_records(i), keys, chain, public, out)
+            seal(header, small_records(i, keys), keys, chain, public, out)
     return province.path, city.path, folder
 
 
