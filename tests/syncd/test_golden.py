@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from schema.node import NodeHome
-from syncd.bundle import BundleError, open_bundle, read_header
+from syncd.bundle import BundleError, open_bundle, opened_stream, read_header
 from syncd.enrolment import load_root
 from syncd.keys import load_keys
 from tests.syncd.golden.make_v1 import ATTACHMENT, ATTACHMENT_SHA256, NOW, RECORDS
@@ -42,3 +42,36 @@ def test_the_golden_bundle_is_refused_after_its_expiry() -> None:
             NOW + timedelta(days=31),
         )
     assert info.value.reason == "expired"
+
+
+GOLDEN_V2 = Path(__file__).resolve().parent / "golden" / "v2"
+
+
+def test_the_version_2_golden_bundle_opens_and_its_records_verify() -> None:
+    from schema import authority
+    from syncd.proof import Verifier
+    from tests.syncd.golden.make_v2 import NOW as NOW_V2
+    from tests.syncd.golden.make_v2 import RECORDS as RECORDS_V2
+
+    province = NodeHome(GOLDEN / "140000")
+    root = load_root(province)
+    assert root is not None
+    at = NOW_V2 + timedelta(hours=1)
+    with open(GOLDEN_V2 / "bundle.xbb", "rb") as fh:
+        assert fh.read(10) == b"XINBAOB\x00\x00\x02"
+        fh.seek(0)
+        with opened_stream(fh, "140000", load_keys(province.path, None), root, at) as op:
+            assert op.version == 2 and op.sender is not None
+            verifier = Verifier(op.sender, op.chain, root, at, frozenset())
+            raws = list(op.records)
+    assert [{k: r[k] for k in ("id", "kind", "version", "origin", "payload")} for r in raws] == (
+        RECORDS_V2
+    )
+    item, to = verifier.verify(raws[0])
+    assert (item.origin, to) == ("140200", ("140000",))
+    authority.check(item, "140000", to)
+    # one changed character anywhere in what was signed and the record no longer verifies
+    tampered = {**raws[0], "to": ["140000", "140100"]}
+    with pytest.raises(BundleError) as info:
+        verifier.verify(tampered)
+    assert info.value.reason == "record-signature"
