@@ -12,8 +12,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import secrets
+import stat
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,11 +38,12 @@ from syncd.error import TrustError
 from syncd.keys import KEY_DIR, copy_durably
 from syncd.receive import RECEIPT_KIND, ImportReport, Receiver
 from syncd.revocation import revoked_in
-from syncd.spool import SUFFIX
+from syncd.spool import SUFFIX, NotRegularFile, escaped, file_kind, open_regular, safe_name
 from syncd.transfer import Group, grouped, seal_queued
 
 log = logging.getLogger("xinbao.syncd")
 MAX_RECORDS_PER_PASS = 10_000
+MAX_LOGGED = 10_000  # problems remembered so each is logged once
 
 
 class Engine:
@@ -62,6 +67,8 @@ class Engine:
         self._drops: dict[Path, _Dropped] = {}
         self._held: dict[tuple[str, str], str] | None = None
         self._warned: set[tuple[str, ...]] = set()
+        self._logged: set[tuple[Any, ...]] = set()  # problems with files, logged once each
+        self._aside: set[tuple[Path, int, int]] = set()  # entries that could not be moved aside
         self._stamp = _stamp(home)
 
     def close(self) -> None:
@@ -115,15 +122,17 @@ class Engine:
         args = (self.receiver.keys, self.chain, public, held, now)
         path, header = seal_queued(self.outgoing.folder, self.me, group, batch, *args)
         hops = routes.hops(recipients)
-        self.outgoing.add(path, header, sorted(hops), now.timestamp())
         carried = [
             {"id": q.record.id, "kind": q.record.kind}
             for q in batch
             if q.record.kind != RECEIPT_KIND
         ]
         if carried:  # receipts are never receipted
+            # awaited before it can leave: a receipt that comes back always finds it (a crash
+            # after this only means the bundle is resent after resend_after)
             resend_at = now.timestamp() + self.settings.intervals.resend_after
             self.outgoing.track(path, header, carried, resend_at)
+        self.outgoing.add(path, header, sorted(hops), now.timestamp())
         outbox.mark_shipped(self.store, [q.seq for q in batch], now)
         log.info(
             "sealed bundle %s: %d records for %s via %s (priority %d)",
@@ -202,27 +211,89 @@ class Engine:
         self, paths: list[Path], now: datetime, hold: frozenset[str] = frozenset()
     ) -> ImportReport:
         """Apply and relay bundle files that arrived, most urgent first (``hold``: see
-        :meth:`Receiver.receive`)."""
+        :meth:`Receiver.receive`). A path that is not a regular file is left out unopened; a
+        file that cannot be read fails alone (see :meth:`_receive`)."""
+        return self._receive(paths, now, hold)[0]
+
+    def _receive(
+        self, paths: list[Path], now: datetime, hold: frozenset[str]
+    ) -> tuple[ImportReport, set[Path]]:
+        """:meth:`accept`, and the paths that failed with an OSError (vanished, unreadable,
+        not a regular file), which are in no list of the report.
+
+        The receiver takes the files in batches; an OSError from one file would end the whole
+        call, so on an OSError the files are received again one by one and the error stays
+        with its file (those of batches committed before it come back as duplicates, which
+        only acknowledges them again).
+        """
         ranked: list[tuple[int, Path]] = []
+        failed: set[Path] = set()
         for path in paths:
             try:
-                with open(path, "rb") as fh:
+                with open_regular(path) as fh:
                     ranked.append((-read_header(fh).priority, path))
+            except NotRegularFile as exc:
+                self._once(
+                    ("not-regular", path),
+                    "not a regular file, not opened: %s (%s)",
+                    escaped(str(path)),
+                    exc.kind,
+                )
+                failed.add(path)
             except (BundleError, OSError):
-                ranked.append((0, path))  # the receiver quarantines it with its reason
+                ranked.append((0, path))  # the receiver refuses it with its reason
         ranked.sort(key=lambda pair: pair[0])
-        if not ranked:
-            return ImportReport()
-        return self.receiver.receive([p for _, p in ranked], now, hold=hold)
+        files = [p for _, p in ranked]
+        if not files:
+            return ImportReport(), failed
+        try:
+            return self.receiver.receive(files, now, hold=hold), failed
+        except OSError as exc:
+            log.warning(
+                "receiving %d files failed (%s): trying them one by one",
+                len(files),
+                escaped(str(exc)),
+            )
+        report = ImportReport()
+        for path in files:
+            try:
+                report.merge(self.receiver.receive([path], now, hold=hold))
+            except OSError as exc:
+                failed.add(path)
+                if not isinstance(exc, FileNotFoundError):  # a file that vanished is forgotten
+                    self._once(
+                        ("unreadable", path, exc.errno),
+                        "cannot receive %s: %s",
+                        escaped(str(path)),
+                        _why(exc),
+                    )
+        return report, failed
 
     def accept_incoming(self, now: datetime) -> ImportReport | None:
-        """Apply what waits in ``spool/in`` (uploads and pulls) and delete it."""
-        files = sorted(p for p in self.incoming.glob(f"*{SUFFIX}") if p.is_file())
-        if not files:
+        """Apply what waits in ``spool/in`` (uploads and pulls) and delete it.
+
+        Only regular files are taken; anything else there is moved aside into
+        ``spool/quarantine/entries`` with a note. A file that fails to be read stays for the
+        next pass (logged once); one that vanished is forgotten."""
+        files: list[Path] = []
+        report = ImportReport()
+        for path, info in self._entries(self.incoming):
+            if stat.S_ISREG(info.st_mode):
+                files.append(path)
+            else:
+                aside = self.spool.quarantine_folder / "entries"
+                self._set_aside(path, info, aside, now, report)
+        if not files and not _any(report):
             return None
-        report = self.accept(files, now)
+        received, failed = self._receive(files, now, frozenset())
+        report.merge(received)
         for path in files:
-            path.unlink(missing_ok=True)
+            if path in failed:
+                continue
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                self._once(("unlink", path), "cannot delete %s: %s", escaped(str(path)), _why(exc))
         _log_report(report)
         return report
 
@@ -239,11 +310,14 @@ class Engine:
         ]
         for path in leftovers:
             try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    gone += 1
+                info = path.lstat()  # a symlink's own age; never followed
+                if stat.S_ISDIR(info.st_mode) or info.st_mtime >= cutoff:
+                    continue
+                path.unlink()
+                gone += 1
             except OSError:
-                continue
+                continue  # vanished or not ours to delete: the others still go
+        gone += self.spool.clear_stages(cutoff)
         if gone:
             log.info("deleted %d interrupted uploads nobody resumed", gone)
         return gone
@@ -260,27 +334,41 @@ class Engine:
         never for its name. A file that proves incomplete (a copy still running or broken off)
         is left in place and tried again when its size changes; unchanged for
         ``intervals.abandon`` seconds, it is quarantined.
+
+        Whatever lands in a drop folder is hostile until proved otherwise. Entries are
+        lstat'ed and only regular files are opened (with :func:`open_regular`): a symlink,
+        FIFO, socket, device or directory named ``*.xbb`` is moved unopened to ``quarantine/``
+        with a note in the spool (or, when it cannot be moved, ignored and logged once). What
+        is verified and applied is a private snapshot (:meth:`Spool.stage`), so a file changed
+        or deleted meanwhile cannot confuse the receiver, and the receiver never sees a name
+        from outside. Every failure stays with its entry: a file that vanished is forgotten,
+        one that cannot be read or moved is logged once and left until it changes, and the
+        pass goes on with the others; one file never makes this raise. Files go to ``done/``
+        and ``quarantine/`` under :func:`safe_name`, never over a different file there.
         """
         closed = closed or {}
         clock = now.timestamp()
         intervals = self.settings.intervals
+        report = ImportReport()
         ready: list[Path] = []
         stale: list[Path] = []
         present: set[Path] = set()
         for folder in self.settings.drop:
-            if not folder.is_dir():
-                continue
-            for path in sorted(folder.glob(f"*{SUFFIX}")):
-                try:
-                    info = path.stat()
-                except OSError:
-                    continue
+            for path, info in self._entries(folder):
                 present.add(path)
+                if not stat.S_ISREG(info.st_mode):
+                    self._drops.pop(path, None)
+                    self._set_aside(path, info, folder / "quarantine", now, report)
+                    continue
                 seen = self._drops.get(path)
                 if seen is None or seen.size != info.st_size:
                     # a file being written keeps its modification time recent
                     since = clock if seen else min(clock, info.st_mtime)
-                    self._drops[path] = seen = _Dropped(info.st_size, since)
+                    self._drops[path] = seen = _Dropped(info.st_size, since, _mark(info))
+                elif seen.stuck:
+                    if seen.mark != _mark(info):  # touched, replaced, permissions changed
+                        seen.stuck, seen.mark, seen.since = False, _mark(info), clock
+                    continue
                 if seen.held:  # tried and found incomplete at this size
                     if clock - seen.since >= intervals.abandon:
                         stale.append(path)
@@ -288,26 +376,196 @@ class Engine:
                     ready.append(path)
         for gone in set(self._drops) - present:
             del self._drops[gone]
-        if not ready and not stale:
+        for gone in {key for key in self._aside if key[0] not in present}:
+            self._aside.discard(gone)
+        if ready or stale:
+            with self.spool.staging() as stage:
+                self._import_drops(ready, frozenset({"truncated"}), stage, now, report)
+                self._import_drops(stale, frozenset(), stage, now, report)
+        if not _any(report):
             return None
-        report = self.accept(ready, now, hold=frozenset({"truncated"}))
-        report.merge(self.accept(stale, now))
-        refused = {name for name, _ in report.quarantined}
-        held = set(report.held)
-        for path in ready + stale:
-            if path.name in held:
-                self._drops[path].held = True
-                continue
-            self._drops.pop(path, None)
-            target = path.parent / ("quarantine" if path.name in refused else "done")
-            target.mkdir(exist_ok=True)
-            os.replace(path, target / path.name)
         _log_report(report)
         return report
 
+    def _import_drops(
+        self,
+        paths: list[Path],
+        hold: frozenset[str],
+        stage: Path,
+        now: datetime,
+        report: ImportReport,
+    ) -> None:
+        """Snapshot, receive and move aside dropped files; outcomes added to ``report`` under
+        each file's (escaped) name."""
+        limit = self.receiver.limits.max_bundle_bytes
+        copies: dict[Path, list[Path]] = {}  # snapshot → the dropped files with its bytes
+        for path in paths:
+            if self._drops[path].size > limit:  # never copied: it cannot become a bundle
+                self._refuse_drop(path, "too-large", "数据包超过大小限制", now, report)
+                continue
+            try:
+                copy = self.spool.stage(path, stage, limit)
+            except (FileNotFoundError, NotRegularFile):
+                # vanished, or replaced by something else since listed: the next pass sees
+                # what is there now
+                self._drops.pop(path, None)
+                continue
+            except OSError as exc:
+                self._stuck(path, "cannot read dropped file %s: %s", exc)
+                continue
+            copies.setdefault(copy, []).append(path)
+        if not copies:
+            return
+        received, failed = self._receive(list(copies), now, hold)
+        held = set(received.held)
+        refused = dict(received.quarantined)
+        outcome = {
+            name: status
+            for status in ("applied", "duplicate", "relayed")
+            for name in getattr(received, status)
+        }
+        report.records += received.records
+        for copy, dropped in copies.items():
+            for path in dropped:
+                name = escaped(path.name)
+                if copy in failed:  # the snapshot is ours: this is the spool failing
+                    self._stuck(path, "cannot receive dropped file %s: %s", None)
+                elif copy.name in held:
+                    self._drops[path].held = True
+                    report.held.append(name)
+                elif copy.name in refused:
+                    report.quarantined.append((name, refused[copy.name]))
+                    self._move(path, "quarantine", copy.stem)
+                elif copy.name in outcome:
+                    getattr(report, outcome[copy.name]).append(name)
+                    self._move(path, "done", copy.stem)
+                else:
+                    self._stuck(path, "no outcome for dropped file %s: %s", None)
+
+    def _refuse_drop(
+        self, path: Path, reason: str, message: str, now: datetime, report: ImportReport
+    ) -> None:
+        """Quarantine a dropped file without offering it to the receiver (only its first MiB
+        is kept: enough to tell what it was)."""
+        try:
+            kept = self.spool.quarantine(path, reason, message, now, keep_bytes=1 << 20)
+        except OSError as exc:  # the spool's side: try again once the file changes
+            self._stuck(path, "cannot quarantine dropped file %s: %s", exc)
+            return
+        report.quarantined.append((escaped(path.name), reason))
+        self._move(path, "quarantine", kept.stem)
+
+    def _entries(self, folder: Path) -> list[tuple[Path, os.stat_result]]:
+        """The ``*.xbb`` entries of ``folder`` (hidden ones excepted: temporary files of
+        writers) with their lstat, sorted by name; never raises. Listed by name only: nothing
+        is opened or followed."""
+        try:
+            with os.scandir(folder) as listing:
+                names = sorted(e.name for e in listing if e.name.endswith(SUFFIX))
+            names = [n for n in names if not n.startswith(".")]
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            self._once(
+                ("list", folder, exc.errno), "cannot list %s: %s", escaped(str(folder)), _why(exc)
+            )
+            return []
+        entries = []
+        for name in names:
+            path = folder / name
+            try:
+                entries.append((path, path.lstat()))
+            except FileNotFoundError:
+                continue  # gone since listed
+            except OSError as exc:
+                self._once(
+                    ("lstat", path, exc.errno),
+                    "cannot look at %s: %s",
+                    escaped(str(path)),
+                    _why(exc),
+                )
+        return entries
+
+    def _set_aside(
+        self,
+        path: Path,
+        info: os.stat_result,
+        folder: Path,
+        now: datetime,
+        report: ImportReport,
+    ) -> None:
+        """Move an entry that is not a regular file (never opened) into ``folder`` under a safe
+        name, with a note in the spool's quarantine; if it cannot be moved, note and log it
+        once and leave it."""
+        key = (path, info.st_ino, info.st_mode)
+        if key in self._aside:
+            return
+        kind, label = file_kind(info.st_mode)
+        moved = _move_into(path, folder, secrets.token_hex(6))
+        if isinstance(moved, FileNotFoundError):
+            return  # gone already: nothing to set aside
+        note = {
+            "reason": "not-a-file",
+            "message": f"{label}不是数据包文件，未打开",
+            "source": escaped(str(path)),
+            "kind": kind,
+            "at": now.isoformat(),
+        }
+        if isinstance(moved, OSError):
+            self._aside.add(key)  # noted and logged once; it stays until it changes
+            log.warning(
+                "%s is a %s, not a bundle file: left in place (%s)",
+                escaped(str(path)),
+                kind,
+                _why(moved),
+            )
+            note["moved_to"] = f"not moved: {_why(moved)}"
+        else:
+            log.warning(
+                "%s is a %s, not a bundle file: moved to %s",
+                escaped(str(path)),
+                kind,
+                escaped(str(moved)),
+            )
+            note["moved_to"] = escaped(str(moved))
+        try:
+            self.spool.note(note)
+        except OSError as exc:
+            log.error("cannot write quarantine note for %s: %s", escaped(str(path)), _why(exc))
+        report.quarantined.append((escaped(path.name), "not-a-file"))
+
+    def _move(self, path: Path, folder: str, distinct: str) -> None:
+        """Move a dropped file to ``folder`` beside it (``done``, ``quarantine``) once handled;
+        if that fails, leave it and do not take it again until it changes."""
+        moved = _move_into(path, path.parent / folder, distinct)
+        if isinstance(moved, FileNotFoundError):
+            self._drops.pop(path, None)
+        elif isinstance(moved, OSError):
+            self._stuck(path, f"cannot move dropped file %s to {folder}/: %s", moved)
+        else:
+            self._drops.pop(path, None)
+
+    def _stuck(self, path: Path, message: str, exc: OSError | None) -> None:
+        """A dropped file that cannot be taken or moved at its present state: logged once,
+        left alone until it changes (so it is neither read nor acknowledged every pass)."""
+        seen = self._drops.get(path)
+        if seen is not None:
+            seen.stuck = True
+        why = "see above" if exc is None else _why(exc)
+        self._once(("stuck", path, seen.mark if seen else None), message, escaped(str(path)), why)
+
+    def _once(self, key: tuple[Any, ...], message: str, *args: Any) -> None:
+        """Log a warning once per ``key`` (a broken file is met on every pass)."""
+        if key in self._logged:
+            return
+        if len(self._logged) >= MAX_LOGGED:  # a flood of broken files must not grow memory
+            self._logged.clear()
+        self._logged.add(key)
+        log.warning(message, *args)
+
     def drops_waiting(self) -> bool:
         """Whether a dropped file is waiting to become stable (a scan is due soon)."""
-        return any(not seen.held for seen in self._drops.values())
+        return any(not (seen.held or seen.stuck) for seen in self._drops.values())
 
     # -- pull mode (the parent's side) ----------------------------------------------------------
 
@@ -433,11 +691,54 @@ class Engine:
 
 @dataclass
 class _Dropped:
-    """A file seen in a drop folder: its size, since when, and whether it proved incomplete."""
+    """A file seen in a drop folder: its size, since when, its :func:`_mark` then, whether it
+    proved incomplete (``held``), and whether it could not be read or moved (``stuck``: left
+    alone until its mark changes)."""
 
     size: int
     since: float
+    mark: tuple[int, ...]
     held: bool = False
+    stuck: bool = False
+
+
+def _mark(info: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file is replaced, written or has its permissions changed."""
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_mode)
+
+
+def _why(exc: OSError) -> str:
+    """An OSError in words for one log line (its file name is logged apart, escaped)."""
+    return exc.strerror or escaped(str(exc)) or type(exc).__name__
+
+
+def _any(report: ImportReport) -> bool:
+    return bool(
+        report.applied or report.duplicate or report.quarantined or report.relayed or report.held
+    )
+
+
+def _move_into(path: Path, folder: Path, distinct: str) -> Path | OSError:
+    """Move ``path`` into ``folder`` (made if missing) under :func:`safe_name` of its name,
+    with ``-distinct`` added when that name is taken there (so a different file is never
+    overwritten; ``distinct`` is the content hash, and the same bytes twice under one name may
+    replace each other): the new path, or the OSError that stopped it.
+
+    ``folder`` must be a real directory: a symlink planted under that name in a drop folder
+    must not send files elsewhere."""
+    try:
+        with suppress(FileExistsError):
+            folder.mkdir()
+        if not stat.S_ISDIR(folder.lstat().st_mode):
+            return NotADirectoryError(errno.ENOTDIR, "not a directory", str(folder))
+        name = safe_name(path.name)
+        target = folder / name
+        if os.path.lexists(target):
+            target = folder / f"{name.removesuffix(SUFFIX)}-{distinct[:16]}{SUFFIX}"
+        os.replace(path, target)
+    except OSError as exc:
+        return exc
+    return target
 
 
 def _stamp(home: NodeHome) -> tuple[float, ...]:

@@ -4,12 +4,16 @@ The watcher only wakes the daemon and notes files whose writer closed them (inot
 close-after-write); deciding what to import stays with :meth:`syncd.engine.Engine.scan_drops`,
 which also polls every ``intervals.drop_poll`` seconds — the fallback for removable media and
 file systems that send no events (FAT on a USB stick, network mounts), and for a watcher that
-could not start (inotify limits). A name alone is never trusted either way.
+could not start (inotify limits). A name alone is never trusted either way, and nothing here
+opens, follows or even stats through what lands in a drop folder: a closed file's size is taken
+with lstat, and only a regular file's counts (a FIFO or a symlink is left to ``scan_drops``,
+which moves it aside unopened).
 """
 
 from __future__ import annotations
 
 import logging
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -71,11 +75,13 @@ class DropWatcher:
         """A bundle file changed; ``closed`` when its writer finished (or renamed it in)."""
         if closed:
             try:
-                size = path.stat().st_size
-            except OSError:
+                info = path.lstat()  # never through a symlink: it may lead anywhere
+                size = info.st_size if stat.S_ISREG(info.st_mode) else -1
+            except OSError:  # gone already, or unreadable: the poll decides
                 size = -1
-            with self._lock:
-                self._closed[path] = size
+            if size >= 0:
+                with self._lock:
+                    self._closed[path] = size
         self.wake()
 
     def take_closed(self) -> dict[Path, int]:

@@ -29,7 +29,14 @@ def nodes(tmp_path: Path) -> tuple[NodeHome, list[bytes]]:
     for i in range(3):
         path = tmp_path / f"b{i}.xbb"
         with open(path, "wb") as out:
-            seal(new_header("140200", ["140000"], NOW), small_records(i), keys, chain, public, out)
+            seal(
+                new_header("140200", ["140000"], NOW),
+                small_records(i, keys),
+                keys,
+                chain,
+                public,
+                out,
+            )
         bundles.append(path.read_bytes())
     (province.path / "syncd.toml").write_text(
         "[intervals]\nstable = 1.0\nabandon = 60.0\n", "utf-8"
