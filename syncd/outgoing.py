@@ -15,15 +15,18 @@ A file in ``spool/out`` is removed once no row refers to it.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from syncd.bundle import Header
-from syncd.keys import copy_durably
-from syncd.spool import Spool
+from syncd.keys import fsync_dir
+from syncd.spool import SUFFIX, Spool, open_regular
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hop (
@@ -72,8 +75,25 @@ class Outgoing:
     # -- custody --------------------------------------------------------------------------
 
     def keep(self, source: Path) -> Path:
-        """A durable copy of a bundle file in ``spool/out`` (named by content)."""
-        return copy_durably(source, self.folder)
+        """A durable copy of a bundle file in ``spool/out``, named by its content (never by
+        the name it arrived under, which another node chose)."""
+        tmp = self.folder / f".keep-{secrets.token_hex(8)}.part"
+        digest = hashlib.sha256()
+        try:
+            with open_regular(source) as src, open(tmp, "wb") as dst:
+                while block := src.read(1 << 20):
+                    digest.update(block)
+                    dst.write(block)
+                dst.flush()
+                os.fsync(dst.fileno())
+            final = self.folder / (digest.hexdigest() + SUFFIX)
+            if final.is_file():  # the same content, kept before
+                return final
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(self.folder)
+        return final
 
     def add(self, path: Path, header: Header, peers: list[str], now: float) -> None:
         """Hand ``path`` (in ``spool/out``) to each of ``peers`` (rows already there stay)."""

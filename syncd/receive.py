@@ -40,7 +40,6 @@ from schema.state import mark_delivered
 from schema.store import Store
 from schema.vocabulary import Classification
 from syncd import revocation
-from syncd import spool as spool_module
 from syncd.bundle import BundleError, Header, Limits, opened_stream, read_header, verify_outer
 from syncd.enrolment import CERT_KIND, learn, load_root
 from syncd.error import TrustError
@@ -49,7 +48,7 @@ from syncd.outgoing import Outgoing
 from syncd.proof import Verifier, unsigned
 from syncd.revocation import revoked_in
 from syncd.route import Routes
-from syncd.spool import Spool
+from syncd.spool import Spool, escaped, open_regular
 
 Progress = Callable[[int, int], None]
 # Records the trust layer handles itself; every other kind is applied through schema.
@@ -204,7 +203,7 @@ class Receiver:
         RELAYED) and how many records were new. Raises :class:`_Refused`."""
         me = self.config.id
         try:
-            fh = _open(path)
+            fh = open_regular(path)  # never blocking on a FIFO, never through a link
         except OSError as exc:  # vanished, or not a regular file: nothing to take from it
             raise _Refused(path, BundleError("unreadable", f"无法读取数据包文件：{exc}")) from exc
         with fh:
@@ -340,12 +339,4 @@ class Receiver:
         self, path: Path, reason: str, message: str, now: datetime, report: ImportReport
     ) -> None:
         self.spool.quarantine(path, reason, message, now)
-        report.quarantined.append((path.name, reason))
-
-
-def _open(path: Path) -> Any:
-    """A bundle file opened for reading, never blocking (a FIFO) and never through a link."""
-    opener = getattr(spool_module, "open_regular", None)
-    if opener is not None:
-        return opener(path)
-    return open(path, "rb")
+        report.quarantined.append((escaped(path.name), reason))

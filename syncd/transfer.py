@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -139,6 +140,15 @@ def import_folder(
     home: NodeHome, folder: Path, now: datetime, progress: Progress | None = None
 ) -> ImportReport:
     """Verify and apply every bundle file in ``folder``; refused ones go to quarantine."""
-    files = sorted(p for p in folder.glob(f"*{SUFFIX}") if p.is_file())
+    # regular files only, judged without following links or opening anything (a FIFO would
+    # block); the receiver opens each with open_regular, so a swap in between is refused too
+    files = sorted(p for p in folder.glob(f"*{SUFFIX}") if _regular(p))
     with Receiver(home) as receiver:
         return receiver.receive(files, now, progress)
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False

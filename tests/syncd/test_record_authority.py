@@ -21,7 +21,9 @@ from schema import authority
 from schema.node import NodeHome
 from schema.store import Store
 from syncd import enrolment, transfer
+from syncd import receive as receive_module
 from syncd.bundle import new_header, seal
+from syncd.engine import Engine
 from syncd.keys import load_keys
 from syncd.outgoing import Outgoing
 from syncd.proof import sign
@@ -360,3 +362,65 @@ def test_the_authority_table_knows_every_kind_it_applies() -> None:
     assert set(_HANDLERS) <= set(authority._RULES)
     assert authority.owner("140200-fgw-2026-00003") == "140200-fgw"
     assert authority.owner("140200-YG-2026-0001", 3) == "140200"
+
+
+# -- the receipt window -------------------------------------------------------------------------
+
+
+def test_a_receipt_is_never_counted_without_delivered_at(
+    net: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item_id = submit(net[SIBLING], "云州区完成冬季供暖设施巡查")
+    engine = Engine(NodeHome(net[SIBLING]))  # sealed as the daemon seals: it awaits a receipt
+    try:
+        engine.pack(datetime.now(UTC))
+    finally:
+        engine.close()
+    assert move(net, SIBLING, CITY)["applied"]
+    folder = net[CITY].parent / "usb-receipt"
+    transfer.export(NodeHome(net[CITY]), SIBLING, folder, datetime.now(UTC))
+    files = sorted(folder.glob("*.xbb"))
+
+    def crash(*args: Any) -> None:
+        raise RuntimeError("killed")
+
+    # the daemon dies while the store is being written: the spool must not have counted it
+    with monkeypatch.context() as patch:
+        patch.setattr(receive_module, "mark_delivered", crash)
+        with Receiver(NodeHome(net[SIBLING])) as receiver, pytest.raises(RuntimeError):
+            receiver.receive(files, datetime.now(UTC))
+    assert not delivered(net[SIBLING], item_id)
+    with Receiver(NodeHome(net[SIBLING])) as receiver:
+        assert receiver.outgoing.waiting_receipts() >= 1
+    # the daemon dies after the batch committed and before the spool noted the receipt
+    with monkeypatch.context() as patch:
+        patch.setattr(Outgoing, "receipt", crash)
+        with Receiver(NodeHome(net[SIBLING])) as receiver, pytest.raises(RuntimeError):
+            receiver.receive(files, datetime.now(UTC))
+    assert delivered(net[SIBLING], item_id)
+    spool = Spool(net[SIBLING])
+    try:
+        waiting = spool.db.execute("SELECT COUNT(*) FROM sealed").fetchone()[0]
+    finally:
+        spool.close()
+    assert waiting >= 1  # still waiting: the receipt bundle was not remembered as seen
+    # after the restart the same receipt bundle is taken again and the spool follows
+    with Receiver(NodeHome(net[SIBLING])) as receiver:
+        report = receiver.receive(files, datetime.now(UTC))
+    assert report.quarantined == []
+    spool = Spool(net[SIBLING])
+    try:
+        rows = spool.db.execute("SELECT waiting FROM sealed").fetchall()
+    finally:
+        spool.close()
+    assert all(CITY not in json.loads(r[0]) for r in rows)
+    assert delivered(net[SIBLING], item_id)
+
+
+def delivered(home: Path, item_id: str) -> bool:
+    store = Store.open(home / "store.db")
+    try:
+        row = store.one("SELECT delivered_at FROM edge WHERE item_id = ?", (item_id,))
+    finally:
+        store.close()
+    return bool(row and row["delivered_at"])
