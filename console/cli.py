@@ -27,8 +27,9 @@ from schema.commandline import (
 )
 from schema.desk import Desk
 from schema.error import PermissionDenied, ValidationError
-from schema.itemfile import read_item_file, time_field
+from schema.itemfile import read_document, read_item_file, time_field
 from schema.node import NodeHome
+from schema.scoring import ScoringRules, shipped_rule_sets
 from schema.store import Store
 from schema.vocabulary import Level
 
@@ -270,7 +271,7 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
             return request
         case "bulletin":
             made = bulletin.compute(
-                desk.store, me, args.period, desk.clock(), bulletin.load_rules(args.rules)
+                desk.store, me, args.period, desk.clock(), _scoring_rules(args.rules)
             )
             if args.format == "docx":
                 if args.out is None:
@@ -368,6 +369,15 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
             _say(args, f"已合并 {len(args.ids)} 条为 {item.id}「{item.title}」，待签发")
             return item
     raise AssertionError(args.command)
+
+
+def _scoring_rules(name_or_path: str) -> ScoringRules:
+    """``--rules``: a shipped rule set, or an office's file, held to the desk input limits
+    (size, nesting, keys) before the scoring loader parses it."""
+    path = Path(name_or_path)
+    if name_or_path not in shipped_rule_sets() and path.is_file():
+        read_document(path, "计分办法", by_name=False)
+    return bulletin.load_rules(name_or_path)
 
 
 def _issue(desk: Desk, args: Any) -> Any:

@@ -23,6 +23,7 @@ from schema.clock import Clock, system_clock, to_text
 from schema.datafile import data_text
 from schema.error import NotFound, PermissionDenied, TransitionError, ValidationError
 from schema.itemfile import draft_to_dict
+from schema.limit import check_text
 from schema.record import Edge, Item, ItemDraft, Record, Unit
 from schema.store import Store
 from schema.vocabulary import Category, EdgeState, Level, Role, Urgency
@@ -123,6 +124,7 @@ def edit(desk: Desk, item_id: str, draft: ItemDraft, note: str = "") -> Item:
     is then put to the signer for the recipient that returned it; the other keeps what it has.
     """
     desk.require("edit")
+    check_text("note", note)
     _editorial(draft)
     item = _own(desk, item_id)
     edges = outgoing_edges(desk.store, item_id, desk.node.id)
@@ -334,6 +336,7 @@ def decision_record(edge: Edge, actor: str, at_text: str) -> Record:
 def _decide(
     desk: Desk, item_id: str, target: EdgeState, *, note: str = "", placement: str = ""
 ) -> Edge:
+    check_text("note", note)  # a reason travels to the sender: held to the input limits
     edge = incoming_edge(desk.store, item_id, desk.node.id)
     at = desk.clock()
     with desk.store.write():
@@ -442,6 +445,7 @@ def open_request(desk: Desk, request_id: str) -> requests.Request:
 def zero_report(desk: Desk, request_id: str, note: str = "") -> requests.Request:
     """Answer a topic request with 零报告."""
     desk.require("answer")
+    check_text("note", note)
     return requests.zero_report(desk.store, desk.node.id, request_id, note, desk.clock())
 
 
@@ -460,6 +464,7 @@ def mark_unit(
 ) -> emergency.Mark:
     """Record 迟报/漏报/瞒报/误报 against a unit."""
     desk.require("mark")
+    check_text("note", note)
     return emergency.mark(desk.store, unit, kind, item_id, note, desk.actor, desk.clock())
 
 
@@ -541,6 +546,8 @@ def instruct(
     received items' edges become 已批示; with ``feedback``, a 批示 request tracks the answers
     of the assigned units (default: every unit down the chains)."""
     desk.require("instruct")
+    check_text("leader", leader)
+    check_text("text", text)
     at = desk.clock()
     if items.find(desk.store, subject) is not None:
         item_ids = [subject]
@@ -598,4 +605,5 @@ def instruct(
 def answer_request(desk: Desk, request_id: str, text: str) -> requests.Request:
     """Answer a request in words (feedback on an instruction)."""
     desk.require("answer")
+    check_text("text", text)
     return requests.answer(desk.store, desk.node.id, request_id, text, desk.clock())

@@ -39,7 +39,10 @@ def insert(
     signer: str = "",
     signed_at: datetime | None = None,
 ) -> Item:
-    """Store a new item with its first known revision, provenance and index entry."""
+    """Store a new item with its first known revision, provenance and index entry. The
+    content is held to the input limits first, whoever made the draft (a file, a form, a
+    forward, a lead); what the store holds is read back as it is (:func:`draft_of`)."""
+    checked(draft)
     created = created_at or at
     with store.write() as db:
         cursor = db.execute(
@@ -83,6 +86,7 @@ def revise(
     revision: int | None = None,
 ) -> Item:
     """Make ``draft`` the item's new current revision; earlier revisions are kept."""
+    checked(draft)
     number = revision if revision is not None else item.revision + 1
     with store.write() as db:
         held = get(store, item.id)  # the indexed text is what is stored, not a caller's copy
@@ -164,7 +168,15 @@ def draft_of(row: dict[str, Any]) -> ItemDraft:
         data["attachments"] = json.loads(row["attachments"])
     if row.get("themes"):
         data["themes"] = json.loads(row["themes"])
-    return parse_item(data)
+    # checked when it was written; an office lowering a limit later must not lose its items
+    return parse_item(data, trusted=True)
+
+
+def checked(draft: ItemDraft) -> ItemDraft:
+    """``draft`` if its content keeps to the input limits (``schema/data/input.toml``);
+    raises :class:`~schema.error.ValidationError` naming the field otherwise."""
+    parse_item(json.loads(json.dumps(draft_to_dict(draft))))  # as a file or record holds it
+    return draft
 
 
 def revisions(store: Store, item_id: str) -> list[dict[str, Any]]:

@@ -17,6 +17,15 @@ from typing import Any
 from schema.attachment import SHA256, Attachments
 from schema.clock import CHINA, from_text, to_text
 from schema.error import ValidationError
+from schema.limit import (
+    InputLimits,
+    check_document,
+    read_bounded,
+    scan_json,
+    scan_toml,
+    shipped_limits,
+    shown_name,
+)
 from schema.record import Attachment, Incident, ItemDraft
 from schema.vocabulary import Category, Classification, Severity, Urgency
 
@@ -77,33 +86,62 @@ def read_item_file(path: Path, attachments: Attachments | None = None) -> ItemDr
     return parse_item({**data, "attachments": entries})
 
 
-def load_mapping(path: Path, what: str) -> dict[str, Any]:
-    """The top-level table of a desk's TOML file (JSON when the name ends in ``.json``)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ValidationError("", f"无法读取文件 {path}：{exc.strerror}") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError("", f"文件 {path.name} 不是 UTF-8 编码") from exc
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError("", f"不是有效的 JSON（第 {exc.lineno} 行：{exc.msg}）") from exc
-    else:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValidationError("", f"不是有效的 TOML（{exc}）") from exc
-    if not isinstance(data, dict):
-        raise ValidationError("", f"{what}的顶层应为键值表")
+def load_mapping(path: Path, what: str, limits: InputLimits | None = None) -> dict[str, Any]:
+    """The top-level table of a desk's TOML file (JSON when the name ends in ``.json``), within
+    the desk input limits (:mod:`schema.limit`): its size, shape and every text checked."""
+    limits = limits or shipped_limits()
+    data = read_document(path, what, limits)
+    check_document(data, limits)
     return data
 
 
-def parse_item(data: Mapping[str, Any]) -> ItemDraft:
-    """Validate a mapping with the item-file keys into an :class:`ItemDraft`."""
+def read_document(
+    path: Path, what: str, limits: InputLimits | None = None, *, by_name: bool = True
+) -> dict[str, Any]:
+    """The top-level table of a TOML file (JSON when ``by_name`` and the name ends in
+    ``.json``), refused — one line naming the file — when it is larger, deeper or holds more
+    keys than the limits allow. Its size is known before it is read, its shape before it is
+    parsed; its texts are left to the caller (a rule file's are not an item's)."""
+    limits = limits or shipped_limits()
+    shown = shown_name(path)
+    raw = read_bounded(path, limits)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("", f"文件 {shown} 不是 UTF-8 编码") from exc
+    is_json = by_name and path.suffix.lower() == ".json"
+    kind = "JSON" if is_json else "TOML"
+    (scan_json if is_json else scan_toml)(text, shown, limits)
+    try:
+        data = json.loads(text) if is_json else tomllib.loads(text)
+    except RecursionError as exc:  # the scan keeps parsers well short of it; never a traceback
+        raise ValidationError("", f"{shown}：嵌套过深（超过 {limits.max_depth} 层）") from exc
+    except json.JSONDecodeError as exc:
+        raise ValidationError("", f"不是有效的 JSON（第 {exc.lineno} 行：{exc.msg}）") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError("", f"不是有效的 TOML（{exc}）") from exc
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ValidationError("", f"不是有效的 {kind}（数字位数过多）") from exc
+    if not isinstance(data, dict):
+        raise ValidationError("", f"{what}的顶层应为键值表")
+    check_document(data, limits, texts=False, shown=shown)
+    return data
+
+
+def parse_item(
+    data: Mapping[str, Any], *, limits: InputLimits | None = None, trusted: bool = False
+) -> ItemDraft:
+    """Validate a mapping with the item-file keys into an :class:`ItemDraft`.
+
+    Its shape and every text are held to the desk input limits first (:mod:`schema.limit`):
+    a file's, a form's and an item received from another node (``schema.inbound``) alike.
+    ``trusted`` skips that for what this node's store already holds: it was checked when it
+    came in, and must stay readable when an office lowers a limit.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("", f"信息内容应为键值表，实际为 {type_name(data)}")
+    if not trusted:
+        check_document(data, limits)
     unknown = sorted(set(data) - ITEM_KEYS)
     if unknown:
         raise ValidationError(
@@ -235,7 +273,9 @@ def text_field(
         return ""
     if not isinstance(value, str):
         raise ValidationError(prefix + key, f"应为文字，实际为 {type_name(value)}")
-    value = value.strip()
+    # A CRLF (from a Windows editor or clipboard) passes the input checks only in a multi-line
+    # field, and is kept as the line break it means.
+    value = value.replace("\r\n", "\n").strip()
     if required and not value:
         raise ValidationError(prefix + key, "不能为空")
     return value

@@ -388,7 +388,9 @@ def draft_of(lead: Lead, author: str, rules: LeadRules | None = None) -> ItemDra
     rules = rules or LeadRules.load()
     cited = f"（线索来源：{lead.source}" + (f"，{lead.link}" if lead.link else "") + "）"
     body = f"{lead.summary.strip()}\n\n{cited}".strip()
-    return ItemDraft(title=lead.title, category=rules.draft_category, body=body, author=author)
+    # a feed's title may hold line breaks or tabs; an item's title is one line
+    title = " ".join(lead.title.split())
+    return ItemDraft(title=title, category=rules.draft_category, body=body, author=author)
 
 
 def to_item(desk: Desk, lead_id: int, draft: ItemDraft | None = None) -> Item:

@@ -27,6 +27,7 @@ from schema.clock import CHINA, from_text, to_text
 from schema.datafile import data_text
 from schema.error import NotFound, TransitionError, ValidationError
 from schema.itemfile import UNIT_ID, load_mapping, required_field, text_field, time_field, type_name
+from schema.limit import InputLimits, check_document
 from schema.record import Record
 from schema.store import Store
 from schema.vocabulary import Classification, Tier, Urgency
@@ -168,8 +169,19 @@ def read_request_file(path: Path) -> RequestDraft:
     return parse_request(load_mapping(path, "约稿文件"))
 
 
-def parse_request(data: Mapping[str, Any]) -> RequestDraft:
-    """Validate a mapping with the request-file keys (fixtures/requests.toml)."""
+def parse_request(
+    data: Mapping[str, Any], *, limits: InputLimits | None = None, trusted: bool = False
+) -> RequestDraft:
+    """Validate a mapping with the request-file keys (fixtures/requests.toml).
+
+    Its shape and every text are held to the desk input limits first (:mod:`schema.limit`),
+    a file's and a request received from another node alike; ``trusted`` skips that for what
+    this node's store already holds (see :func:`schema.itemfile.parse_item`).
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("", f"约稿内容应为键值表，实际为 {type_name(data)}")
+    if not trusted:
+        check_document(data, limits)
     unknown = sorted(set(data) - REQUEST_KEYS)
     if unknown:
         allowed = "、".join(sorted(REQUEST_KEYS))
@@ -725,7 +737,7 @@ def _from_row(row: Mapping[str, Any]) -> Request:
         issuer=row["issuer"],
         number=row["number"],
         state=RequestState(row["state"]),
-        draft=_draft_from(json.loads(row["body"])),
+        draft=_draft_from(json.loads(row["body"]), trusted=True),
         classification=Classification(row["classification"]),
         created_at=from_text(row["created_at"]),
         author=row["author"] or "",
@@ -754,8 +766,13 @@ def _draft_dict(draft: RequestDraft) -> dict[str, Any]:
     }
 
 
-def _draft_from(data: Mapping[str, Any]) -> RequestDraft:
-    return parse_request({k: v for k, v in data.items() if v not in ("", None)})
+def _draft_from(data: Mapping[str, Any], *, trusted: bool = False) -> RequestDraft:
+    """A request's body as received (held to the input limits) or as stored here (``trusted``:
+    see :func:`parse_request`), empty values left out."""
+    if not isinstance(data, Mapping):  # a received body is whatever the sender wrote
+        raise ValidationError("body", f"约稿内容应为键值表，实际为 {type_name(data)}")
+    kept = {k: v for k, v in data.items() if v not in ("", None)}
+    return parse_request(kept, trusted=trusted)
 
 
 def _next(conn: Any, sql: str, *args: Any) -> int:
