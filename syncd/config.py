@@ -35,6 +35,19 @@ The format::
     resume_above = 8388608         # bundles larger than this go by resumable upload (bytes)
     partial_ttl = 86400.0          # an interrupted upload not resumed this long is deleted
     max_feed_bytes = 5242880       # a feed document larger than this is refused
+    max_partial_bytes_per_peer = 4294967296  # what one neighbour may hold here in unfinished
+                                   # uploads (resumable parts and bodies being received), bytes
+    max_partial_uploads_per_peer = 32  # resumable parts one neighbour may hold here at once
+    max_nonces_per_peer = 100000   # signed requests one neighbour may make within the clock-skew
+                                   # window (their nonces are kept that long to refuse replays)
+    min_body_rate = 4096           # bytes/s: a request body slower than this on average after
+                                   # `timeout` seconds (or idle for `timeout`) is cut off (408)
+    header_timeout = 10.0          # seconds a client has to send a request line and headers
+    keep_alive = 5                 # seconds an idle connection is kept open, integer > 0
+    max_connections = 512          # connections served at once; more are answered 503
+    max_header_bytes = 16384       # a request line and headers not complete at this size: 400
+    backlog = 128                  # connections waiting to be accepted
+                                   # (these five take effect when the daemon starts)
 
     [links.140200]                 # one table per neighbour, keyed by node id (schema UNIT_ID)
     url = "http://127.0.0.1:8471"  # exactly one of url / folder
@@ -135,6 +148,16 @@ class HttpLimits:
     resume_above: int = 8 * 1024**2
     partial_ttl: float = 86400.0
     max_feed_bytes: int = 5 * 1024**2
+    # the HTTP endpoint's defences (syncd/http.py, syncd/daemon.py)
+    max_partial_bytes_per_peer: int = 4 * 1024**3
+    max_partial_uploads_per_peer: int = 32
+    max_nonces_per_peer: int = 100_000
+    min_body_rate: int = 4096
+    header_timeout: float = 10.0
+    keep_alive: int = 5
+    max_connections: int = 512
+    max_header_bytes: int = 16 * 1024
+    backlog: int = 128
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,17 @@
 """The daemon: an asyncio loop around the engine, the HTTP endpoint and the links.
 
 Every store and spool operation runs on one worker thread (the :class:`~syncd.engine.Engine`
-is not shared between threads); the event loop does network I/O only, so an upload is answered
-while a large bundle is being applied. SIGTERM/SIGINT stop it gracefully: the HTTP server stops
-taking uploads, the current step finishes, systemd is told STOPPING=1.
+is not shared between threads); the event loop does network I/O only. What the HTTP endpoint
+checks of an upload (neighbours' keys, request signatures, :func:`syncd.bundle.verify_outer` of
+a whole uploaded file) runs on a small pool of its own, never on the engine's thread: an upload
+is answered while a large bundle is being applied or a drop folder is being read (the revoked
+node ids it needs are read on the engine's thread once per pass). SIGTERM/SIGINT stop it
+gracefully: the HTTP server stops taking uploads, the current step finishes, systemd is told
+STOPPING=1.
+
+uvicorn runs with the ``[limits]`` of ``syncd.toml``: ``header_timeout`` (a client must send
+its request line and headers within it: uvicorn's own keep-alive timer stops at the first
+byte), ``keep_alive``, ``max_connections``, ``max_header_bytes``, ``backlog``.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from schema.node import NodeHome
 from syncd import http
@@ -31,6 +40,7 @@ from syncd.config import format_listen
 from syncd.engine import Engine
 from syncd.leads import FeedReader
 from syncd.notify import Notifier
+from syncd.revocation import revoked_in
 from syncd.watch import DropWatcher
 
 log = logging.getLogger("xinbao.syncd")
@@ -39,6 +49,8 @@ RUN_FILE = "syncd.json"  # in home/run: pid and the address the daemon listens o
 STATUS_SECONDS = 1.0  # how often the status file for the console is rewritten
 FEED_CHECK_SECONDS = 1.0  # the feed sources are checked at least this often (syncd.toml reloads)
 USER_AGENT = "xinbao-syncd (feed reader)"
+CHECK_WORKERS = 4  # upload checks at once (each reads a whole bundle file)
+SHUTDOWN_SECONDS = 5  # in-flight requests may finish this long after SIGTERM
 
 
 class Daemon:
@@ -48,6 +60,9 @@ class Daemon:
         self.home = home
         self.listen_override = listen
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+        # the HTTP endpoint's checks: never queued behind the engine's work
+        self.checks = ThreadPoolExecutor(max_workers=CHECK_WORKERS, thread_name_prefix="check")
+        self.revoked: frozenset[str] = frozenset()
         self.engine: Engine | None = None
         self.stopping = asyncio.Event()
         self.woken = asyncio.Event()
@@ -64,6 +79,16 @@ class Daemon:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, fn, *args)
 
+    async def run_in_checks(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the HTTP endpoint's check pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.checks, fn, *args)
+
+    async def _read_revoked(self) -> None:
+        """Refresh the revoked node ids the endpoint checks against (the spool's connection
+        belongs to the engine's thread)."""
+        self.revoked = await self.run_in_engine(revoked_in, self.eng.spool)
+
     def wake(self) -> None:
         """Do a pass now (an upload arrived, something was queued)."""
         self.woken.set()
@@ -76,26 +101,30 @@ class Daemon:
     async def start(self) -> None:
         """Open the engine and start listening (if configured)."""
         self.engine = await self.run_in_engine(Engine, self.home)
+        await self._read_revoked()
         listen = self.listen_override or self.eng.settings.listen
         address = ""
         if listen is not None:
-            sock = _bind(*listen)
-            host, port = sock.getsockname()[:2]
             settings = self.eng.settings
+            limits = settings.limits
+            sock = _bind(*listen, limits.backlog)
+            host, port = sock.getsockname()[:2]
             app = http.make_app(
-                self.run_in_engine,
-                self.eng,
-                self.wake,
-                settings.limits.max_upload_bytes,
-                settings.limits.uploads_per_minute,
+                self.run_in_engine, self.run_in_checks, self.eng, self.wake, lambda: self.revoked
             )
             config = uvicorn.Config(
                 app,
+                http=_protocol(limits.header_timeout),
                 log_level="warning",
                 access_log=False,
                 lifespan="off",
                 ssl_certfile=str(settings.tls_cert) if settings.https else None,
                 ssl_keyfile=str(settings.tls_key) if settings.https else None,
+                timeout_keep_alive=limits.keep_alive,
+                limit_concurrency=limits.max_connections,
+                h11_max_incomplete_event_size=limits.max_header_bytes,
+                backlog=limits.backlog,
+                timeout_graceful_shutdown=SHUTDOWN_SECONDS,
             )
             self.server = uvicorn.Server(config)
             self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -123,6 +152,7 @@ class Daemon:
         eng = self.eng
         await self.run_in_engine(eng.maybe_reload)
         await self.run_in_engine(eng.accept_incoming, now)
+        await self._read_revoked()  # a notice may just have been applied
         await self._scan_drops(now)
         await self.run_in_engine(eng.resend, now)
         await self.run_in_engine(eng.sweep, now)
@@ -228,7 +258,8 @@ class Daemon:
         hops = await self.run_in_engine(eng.outgoing.due, peer, now, ceiling)
         for hop in hops:  # most urgent first
             try:
-                await http.push(client, url, eng.me, hop.path, eng.settings.limits.resume_above)
+                resume_above = eng.settings.limits.resume_above
+                await http.push(client, url, eng.me, eng.receiver.keys, hop.path, resume_above)
             except http.Refused as exc:
                 log.error("%s refused bundle %s for good: %s", peer, hop.bundle_id, exc)
                 await self.run_in_engine(eng.outgoing.handed, hop, now)
@@ -304,6 +335,7 @@ class Daemon:
         if self.engine is not None:
             await self.run_in_engine(self.engine.close)
         self.executor.shutdown(wait=True)
+        self.checks.shutdown(wait=True)
         (self.home.path / "run" / RUN_FILE).unlink(missing_ok=True)
         self.home.status_path.unlink(missing_ok=True)  # no status file: not running
 
@@ -326,7 +358,39 @@ async def _first(*events: asyncio.Event) -> None:
             w.cancel()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+class HeaderDeadline(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's line and headers.
+    uvicorn's keep-alive timer stops at the first byte that arrives, so without this a client
+    sending a header byte now and then would hold a connection (and a ``max_connections``
+    slot) for ever."""
+
+    header_timeout = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._header_deadline()
+
+    def _header_deadline(self) -> None:
+        # a new request makes a new cycle: the timer then finds another one and does nothing
+        self.loop.call_later(self.header_timeout, self._headers_late, self.cycle)
+
+    def _headers_late(self, cycle: object) -> None:
+        if self.cycle is cycle and not self.transport.is_closing():
+            client = self.client[0] if self.client else "?"
+            log.warning("http headers too slow: client=%s (connection closed)", client)
+            self.transport.close()
+
+
+def _protocol(header_timeout: float) -> type[HeaderDeadline]:
+    """:class:`HeaderDeadline` with the configured timeout."""
+    return type("Protocol", (HeaderDeadline,), {"header_timeout": header_timeout})
+
+
+def _bind(host: str, port: int, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only then; without
     # it every response body waited ~40 ms for the peer's delayed ACK (uvicorn writes the
@@ -334,7 +398,7 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(128)
+    sock.listen(backlog)
     sock.setblocking(False)
     return sock
 
@@ -360,5 +424,6 @@ def once(home: NodeHome) -> dict[str, Any]:
         finally:
             await daemon.run_in_engine(daemon.eng.close)
             daemon.executor.shutdown(wait=True)
+            daemon.checks.shutdown(wait=True)
 
     return asyncio.run(main())

@@ -31,13 +31,12 @@ from schema.network import find_unit
 from schema.node import NodeHome
 from schema.record import QueuedRecord
 from syncd import config as syncconfig
-from syncd.bundle import BundleError, Header, read_header, verify_outer
+from syncd.bundle import BundleError, read_header
 from syncd.certificate import cert_identity, chain_from_pem
 from syncd.enrolment import ISSUED_DIR, encryption_keys, load_chain
 from syncd.error import TrustError
 from syncd.keys import KEY_DIR, copy_durably
 from syncd.receive import RECEIPT_KIND, ImportReport, Receiver
-from syncd.revocation import revoked_in
 from syncd.spool import SUFFIX, NotRegularFile, escaped, file_kind, open_regular, safe_name
 from syncd.transfer import Group, grouped, seal_queued
 
@@ -200,12 +199,6 @@ class Engine:
         return True
 
     # -- receiving ----------------------------------------------------------------------------
-
-    def check_upload(self, path: Path, now: datetime) -> Header:
-        """What a relay checks of an uploaded file before keeping it: a whole bundle signed
-        by an enrolled, unrevoked node. Raises :class:`BundleError`."""
-        with open(path, "rb") as fh:
-            return verify_outer(fh, self.receiver.root, now, None, revoked_in(self.spool))
 
     def accept(
         self, paths: list[Path], now: datetime, hold: frozenset[str] = frozenset()

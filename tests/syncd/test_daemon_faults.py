@@ -29,7 +29,9 @@ import httpx
 import pytest
 
 from schema.vocabulary import Classification
+from syncd import http
 from syncd.bundle import Header, read_header
+from syncd.keys import load_keys
 from tests.cli_helpers import run
 from tests.syncd.daemons import (
     EMERGENCY,
@@ -490,12 +492,11 @@ def test_a_daemon_killed_mid_upload_delivers_the_item_once_with_its_attachment(
 
 
 def test_an_upload_cut_by_sigkill_leaves_no_part_file_behind_after_restart(
-    tmp_path: Path,
+    chain: dict[str, Path],
 ) -> None:
-    # one node is enough (no bundle is ever completed): a province, the root of its own tree
-    home = tmp_path / PROVINCE
-    args = ("init", "--id", PROVINCE, "--name", "单位140000", "--tier", "province")
-    ok(run("xinbao-syncd", *args, home=home))
+    # the province takes an upload from its child, the city (uploads are signed by a
+    # neighbour); no bundle is ever completed
+    home = chain[PROVINCE]
     intervals(home)
     with open(home / "syncd.toml", "a", encoding="utf-8") as fh:
         fh.write("[limits]\npartial_ttl = 0.5\n")  # interrupted uploads go after half a second
@@ -511,11 +512,14 @@ def test_an_upload_cut_by_sigkill_leaves_no_part_file_behind_after_restart(
             kill(daemons[0], daemons)
             yield os.urandom(1 << 20)
 
+        size = 2 << 20
+        keys = load_keys(chain[CITY], None)
+        signed = http.signed_headers(keys, CITY, "POST", "/v1/bundles", http.length_fields(size))
         with pytest.raises((httpx.HTTPError, OSError)):
             httpx.post(
                 daemons[0].url + "/v1/bundles",
                 content=body(),
-                headers={"X-Xinbao-Node": COUNTY},
+                headers={**signed, "Content-Length": str(size)},
                 timeout=WAIT,
             )
         assert [p.name.startswith(".upload-") for p in leftovers(incoming)] == [True]
@@ -562,11 +566,13 @@ def test_duplicate_and_reordered_bundles_are_applied_once_and_the_newer_version_
         first_id = header(first).id
         assert first_id in seen(city)
         for n in (2, 3):  # one at a time: both uploads are stored under one (content) name
+            data = first.read_bytes()
+            fields = http.length_fields(len(data))
+            signed = http.signed_headers(
+                load_keys(county, None), COUNTY, "POST", "/v1/bundles", fields
+            )
             answer = httpx.post(
-                server.url + "/v1/bundles",
-                content=first.read_bytes(),
-                headers={"X-Xinbao-Node": COUNTY},
-                timeout=WAIT,
+                server.url + "/v1/bundles", content=data, headers=signed, timeout=WAIT
             )
             assert answer.status_code == 200 and answer.json() == {"id": first_id}
             until(lambda n=n: received(city)["duplicate"] == n, "the upload is a duplicate")

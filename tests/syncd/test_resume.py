@@ -18,16 +18,18 @@ from schema.store import Store
 from syncd import enrolment, http
 from syncd.bundle import new_header, read_header, seal
 from syncd.engine import Engine
-from syncd.keys import load_keys
+from syncd.keys import NodeKeys, load_keys
 from tests.bench.bench_bundle import network, small_records
 from tests.syncd.daemons import Daemon, until
 
 MIB = 1 << 20
+CITY = "140200"
 
 
 @pytest.fixture
-def province(tmp_path: Path) -> Iterator[tuple[Daemon, Path]]:
-    """The province's daemon (resumable above 64 KiB) and a 6 MiB bundle from the city."""
+def province(tmp_path: Path) -> Iterator[tuple[Daemon, Path, NodeKeys]]:
+    """The province's daemon (resumable above 64 KiB), a 6 MiB bundle from the city and the
+    city's keys (every upload request is signed by the neighbour that makes it)."""
     province, city = network(tmp_path)
     (province.path / "syncd.toml").write_text(
         "[intervals]\nsend = 0.2\n[limits]\nresume_above = 65536\nmax_upload_bytes = 16777216\n",
@@ -41,10 +43,10 @@ def province(tmp_path: Path) -> Iterator[tuple[Daemon, Path]]:
     with open(bundle, "wb") as out:
         header = new_header("140200", ["140000"], datetime.now(UTC))
         public = enrolment.encryption_keys(city)
-        seal(header, small_records(1), keys, chain, public, out, None, [(digest, attachment)])
+        seal(header, small_records(1, keys), keys, chain, public, out, None, [(digest, attachment)])
     daemon = Daemon(province.path)
     try:
-        yield daemon, bundle
+        yield daemon, bundle, keys
     finally:
         daemon.stop()
 
@@ -57,7 +59,7 @@ def _items(home: Path) -> int:
         store.close()
 
 
-async def _broken_upload(url: str, path: Path, stop_after: int) -> None:
+async def _broken_upload(url: str, path: Path, keys: NodeKeys, stop_after: int) -> None:
     """Start a resumable upload and break the connection after ``stop_after`` bytes."""
 
     async def pieces() -> AsyncIterator[bytes]:
@@ -68,30 +70,37 @@ async def _broken_upload(url: str, path: Path, stop_after: int) -> None:
 
     with open(path, "rb") as fh:
         key = read_header(fh).id
+    total = path.stat().st_size
+    where = f"/v1/uploads/{key}"
     headers = {
-        "X-Xinbao-Node": "140200",
+        **http.signed_headers(keys, CITY, "PATCH", where, http.upload_fields(0, total)),
         "Upload-Offset": "0",
-        "Upload-Length": str(path.stat().st_size),
+        "Upload-Length": str(total),
+        "Content-Length": str(total),
     }
     async with httpx.AsyncClient(timeout=10) as client:
         with pytest.raises((httpx.HTTPError, ConnectionResetError)):
-            await client.patch(f"{url}/v1/uploads/{key}", content=pieces(), headers=headers)
+            await client.patch(url + where, content=pieces(), headers=headers)
 
 
-async def _offset(url: str, key: str) -> int:
+async def _offset(url: str, key: str, keys: NodeKeys) -> int:
+    where = f"/v1/uploads/{key}"
     async with httpx.AsyncClient(timeout=10) as client:
-        answer = await client.head(f"{url}/v1/uploads/{key}", headers={"X-Xinbao-Node": "140200"})
+        headers = http.signed_headers(keys, CITY, "HEAD", where)
+        answer = await client.head(url + where, headers=headers)
     return int(answer.headers.get("upload-offset", "0")) if answer.status_code == 200 else 0
 
 
 def test_a_broken_upload_resumes_from_what_the_node_holds(
-    province: tuple[Daemon, Path], monkeypatch: pytest.MonkeyPatch
+    province: tuple[Daemon, Path, NodeKeys], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    daemon, bundle = province
+    daemon, bundle, keys = province
     with open(bundle, "rb") as fh:
         key = read_header(fh).id
-    asyncio.run(_broken_upload(daemon.url, bundle, 2 * MIB))
-    held = until(lambda: asyncio.run(_offset(daemon.url, key)), "the node keeps the first part")
+    asyncio.run(_broken_upload(daemon.url, bundle, keys, 2 * MIB))
+    held = until(
+        lambda: asyncio.run(_offset(daemon.url, key, keys)), "the node keeps the first part"
+    )
     assert held == 2 * MIB
     assert _items(daemon.home) == 0  # nothing applied from a part
 
@@ -106,7 +115,7 @@ def test_a_broken_upload_resumes_from_what_the_node_holds(
 
     async def resume() -> str:
         async with httpx.AsyncClient(timeout=10) as client:
-            return await http.push(client, daemon.url, "140200", bundle, resume_above=65536)
+            return await http.push(client, daemon.url, CITY, keys, bundle, resume_above=65536)
 
     assert asyncio.run(resume()) == key
     assert starts == [2 * MIB]  # only the rest was sent
@@ -115,20 +124,20 @@ def test_a_broken_upload_resumes_from_what_the_node_holds(
 
 
 def test_an_upload_from_the_wrong_offset_or_too_large_is_refused(
-    province: tuple[Daemon, Path],
+    province: tuple[Daemon, Path, NodeKeys],
 ) -> None:
-    daemon, bundle = province
+    daemon, bundle, keys = province
     total = bundle.stat().st_size
 
     async def attempt(offset: int, length: int) -> httpx.Response:
+        where = "/v1/uploads/abc"
         headers = {
-            "X-Xinbao-Node": "140200",
+            **http.signed_headers(keys, CITY, "PATCH", where, http.upload_fields(offset, length)),
             "Upload-Offset": str(offset),
             "Upload-Length": str(length),
         }
         async with httpx.AsyncClient(timeout=10) as client:
-            url = f"{daemon.url}/v1/uploads/abc"
-            return await client.patch(url, content=b"x", headers=headers)
+            return await client.patch(daemon.url + where, content=b"x", headers=headers)
 
     wrong = asyncio.run(attempt(5, total))
     assert wrong.status_code == 409 and wrong.headers["upload-offset"] == "0"
