@@ -76,6 +76,7 @@ SIGNATURE_BYTES = 64
 END, RECORDS, ATTACHMENT = 0, 1, 2  # payload section kinds
 _SECTION = struct.Struct(">BQ")
 HASH_BYTES = 32
+TAG_BYTES = 16  # ChaCha20-Poly1305's tag: the least a chunk frame holds
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 
@@ -574,8 +575,7 @@ def verify_outer(
     while True:
         word = reader.u(">I")
         size = word & ~LAST
-        if size > limits.chunk_bytes + 16:
-            raise BundleError("chunk-invalid", "数据块大小不符")
+        _check_chunk(size, bool(word & LAST), limits)
         digest.update(struct.pack(">I", word))
         left = size
         while left:  # hashed in pieces: a relay's memory stays flat too
@@ -588,6 +588,17 @@ def verify_outer(
     signed = (header_bytes, keys_section, digest.digest(), chain_pem, signature)
     _verify_sender(header, *signed, root, now, revoked, version)
     return header
+
+
+def _check_chunk(size: int, last: bool, limits: Limits) -> None:
+    """A chunk frame is an AEAD ciphertext: its tag at least, and only the last one may hold
+    nothing (millions of empty frames would otherwise cost a relay time for no data)."""
+    if (
+        size > limits.chunk_bytes + TAG_BYTES
+        or size < TAG_BYTES
+        or (size == TAG_BYTES and not last)
+    ):
+        raise BundleError("chunk-invalid", "数据块大小不符")
 
 
 def _check_times(header: Header, now: datetime, limits: Limits) -> None:
@@ -613,8 +624,7 @@ def _decrypt_chunks(
         word = reader.u(">I")
         last = bool(word & LAST)
         size = word & ~LAST
-        if size > limits.chunk_bytes + 16:
-            raise BundleError("chunk-invalid", "数据块大小不符")
+        _check_chunk(size, last, limits)
         sealed = reader.take(size)
         digest.update(struct.pack(">I", word) + sealed)
         try:

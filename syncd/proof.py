@@ -111,7 +111,14 @@ class Verifier:
                 self._cites += 1
                 if self._cites > MAX_CITES:
                     raise BundleError("record-citation", f"记录 {raw['id']} 引用的记录过多")
-                self._verified(cited, depth + 1)
+                try:
+                    self._verified(cited, depth + 1)
+                except BundleError as exc:  # the record is sound; what it cites is not
+                    if exc.reason == "revoked-sender":
+                        raise
+                    raise BundleError(
+                        "record-citation", f"记录 {raw['id']} 引用的记录无法核实：{exc}"
+                    ) from exc
                 try:
                     authority.check_cited(cited)
                 except authority.AuthorityError as exc:

@@ -202,11 +202,10 @@ class Receiver:
         relay it toward its other recipients. Its header, what happened (APPLIED, DUPLICATE or
         RELAYED) and how many records were new. Raises :class:`_Refused`."""
         me = self.config.id
-        try:
-            fh = open_regular(path)  # never blocking on a FIFO, never through a link
-        except OSError as exc:  # vanished, or not a regular file: nothing to take from it
-            raise _Refused(path, BundleError("unreadable", f"无法读取数据包文件：{exc}")) from exc
-        with fh:
+        # never blocking on a FIFO, never through a link; an OSError (a file that vanished or
+        # cannot be read) is not the bundle's fault: it ends the call, and the engine takes
+        # the files one by one so the error stays with its file
+        with open_regular(path) as fh:
             try:
                 header = read_header(fh, self.limits)
                 fh.seek(0)

@@ -340,7 +340,7 @@ def test_a_forward_must_cite_what_it_credits(net: dict[str, Path]) -> None:
     path = crafted(
         net, CITY, [PROVINCE], [signed(net, CITY, {**record, "payload": payload}, [PROVINCE])]
     )
-    assert receive(net, PROVINCE, path) == ("quarantined", "record-signature")
+    assert receive(net, PROVINCE, path) == ("quarantined", "record-citation")
     assert own_id not in items(net[PROVINCE])
 
 
