@@ -36,7 +36,7 @@ from syncd.certificate import cert_identity, chain_from_pem
 from syncd.enrolment import ISSUED_DIR, encryption_keys, load_chain
 from syncd.error import TrustError
 from syncd.keys import KEY_DIR, copy_durably
-from syncd.receive import RECEIPT_KIND, ImportReport, Receiver
+from syncd.receive import APPLIED, DUPLICATE, RECEIPT_KIND, ImportReport, Receiver
 from syncd.spool import SUFFIX, NotRegularFile, escaped, file_kind, open_regular, safe_name
 from syncd.transfer import Group, grouped, seal_queued
 
@@ -419,7 +419,7 @@ class Engine:
         }
         report.records += received.records
         for copy, dropped in copies.items():
-            for path in dropped:
+            for copies_before, path in enumerate(dropped):
                 name = escaped(path.name)
                 if copy in failed:  # the snapshot is ours: this is the spool failing
                     self._stuck(path, "cannot receive dropped file %s: %s", None)
@@ -430,7 +430,12 @@ class Engine:
                     report.quarantined.append((name, refused[copy.name]))
                     self._move(path, "quarantine", copy.stem)
                 elif copy.name in outcome:
-                    getattr(report, outcome[copy.name]).append(name)
+                    # byte-identical copies are one bundle, taken once: the others are its
+                    # duplicates, as they would be had they come one pass apart
+                    status = outcome[copy.name]
+                    if copies_before and status == APPLIED:
+                        status = DUPLICATE
+                    getattr(report, status).append(name)
                     self._move(path, "done", copy.stem)
                 else:
                     self._stuck(path, "no outcome for dropped file %s: %s", None)
