@@ -18,19 +18,21 @@ from typing import Any
 import pytest
 
 from schema import authority
-from schema.node import NodeHome
+from schema.node import NodeConfig, NodeHome
 from schema.store import Store
+from schema.vocabulary import Tier
 from syncd import enrolment, transfer
 from syncd import receive as receive_module
 from syncd.bundle import new_header, seal
 from syncd.engine import Engine
+from syncd.home import init_node
 from syncd.keys import load_keys
 from syncd.outgoing import Outgoing
 from syncd.proof import sign
 from syncd.receive import Receiver
 from syncd.spool import Spool
 from tests.cli_helpers import run
-from tests.syncd.daemons import enrol_tree, ok
+from tests.syncd.daemons import ok
 
 PROVINCE, CITY, COUNTY, SIBLING = "140000", "140200", "140212", "140211"
 TOWNSHIP = "140212101"
@@ -52,11 +54,26 @@ body = "本周完成冬季供暖设施巡查，排查隐患十二处。"
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     root = tmp_path_factory.mktemp("authority")
-    homes = enrol_tree(root, TREE)
+    homes = enrol(root, TREE)
     # certificates of the nodes below travel up to the province as records
     move(homes, COUNTY, CITY)
     move(homes, CITY, PROVINCE)
     yield homes
+
+
+def enrol(root: Path, nodes: list[tuple[str, str, str]]) -> dict[str, Path]:
+    """Node homes enrolled top-down with the library calls the CLI makes (the desk user of
+    :func:`tests.cli_helpers.run` is their administrator)."""
+    homes = {node: root / node for node, _, _ in nodes}
+    now = datetime.now(UTC)
+    for node, tier, parent in nodes:
+        home = NodeHome(homes[node])
+        init_node(home, NodeConfig(node, f"单位{node}", Tier[tier.upper()], parent), "zhangsan", now)
+        if parent:
+            request = enrolment.request(home)
+            _, pem = enrolment.issue_for(NodeHome(homes[parent]), request, now)
+            enrolment.install(home, pem, now)
+    return homes
 
 
 def move(homes: dict[str, Path], src: str, dst: str) -> dict[str, Any]:
