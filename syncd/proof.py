@@ -42,6 +42,9 @@ from syncd.keys import NodeKeys
 CONTEXT = b"xinbao-record/2\n"
 SIGNED = ("id", "kind", "version", "origin", "payload", "to")
 MAX_CITES = 256  # records cited within one record, at every depth together
+# levels of nesting in one record with what it cites: an item is about 5 deep, and each
+# citation adds its own record's depth plus two
+MAX_DEPTH = 8 * (authority.MAX_CITE_DEPTH + 1)
 
 
 def signed_bytes(record: dict[str, Any]) -> bytes:
@@ -151,6 +154,8 @@ class Verifier:
 def unsigned(raw: dict[str, Any], sender: str) -> Record:
     """A version 1 record: made by the bundle's sender (and addressed to the bundle's
     recipients, which the caller gives as its ``to``)."""
+    if not nesting(raw, MAX_DEPTH):
+        raise BundleError("payload-invalid", f"记录 {str(raw.get('id'))[:80]} 嵌套过深")
     record = _as_record(raw)
     if record.origin != sender:
         raise BundleError(
@@ -159,7 +164,24 @@ def unsigned(raw: dict[str, Any], sender: str) -> Record:
     return record
 
 
+def nesting(value: Any, limit: int) -> bool:
+    """Whether ``value`` (parsed JSON) nests at most ``limit`` levels (iteratively: a deep
+    document must not cost a recursion error anywhere after it was parsed)."""
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:
+        current, depth = todo.pop()
+        if depth > limit:
+            return False
+        if isinstance(current, dict):
+            todo.extend((v, depth + 1) for v in current.values())
+        elif isinstance(current, list):
+            todo.extend((v, depth + 1) for v in current)
+    return True
+
+
 def _shape(raw: dict[str, Any]) -> None:
+    if not nesting(raw, MAX_DEPTH):
+        raise BundleError("payload-invalid", f"记录 {str(raw.get('id'))[:80]} 嵌套过深")
     ok = (
         isinstance(raw.get("id"), str)
         and isinstance(raw.get("kind"), str)

@@ -68,7 +68,9 @@ def enrol(root: Path, nodes: list[tuple[str, str, str]]) -> dict[str, Path]:
     now = datetime.now(UTC)
     for node, tier, parent in nodes:
         home = NodeHome(homes[node])
-        init_node(home, NodeConfig(node, f"单位{node}", Tier[tier.upper()], parent), "zhangsan", now)
+        init_node(
+            home, NodeConfig(node, f"单位{node}", Tier[tier.upper()], parent), "zhangsan", now
+        )
         if parent:
             request = enrolment.request(home)
             _, pem = enrolment.issue_for(NodeHome(homes[parent]), request, now)
@@ -441,3 +443,18 @@ def delivered(home: Path, item_id: str) -> bool:
     finally:
         store.close()
     return bool(row and row["delivered_at"])
+
+
+def test_a_deeply_nested_record_is_refused_before_anything_reads_it(net: dict[str, Path]) -> None:
+    deep: Any = "底"
+    for _ in range(300):  # parses, but nothing after the parser should have to walk it
+        deep = {"a": [deep]}
+    record = {"id": f"{COUNTY}-2026-09300", "kind": "item", "version": 1, "origin": COUNTY}
+    payload = item_payload(record["id"], COUNTY, COUNTY, CITY)
+    payload["extra"] = deep
+    for version in (1, 2):
+        raw = {**record, "payload": payload}
+        made = signed(net, COUNTY, raw, [CITY]) if version == 2 else raw
+        path = crafted(net, COUNTY, [CITY], [made], version=version)
+        assert receive(net, CITY, path) == ("quarantined", "payload-invalid")
+    assert record["id"] not in items(net[CITY])
