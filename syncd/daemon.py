@@ -264,6 +264,12 @@ class Daemon:
                 log.error("%s refused bundle %s for good: %s", peer, hop.bundle_id, exc)
                 await self.run_in_engine(eng.outgoing.handed, hop, now)
                 continue
+            except FileNotFoundError:
+                # the child pulled it meanwhile and its file was collected: nothing to send,
+                # and nothing wrong with the link
+                log.info("bundle %s for %s was taken by a pull meanwhile", hop.bundle_id, peer)
+                await self.run_in_engine(eng.outgoing.handed, hop, now)  # its row, if any
+                continue
             except (httpx.HTTPError, OSError) as exc:
                 log.warning("cannot send bundle %s to %s: %s", hop.bundle_id, peer, exc)
                 backoff = (intervals.retry_min, intervals.retry_max)

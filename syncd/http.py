@@ -67,7 +67,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, BinaryIO, cast
 
 import httpx
 from cryptography import x509
@@ -76,7 +76,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -88,7 +88,7 @@ from syncd.config import HttpLimits
 from syncd.enrolment import ISSUED_DIR, load_chain
 from syncd.error import TrustError
 from syncd.keys import KEY_DIR, NodeKeys, fsync_dir
-from syncd.spool import SUFFIX
+from syncd.spool import SUFFIX, open_regular
 
 log = logging.getLogger("xinbao.syncd")
 
@@ -638,9 +638,20 @@ def make_app(
         if isinstance(peer, Refusal):
             return _refuse(request, peer)
         path = await run(engine.waiting_file, peer, request.path_params["name"])
-        if path is None:
+        try:
+            # opened here: a push handing the same bundle over may delete it any moment now,
+            # and an open file outlives its name
+            fh = open_regular(path) if path is not None else None
+        except OSError:
+            fh = None
+        if fh is None:
             return JSONResponse({"reason": "not-found", "message": "没有这个数据包"}, 404)
-        return FileResponse(path, media_type="application/octet-stream")
+        size = os.fstat(fh.fileno()).st_size
+        return StreamingResponse(
+            _file_pieces(fh),
+            media_type="application/octet-stream",
+            headers={"Content-Length": str(size)},
+        )
 
     async def pull_ack(request: Request) -> Response:
         length = _declared_length(request, MAX_ACK_BYTES)
@@ -812,6 +823,16 @@ async def push(
     raise httpx.HTTPError(f"upload of {key} did not complete")
 
 
+async def _file_pieces(fh: BinaryIO) -> AsyncIterator[bytes]:
+    """An open file's bytes in pieces; the file is closed at the end (or when the client
+    goes away)."""
+    try:
+        while piece := fh.read(PIECE):
+            yield piece
+    finally:
+        fh.close()
+
+
 async def _pieces(path: Path, start: int = 0) -> AsyncIterator[bytes]:
     with open(path, "rb") as fh:
         fh.seek(start)
@@ -849,26 +870,55 @@ async def pull(
     listing = await client.get(base + path, headers=signed_headers(keys, me, "GET", path))
     listing.raise_for_status()
     fetched: list[Path] = []
-    for entry in listing.json():
-        name = str(entry["name"])
-        if not name.endswith(SUFFIX) or "/" in name:
-            continue
-        one = f"{path}/{name}"
-        response = await client.get(base + one, headers=signed_headers(keys, me, "GET", one))
-        response.raise_for_status()
-        tmp = into / f".pull-{secrets.token_hex(8)}.part"
-        with open(tmp, "wb") as fh:
-            fh.write(response.content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        final = into / (hashlib.sha256(response.content).hexdigest() + SUFFIX)
-        os.replace(tmp, final)
-        fetched.append(final)
-    if fetched:
-        fsync_dir(into)
-        body = json.dumps({"names": [str(e["name"]) for e in listing.json()]}).encode()
-        ack = f"{path}/ack"
-        headers = signed_headers(keys, me, "POST", ack, body_fields(body))
-        response = await client.post(base + ack, content=body, headers=headers)
-        response.raise_for_status()
+    taken: list[str] = []
+    try:
+        for entry in listing.json():
+            name = str(entry["name"])
+            if not name.endswith(SUFFIX) or "/" in name:
+                continue
+            got = await _fetch(client, base, f"{path}/{name}", me, keys, into)
+            if got is not None:  # None: handed over meanwhile (pushed), nothing to take
+                fetched.append(got)
+                taken.append(name)
+    finally:
+        # what was fetched is acknowledged even if a later bundle failed (it is not fetched
+        # again); what was not fetched is not acknowledged (it stays waiting)
+        if taken:
+            fsync_dir(into)
+            await _acknowledge(client, base, path, me, keys, taken)
     return fetched
+
+
+async def _fetch(
+    client: httpx.AsyncClient, base: str, one: str, me: str, keys: NodeKeys, into: Path
+) -> Path | None:
+    """One pulled bundle, streamed to a durable file in ``into`` (memory stays flat)."""
+    tmp = into / f".pull-{secrets.token_hex(8)}.part"
+    digest = hashlib.sha256()
+    try:
+        headers = signed_headers(keys, me, "GET", one)
+        async with client.stream("GET", base + one, headers=headers) as response:
+            if response.status_code == 404:
+                return None
+            response.raise_for_status()
+            with open(tmp, "wb") as fh:
+                async for piece in response.aiter_bytes():
+                    digest.update(piece)
+                    fh.write(piece)
+                fh.flush()
+                os.fsync(fh.fileno())
+        final = into / (digest.hexdigest() + SUFFIX)
+        os.replace(tmp, final)
+        return final
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+async def _acknowledge(
+    client: httpx.AsyncClient, base: str, path: str, me: str, keys: NodeKeys, names: list[str]
+) -> None:
+    body = json.dumps({"names": names}).encode()
+    ack = f"{path}/ack"
+    headers = signed_headers(keys, me, "POST", ack, body_fields(body))
+    response = await client.post(base + ack, content=body, headers=headers)
+    response.raise_for_status()

@@ -39,6 +39,7 @@ from tests.syncd.daemons import (
     WAIT,
     Daemon,
     chain,
+    enrol_tree,
     inbox,
     intervals,
     link_up,
@@ -656,3 +657,34 @@ def test_duplicate_and_reordered_bundles_are_applied_once_and_the_newer_version_
             nothing_quarantined(home)
     finally:
         stop_all(daemons)
+
+
+def test_a_bundle_taken_by_a_push_during_a_pull_is_answered_404_and_the_pull_goes_on(
+    tmp_path: Path,
+) -> None:
+    # a parent both pushes to and is pulled by its child: a push may hand a bundle over (its
+    # file collected) between the child's listing and its GET of that bundle
+    homes = enrol_tree(tmp_path, [(COUNTY, "county", ""), ("140212101", "township", COUNTY)])
+    county, town = homes[COUNTY], homes["140212101"]
+    for home in (county, town):
+        intervals(home)
+    daemon = Daemon(county)
+    try:
+        ok(run("xinbao-syncd", "link", "add", COUNTY, "--url", daemon.url, home=town))
+        item = submit(town, ROUTINE.format(title="供暖巡查", classification="内部"), tmp_path, "a")
+        ok(run("xinbao-syncd", "once", home=town))  # up; the county's receipt waits for a pull
+
+        def queued() -> bool:
+            status = ok(run("xinbao-syncd", "--json", "status", home=county)).json()
+            return any(p["peer"] == "140212101" and p["depth"] for p in status["links"])
+
+        until(queued, "the receipt waits for the township")
+        for file in (county / "spool" / "out").glob("*.xbb"):  # handed meanwhile
+            file.unlink()
+        once = run("xinbao-syncd", "--json", "once", home=town)
+        assert once.code == 0 and "cannot pull" not in once.err, once.err
+        assert item in inbox(county)
+    finally:
+        daemon.stop()
+    log = (county / "daemon.log").read_text("utf-8")
+    assert "ERROR" not in log and "Traceback" not in log, log
