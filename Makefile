@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench faults lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "xinbao needs Python >= 3.11"'
@@ -30,6 +30,11 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_bundle.py
 	$(BIN)/python -m tests.bench.bench_daemon
 	$(BIN)/python tests/bench/bench_similar.py
+
+# a fault campaign on a five-tier chain (by hand, several minutes): >= 1,000 faults, then the
+# counts (lost, doubled, receipts missing, settle time); SEED=n replays a schedule
+faults: $(STAMP)
+	$(BIN)/python -m tests.faults.campaign --faults 1000 --max-seconds 600 $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
