@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from console import itemtext, requests_text
+from console import itemtext, remote, requests_text
 from console.text import fit
 from schema import bulletin, editorial, emergency, issuefile, view
 from schema import desk as ops
@@ -18,6 +20,7 @@ from schema import request as requests
 from schema.attachment import Attachments
 from schema.clock import CHINA
 from schema.commandline import (
+    EXIT_USAGE,
     Parser,
     current_user,
     emit_json,
@@ -42,6 +45,10 @@ def build_parser() -> Parser:
     parser = Parser(
         prog=PROG, description="信报工作台（命令行）", parents=[global_options(top=True)]
     )
+    # who acts over SSH: written into each key's forced command by ``xinbao-syncd user``,
+    # honoured by ``ssh`` alone; everywhere else the actor is the OS account running this
+    parser.add_argument("--as", dest="as_user", metavar="NAME", help="SSH 登录人员（仅 ssh）")
+    parser.add_argument("--key", default="", metavar="指纹", help="登录密钥指纹（仅 ssh）")
     cmds = parser.add_subparsers(dest="command", required=True, metavar="命令")
 
     p = cmds.add_parser("submit", parents=[opts], help="从 TOML/JSON 文件提交一条信息，待签发")
@@ -160,6 +167,11 @@ def build_parser() -> Parser:
     p.add_argument("id", type=int, metavar="ID", help="线索编号（见 xinbao leads）")
 
     cmds.add_parser("console", parents=[opts], help="文字界面工作台")
+    cmds.add_parser(
+        "ssh",
+        parents=[opts],
+        help="SSH 密钥的强制命令：无命令时打开工作台，否则执行 SSH_ORIGINAL_COMMAND 中的一条命令",
+    )
     p = cmds.add_parser(
         "demo", parents=[opts], help="演示：在本机运行一个多层级报送网络并打开工作台"
     )
@@ -169,10 +181,10 @@ def build_parser() -> Parser:
     return parser
 
 
-def open_desk(home: NodeHome) -> Desk:
-    """The desk of ``$USER`` at the node in ``home``."""
+def open_desk(home: NodeHome, person: str | None = None) -> Desk:
+    """The desk of ``person`` (over SSH) or of the OS account running this, at ``home``."""
     config = home.load()
-    user = current_user()
+    user = person or current_user()
     roles = config.roles_of(user)
     if not roles:
         raise PermissionDenied(
@@ -184,7 +196,12 @@ def open_desk(home: NodeHome) -> Desk:
 
 def handle(argv: Sequence[str] | None) -> int:
     """Parse ``argv`` and run the command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "ssh":
+        return _over_ssh(args)
+    if args.as_user or args.key:
+        parser.error("--as 与 --key 只用于 SSH 密钥的强制命令（xinbao --as NAME ssh）")
     if args.command == "demo":
         from console.demo import run_demo
 
@@ -208,7 +225,61 @@ def handle(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def _dispatch(desk: Desk, args: Any, attachments: Attachments) -> Any:
+def _over_ssh(args: Any) -> int:
+    """``xinbao --as NAME ssh``: what a person's key may do (console/remote.py)."""
+    home = resolve_home(args.home)
+    if not args.as_user:
+        raise PermissionDenied("ssh 须由登录密钥的强制命令调用（--as 指明登录人员）")
+    if not remote.owner_ok(home.path):
+        raise PermissionDenied("只有节点的服务账户可以代登录人员操作")
+    try:
+        words = remote.requested(dict(os.environ))
+        inner = build_parser().parse_args(words) if words else None
+        if inner is not None:
+            remote.confine(inner)
+    except remote.Refused as exc:
+        print(f"{PROG}: 拒绝：{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    desk = open_desk(home, args.as_user)
+    desk.store.actor_key = args.key
+    if inner is None or inner.command == "console":
+        from console.app import run_console
+
+        try:
+            run_console(desk, home.attachments_path, home.status_path)
+        finally:
+            desk.store.close()
+        return 0
+    try:
+        with remote.private_folder() as folder:
+            result = _remote(desk, inner, Path(folder))
+    except remote.Refused as exc:
+        print(f"{PROG}: 拒绝：{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        desk.store.close()
+    if inner.json:
+        emit_json(result)
+    return 0
+
+
+def _remote(desk: Desk, args: Any, folder: Path) -> Any:
+    """One desk command for a person over SSH: files from standard input, never a path of
+    the node; no attachment files (they would be the node's own files)."""
+    if getattr(args, "file", None) is not None:
+        args.file = remote.stdin_file(folder, "标准输入")
+    to_stdout = getattr(args, "out", None) is not None
+    if to_stdout:
+        args.out = folder / ("导出.docx" if args.format == "docx" else "导出.md")
+    quiet = {**vars(args), "json": args.json or to_stdout}
+    result = _dispatch(desk, argparse.Namespace(**quiet), None)
+    if to_stdout:
+        sys.stdout.buffer.write(args.out.read_bytes())
+        sys.stdout.flush()
+    return result
+
+
+def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
     me = desk.node.id
     match args.command:
         case "submit":

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
-import getpass
 import json
 import os
+import pwd
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -66,11 +66,13 @@ def resolve_home(given: Path | None) -> NodeHome:
 
 
 def current_user() -> str:
-    """The OS user acting at the desk (``$USER``, else the login name)."""
-    user = os.environ.get("USER") or os.environ.get("LOGNAME")
-    if user:
-        return user
-    return getpass.getuser()
+    """The OS account running this program: the actor at a local desk. Never ``$USER`` or
+    ``$LOGNAME``, which are whatever the caller says (over SSH the person is the key:
+    ``xinbao --as NAME ssh``)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # an account with no passwd entry (a container's arbitrary uid)
+        return f"uid{os.getuid()}"
 
 
 def to_jsonable(value: Any) -> Any:

@@ -123,6 +123,7 @@ class AuditEntry:
     to_state: EdgeState
     note: str = ""
     origin: str = "local"  # "local" or the unit id whose decision was mirrored here
+    key: str = ""  # the SSH key the actor signed in with (its fingerprint), if any
 
 
 @dataclass(frozen=True)

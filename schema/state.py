@@ -200,9 +200,18 @@ def _log(
     origin: str,
 ) -> None:
     store.db.execute(
-        "INSERT INTO audit(edge_id, actor, at, from_state, to_state, note, origin) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [edge_id, actor, to_text(at), before.value if before else None, after.value, note, origin],
+        "INSERT INTO audit(edge_id, actor, at, from_state, to_state, note, origin, key) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            edge_id,
+            actor,
+            to_text(at),
+            before.value if before else None,
+            after.value,
+            note,
+            origin,
+            store.actor_key if origin == "local" else "",
+        ],
     )
 
 
@@ -225,6 +234,7 @@ def audit_log(store: Store, item_id: str) -> list[AuditEntry]:
             to_state=S(r["to_state"]),
             note=r["note"],
             origin=r["origin"],
+            key=r["key"],
         )
         for r in rows
     ]

@@ -316,12 +316,21 @@ def m012_proofs(db: Database) -> None:
     )
 
 
+@migrations()
+def m013_audit_key(db: Database) -> None:
+    """The key a person signed in with over SSH, on every audit row they made."""
+    db.execute("ALTER TABLE audit ADD COLUMN key TEXT NOT NULL DEFAULT ''")
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 
     def __init__(self, db: Database, path: Path | None) -> None:
         self.db = db
         self.path = path
+        # the fingerprint of the SSH key of the person at this desk (``xinbao ssh``), kept
+        # on every audit row this connection writes; empty for a local account or the daemon
+        self.actor_key = ""
 
     @classmethod
     def open(cls, path: Path | str) -> Store:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -27,22 +29,39 @@ class Result:
         return json.loads(self.out)
 
 
-def run(program: str, *args: str, user: str = "zhangsan", home: Path | None = None) -> Result:
-    """Run ``xinbao`` or ``xinbao-syncd`` (as their modules) with ``$USER`` set."""
+def run(program: str, *args: str, user: str | None = None, home: Path | None = None) -> Result:
+    """Run ``xinbao`` or ``xinbao-syncd`` (as their modules) as this OS account, the actor at
+    a local desk; with ``user``, ``xinbao`` runs as that person signed in over SSH (the
+    forced command ``xinbao --as USER ssh``; a file argument goes on standard input as ``-``)."""
     module = {"xinbao": "console", "xinbao-syncd": "syncd"}[program]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XINBAO_")}
-    env["USER"] = user
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XINBAO_", "SSH_"))}
     if home is not None:
         env["XINBAO_HOME"] = str(home)
+    argv, given = [*args], None
+    if user is not None and program == "xinbao":
+        for n, arg in enumerate(argv):
+            if given is None and arg != "-" and Path(arg).is_file():
+                given, argv[n] = Path(arg).read_bytes(), "-"
+        env["SSH_ORIGINAL_COMMAND"] = shlex.join(argv)
+        argv = ["--as", user, "--key", f"SHA256:test-{user}", "ssh"]
     done = subprocess.run(
-        [sys.executable, "-m", module, *args],
+        [sys.executable, "-m", module, *argv],
         env=env,
+        input=given if given is not None else b"",
         capture_output=True,
-        text=True,
         timeout=60,
         check=False,
     )
-    return Result(done.returncode, done.stdout, done.stderr)
+    return Result(
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )
+
+
+def me() -> str:
+    """This OS account: the desk's administrator of every node home a test makes."""
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def deliver(src: Store, dst: Store, target_id: str, at: datetime) -> list[ApplyResult]:

@@ -60,7 +60,7 @@ from syncd import bundle, enrolment, http
 from syncd.certificate import cert_identity, chain_to_pem
 from syncd.home import init_node
 from syncd.keys import NodeKeys, load_keys
-from tests.cli_helpers import Result, run
+from tests.cli_helpers import Result, me, run
 from tests.syncd.daemons import Daemon
 
 PROVINCE, CITY, COUNTY, SIBLING, SPARE = "140000", "140200", "140212", "140211", "140213"
@@ -112,7 +112,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     the desk user of ours (tests.cli_helpers.run acts as him); the foreign one is the
     attacker's own infrastructure."""
     root = tmp_path_factory.mktemp("template")
-    enrol(root / "ours", OURS, "zhangsan")
+    enrol(root / "ours", OURS, me())
     enrol(root / "foreign", FOREIGN, "attacker")
     return root
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import Result, carry, run
+from tests.cli_helpers import Result, carry, me, run
 
 ITEM = """\
 title = "新荣区某煤矿发生透水事故：2人受伤"
@@ -85,7 +85,7 @@ def test_submit_signoff_list_show_through_the_cli(nodes: tuple[Path, Path], tmp_
     assert lines[1] == "新荣区某煤矿发生透水事故：2人受伤"
     assert "待签发 → 已报送" in shown.out
     as_json = run("xinbao", "show", item_id, "--json", home=county).json()
-    assert as_json["item"]["signer"] == "zhangsan"
+    assert as_json["item"]["signer"] == me()
     assert [a["to_state"] for a in as_json["audit"]] == ["草稿", "待签发", "已报送"]
 
 

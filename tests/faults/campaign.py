@@ -110,7 +110,7 @@ EMERGENCY_TO: dict[str, list[tuple[str, ...]]] = {
     CITY: [(PROVINCE,), (PROVINCE, CENTRAL)],
 }
 PARENT = {node: parent for node, _, parent in TIERS}
-USER = "zhangsan"  # `init` makes the user who runs it 管理员 with every desk role
+USER = "zhangsan"  # ignored by the programs (the actor is the OS account); kept in the env
 RECEIVED = EdgeState.RECEIVED.value
 RETURNED = EdgeState.RETURNED.value
 AWAITING = EdgeState.AWAITING_SIGNOFF.value
@@ -198,7 +198,7 @@ def environment(home: Path) -> dict[str, str]:
 def desk(home: Path, *args: str) -> Result | None:
     """``xinbao ARGS`` at ``home``; None when it did not finish in time."""
     try:
-        return run("xinbao", *args, user=USER, home=home)
+        return run("xinbao", *args, home=home)
     except subprocess.TimeoutExpired:
         return None
 
@@ -1113,7 +1113,7 @@ class Campaign:
 
         def add_links(node: str) -> None:  # one home's links one after the other
             for args in links[node]:
-                ok(run("xinbao-syncd", *args, user=USER, home=self.homes[node]))
+                ok(run("xinbao-syncd", *args, home=self.homes[node]))
 
         parallel(add_links, NODES)
         self.courier = Courier(gaps, random.Random(self.options.seed + 1), self.tally)
@@ -1263,7 +1263,7 @@ class Campaign:
 
             def listed(node: str) -> Counter[tuple[str, str]]:
                 args = ("--json", "list", "--inbox", "--limit", "1000000")
-                rows = ok(run("xinbao", *args, user=USER, home=self.homes[node])).json()
+                rows = ok(run("xinbao", *args, home=self.homes[node])).json()
                 return Counter((row["item_id"], row["from_unit"]) for row in rows)
 
             inbox = dict(zip(NODES, parallel(listed, NODES), strict=True))
@@ -1333,7 +1333,7 @@ class Campaign:
 
         def status(node: str) -> tuple[int, int]:
             """Bundles sealed here still awaiting a receipt; bundles queued on its links."""
-            state = run("xinbao-syncd", "--json", "status", user=USER, home=self.homes[node])
+            state = run("xinbao-syncd", "--json", "status", home=self.homes[node])
             if state.code != 0:
                 return (-1, -1)
             shown = state.json()

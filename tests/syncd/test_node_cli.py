@@ -6,7 +6,7 @@ import stat
 import tomllib
 from pathlib import Path
 
-from tests.cli_helpers import run
+from tests.cli_helpers import me, run
 
 
 def test_init_creates_config_and_store_and_makes_the_caller_admin(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_init_creates_config_and_store_and_makes_the_caller_admin(tmp_path: Path
         "tier": "city",
         "parent": "140000",
     }
-    assert set(config["users"]["zhangsan"]) == {"信息员", "编辑", "审核人", "签发人", "管理员"}
+    assert set(config["users"][me()]) == {"信息员", "编辑", "审核人", "签发人", "管理员"}
     assert (home / "store.db").is_file()
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
 

@@ -31,7 +31,7 @@ from syncd.outgoing import Outgoing
 from syncd.proof import sign
 from syncd.receive import Receiver
 from syncd.spool import Spool
-from tests.cli_helpers import run
+from tests.cli_helpers import me, run
 from tests.syncd.daemons import ok
 
 PROVINCE, CITY, COUNTY, SIBLING = "140000", "140200", "140212", "140211"
@@ -68,9 +68,7 @@ def enrol(root: Path, nodes: list[tuple[str, str, str]]) -> dict[str, Path]:
     now = datetime.now(UTC)
     for node, tier, parent in nodes:
         home = NodeHome(homes[node])
-        init_node(
-            home, NodeConfig(node, f"单位{node}", Tier[tier.upper()], parent), "zhangsan", now
-        )
+        init_node(home, NodeConfig(node, f"单位{node}", Tier[tier.upper()], parent), me(), now)
         if parent:
             request = enrolment.request(home)
             _, pem = enrolment.issue_for(NodeHome(homes[parent]), request, now)
