@@ -48,6 +48,10 @@ class NodeConfig:
         """A copy with ``user`` holding exactly ``roles``."""
         return replace(self, users={**self.users, user: roles})
 
+    def without_user(self, user: str) -> NodeConfig:
+        """A copy in which ``user`` is no user of this desk."""
+        return replace(self, users={k: v for k, v in self.users.items() if k != user})
+
 
 @dataclass(frozen=True)
 class NodeHome:
