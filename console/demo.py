@@ -26,6 +26,7 @@ from typing import Any
 
 from schema import request as requests
 from schema.clock import system_clock
+from schema.datafile import fixtures_dir
 from schema.desk import (
     Desk,
     adopt,
@@ -35,7 +36,7 @@ from schema.desk import (
     signoff_request,
     submit,
 )
-from schema.fixture import fixtures_dir, load_items, load_units
+from schema.fixture import load_items, load_units
 from schema.network import add_units
 from schema.node import NodeHome
 from schema.store import Store

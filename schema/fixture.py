@@ -1,14 +1,17 @@
-"""Loading the sample network in ``fixtures/`` (data only) for tests and the demo."""
+"""Loading the sample network in ``fixtures/`` (data only) for tests and the demo.
+
+The folder is found by :func:`schema.datafile.fixtures_dir`, the one loader of shipped data: the
+repository's ``fixtures/`` in a checkout, its installed copy after ``pip install``."""
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from schema.datafile import fixtures_dir
 from schema.error import ValidationError
 from schema.itemfile import ITEM_KEYS, parse_item
 from schema.record import ItemDraft, Unit
@@ -24,12 +27,6 @@ class SampleItem:
     draft: ItemDraft
     created: datetime
     dup_group: str = ""
-
-
-def fixtures_dir() -> Path:
-    """``$XINBAO_FIXTURES``, else the ``fixtures/`` folder beside the packages."""
-    env = os.environ.get("XINBAO_FIXTURES")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _load(path: Path) -> dict[str, Any]:

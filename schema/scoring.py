@@ -64,8 +64,8 @@ from types import MappingProxyType
 from typing import Any, Self
 
 from schema.clock import CHINA
+from schema.datafile import fixtures_dir
 from schema.error import ValidationError
-from schema.fixture import fixtures_dir
 from schema.vocabulary import Level, Vocabulary
 
 # -- vocabulary ----------------------------------------------------------------------------------
@@ -257,7 +257,8 @@ class ScoringRules:
 
 
 def shipped_rule_sets() -> dict[str, Path]:
-    """The shipped rule files in ``fixtures/scoring``, by file stem."""
+    """The shipped rule files in ``fixtures/scoring`` (installed with the package data, see
+    :func:`schema.datafile.fixtures_dir`), by file stem."""
     root = fixtures_dir() / "scoring"
     return {p.stem: p for p in sorted(root.glob("*.toml"))}
 
