@@ -24,7 +24,7 @@ from schema.itemfile import UNIT_ID
 from schema.node import NodeConfig, NodeHome
 from schema.vocabulary import Classification, Role, Tier
 from syncd import config as syncconfig
-from syncd import enrolment, revocation, transfer
+from syncd import enrolment, revocation, service, transfer
 from syncd.error import TrustError
 from syncd.home import init_node
 
@@ -96,6 +96,7 @@ def build_parser() -> Parser:
     run_cmd.add_argument("--listen", help="监听地址 HOST:PORT（覆盖 syncd.toml）")
     commands.add_parser("once", parents=[sub_opts], help="收发一轮后退出")
     commands.add_parser("status", parents=[sub_opts], help="链路、队列、最近联系、隔离区")
+    service.add_commands(commands, [sub_opts])  # service install / uninstall (syncd/service.py)
     return parser
 
 
@@ -179,6 +180,8 @@ def _when(stamp: float | None) -> str:
 def handle(argv: Sequence[str] | None) -> int:
     """Parse ``argv`` and run the command."""
     args = build_parser().parse_args(argv)
+    if args.command == "service":  # resolves its own home: the service account's by default
+        return service.command(args)
     home = resolve_home(args.home)
     if args.command == "link":
         return _links(home, args)
