@@ -24,14 +24,13 @@ import hashlib
 import os
 import re
 import shlex
-import shutil
 import struct
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.error import SyncError
 from syncd.keys import fsync_dir
+from syncd.service import resolve_program
 
 MARK = "xinbao:"
 KEY_TYPES = frozenset(
@@ -110,14 +109,11 @@ def keys_file() -> Path:
 
 
 def desk_program() -> Path:
-    """The absolute path of the installed ``xinbao`` (beside this ``xinbao-syncd``)."""
-    beside = Path(sys.executable).parent / "xinbao"
-    if beside.is_file():
-        return beside
-    found = shutil.which("xinbao")
-    if found:
-        return Path(found).resolve()
-    raise AccessError("找不到已安装的 xinbao 程序（请在安装 xinbao 的环境中运行）")
+    """The absolute path of the installed ``xinbao`` (the one the service unit names)."""
+    found = resolve_program("xinbao")
+    if found is None:
+        raise AccessError("找不到已安装的 xinbao 程序（请在安装 xinbao 的环境中运行）")
+    return found
 
 
 def staff_keys(path: Path | None = None) -> list[StaffKey]:

@@ -23,8 +23,9 @@ from schema.error import ValidationError
 from schema.itemfile import UNIT_ID
 from schema.node import NodeConfig, NodeHome
 from schema.vocabulary import Classification, Role, Tier
+from syncd import access, enrolment, revocation, service, transfer
 from syncd import config as syncconfig
-from syncd import enrolment, revocation, service, transfer
+from syncd.access import AccessError
 from syncd.error import TrustError
 from syncd.home import init_node
 
@@ -52,14 +53,25 @@ def build_parser() -> Parser:
     user = commands.add_parser("user", parents=[sub_opts], help="本节点的用户与角色")
     user_cmds = user.add_subparsers(dest="user_command", required=True, metavar="命令")
     add = user_cmds.add_parser("add", parents=[sub_opts], help="添加用户或设置其角色")
-    add.add_argument("name", help="操作系统用户名")
+    add.add_argument("name", help="用户名（SSH 登录人员，或本机操作系统账户）")
     add.add_argument(
         "--role",
         action="append",
         required=True,
         help="角色：信息员 编辑 审核人 签发人 管理员（可重复）",
     )
-    user_cmds.add_parser("list", parents=[sub_opts], help="列出用户")
+    add.add_argument("--key", default="", help="此人的 SSH 公钥（如 'ssh-ed25519 AAAA… 注释'）")
+    user_cmds.add_parser("list", parents=[sub_opts], help="列出用户及其登录密钥")
+    gone = user_cmds.add_parser("remove", parents=[sub_opts], help="删除用户及其全部登录密钥")
+    gone.add_argument("name")
+    key = user_cmds.add_parser("key", parents=[sub_opts], help="增删某人的 SSH 登录密钥")
+    key_cmds = key.add_subparsers(dest="key_command", required=True, metavar="命令")
+    key_add = key_cmds.add_parser("add", parents=[sub_opts], help="为用户增加一把登录密钥")
+    key_add.add_argument("name")
+    key_add.add_argument("key", help="SSH 公钥（如 'ssh-ed25519 AAAA… 注释'）")
+    key_remove = key_cmds.add_parser("remove", parents=[sub_opts], help="删除用户的登录密钥")
+    key_remove.add_argument("name")
+    key_remove.add_argument("fingerprint", nargs="?", default="", help="只删这一把（SHA256:…）")
 
     enroll = commands.add_parser("enroll", parents=[sub_opts], help="入网：申请、签发、安装证书")
     enroll_cmds = enroll.add_subparsers(dest="enroll_command", required=True, metavar="命令")
@@ -227,19 +239,7 @@ def handle(argv: Sequence[str] | None) -> int:
             print(f"已创建节点 {config.id} {config.name}（{config.tier}）：{home.path}")
         return 0
     if args.command == "user":
-        config = home.load()
-        if args.user_command == "add":
-            roles = tuple(dict.fromkeys(Role.parse(r, "--role") for r in args.role))
-            config = config.with_user(args.name, roles)
-            home.save(config)
-            if not args.json:
-                print(f"用户 {args.name}：{'、'.join(r.value for r in roles)}")
-        if args.json:
-            emit_json(config.users)
-        elif args.user_command == "list":
-            for name, roles in sorted(config.users.items()):
-                print(f"{name}\t{'、'.join(r.value for r in roles)}")
-        return 0
+        return _user(home, args)
     if args.command == "enroll":
         return _enroll(home, args)
     if args.command == "revoke":
@@ -271,6 +271,63 @@ def handle(argv: Sequence[str] | None) -> int:
                 print(f"  隔离 {name}：{reason}")
         return 0
     raise AssertionError(args.command)
+
+
+def _user(home: NodeHome, args: Any) -> int:
+    """``user add|list|remove`` and ``user key add|remove``: who may act at this desk, and
+    with which SSH keys (syncd/access.py)."""
+    config = home.load()
+    if args.user_command == "add":
+        access.check_name(args.name)
+        roles = tuple(dict.fromkeys(Role.parse(r, "--role") for r in args.role))
+        if args.key:
+            access.parse_key(args.key, args.name)  # a bad key changes nothing
+        config = config.with_user(args.name, roles)
+        home.save(config)
+        if not args.json:
+            print(f"用户 {args.name}：{'、'.join(r.value for r in roles)}")
+        if args.key:
+            _key_added(home, args, access.add_key(args.name, args.key, home.path))
+    elif args.user_command == "remove":
+        if args.name not in config.users:
+            raise AccessError(f"{args.name} 不是本节点的用户")
+        config = config.without_user(args.name)
+        home.save(config)
+        gone = access.remove_keys(args.name)
+        if not args.json:
+            print(f"已删除用户 {args.name}（及其 {len(gone)} 把登录密钥）")
+    elif args.user_command == "key" and args.key_command == "add":
+        if args.name not in config.users:
+            raise AccessError(
+                f"{args.name} 不是本节点的用户（先运行 user add {args.name} --role …）"
+            )
+        _key_added(home, args, access.add_key(args.name, args.key, home.path))
+    elif args.user_command == "key":
+        gone = access.remove_keys(args.name, args.fingerprint)
+        if not gone:
+            raise AccessError(f"{args.name} 没有{'这把' if args.fingerprint else ''}登录密钥")
+        if not args.json:
+            print(f"已删除 {args.name} 的 {len(gone)} 把登录密钥")
+    keys: dict[str, list[str]] = {}
+    for held in access.staff_keys():
+        keys.setdefault(held.name, []).append(held.fingerprint)
+    if args.json:
+        emit_json(
+            {
+                name: {"roles": roles, "keys": keys.get(name, [])}
+                for name, roles in config.users.items()
+            }
+        )
+    elif args.user_command == "list":
+        for name, roles in sorted(config.users.items()):
+            held = "、".join(keys.get(name, [])) or "（无登录密钥）"
+            print(f"{name}\t{'、'.join(r.value for r in roles)}\t{held}")
+    return 0
+
+
+def _key_added(home: NodeHome, args: Any, key: access.StaffKey) -> None:
+    if not args.json:
+        print(f"已登记 {key.name} 的登录密钥 {key.fingerprint}（{access.keys_file()}）")
 
 
 def _enroll(home: NodeHome, args: Any) -> int:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from syncd import access
+from tests.cli_helpers import run
 
 
 def keygen(folder: Path, name: str, kind: str = "ed25519") -> str:
@@ -100,3 +104,40 @@ def test_a_name_that_could_break_the_line_is_refused(tmp_path: Path, name: str) 
 def test_what_is_not_a_public_key_is_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(access.AccessError):
         access.parse_key(text, "wang")
+
+
+def test_staff_are_managed_from_the_command_line(tmp_path: Path) -> None:
+
+    home = tmp_path / "140212"
+    args = ["init", "--id", "140212", "--name", "新荣区", "--tier", "county", "--parent", "140200"]
+    assert run("xinbao-syncd", *args, home=home).code == 0
+    keys = tmp_path / "authorized_keys"
+    env = {"XINBAO_AUTHORIZED_KEYS": str(keys)}
+    public = keygen(tmp_path, "wang")
+    added = cli(home, env, "user", "add", "wang", "--role", "签发人", "--key", public)
+    assert added.returncode == 0, added.stderr
+    (line,) = keys.read_text().splitlines()
+    assert "--as wang" in line and line.endswith("xinbao:wang")
+    listed = cli(home, env, "--json", "user", "list")
+    assert json.loads(listed.stdout)["wang"]["keys"] == [fingerprint(public, tmp_path)]
+    second = keygen(tmp_path, "wang2")
+    assert cli(home, env, "user", "key", "add", "wang", second).returncode == 0
+    assert len(keys.read_text().splitlines()) == 2
+    bad = cli(home, env, "user", "add", "li", "--role", "信息员", "--key", "ssh-ed25519 x")
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
+    assert "li" not in (home / "config.toml").read_text()  # a bad key changes nothing
+    assert cli(home, env, "user", "remove", "wang").returncode == 0
+    assert keys.read_text() == ""
+
+
+def cli(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("XINBAO_")}
+    full.update(env, XINBAO_HOME=str(home))
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
