@@ -74,6 +74,8 @@ class DeskApp(App[None]):
         self.desk = desk
         self.attachments = attachments
         self.status_path = status_path  # the daemon's status file (the 网络 tab)
+        # over SSH, the folder exports are confined to (console/remote.py); None: anywhere
+        self.exports: Path | None = None
         # the short name the network's unit list gives (the node's own config has the full one)
         known = find_unit(desk.store, desk.node.id)
         self.sub_title = f"{(known or desk.node).label}　{desk.actor}"
@@ -188,7 +190,15 @@ def terminal_theme(environ: dict[str, str]) -> str:
     return "textual-dark" if environ.get("COLORTERM") in ("truecolor", "24bit") else "ansi-dark"
 
 
-def run_console(desk: Desk, home_attachments: Path, status_path: Path | None = None) -> None:
-    """Open the console (blocks until the desk quits)."""
+def run_console(
+    desk: Desk,
+    home_attachments: Path,
+    status_path: Path | None = None,
+    exports: Path | None = None,
+) -> None:
+    """Open the console (blocks until the desk quits); ``exports``: the only folder it may
+    write exports to (a person signed in over SSH)."""
     theme = terminal_theme(dict(os.environ))
-    DeskApp(desk, Attachments(home_attachments), status_path, theme).run()
+    app = DeskApp(desk, Attachments(home_attachments), status_path, theme)
+    app.exports = exports
+    app.run()

@@ -245,8 +245,9 @@ def _over_ssh(args: Any) -> int:
     if inner is None or inner.command == "console":
         from console.app import run_console
 
+        exports = home.path / "exports" / args.as_user  # the only place its exports may go
         try:
-            run_console(desk, home.attachments_path, home.status_path)
+            run_console(desk, home.attachments_path, home.status_path, exports)
         finally:
             desk.store.close()
         return 0

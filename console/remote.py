@@ -117,6 +117,19 @@ def private_folder() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="xinbao-stdin-")
 
 
+def inside(root: Path, answer: str) -> str:
+    """Where a person over SSH asked the console to export: ``answer`` taken inside ``root``
+    (their exports folder in the node home), which is made; raises :class:`Refused` for a
+    place outside it (another file of the node, the account's keys)."""
+    text = answer.strip()
+    target = Path(text) if Path(text).is_absolute() else root / text
+    resolved, top = target.resolve(), root.resolve()
+    if resolved != top and top not in resolved.parents:
+        raise Refused(f"通过 SSH 只能导出到 {top} 之内")
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return str(resolved) + ("/" if text.endswith("/") or resolved == top else "")
+
+
 def owner_ok(home: Path) -> bool:
     """Whether this process runs as the account that owns the node home (the service
     account): only it may act for others, as the forced command does."""

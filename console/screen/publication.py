@@ -18,7 +18,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from console import itemtext, requests_text
+from console import itemtext, remote, requests_text
 from console.screen.desk import DeskScreen
 from console.screen.dialog import AskText, Choose, Confirm
 from console.screen.inbox import MARKS
@@ -524,13 +524,23 @@ class IssueScreen(DeskScreen):
         name = file_name(view.issue, view.office if other else "", suffix)
         what = "Word 文件" if kind == "docx" else "Markdown 文本"
 
+        confined: Path | None = getattr(self.app, "exports", None)
+
         def answered(text: str | None) -> None:
-            if text is not None:
-                self.export(view, export_target(text, name, suffix), kind)
+            if text is None:
+                return
+            if confined is not None:
+                try:
+                    text = remote.inside(confined, text)
+                except remote.Refused as exc:
+                    self.app.notify(str(exc), title="导出失败", severity="error")
+                    return
+            self.export(view, export_target(text, name, suffix), kind)
 
         self.app.push_screen(
             AskText(
-                f"导出为 {what}，写入文件夹或文件：\n（写文件夹时文件名为 {name}）", str(Path.cwd())
+                f"导出为 {what}，写入文件夹或文件：\n（写文件夹时文件名为 {name}）",
+                str(confined or Path.cwd()),
             ),
             answered,
         )

@@ -18,6 +18,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
+from console import remote
 from console.screen.desk import DeskScreen
 from console.screen.dialog import AskText
 from console.text import cell_width, fit
@@ -333,13 +334,24 @@ class ScoreboardScreen(DeskScreen):
             self.notify(f"本期通报未能计算：{shown.error}", severity="error")
             return
         made = shown.made
+        confined: Path | None = getattr(self.app, "exports", None)
         self.app.push_screen(
-            AskText(f"导出{period_name(made.period)}通报（Markdown 与 Word）到：", str(Path.cwd())),
+            AskText(
+                f"导出{period_name(made.period)}通报（Markdown 与 Word）到：",
+                str(confined or Path.cwd()),
+            ),
             lambda answer: self._export(made, answer) if answer is not None else None,
         )
 
     def _export(self, made: bulletin.Bulletin, answer: str) -> None:
         app, node = self.app, self.desk.node.id
+        confined: Path | None = getattr(app, "exports", None)
+        if confined is not None:
+            try:
+                answer = remote.inside(confined, answer)
+            except remote.Refused as exc:
+                app.notify(str(exc), title="导出失败", severity="error")
+                return
 
         def write() -> None:
             try:

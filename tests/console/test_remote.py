@@ -142,3 +142,15 @@ def test_only_the_service_account_may_act_for_a_person(county: Path, tmp_path: P
     finally:
         os.chown(other, os.getuid(), os.getgid())
     assert done.code == 1 and "服务账户" in done.err
+
+
+def test_console_exports_over_ssh_stay_in_the_persons_folder(tmp_path: Path) -> None:
+    from console import remote
+
+    root = tmp_path / "node" / "exports" / "wang"
+    assert remote.inside(root, "") == f"{root.resolve()}/"
+    assert remote.inside(root, "通报.md") == str(root.resolve() / "通报.md")
+    assert remote.inside(root, str(root / "a" / "b.docx")) == str(root.resolve() / "a" / "b.docx")
+    for escape in ("/root/.ssh/authorized_keys", "../../keys/signing.pem", "../wang2/x.md", "/"):
+        with pytest.raises(remote.Refused):
+            remote.inside(root, escape)
