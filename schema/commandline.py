@@ -100,7 +100,11 @@ def emit_json(value: Any) -> None:
 def run(
     prog: str, handler: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None
 ) -> int:
-    """Run ``handler``, turning every error into one line on stderr and an exit code."""
+    """Run ``handler``, turning every error into one line on stderr and an exit code.
+
+    Files made meanwhile are this account's alone (umask 077): the store, its journal, keys,
+    spool and exports of a node home are never readable by another account."""
+    os.umask(0o077)
     try:
         return handler(argv)
     except XinbaoError as exc:

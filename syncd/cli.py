@@ -72,6 +72,7 @@ def build_parser() -> Parser:
     key_remove = key_cmds.add_parser("remove", parents=[sub_opts], help="删除用户的登录密钥")
     key_remove.add_argument("name")
     key_remove.add_argument("fingerprint", nargs="?", default="", help="只删这一把（SHA256:…）")
+    key_cmds.add_parser("list", parents=[sub_opts], help="列出登记的登录密钥")
 
     enroll = commands.add_parser("enroll", parents=[sub_opts], help="入网：申请、签发、安装证书")
     enroll_cmds = enroll.add_subparsers(dest="enroll_command", required=True, metavar="命令")
@@ -302,6 +303,15 @@ def _user(home: NodeHome, args: Any) -> int:
                 f"{args.name} 不是本节点的用户（先运行 user add {args.name} --role …）"
             )
         _key_added(home, args, access.add_key(args.name, args.key, home.path))
+    elif args.user_command == "key" and args.key_command == "list":
+        held = access.staff_keys()
+        if args.json:
+            emit_json(
+                [{"name": k.name, "type": k.type, "fingerprint": k.fingerprint} for k in held]
+            )
+        for key in [] if args.json else held:
+            print(f"{key.name}\t{key.type}\t{key.fingerprint}")
+        return 0
     elif args.user_command == "key":
         gone = access.remove_keys(args.name, args.fingerprint)
         if not gone:
@@ -311,13 +321,8 @@ def _user(home: NodeHome, args: Any) -> int:
     keys: dict[str, list[str]] = {}
     for held in access.staff_keys():
         keys.setdefault(held.name, []).append(held.fingerprint)
-    if args.json:
-        emit_json(
-            {
-                name: {"roles": roles, "keys": keys.get(name, [])}
-                for name, roles in config.users.items()
-            }
-        )
+    if args.json:  # as before keys existed: name → roles (``user key list`` has the keys)
+        emit_json(config.users)
     elif args.user_command == "list":
         for name, roles in sorted(config.users.items()):
             held = "、".join(keys.get(name, [])) or "（无登录密钥）"

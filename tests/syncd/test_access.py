@@ -118,8 +118,11 @@ def test_staff_are_managed_from_the_command_line(tmp_path: Path) -> None:
     assert added.returncode == 0, added.stderr
     (line,) = keys.read_text().splitlines()
     assert "--as wang" in line and line.endswith("xinbao:wang")
-    listed = cli(home, env, "--json", "user", "list")
-    assert json.loads(listed.stdout)["wang"]["keys"] == [fingerprint(public, tmp_path)]
+    listed = cli(home, env, "--json", "user", "key", "list")
+    assert json.loads(listed.stdout) == [
+        {"name": "wang", "type": "ssh-ed25519", "fingerprint": fingerprint(public, tmp_path)}
+    ]
+    assert json.loads(cli(home, env, "--json", "user", "list").stdout)["wang"] == ["签发人"]
     second = keygen(tmp_path, "wang2")
     assert cli(home, env, "user", "key", "add", "wang", second).returncode == 0
     assert len(keys.read_text().splitlines()) == 2

@@ -96,3 +96,16 @@ def test_user_add_and_list(tmp_path: Path) -> None:
 def test_commands_on_a_missing_home_say_so(tmp_path: Path) -> None:
     done = run("xinbao-syncd", "user", "list", home=tmp_path / "nowhere")
     assert done.code == 1 and "xinbao-syncd init" in done.err
+
+
+def test_a_node_home_is_the_service_accounts_alone(tmp_path: Path) -> None:
+    home = tmp_path / "140212"
+    args = ["init", "--id", "140212", "--name", "新荣区", "--tier", "county", "--parent", "140200"]
+    assert run("xinbao-syncd", *args, home=home).code == 0
+    item = tmp_path / "item.toml"
+    item.write_text('title = "巡查"\ncategory = "工作动态"\nauthor = "李四"\nbody = "巡查完毕。"\n')
+    assert run("xinbao", "submit", str(item), home=home).code == 0
+    made = [home, *home.rglob("*")]
+    assert made and all(p.stat().st_mode & 0o077 == 0 for p in made), [
+        (str(p), oct(p.stat().st_mode)) for p in made if p.stat().st_mode & 0o077
+    ]
