@@ -12,8 +12,8 @@ back. Lines this module did not write (the operator's own keys, comments) are ke
 they are; its own lines end with the comment ``xinbao:NAME``. The file is rewritten
 atomically (temporary file, fsync, rename), 0600, in a 0700 ``.ssh``.
 
-Where the file is: ``$XINBAO_AUTHORIZED_KEYS``, else ``~/.ssh/authorized_keys`` of the account
-running ``xinbao-syncd`` (run it as the service account).
+Where the file is: ``$XINBAO_AUTHORIZED_KEYS``, else ``.ssh/authorized_keys`` in the passwd
+home of the account running ``xinbao-syncd`` (run it as the service account).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import base64
 import binascii
 import hashlib
 import os
+import pwd
 import re
 import shlex
 import struct
@@ -105,7 +106,10 @@ def parse_key(text: str, name: str) -> StaffKey:
 def keys_file() -> Path:
     """Where the service account's ``authorized_keys`` is."""
     given = os.environ.get("XINBAO_AUTHORIZED_KEYS")
-    return Path(given) if given else Path.home() / ".ssh" / "authorized_keys"
+    if given:
+        return Path(given)
+    # the account's own home, not $HOME (``sudo -u xinbao`` may keep the caller's)
+    return Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ssh" / "authorized_keys"
 
 
 def desk_program() -> Path:
