@@ -9,7 +9,6 @@ from typing import Any
 from console import requests_text
 from schema import emergency, view
 from schema.attachment import Attachments
-from schema.commandline import to_jsonable
 from schema.network import find_unit
 from schema.store import Store
 
@@ -29,7 +28,7 @@ def item_lines(store: Store, shown: view.ItemView, attachments: Attachments) -> 
         f"来源 {origin.name if origin else item.origin}　执笔 {draft.author} {draft.phone}".rstrip()
     )
     if item.signer:
-        out.append(f"签发 {item.signer}　{to_jsonable(item.signed_at)}")
+        out.append(f"签发 {item.signer}　{requests_text.when(item.signed_at)}")
     if draft.request:
         out.append(f"约稿 {draft.request}")
     if draft.themes:
@@ -37,7 +36,7 @@ def item_lines(store: Store, shown: view.ItemView, attachments: Attachments) -> 
     if draft.incident:
         inc = draft.incident
         out.append(f"事件 {inc.type or '突发事件'}　{inc.severity}　{inc.report}")
-        out.append(f"　　 发生 {to_jsonable(inc.occurred_at)}　地点 {inc.place}")
+        out.append(f"　　 发生 {requests_text.when(inc.occurred_at)}　地点 {inc.place}")
     out.append("")
     out.append(draft.body)
     out.append("")
@@ -51,7 +50,7 @@ def item_lines(store: Store, shown: view.ItemView, attachments: Attachments) -> 
     for edge in shown.edges:
         note = f"（{edge.note}）" if edge.note else ""
         route = f"{label(store, edge.from_unit)} → {label(store, edge.to_unit)}"
-        arrived = f"　送达 {to_jsonable(edge.delivered_at)}" if edge.delivered_at else ""
+        arrived = f"　送达 {requests_text.when(edge.delivered_at)}" if edge.delivered_at else ""
         out.append(f"流转 {route}：{edge.state}{note}{arrived}")
     if draft.incident:
         reports = emergency.thread(store, item.id)
@@ -80,13 +79,13 @@ def item_lines(store: Store, shown: view.ItemView, attachments: Attachments) -> 
     for held in shown.held:
         out.append(
             f"受阻 发往{label(store, held.peer)}的链路密级上限为{held.ceiling}，"
-            f"本信息暂不能发出（自 {to_jsonable(held.since)}），等待合适链路"
+            f"本信息暂不能发出（自 {requests_text.when(held.since)}），等待合适链路"
         )
     out.append("记录：")
     for a in shown.audit:
         before = a.from_state.value if a.from_state else "—"
         where = "" if a.origin == "local" else f"（{label(store, a.origin)}）"
-        line = f"  {to_jsonable(a.at)}  {a.actor}{where}  {before} → {a.to_state}  {a.note}"
+        line = f"  {requests_text.when(a.at)}  {a.actor}{where}  {before} → {a.to_state}  {a.note}"
         out.append(line.rstrip())
     return out
 
