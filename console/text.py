@@ -5,6 +5,12 @@ from __future__ import annotations
 import unicodedata
 
 
+def unbroken(text: str) -> str:
+    """``text`` with its ASCII spaces made no-break: Chinese wraps between any two characters,
+    and a line broken at the space in “少于 80 字” leaves the number alone at its end."""
+    return text.replace(" ", "\u00a0")
+
+
 def cell_width(text: str) -> int:
     """Terminal cells ``text`` occupies (wide and full-width characters count 2)."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

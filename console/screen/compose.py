@@ -22,7 +22,7 @@ from textual.widgets import Input, Select, SelectionList, Static, TextArea
 from console import requests_text
 from console.screen.desk import DeskScreen
 from console.screen.dialog import Confirm
-from console.text import cell_width
+from console.text import cell_width, unbroken
 from schema import desk as ops
 from schema import editorial
 from schema import item as items
@@ -616,7 +616,7 @@ class ComposeScreen(DeskScreen):
         self._read_states()
         for box in self.query(Input):
             box.remove_class("-invalid")
-        advice = [("yellow", f"提示 {f.message}") for f in editorial.check(item.draft)]
+        advice = [("yellow", f"提示 {unbroken(f.message)}") for f in editorial.check(item.draft)]
         self._show([("bold", done), *advice], ADVICE_MORE)
         self._refresh_status()
         self.notify(done)
@@ -652,7 +652,9 @@ class ComposeScreen(DeskScreen):
             self.signed = True
             self._read_states()
             done = f"已签发 {item.id}「{item.title}」，排队报送"
-            advice = [("yellow", f"提示 {f.message}") for f in editorial.check(item.draft)]
+            advice = [
+                ("yellow", f"提示 {unbroken(f.message)}") for f in editorial.check(item.draft)
+            ]
             self._show([("bold", done), *advice], ADVICE_MORE)
             self._refresh_status()
             self.notify(done)

@@ -109,7 +109,8 @@ async def choose(pilot: Pilot[Any], screen: ComposeScreen, field: str, value: st
 
 
 def shown(screen: ComposeScreen, widget: str = "#problems") -> str:
-    return str(screen.query_one(widget, Static).render())
+    """The text of a panel as a person reads it (no-break spaces read as spaces)."""
+    return str(screen.query_one(widget, Static).render()).replace("\u00a0", " ")
 
 
 def item_count(desk: Desk) -> int:
