@@ -14,9 +14,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.align import Align
+from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.command import CommandList, CommandPalette
 from textual.screen import Screen
+from textual.widgets._select import SelectOverlay
+from textual.widgets.option_list import Option
 
 from console.screen.desk import TABS, DeskScreen
 from console.screen.dialog import Command, CommandLine, HelpScreen
@@ -47,6 +52,58 @@ def screen_class(name: str) -> Callable[[Desk], DeskScreen]:
 HIDDEN = {"command_palette", "quit", "help", "command_line"}  # not repeated in the palette
 
 
+class DeskPalette(CommandPalette):
+    """Textual's command palette (Ctrl+P) with its own words in Chinese: the search prompt, its
+    keys and "no matches". Textual ships them in English with no way to translate them but this.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [  # the same keys as Textual's, described in Chinese
+        Binding("ctrl+end, shift+end", "command_list('last')", "末条", show=False),
+        Binding("ctrl+home, shift+home", "command_list('first')", "首条", show=False),
+        Binding("down", "cursor_down", "下一条", show=False),
+        Binding("escape", "escape", "关闭命令面板"),
+        Binding("pagedown", "command_list('page_down')", "下一页", show=False),
+        Binding("pageup", "command_list('page_up')", "上一页", show=False),
+        Binding("up", "command_list('cursor_up')", "上一条", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(placeholder="搜索命令…", id="--command-palette")
+
+    def _start_no_matches_countdown(self, search_value: str) -> None:
+        # Textual's (8.2.8) method with its English "No matches found" in Chinese: the text is
+        # inside it, so the whole short method is repeated here
+        self._stop_no_matches_countdown()
+
+        def show_no_matches() -> None:
+            if search_value:
+                self.query_one(CommandList).add_option(
+                    Option(
+                        Align.center(Text("没有匹配的命令", style="not bold")),
+                        disabled=True,
+                        id=self._NO_MATCHES,
+                    )
+                )
+                self._list_visible = True
+            else:  # nothing typed: an empty list says enough
+                self._list_visible = False
+
+        self._no_matches_timer = self.set_timer(self._NO_MATCHES_COUNTDOWN, show_no_matches)
+
+
+def translate_textual() -> None:
+    """Put the English a desk sees in Textual's own widgets into Chinese where no option does:
+    the Select's pop-up list shows ``esc Dismiss menu`` in the footer. Its bindings are merged
+    into the class when the class is made, so they are merged again after the change; Select
+    builds the overlay itself, so a subclass of the overlay would never be used."""
+    if SelectOverlay.BINDINGS[0] != _SELECT_ESCAPE:
+        SelectOverlay.BINDINGS = [_SELECT_ESCAPE]
+        SelectOverlay._merged_bindings = SelectOverlay._merge_bindings()
+
+
+_SELECT_ESCAPE = Binding("escape", "dismiss", "收起列表")
+
+
 class DeskApp(App[None]):
     """The desk of one user at one node."""
 
@@ -70,6 +127,7 @@ class DeskApp(App[None]):
         status_path: Path | None = None,
         theme: str = "",
     ) -> None:
+        translate_textual()
         super().__init__()
         self.desk = desk
         self.attachments = attachments
@@ -133,6 +191,21 @@ class DeskApp(App[None]):
             method(argument)
             return
         await self.run_action(command.action, command.namespace)  # type: ignore[arg-type]
+
+    def action_command_palette(self) -> None:
+        """Textual's command palette, in Chinese."""
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(DeskPalette())
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C does not quit (it copies in a text field): say how to, in Chinese."""
+        keys = [
+            _key_name(key)
+            for key, active in self.active_bindings.items()
+            if active.binding.action in ("quit", "app.quit")
+        ]
+        if keys:
+            self.notify(f"按 [b]{keys[0]}[/b] 退出工作台", title="要退出吗？")
 
     def action_help(self) -> None:
         title = getattr(self.screen, "TAB", "")

@@ -12,8 +12,9 @@ import enum
 import json
 import os
 import pwd
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -28,16 +29,73 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout with a Chinese ``用法：`` line."""
+
+    def add_usage(
+        self,
+        usage: str | None,
+        actions: Iterable[argparse.Action],
+        groups: Iterable[argparse._MutuallyExclusiveGroup],
+        prefix: str | None = None,
+    ) -> None:
+        """The usage line, headed ``用法：`` rather than argparse's English ``usage:``."""
+        super().add_usage(usage, actions, groups, "用法：" if prefix is None else prefix)
+
+
+# argparse's own headings (its gettext strings), as a desk reads them
+_GROUP_TITLES = {"positional arguments": "位置参数", "options": "选项"}
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line on stderr."""
+    """An ArgumentParser that speaks Chinese: its ``--help`` (headings, ``-h``, usage line) and
+    its usage errors, one line on stderr. Subcommands inherit it: ``add_subparsers`` makes
+    parsers of the parent's class.
+
+    argparse's English comes from ``gettext`` with no Chinese catalogue shipped, and patching
+    ``argparse._`` would change every parser in the process, so the few strings a desk sees are
+    replaced here instead."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        add_help = kwargs.pop("add_help", True)
+        parents = kwargs.pop("parents", [])
+        super().__init__(*args, add_help=False, **kwargs)
+        if add_help:  # first, as argparse puts it, and before the parents' options
+            self.add_argument(
+                "-h", "--help", action="help", default=argparse.SUPPRESS, help="显示本帮助并退出"
+            )
+        for parent in parents:  # what argparse does with parents=, after -h
+            self._add_container_actions(parent)
+            self._defaults.update(parent._defaults)
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> argparse._ArgumentGroup:
+        """A group of options; argparse's own two are titled in Chinese."""
+        title = kwargs.get("title", args[0] if args else None)
+        if title in _GROUP_TITLES:
+            kwargs["title"] = _GROUP_TITLES[title]
+            args = args[1:]
+        return super().add_argument_group(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        """An argument; a positional without a metavar is shown in capitals like an option's
+        value (``ID``, ``FILE``), not as its lower-case English ``dest``."""
+        if args and not args[0].startswith(tuple(self.prefix_chars)) and "metavar" not in kwargs:
+            kwargs["metavar"] = str(kwargs.get("dest", args[0])).upper()
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         """Report a usage error in one line and exit 2."""
         _translated = (
-            message.replace("the following arguments are required", "缺少参数")
+            re.sub(r" ?\(choose from (.*)\)", r"（可选：\1）", message)
+            .replace("the following arguments are required", "缺少参数")
             .replace("unrecognized arguments", "无法识别的参数")
             .replace("invalid choice", "无效的选择")
             .replace("expected one argument", "需要一个值")
+            .replace("expected at least one argument", "至少需要一个值")
+            .replace("not allowed with argument", "不能与此参数同用：")
+            .replace("ambiguous option", "选项不明确")
+            .replace("could match", "可能是")
             .replace("argument ", "参数 ")
         )
         print(f"{self.prog}: 参数错误：{_translated}（--help 查看用法）", file=sys.stderr)
