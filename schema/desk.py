@@ -192,11 +192,19 @@ def signoff(desk: Desk, item_id: str) -> Item:
     return item
 
 
+# an adopted item stays adopted while it is placed in an issue and once the issue is out
+ADOPTED_STATES = frozenset({S.ADOPTED, S.PLACED, S.ISSUED})
+
+
 def adopt(desk: Desk, item_id: str, issue: str = "") -> Edge:
     """Adopt a received item (已采用); with ``issue`` (每日要情/3, or 每日要情 for the issue
     being edited) also place it in that issue (已成刊)."""
     desk.require("adopt")
     with desk.store.write():
+        current = incoming_edge(desk.store, item_id, desk.node.id).state
+        if current in ADOPTED_STATES:  # once: a second adoption is refused, not logged again
+            placed = "，已编入刊物" if current is not S.ADOPTED else ""
+            raise TransitionError(f"信息 {item_id} 已采用{placed}，不能重复采用")
         edge = _decide(desk, item_id, S.ADOPTED)
         if issue:
             place_in_issue(desk, issue, [item_id])

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -17,22 +18,35 @@ from console.text import fit
 
 
 class AskText(ModalScreen[str | None]):
-    """Ask for one line of text (a reason); Esc cancels."""
+    """Ask for one line of text (a reason); Esc cancels. With ``required`` (what to say when
+    it is left empty, e.g. 退回必须写明理由), an empty answer keeps the dialog open and says so:
+    what is typed next still goes into it, not to the screen beneath."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "取消")]
 
-    def __init__(self, prompt: str, value: str = "") -> None:
+    def __init__(self, prompt: str, value: str = "", required: str = "") -> None:
         super().__init__()
         self.prompt = prompt
         self.value = value
+        self.required = required
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.prompt)
             yield Input(self.value, id="answer")
+            yield Label("", id="refusal", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#refusal", Label).display = False
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if self.required and not event.value.strip():
+            refusal = self.query_one("#refusal", Label)
+            refusal.update(Text(self.required, style="bold red"))
+            refusal.display = True
+            event.input.focus()
+            return
         self.dismiss(event.value)
 
     def action_cancel(self) -> None:

@@ -66,7 +66,7 @@ def triage(screen: DeskScreen, item_ids: list[str], what: str, after: Callable[[
     count = len(item_ids)
     if what == "return":
         screen.app.push_screen(
-            AskText(f"退回 {count} 条信息，理由："),
+            AskText(f"退回 {count} 条信息，理由：", required="退回必须写明理由"),
             lambda reason: run(reason) if reason and reason.strip() else None,
         )
     elif what in CONFIRM:

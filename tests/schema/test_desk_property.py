@@ -38,7 +38,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from schema import desk as ops
 from schema import outbox
-from schema.desk import EDITABLE, Desk
+from schema.desk import ADOPTED_STATES, EDITABLE, Desk
 from schema.error import NotFound, PermissionDenied, TransitionError, ValidationError
 from schema.inbound import Outcome, apply
 from schema.item import get as get_item
@@ -360,6 +360,8 @@ class DeskNetwork(RuleBasedStateMachine):
             expected: type[Exception] | None = ValidationError
         elif edge is None:
             expected = NotFound
+        elif op == "adopt" and S(edge["state"]) in ADOPTED_STATES:
+            expected = TransitionError  # adopted once: a second adoption is refused
         elif target not in TRANSITIONS[S(edge["state"])]:
             expected = TransitionError
         else:
