@@ -105,7 +105,7 @@ class HelpScreen(ModalScreen[None]):
             lines.append(f"  {fit(c.key, 12)}{fit(c.name, 10)}{c.help}")
         lines += [
             "",
-            f"  {fit('1—7', 12)}切换界面：收件 紧急 约稿 刊物 批示 通报 网络",
+            f"  {fit('1—8', 12)}切换界面：收件 紧急 约稿 刊物 批示 通报 网络 线索",
             f"  {fit('Ctrl+P', 12)}命令面板（按名称查找任何操作）",
             "  命令行：按 : 后输入名称（如 :采用、:筛选 煤矿），回车执行",
         ]
