@@ -94,4 +94,5 @@ def merge(screen: DeskScreen, item_ids: list[str], after: Callable[[], None]) ->
         after()
         screen.notify(f"已将 {len(item_ids)} 条合并为 {new.id}，待签发")
 
-    screen.app.push_screen(AskText(f"合并 {len(item_ids)} 条信息，新标题："), run)
+    ask = AskText(f"合并 {len(item_ids)} 条信息，新标题：", required="合并后的信息须有标题")
+    screen.app.push_screen(ask, run)

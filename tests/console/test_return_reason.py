@@ -76,3 +76,25 @@ async def test_a_dialog_without_a_requirement_still_takes_an_empty_answer(
         await pilot.pause()
         assert not isinstance(app.screen, AskText)
     assert answers == [""]
+
+
+async def test_an_empty_merge_title_keeps_the_dialog_open(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store.db")
+    add_units(store, [CITY, COUNTY])
+    county = Desk(Store.memory(), COUNTY, "李四", frozenset(Role), Ticking())
+    for n in range(2):
+        signoff(county, submit(county, draft(title=f"第{n + 1}条 新荣区供暖巡查")).id)
+    for q in outbox.pending(county.store):
+        apply(store, q.record, CITY.id, county.clock)
+    desk = Desk(store, CITY, "王五", frozenset(Role), Ticking())
+    app = DeskApp(desk, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(100, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("space", "space", "m")  # both marked, merged
+        await pilot.pause()
+        assert isinstance(app.screen, AskText)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AskText)
+        refusal = app.screen.query_one("#refusal", Label)
+        assert refusal.display and "须有标题" in str(refusal.render())
