@@ -14,7 +14,7 @@ from textual.widgets import Input, Static
 
 from console.app import DeskApp, terminal_theme
 from console.screen.desk import TABS
-from console.screen.dialog import CommandLine
+from console.screen.dialog import Choose, CommandLine
 from console.screen.inbox import InboxList, InboxScreen
 from console.screen.item import ItemScreen
 from schema import outbox
@@ -206,6 +206,13 @@ async def test_the_emergency_board_counts_down(
         # the incidents of the last days with their reports, late ones flagged
         assert "近期事件（1）" in board and "报告：首报" in board
         assert ("迟报：新荣区" in board) == bool(desk.store.query("SELECT 1 FROM incident_mark"))
+        # Enter picks one of the board's reports and opens it (it did nothing)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, Choose)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ItemScreen) and app.screen.item_id == item.id
 
 
 async def test_help_and_the_command_palette_reach_the_desk_s_actions(
