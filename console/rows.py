@@ -18,19 +18,12 @@ from schema.store import Store
 PAGE = 64
 FILTER_LIMIT = 10_000  # hits a filter shows, newest first
 FIRST_PAINT = 1_000  # ids read before the first frame; the rest come from a worker
-# the inbox's orders, in the order s cycles; the first is the default: first reports still
-# owed (nearest deadline first), then urgency, then newest first — the edge id breaks every
-# tie, so equal times come in the same order on every run
-SORTS = ("时限→紧急程度→时间", "紧急程度", "来源单位", "状态", "最新")
-NEWEST = SORTS.index("最新")
-OWED_LIMIT = 500  # owed first reports ranked in the SQL (a board holds a handful)
-_URGENCY = "CASE i.urgency WHEN '特急' THEN 0 WHEN '加急' THEN 1 ELSE 2 END"
+SORTS = ("最新", "紧急程度", "来源单位", "状态")  # the inbox's orders, in the order s cycles
 _ORDER = (
-    f"{_URGENCY}, e.id DESC",  # after the owed ones (see ids_query)
-    f"{_URGENCY}, e.id DESC",
+    "e.id DESC",
+    "CASE i.urgency WHEN '特急' THEN 0 WHEN '加急' THEN 1 ELSE 2 END, e.id DESC",
     "e.from_unit, e.id DESC",
     "e.state, e.id DESC",
-    "e.id DESC",
 )
 
 
@@ -58,7 +51,6 @@ class InboxRows:
         self.me = me
         self.filter = ""
         self.sort = 0  # index into SORTS
-        self.owed: list[str] = []  # items with a first report owed, nearest deadline first
         self.outgoing = False  # 发件: edges from this node (own items, drafts to sign off)
         self.ids: list[int] = []
         self._cache: dict[int, Row] = {}
@@ -74,71 +66,27 @@ class InboxRows:
         ``limit``, only the newest ``limit`` (a first paint — :attr:`complete` says whether
         that was all)."""
         version = self.data_version()
-        if limit is not None and self.sort == 0 and not self.filter.strip():
-            ids = self._first_by_default(limit)
-        else:
-            sql, params = self.ids_query(limit)
-            if limit is not None:
-                sql, params = f"{sql} LIMIT ?", [*params, limit]
-            ids = [r[0] for r in self.store.db.execute(sql, params).fetchall()] if sql else []
+        sql, params = self.ids_query(limit)
+        if limit is not None:
+            sql, params = f"{sql} LIMIT ?", [*params, limit]
+        ids = [r[0] for r in self.store.db.execute(sql, params).fetchall()] if sql else []
         self.adopt(ids, version)
         # a filtered first paint may miss hits (an item with no edge here): the worker reads all
         self.complete = limit is None or (len(ids) < limit and not self.filter.strip())
 
     def ids_query(self, limit: int | None = None) -> tuple[str, list[object]]:
         """The SQL (and its parameters) that lists the ids for the current filter and sort."""
-        sql, params = self._newest_first(limit if self.sort == NEWEST else None)
-        if not sql or self.sort == NEWEST:
+        sql, params = self._newest_first(limit if not self.sort else None)
+        if not sql or not self.sort:
             return sql, params
         order = _ORDER[self.sort]
         if self.outgoing:  # by the unit it went to
             order = order.replace("e.from_unit", "e.to_unit")
-        owed = self.owed[:OWED_LIMIT] if self.sort == 0 else []
-        if owed:  # their rank by deadline, the rest after them
-            ranks = " ".join("WHEN ? THEN ?" for _ in owed)
-            order = f"CASE e.item_id {ranks} ELSE {len(owed)} END, {order}"
         return (
             f"SELECT e.id FROM edge e JOIN item i ON i.id = e.item_id "
             f"WHERE e.id IN ({sql}) ORDER BY {order}",
-            [*params, *(v for n, item_id in enumerate(owed) for v in (item_id, n))],
+            params,
         )
-
-    def _first_by_default(self, limit: int) -> list[int]:
-        """The first ``limit`` ids of the default order without sorting the whole box (the
-        full query joins and sorts every edge: a second at 1,000,000): the owed and the
-        urgent — few — read and ranked here, then the routine ones newest first straight
-        from the box's index, stopping at ``limit``. The same order as :meth:`ids_query`."""
-        mine = "from_unit" if self.outgoing else "to_unit"
-        db = self.store.db
-        owed = self.owed[:OWED_LIMIT]
-        rank = {item_id: n for n, item_id in enumerate(owed)}
-        marks = ",".join("?" * len(owed))
-        first = (
-            db.execute(
-                f"SELECT id, item_id FROM edge WHERE {mine} = ? AND item_id IN ({marks})",
-                [self.me, *owed],
-            ).fetchall()
-            if owed
-            else []
-        )
-        first.sort(key=lambda r: (rank[r[1]], -r[0]))
-        urgent = db.execute(
-            "SELECT e.id, e.item_id, i.urgency FROM item i CROSS JOIN edge e "
-            f"ON e.item_id = i.id AND e.{mine} = ? WHERE i.urgency IN ('特急', '加急')",
-            [self.me],
-        ).fetchall()
-        urgent.sort(key=lambda r: (r[2] != "特急", -r[0]))
-        ids = [r[0] for r in first] + [r[0] for r in urgent if r[1] not in rank]
-        if len(ids) >= limit:
-            return ids[:limit]
-        seen = set(ids)
-        routine = db.execute(
-            f"SELECT e.id FROM edge e JOIN item i ON i.id = e.item_id WHERE e.{mine} = ? "
-            "AND i.urgency NOT IN ('特急', '加急') ORDER BY e.id DESC LIMIT ?",
-            [self.me, limit],  # enough even where owed ones come again
-        ).fetchall()
-        ids += [r[0] for r in routine if r[0] not in seen]
-        return ids[:limit]
 
     def _newest_first(self, limit: int | None) -> tuple[str, list[object]]:
         mine = "from_unit" if self.outgoing else "to_unit"

@@ -220,7 +220,7 @@ class InboxList(ScrollView, can_focus=True):
 
         def load() -> None:
             ids = fetch_ids(path, sql, params) if sql else []
-            self.app.call_from_thread(self._loaded, ids, version, (sql, params))
+            self.app.call_from_thread(self._loaded, ids, version)
 
         self.run_worker(load, thread=True, group="inbox-ids", exit_on_error=False)
 
@@ -248,21 +248,10 @@ class InboxList(ScrollView, can_focus=True):
         self.deadlines = deadlines
         self.now = self.desk.clock()
         self._strips.clear()
-        owed = sorted(deadlines, key=lambda item_id: (deadlines[item_id][0], item_id))
-        if owed != self.rows.owed:  # the default order puts them first
-            self.rows.owed = owed
-            if self.rows.sort == 0:
-                at_top = self.cursor == 0
-                self.reload(deadlines=False)
-                if at_top:  # the first opening: the most pressing row under the cursor
-                    self.cursor = 0
         self.refresh()
 
-    def _loaded(self, ids: list[int], version: int, query: tuple[str, list[object]]) -> None:
+    def _loaded(self, ids: list[int], version: int) -> None:
         self._loading = False
-        if query != self.rows.ids_query():  # read for an order or filter since changed
-            self.reload(background=True)
-            return
         self._keep_cursor(lambda: self.rows.adopt(ids, version))
 
     def _keep_cursor(self, read: Callable[[], None]) -> None:
@@ -296,12 +285,7 @@ class InboxScreen(DeskScreen):
         Binding("E", "edit", "修改", show=False, tooltip="修改本单位的信息（发件中）"),
         Binding("S", "triage('signoff')", "签发", show=False, tooltip="签发本单位待签发的信息"),
         Binding("o", "box", "收/发", tooltip="在收件与发件（本单位的信息、待签发的稿件）间切换"),
-        Binding(
-            "s",
-            "sort",
-            "排序",
-            tooltip="切换排序：时限→紧急程度→时间（默认）、紧急程度、来源单位、状态、最新",
-        ),
+        Binding("s", "sort", "排序", tooltip="切换排序：最新、紧急程度、来源单位、状态"),
     ]
 
     def __init__(self, desk: Desk) -> None:
@@ -333,7 +317,7 @@ class InboxScreen(DeskScreen):
         shown = f"　筛选“{self.rows.filter}”" if self.rows.filter else ""
         if self.rows.filter and len(self.rows) >= FILTER_LIMIT:
             shown += f"（显示最新 {FILTER_LIMIT} 条）"
-        order = f"　排序：{SORTS[self.rows.sort]}"
+        order = f"　按{SORTS[self.rows.sort]}" if self.rows.sort else ""
         box = "发件" if self.rows.outgoing else "收件"
         count = f"{len(self.rows)}" if self.rows.complete else f"{len(self.rows)}+"
         return f"{box} {count} 条{shown}{order}"
@@ -379,7 +363,7 @@ class InboxScreen(DeskScreen):
         inbox = self.query_one(InboxList)
         inbox.cursor = 0
         inbox.reload(deadlines=False)
-        self.notify(f"排序：{SORTS[self.rows.sort]}")
+        self.notify(f"按{SORTS[self.rows.sort]}排序")
 
     def chosen(self) -> list[Row]:
         """The marked rows, or the row under the cursor."""
