@@ -113,11 +113,8 @@ def _apply_item(store: Store, record: Record, me: str, at: datetime) -> None:
     data = payload.get("item")
     if not isinstance(data, dict):
         raise ValidationError("item", "记录缺少信息内容")
+    # who may send which edge is the authority table's (schema/authority.py), checked first
     edges = [tuple(e) for e in payload.get("edges", []) if len(e) == 2 and e[1] == me]
-    if any(frm != record.origin for frm, _ in edges):
-        raise ValidationError(
-            "edges", f"记录 {record.id} 的报送单位与发送节点 {record.origin} 不符"
-        )
     if not edges:
         raise ValidationError("edges", f"记录 {record.id} 不是报送给本节点（{me}）的")
     draft = parse_item(data["content"])
