@@ -82,6 +82,7 @@ class Verifier:
         """A version 2 record as a :class:`~schema.record.Record` with its signed form as
         ``proof`` (chain added), and its addressees. Raises :class:`BundleError`."""
         self._cites = 0
+        _shallow(raw)  # once for the record and all it cites
         proof = self._verified(raw, 0)
         record = Record(
             id=proof["id"],
@@ -154,8 +155,7 @@ class Verifier:
 def unsigned(raw: dict[str, Any], sender: str) -> Record:
     """A version 1 record: made by the bundle's sender (and addressed to the bundle's
     recipients, which the caller gives as its ``to``)."""
-    if not nesting(raw, MAX_DEPTH):
-        raise BundleError("payload-invalid", f"记录 {str(raw.get('id'))[:80]} 嵌套过深")
+    _shallow(raw)
     record = _as_record(raw)
     if record.origin != sender:
         raise BundleError(
@@ -179,9 +179,12 @@ def nesting(value: Any, limit: int) -> bool:
     return True
 
 
-def _shape(raw: dict[str, Any]) -> None:
+def _shallow(raw: dict[str, Any]) -> None:
     if not nesting(raw, MAX_DEPTH):
         raise BundleError("payload-invalid", f"记录 {str(raw.get('id'))[:80]} 嵌套过深")
+
+
+def _shape(raw: dict[str, Any]) -> None:
     ok = (
         isinstance(raw.get("id"), str)
         and isinstance(raw.get("kind"), str)
