@@ -25,6 +25,7 @@ from textual.widgets.option_list import Option
 
 from console.screen.desk import TABS, DeskScreen
 from console.screen.dialog import Command, CommandLine, HelpScreen
+from console.text import line_breaks
 from schema.attachment import Attachments
 from schema.desk import Desk
 from schema.network import find_unit
@@ -104,6 +105,41 @@ def translate_textual() -> None:
 _SELECT_ESCAPE = Binding("escape", "dismiss", "收起列表")
 
 
+def wrap_chinese() -> None:
+    """Wrap every text of the console as Chinese is set (:func:`console.text.line_breaks`):
+    between any two characters, 避头尾 kept (no line starts with ，。） or ends with “《).
+    Rich (a Static, the item view) and the TextArea (the compose form's body) wrap at spaces
+    only, so a run of Chinese after a space jumps whole to the next line; neither has an option
+    for it, so the module functions they call are replaced, once. A line with a tab keeps the
+    TextArea's own wrap (tab stops count from the line's start)."""
+    import rich.text
+    import textual.content
+    import textual.document._wrapped_document as wrapped
+
+    if getattr(rich.text.divide_line, "chinese", False):
+        return
+    offsets = wrapped.compute_wrap_offsets
+
+    def divide_line(text: str, width: int, fold: bool = True) -> list[int]:
+        return line_breaks(text, width)
+
+    def compute_wrap_offsets(
+        text: str,
+        width: int,
+        tab_size: int,
+        fold: bool = True,
+        precomputed_tab_sections: list[tuple[str, int]] | None = None,
+    ) -> list[int]:
+        if "\t" in text:
+            return offsets(text, width, tab_size, fold, precomputed_tab_sections)
+        return line_breaks(text, width)
+
+    divide_line.chinese = True  # type: ignore[attr-defined]
+    rich.text.divide_line = divide_line  # type: ignore[assignment]
+    textual.content.divide_line = divide_line  # type: ignore[assignment]
+    wrapped.compute_wrap_offsets = compute_wrap_offsets  # type: ignore[assignment]
+
+
 class DeskApp(App[None]):
     """The desk of one user at one node."""
 
@@ -128,6 +164,7 @@ class DeskApp(App[None]):
         theme: str = "",
     ) -> None:
         translate_textual()
+        wrap_chinese()
         super().__init__()
         self.desk = desk
         self.attachments = attachments
@@ -165,16 +202,22 @@ class DeskApp(App[None]):
             binding = active.binding
             if not binding.description or binding.description.isascii():
                 continue  # Textual's own (English) bindings: focus, copy, palette
-            ident = (binding.action, id(active.node))
+            # one command per thing done: a screen's ``app.switch_tab('emergency')`` (e) is
+            # the app's ``switch_tab('emergency')`` (2), listed once with both keys
+            action, node = binding.action, active.node
+            if action.startswith("app."):
+                action, node = action.removeprefix("app."), self
+            ident = (action, id(node))
             keys.setdefault(ident, []).append(key)
             found.setdefault(
                 ident,
+                # help: the tooltip, or nothing (the name said it all: 上移 is not 上移 上移)
                 Command(
                     key="",
                     name=binding.description,
-                    help=binding.tooltip or binding.description,
-                    action=binding.action,
-                    namespace=active.node,
+                    help=binding.tooltip,
+                    action=action,
+                    namespace=node,
                 ),
             )
         return [
@@ -224,10 +267,12 @@ class DeskApp(App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The desk's actions in the command palette (Ctrl+P), in Chinese."""
         for command in self.commands(screen):
-            if command.action.split("(")[0] in HIDDEN:
-                continue
+            if command.action.split("(")[0] in HIDDEN or not command.help:
+                continue  # the palette's own keys, and moving the cursor: not things to find
             yield SystemCommand(
-                command.name, command.help, lambda c=command: self.call_later(self.run_command, c)
+                command.name,
+                "" if command.help == command.name else command.help,  # never 清除筛选 twice
+                lambda c=command: self.call_later(self.run_command, c),
             )
         yield SystemCommand("帮助", "按键一览", self.action_help)
         yield SystemCommand("退出", "退出工作台", self.exit)

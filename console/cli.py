@@ -12,7 +12,7 @@ from typing import Any
 
 from console import itemtext, remote, requests_text
 from console.text import fit
-from schema import bulletin, editorial, emergency, issuefile, view
+from schema import bulletin, editorial, emergency, issuefile, state, view
 from schema import desk as ops
 from schema import lead as leads
 from schema import publication as pubs
@@ -414,7 +414,7 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
         case "show":
             shown = view.show(desk.store, args.id)
             if not args.json:
-                print("\n".join(itemtext.item_lines(desk.store, shown, attachments)))
+                print("\n".join(itemtext.item_lines(desk.store, shown, attachments, desk.node.id)))
             return shown
         case "adopt":
             edge = ops.adopt(desk, args.id, args.issue)
@@ -461,12 +461,12 @@ def _issue(desk: Desk, args: Any) -> Any:
             if not args.json:
                 print("刊物：" + "、".join(pubs.publications(store)))
                 for r in rows:
-                    state = (
+                    made = (
                         r["state"]
                         if r["state"] != "已收到"
                         else f"{itemtext.label(store, r['publisher'])}编发"
                     )
-                    print(f"{fit(r['id'], 30)}{fit(state, 14)}{r['items']}条")
+                    print(f"{fit(r['id'], 30)}{fit(made, 14)}{r['items']}条")
             return rows
         case "add":
             issue = ops.place_in_issue(desk, args.ref, args.ids)
@@ -592,9 +592,11 @@ def _print_rows(rows: list[dict[str, Any]], direction: str) -> None:
     print(f"{fit('编号', 22)}{fit('标记', 7)}{fit(direction, 10)}{fit('状态', 10)}标题")
     for r in rows:
         marks = r["urgency"] + ("" if r["classification"] == "公开" else r["classification"][:1])
+        sent = direction == "发往"  # our own edges: 待发送 until the recipient has it
+        status = state.shown(r["state"], r["delivered_at"]) if sent else r["state"]
         print(
             f"{fit(r['item_id'], 22)}{fit(marks, 7)}{fit(r['peer_name'], 10)}"
-            f"{fit(r['state'], 10)}{fit(r['title'], title_width).rstrip()}"
+            f"{fit(status, 10)}{fit(r['title'], title_width).rstrip()}"
         )
 
 

@@ -7,13 +7,15 @@ import itertools
 from typing import Any
 
 from console import requests_text
-from schema import emergency, view
+from schema import emergency, state, view
 from schema.attachment import Attachments
 from schema.network import find_unit
 from schema.store import Store
 
 
-def item_lines(store: Store, shown: view.ItemView, attachments: Attachments) -> list[str]:
+def item_lines(
+    store: Store, shown: view.ItemView, attachments: Attachments, me: str = ""
+) -> list[str]:
     """What a desk reads of one item, line by line: markings first (GB/T 9704 §7.2), then the
     text, attachments, provenance, edges, instructions, feedback, hints and the audit log."""
     out: list[str] = []
@@ -51,7 +53,8 @@ def item_lines(store: Store, shown: view.ItemView, attachments: Attachments) -> 
         note = f"（{edge.note}）" if edge.note else ""
         route = f"{label(store, edge.from_unit)} → {label(store, edge.to_unit)}"
         arrived = f"　送达 {requests_text.when(edge.delivered_at)}" if edge.delivered_at else ""
-        out.append(f"流转 {route}：{edge.state}{note}{arrived}")
+        status = state.shown(edge.state, edge.delivered_at) if edge.from_unit == me else edge.state
+        out.append(f"流转 {route}：{status}{note}{arrived}")
     if draft.incident:
         reports = emergency.thread(store, item.id)
         if len(reports) > 1:

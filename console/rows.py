@@ -13,18 +13,38 @@ from datetime import datetime
 
 from schema.clock import from_text
 from schema.search import match_query
+from schema.state import shown
 from schema.store import Store
 
 PAGE = 64
 FILTER_LIMIT = 10_000  # hits a filter shows, newest first
 FIRST_PAINT = 1_000  # ids read before the first frame; the rest come from a worker
-SORTS = ("最新", "紧急程度", "来源单位", "状态")  # the inbox's orders, in the order s cycles
+OWED_LIMIT = 500  # owed first reports put first (a board holds a handful)
+# the inbox's orders, in the order s cycles; the first is the default: first reports still owed
+# (nearest deadline first), then urgency, then newest first. The edge id breaks every tie, so
+# equal times come in the same order on every run.
+SORTS = ("时限→紧急→时间", "最新", "来源单位", "状态")
+DEFAULT, NEWEST = 0, 1
 _ORDER = (
+    "e.urgent DESC, e.id DESC",  # edge.urgent: the item's urgency rank (schema m014)
     "e.id DESC",
-    "CASE i.urgency WHEN '特急' THEN 0 WHEN '加急' THEN 1 ELSE 2 END, e.id DESC",
     "e.from_unit, e.id DESC",
     "e.state, e.id DESC",
 )
+
+
+def put_first(ids: list[int], first: list[int], *, all_present: bool) -> list[int]:
+    """``ids`` with ``first`` moved to the front in their order: every one of them
+    (``all_present``: they are known to belong to the list, though perhaps not read yet, as in
+    a first paint) or only those found in ``ids``."""
+    if not first:
+        return ids
+    wanted = set(first)
+    rest = [i for i in ids if i not in wanted]
+    if not all_present and len(ids) - len(rest) < len(wanted):
+        present = wanted.intersection(ids)
+        first = [i for i in first if i in present]
+    return first + rest
 
 
 @dataclass(frozen=True)
@@ -50,7 +70,9 @@ class InboxRows:
         self.store = store
         self.me = me
         self.filter = ""
-        self.sort = 0  # index into SORTS
+        self.sort = DEFAULT  # index into SORTS
+        self._owed_items: list[str] = []  # items with a first report owed, nearest first
+        self._owed: tuple[bool, list[int]] = (False, [])  # the box, and their edges in it
         self.outgoing = False  # 发件: edges from this node (own items, drafts to sign off)
         self.ids: list[int] = []
         self._cache: dict[int, Row] = {}
@@ -67,46 +89,76 @@ class InboxRows:
         that was all)."""
         version = self.data_version()
         sql, params = self.ids_query(limit)
-        if limit is not None:
+        if sql and limit is not None:
             sql, params = f"{sql} LIMIT ?", [*params, limit]
         ids = [r[0] for r in self.store.db.execute(sql, params).fetchall()] if sql else []
-        self.adopt(ids, version)
+        arranged = self.arrange(ids)
+        self.adopt(arranged if limit is None else arranged[:limit], version)
         # a filtered first paint may miss hits (an item with no edge here): the worker reads all
-        self.complete = limit is None or (len(ids) < limit and not self.filter.strip())
+        self.complete = limit is None or not sql or (len(ids) < limit and not self.filter.strip())
 
     def ids_query(self, limit: int | None = None) -> tuple[str, list[object]]:
-        """The SQL (and its parameters) that lists the ids for the current filter and sort."""
-        sql, params = self._newest_first(limit if not self.sort else None)
-        if not sql or not self.sort:
-            return sql, params
+        """The SQL (and its parameters) that lists the ids for the current filter and sort
+        (the owed first reports are put first after: :meth:`arrange`)."""
+        mine = "from_unit" if self.outgoing else "to_unit"
         order = _ORDER[self.sort]
         if self.outgoing:  # by the unit it went to
             order = order.replace("e.from_unit", "e.to_unit")
-        return (
-            f"SELECT e.id FROM edge e JOIN item i ON i.id = e.item_id "
-            f"WHERE e.id IN ({sql}) ORDER BY {order}",
-            params,
-        )
-
-    def _newest_first(self, limit: int | None) -> tuple[str, list[object]]:
-        mine = "from_unit" if self.outgoing else "to_unit"
-        if not self.filter.strip():
-            return f"SELECT id FROM edge WHERE {mine} = ? ORDER BY id DESC", [self.me]
+        if not self.filter.strip():  # the default and newest orders come from an index
+            return f"SELECT e.id FROM edge e WHERE e.{mine} = ? ORDER BY {order}", [self.me]
         query = match_query(self.filter)
         if query is None:
             return "", []
         # the newest FILTER_LIMIT hits straight from the index (FTS5 walks rowids downward and
         # stops), then their edges; joining first made SQLite read and sort every hit (1.2 s
         # for a common term in 1,000,000 items), or scan the index once per edge
+        if self.sort == NEWEST:
+            order = "h.seq DESC, e.id DESC"
         return (
             "SELECT e.id FROM (SELECT rowid AS seq FROM item_fts WHERE item_fts MATCH ? "
             "ORDER BY rowid DESC LIMIT ?) h CROSS JOIN item i ON i.seq = h.seq "
-            f"CROSS JOIN edge e ON e.item_id = i.id WHERE e.{mine} = ? "
-            "ORDER BY h.seq DESC, e.id DESC",
+            # + keeps SQLite on the item_id index: the box's own index, probed per hit, walks
+            # the whole box each time (10 s for 4,000 hits in 10,000 items)
+            f"CROSS JOIN edge e ON e.item_id = i.id WHERE +e.{mine} = ? ORDER BY {order}",
             # a first paint asks the index for no more hits than it shows: SQLite
             # materialises the subquery, all FILTER_LIMIT of them (20–37 ms at 100,000)
             [query, min(limit or FILTER_LIMIT, FILTER_LIMIT), self.me],
         )
+
+    def arrange(self, ids: list[int], owed: list[int] | None = None) -> list[int]:
+        """The default order puts the owed first reports (``owed``, else :attr:`owed`) first;
+        safe to call from a worker with a copy of :attr:`owed`."""
+        if self.sort != DEFAULT:
+            return ids
+        owed = self.owed if owed is None else owed
+        return put_first(ids, owed, all_present=not self.filter.strip())
+
+    @property
+    def owed(self) -> list[int]:
+        """The edges of this box whose item's first report is owed, nearest deadline first."""
+        if self._owed[0] != self.outgoing:  # the other box: its own edges
+            self._owed = (self.outgoing, self._owed_edges(self._owed_items))
+        return self._owed[1]
+
+    def set_owed(self, item_ids: list[str]) -> bool:
+        """Take the items whose first report is owed, nearest deadline first; whether that
+        changed which edges come first."""
+        self._owed_items = item_ids[:OWED_LIMIT]
+        before = self._owed
+        self._owed = (self.outgoing, self._owed_edges(self._owed_items))
+        return self._owed != before
+
+    def _owed_edges(self, item_ids: list[str]) -> list[int]:
+        if not item_ids:
+            return []
+        mine = "from_unit" if self.outgoing else "to_unit"
+        rank = {item_id: n for n, item_id in enumerate(item_ids)}
+        rows = self.store.db.execute(
+            f"SELECT id, item_id FROM edge WHERE {mine} = ? AND item_id IN "
+            f"({','.join('?' * len(item_ids))})",
+            [self.me, *item_ids],
+        ).fetchall()
+        return [r[0] for r in sorted(rows, key=lambda r: (rank[r[1]], -r[0]))]
 
     def adopt(self, ids: list[int], version: int) -> None:
         """Take an id list read elsewhere (a worker thread) as of ``version``."""
@@ -157,7 +209,7 @@ class InboxRows:
         peer = "e.to_unit" if self.outgoing else "e.from_unit"
         rows = self.store.db.execute(
             "SELECT e.id, e.item_id, e.from_unit, e.state, e.updated_at, i.title, i.urgency, "
-            "i.classification, i.category, NULL, COALESCE(NULLIF(u.short, ''), u.name, "
+            "i.classification, i.category, e.delivered_at, COALESCE(NULLIF(u.short, ''), u.name, "
             f"{peer}) AS peer, (SELECT MIN(a.at) FROM audit a WHERE a.edge_id = e.id) AS got "
             f"FROM edge e JOIN item i ON i.id = e.item_id LEFT JOIN unit u ON u.id = {peer} "
             f"WHERE e.id IN ({marks})",
@@ -172,7 +224,7 @@ class InboxRows:
                 classification=r[7],
                 category=r[8],
                 peer=r[10],
-                state=r[3],
+                state=shown(r[3], r[9]) if r[2] == self.me else r[3],
                 received=from_text(r[11] or r[4]),
             )
 

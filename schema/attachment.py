@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from schema.error import ValidationError
+from schema.error import ValidationError, reason
 from schema.record import Attachment
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -55,7 +55,7 @@ class Attachments:
             sha256 = digest.hexdigest()
             self._place(sha256, tmp)
         except OSError as exc:
-            raise ValidationError("attachments", f"无法读取附件 {source}：{exc.strerror}") from exc
+            raise ValidationError("attachments", f"无法读取附件 {source}：{reason(exc)}") from exc
         finally:
             tmp.unlink(missing_ok=True)
         return Attachment(name=source.name, sha256=sha256, size=size)

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import platformdirs
 
 from schema.clock import to_text
-from schema.error import XinbaoError
+from schema.error import XinbaoError, reason
 from schema.node import NodeHome
 
 EXIT_ERROR = 1
@@ -42,9 +42,41 @@ class HelpFormatter(argparse.HelpFormatter):
         """The usage line, headed ``用法：`` rather than argparse's English ``usage:``."""
         super().add_usage(usage, actions, groups, "用法：" if prefix is None else prefix)
 
+    def start_section(self, heading: str | None) -> None:
+        if heading:
+            self._headings = {*getattr(self, "_headings", ()), heading}
+        super().start_section(heading)
+
+    def format_help(self) -> str:
+        """The help, each section heading ended by a full-width colon (``选项：``, as the
+        usage line's ``用法：``), not argparse's ASCII one."""
+        text = super().format_help()
+        for heading in getattr(self, "_headings", ()):
+            text = re.sub(rf"(?m)^( *){re.escape(heading)}:$", rf"\g<1>{heading}：", text)
+        return text
+
 
 # argparse's own headings (its gettext strings), as a desk reads them
 _GROUP_TITLES = {"positional arguments": "位置参数", "options": "选项"}
+
+
+# argparse's usage errors (its gettext strings), as a desk reads them; what is left of an ASCII
+# ": " after these becomes a full-width colon
+_USAGE_ERRORS = (
+    (r" ?\(choose from (.*)\)", r"（可选：\1）"),
+    (r"^argument ([^:]+): ", r"参数 \1："),
+    (r"the following arguments are required: ", "缺少参数："),
+    (r"one of the arguments (.*) is required", r"须给出以下参数之一：\1"),
+    (r"unrecognized arguments: ", "无法识别的参数："),
+    (r"invalid choice: ", "无效的选择："),
+    (r"invalid \w+ value: ", "值无效："),
+    (r"expected one argument", "需要一个值"),
+    (r"expected at least one argument", "至少需要一个值"),
+    (r"expected at most one argument", "最多一个值"),
+    (r"not allowed with argument (.*)", r"不能与参数 \1 同用"),
+    (r"ambiguous option: (\S+) could match (.*)", r"选项不明确：\1 可能是 \2"),
+    (r"ignored explicit argument (.*)", r"多余的值：\1"),
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -86,19 +118,11 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Report a usage error in one line and exit 2."""
-        _translated = (
-            re.sub(r" ?\(choose from (.*)\)", r"（可选：\1）", message)
-            .replace("the following arguments are required", "缺少参数")
-            .replace("unrecognized arguments", "无法识别的参数")
-            .replace("invalid choice", "无效的选择")
-            .replace("expected one argument", "需要一个值")
-            .replace("expected at least one argument", "至少需要一个值")
-            .replace("not allowed with argument", "不能与此参数同用：")
-            .replace("ambiguous option", "选项不明确")
-            .replace("could match", "可能是")
-            .replace("argument ", "参数 ")
-        )
-        print(f"{self.prog}: 参数错误：{_translated}（--help 查看用法）", file=sys.stderr)
+        translated = message
+        for english, chinese in _USAGE_ERRORS:
+            translated = re.sub(english, chinese, translated)
+        translated = translated.replace(": ", "：")
+        print(f"{self.prog}: 参数错误：{translated}（--help 查看用法）", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 
 
@@ -174,5 +198,5 @@ def run(
     except BrokenPipeError:
         return 0
     except OSError as exc:
-        print(f"{prog}: 错误：{exc.strerror or exc}（{exc.filename or ''}）", file=sys.stderr)
+        print(f"{prog}: 错误：{reason(exc)}（{exc.filename or ''}）", file=sys.stderr)
         return EXIT_ERROR

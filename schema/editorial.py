@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from schema.datafile import data_text
-from schema.error import ConfigError, ValidationError
+from schema.error import ConfigError, ValidationError, reason
 from schema.record import Incident, ItemDraft
 from schema.vocabulary import Category, Classification, Urgency
 
@@ -89,7 +89,7 @@ class EditorialRules:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{where} 不是有效的 TOML（{exc}）"]) from exc
+            raise ConfigError([f"{where} 不是有效的 TOML（{reason(exc)}）"]) from exc
         reader = _Reader(where)
         rules = reader.rules(data)
         if reader.problems:

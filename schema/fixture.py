@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from schema.datafile import fixtures_dir
-from schema.error import ValidationError
+from schema.error import ValidationError, reason
 from schema.itemfile import ITEM_KEYS, parse_item
 from schema.record import ItemDraft, Unit
 from schema.vocabulary import Tier
@@ -33,7 +33,7 @@ def _load(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text("utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ValidationError("", f"无法读取示例数据 {path}：{exc}") from exc
+        raise ValidationError("", f"无法读取示例数据 {path}：{reason(exc)}") from exc
 
 
 def load_units(folder: Path | None = None) -> list[Unit]:

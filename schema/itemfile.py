@@ -16,7 +16,7 @@ from typing import Any
 
 from schema.attachment import SHA256, Attachments
 from schema.clock import CHINA, from_text, to_text
-from schema.error import ValidationError
+from schema.error import ValidationError, reason
 from schema.limit import (
     InputLimits,
     check_document,
@@ -117,9 +117,9 @@ def read_document(
     except RecursionError as exc:  # the scan keeps parsers well short of it; never a traceback
         raise ValidationError("", f"{shown}：嵌套过深（超过 {limits.max_depth} 层）") from exc
     except json.JSONDecodeError as exc:
-        raise ValidationError("", f"不是有效的 JSON（第 {exc.lineno} 行：{exc.msg}）") from exc
+        raise ValidationError("", f"不是有效的 JSON（{reason(exc)}）") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ValidationError("", f"不是有效的 TOML（{exc}）") from exc
+        raise ValidationError("", f"不是有效的 TOML（{reason(exc)}）") from exc
     except ValueError as exc:  # an integer of more digits than Python converts
         raise ValidationError("", f"不是有效的 {kind}（数字位数过多）") from exc
     if not isinstance(data, dict):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from schema.datafile import data_text
-from schema.error import ConfigError, ValidationError
+from schema.error import ConfigError, ValidationError, reason
 
 # Refused in every text: C0 controls but tab and line feed (a carriage return only as the
 # first half of CRLF, which a multi-line field reads as one line break), DEL, C1, unpaired
@@ -75,7 +75,7 @@ class InputLimits:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{where} 不是有效的 TOML（{exc}）"]) from exc
+            raise ConfigError([f"{where} 不是有效的 TOML（{reason(exc)}）"]) from exc
         problems: list[str] = []
 
         def count(value: object, key: str) -> int:
@@ -136,7 +136,7 @@ def read_bounded(path: Path, limits: InputLimits) -> bytes:
             raw = fh.read(limits.max_bytes + 1)
     except OSError as exc:
         raise ValidationError(
-            "", f"无法读取文件 {shown_name(path, whole=True)}：{exc.strerror or exc}"
+            "", f"无法读取文件 {shown_name(path, whole=True)}：{reason(exc)}"
         ) from exc
     if len(raw) > limits.max_bytes:
         raise ValidationError("", f"{shown}：文件过大（超过上限 {_size(limits.max_bytes)}）")

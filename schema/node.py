@@ -15,7 +15,7 @@ from typing import Any
 
 import tomli_w
 
-from schema.error import ConfigError, ValidationError
+from schema.error import ConfigError, ValidationError, reason
 from schema.itemfile import UNIT_ID
 from schema.record import Unit
 from schema.vocabulary import Role, Tier
@@ -91,7 +91,7 @@ class NodeHome:
         try:
             data = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError([f"{self.config_path}：{exc}"]) from exc
+            raise ConfigError([f"{self.config_path}：{reason(exc)}"]) from exc
         return parse_config(data)
 
     def save(self, config: NodeConfig) -> None:

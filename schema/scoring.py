@@ -65,7 +65,7 @@ from typing import Any, Self
 
 from schema.clock import CHINA
 from schema.datafile import fixtures_dir
-from schema.error import ValidationError
+from schema.error import ValidationError, reason
 from schema.vocabulary import Level, Vocabulary
 
 # -- vocabulary ----------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ class ScoringRules:
         try:
             data = tomllib.loads(path.read_text("utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ValidationError("", f"无法读取计分办法 {path}：{exc}") from exc
+            raise ValidationError("", f"无法读取计分办法 {path}：{reason(exc)}") from exc
         try:
             return cls.parse(data, source=str(path))
         except ValidationError as exc:

@@ -42,7 +42,7 @@ from itertools import combinations
 from pathlib import Path
 
 from schema.datafile import data_text
-from schema.error import ConfigError
+from schema.error import ConfigError, reason
 from schema.fixture import SampleItem, load_items
 from schema.record import Item
 
@@ -91,7 +91,7 @@ class SimilarRules:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{where} 不是有效的 TOML（{exc}）"]) from exc
+            raise ConfigError([f"{where} 不是有效的 TOML（{reason(exc)}）"]) from exc
         problems: list[str] = []
 
         def number(key: str, low: float, high: float, integer: bool = False) -> float:

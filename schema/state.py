@@ -39,6 +39,16 @@ TRANSITIONS: dict[S | None, frozenset[S]] = {
 }
 
 
+# Shown, never stored: a sent edge its recipient has not yet confirmed (no end-to-end receipt),
+# so a desk with no link never reads 已报送 for an item still sitting in its own outbox.
+PENDING = "待发送"
+
+
+def shown(state: str, delivered: object) -> str:
+    """The state a desk sees on an edge it sent: 待发送 until the recipient has it."""
+    return PENDING if state == S.SENT and not delivered else state
+
+
 def check(current: S | None, target: S) -> None:
     """Raise :class:`TransitionError` unless ``current → target`` is legal."""
     if target in TRANSITIONS[current]:

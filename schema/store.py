@@ -17,6 +17,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from schema.error import StoreError
+from schema.vocabulary import Urgency
 
 BUSY_TIMEOUT_S = 10.0
 
@@ -320,6 +321,35 @@ def m012_proofs(db: Database) -> None:
 def m013_audit_key(db: Database) -> None:
     """The key a person signed in with over SSH, on every audit row they made."""
     db.execute("ALTER TABLE audit ADD COLUMN key TEXT NOT NULL DEFAULT ''")
+
+
+def _urgency_rank(column: str) -> str:
+    """SQL ranking an urgency word as :class:`Urgency` does (特急 highest)."""
+    ranks = " ".join(f"WHEN '{u.value}' THEN {u.rank}" for u in Urgency)
+    return f"CASE {column} {ranks} ELSE 0 END"
+
+
+@migrations()
+def m014_edge_urgency(db: Database) -> None:
+    """Each edge carries its item's urgency rank, kept by triggers, so the inbox's default
+    order (most urgent first, then newest) is read straight from an index at any size."""
+    rank = _urgency_rank("urgency")
+    db.executescript(
+        f"""
+        ALTER TABLE edge ADD COLUMN urgent INTEGER NOT NULL DEFAULT 0;
+        UPDATE edge SET urgent = (SELECT {rank} FROM item WHERE item.id = edge.item_id);
+        CREATE INDEX edge_inbox_urgent ON edge(to_unit, urgent, id);
+        CREATE INDEX edge_outbox_urgent ON edge(from_unit, urgent, id);
+        CREATE TRIGGER edge_urgent AFTER INSERT ON edge BEGIN
+            UPDATE edge SET urgent = (SELECT {rank} FROM item WHERE item.id = NEW.item_id)
+            WHERE id = NEW.id;
+        END;
+        CREATE TRIGGER item_urgent AFTER UPDATE OF urgency ON item BEGIN
+            UPDATE edge SET urgent = (SELECT {_urgency_rank("NEW.urgency")})
+            WHERE item_id = NEW.id;
+        END;
+        """
+    )
 
 
 class Store:

@@ -20,8 +20,9 @@ PAGE = 50
 
 _COLUMNS = (
     "e.id AS edge_id, e.item_id, e.from_unit, e.to_unit, e.state, e.updated_at, e.note, "
-    "e.placement, i.title, i.category, i.urgency, i.classification, i.origin, i.created_at, "
-    "i.signer, i.revision, COALESCE(NULLIF(u.short, ''), u.name, e.{peer}) AS peer_name"
+    "e.placement, e.delivered_at, i.title, i.category, i.urgency, i.classification, i.origin, "
+    "i.created_at, i.signer, i.revision, "
+    "COALESCE(NULLIF(u.short, ''), u.name, e.{peer}) AS peer_name"
 )
 
 

@@ -19,7 +19,7 @@ from schema.commandline import (
     resolve_home,
     run,
 )
-from schema.error import ValidationError
+from schema.error import ValidationError, reason
 from schema.itemfile import UNIT_ID
 from schema.node import NodeConfig, NodeHome
 from schema.vocabulary import Classification, Role, Tier
@@ -268,8 +268,8 @@ def handle(argv: Sequence[str] | None) -> int:
                 f"已应用 {len(report.applied)} 个数据包（{report.records} 条记录），"
                 f"重复 {len(report.duplicate)} 个，隔离 {len(report.quarantined)} 个"
             )
-            for name, reason in report.quarantined:
-                print(f"  隔离 {name}：{reason}")
+            for name, why in report.quarantined:
+                print(f"  隔离 {name}：{why}")
         return 0
     raise AssertionError(args.command)
 
@@ -371,7 +371,7 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise TrustError(f"无法读取文件 {path}：{exc.strerror}") from exc
+        raise TrustError(f"无法读取文件 {path}：{reason(exc)}") from exc
 
 
 def _log_to_stderr() -> None:

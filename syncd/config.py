@@ -91,7 +91,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from schema.error import ConfigError, NotFound, ValidationError
+from schema.error import ConfigError, NotFound, ValidationError, reason
 from schema.itemfile import UNIT_ID
 from schema.vocabulary import Classification
 from syncd.keys import write_durably
@@ -273,11 +273,11 @@ def _read(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise SyncConfigError(path, ["不是 UTF-8 编码的文本"]) from exc
     except OSError as exc:
-        raise SyncConfigError(path, [f"无法读取（{exc.strerror or exc}）"]) from exc
+        raise SyncConfigError(path, [f"无法读取（{reason(exc)}）"]) from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SyncConfigError(path, [f"不是有效的 TOML（{exc}）"]) from exc
+        raise SyncConfigError(path, [f"不是有效的 TOML（{reason(exc)}）"]) from exc
 
 
 def _parse(data: dict[str, Any], home: Path, path: Path) -> SyncConfig:
@@ -645,11 +645,11 @@ def _rewrite(home: Path, path: Path, data: dict[str, Any]) -> None:
     except FileNotFoundError:
         mode = 0o644
     except OSError as exc:
-        raise SyncConfigError(path, [f"无法读取（{exc.strerror or exc}）"]) from exc
+        raise SyncConfigError(path, [f"无法读取（{reason(exc)}）"]) from exc
     try:
         write_durably(path, text.encode("utf-8"), mode)
     except OSError as exc:
         # write_durably writes beside the file first; leave no half-written temp behind
         with contextlib.suppress(OSError):
             path.with_name(path.name + ".tmp").unlink(missing_ok=True)
-        raise SyncConfigError(path, [f"无法写入（{exc.strerror or exc}）"]) from exc
+        raise SyncConfigError(path, [f"无法写入（{reason(exc)}）"]) from exc

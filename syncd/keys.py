@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
+from schema.error import reason
 from syncd.error import KeyFileError
 
 KEY_DIR = "keys"
@@ -80,7 +81,7 @@ def load_keys(home: Path, passphrase: bytes | None) -> NodeKeys:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise KeyFileError(f"无法读取节点密钥 {path}：{exc.strerror}") from exc
+            raise KeyFileError(f"无法读取节点密钥 {path}：{reason(exc)}") from exc
         try:
             loaded.append(serialization.load_pem_private_key(data, password=passphrase))
         except TypeError as exc:

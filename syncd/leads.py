@@ -24,6 +24,7 @@ import httpx
 
 from schema import lead as leads
 from schema.clock import CHINA
+from schema.error import reason
 from syncd.config import Feed, SyncConfig
 from syncd.feed import FeedError, Parsed, fetch, parse
 
@@ -70,7 +71,7 @@ def parse_file(source: str, path: Path, limit: int) -> Parsed:
             raise FeedError(f"文档超过 {limit} 字节，已拒绝")
         body = path.read_bytes()
     except OSError as exc:
-        raise FeedError(f"无法读取（{exc.strerror or exc}）") from exc
+        raise FeedError(f"无法读取（{reason(exc)}）") from exc
     content_type = "application/json" if path.suffix.lower() == ".json" else ""
     return parse(source, body, content_type)
 
@@ -124,10 +125,10 @@ class FeedReader:
         try:
             await self._read(client, feed, state)
         except FeedError as exc:
-            reason = str(exc)
+            why = str(exc)
         except Exception as exc:  # a bug or a surprise in a feed must not stop the daemon
             log.exception("feed %s: unexpected failure", feed.name)
-            reason = f"内部错误：{exc.__class__.__name__}"
+            why = f"内部错误：{exc.__class__.__name__}"
         else:
             return
         wait = delay(feed, state.failures + 1, backoff_max)
@@ -135,11 +136,11 @@ class FeedReader:
             "feed %s (%s) refused: %s; next try in %.1f s",
             feed.name,
             feed.where,
-            reason,
+            why,
             wait.total_seconds(),
         )
         later = datetime.now(CHINA) + wait
-        await self.run_in_engine(leads.note_failure, self.engine.store, feed.name, reason, later)
+        await self.run_in_engine(leads.note_failure, self.engine.store, feed.name, why, later)
 
     async def _keep(self, feed: Feed, parsed: list[Parsed], problems: list[str]) -> tuple[int, str]:
         """Keep what was parsed as leads; how many entries were refused, and the problems."""
@@ -156,8 +157,8 @@ class FeedReader:
                 added.known,
                 added.near,
             )
-        for name, reason in refused:
-            log.warning("feed %s: entry %s refused: %s", feed.name, name, reason)
+        for name, why in refused:
+            log.warning("feed %s: entry %s refused: %s", feed.name, name, why)
         if refused:
             problems = [*problems, f"{len(refused)} 条被拒绝（{refused[0][1]}）"]
         return len(refused), "；".join(problems)

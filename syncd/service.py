@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from schema.commandline import emit_json, resolve_home
+from schema.error import reason
 from schema.node import NodeHome
 from syncd import config as syncconfig
 from syncd.error import SyncError
@@ -518,7 +519,7 @@ def _home_of_unit(path: Path) -> Path | None:
 def _cannot_write(path: Path, exc: OSError) -> ServiceError:
     if isinstance(exc, PermissionError):
         return ServiceError(f"无法写入 {path}：权限不足（请以 root 运行，或用 --print 只输出单元）")
-    return ServiceError(f"无法写入 {path}：{exc.strerror or exc}")
+    return ServiceError(f"无法写入 {path}：{reason(exc)}")
 
 
 def install(spec: ServiceSpec, unit_dir: Path = UNIT_DIR) -> tuple[Path, bool]:
@@ -580,7 +581,7 @@ def uninstall(path: Path) -> None:
     except PermissionError as exc:
         raise ServiceError(f"无法删除 {path}：权限不足（请以 root 运行）") from exc
     except OSError as exc:
-        raise ServiceError(f"无法删除 {path}：{exc.strerror or exc}") from exc
+        raise ServiceError(f"无法删除 {path}：{reason(exc)}") from exc
 
 
 def systemctl(*args: str) -> None:
@@ -594,10 +595,11 @@ def systemctl(*args: str) -> None:
             [program, *args], capture_output=True, text=True, timeout=120, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ServiceError(f"{shown} 未能执行：{exc}") from exc
+        said = reason(exc) if isinstance(exc, OSError) else "超时"
+        raise ServiceError(f"{shown} 未能执行：{said}") from exc
     if done.returncode != 0:
-        reason = next((line for line in done.stderr.splitlines() if line.strip()), "")
-        raise ServiceError(f"{shown} 失败（退出码 {done.returncode}）：{reason[:200]}")
+        why = next((line for line in done.stderr.splitlines() if line.strip()), "")
+        raise ServiceError(f"{shown} 失败（退出码 {done.returncode}）：{why[:200]}")
 
 
 # --- the command line ------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from schema.desk import Desk
 from schema.error import PermissionDenied, TransitionError, ValidationError, XinbaoError
 from schema.itemfile import draft_to_dict, parse_item
 from schema.record import Item, ItemDraft
+from schema.state import shown
 from schema.vocabulary import Category, Classification, EdgeState, Severity, Urgency
 
 # 绝密 is offered so that choosing it is refused with the schema's own explanation.
@@ -205,7 +206,7 @@ def _prefill(desk: Desk, item_id: str | None, request_id: str) -> Prefill:
     if item_id:
         item = items.get(desk.store, item_id)
         edges = ops.outgoing_edges(desk.store, item_id, desk.node.id)
-        states = tuple(dict.fromkeys(e.state.value for e in edges))
+        states = tuple(dict.fromkeys(shown(e.state, e.delivered_at) for e in edges))
         returned = "；".join(e.note for e in edges if e.state is EdgeState.RETURNED and e.note)
     request, issuer = None, ""
     if request_id:
@@ -258,8 +259,8 @@ class ComposeScreen(DeskScreen):
 
     def body(self) -> Iterable[Widget]:
         yield Static("读取中……", id="status", classes="status", markup=False)
+        yield Static("", id="context", markup=False)
         with Form(id="form"):
-            yield Static("", id="context", markup=False)
             yield self._input("title", "一事一报：标题写明何地、何事、结果")
             with HorizontalGroup():
                 yield self._select("category", [c.value for c in Category])
@@ -269,8 +270,9 @@ class ComposeScreen(DeskScreen):
                     [*(c.value for c in Classification), TOP_SECRET],
                     DEFAULTS["classification"],
                 )
-            yield self._input("author", "执笔人姓名")
-            yield self._input("phone", "如 0352-1234567")
+            with HorizontalGroup():
+                yield self._input("author", "执笔人姓名")
+                yield self._input("phone", "如 0352-1234567")
             themes: SelectionList[str] = SelectionList(id="themes")
             themes.border_title = "报送要点（空格选择）"
             yield themes
@@ -508,7 +510,7 @@ class ComposeScreen(DeskScreen):
 
         def load(desk: Desk) -> tuple[str, ...]:
             edges = ops.outgoing_edges(desk.store, item_id, desk.node.id)
-            return tuple(dict.fromkeys(e.state.value for e in edges))
+            return tuple(dict.fromkeys(shown(e.state, e.delivered_at) for e in edges))
 
         def done(states: tuple[str, ...]) -> None:
             self.states = states
@@ -617,9 +619,8 @@ class ComposeScreen(DeskScreen):
         for box in self.query(Input):
             box.remove_class("-invalid")
         advice = [("yellow", f"提示 {unbroken(f.message)}") for f in editorial.check(item.draft)]
-        self._show([("bold", done), *advice], ADVICE_MORE)
+        self._show([("bold", done), *advice], ADVICE_MORE)  # no toast: it would cover these
         self._refresh_status()
-        self.notify(done)
         return True
 
     def action_signoff(self) -> None:
@@ -655,9 +656,8 @@ class ComposeScreen(DeskScreen):
             advice = [
                 ("yellow", f"提示 {unbroken(f.message)}") for f in editorial.check(item.draft)
             ]
-            self._show([("bold", done), *advice], ADVICE_MORE)
+            self._show([("bold", done), *advice], ADVICE_MORE)  # no toast over them
             self._refresh_status()
-            self.notify(done)
 
     def action_back(self) -> None:
         if not self.dirty():

@@ -102,7 +102,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         lines = [self.title_text, ""]
         for c in self.commands:
-            lines.append(f"  {fit(c.key, 12)}{fit(c.name, 10)}{c.help}")
+            told = "" if c.help == c.name else c.help  # the name alone, never 清除筛选 twice
+            lines.append(f"  {fit(c.key, 12)}{fit(c.name, 10)}{told}".rstrip())
         lines += [
             "",
             f"  {fit('1—8', 12)}切换界面：收件 紧急 约稿 刊物 批示 通报 网络 线索",

@@ -19,10 +19,10 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from console.rows import FILTER_LIMIT, FIRST_PAINT, SORTS, InboxRows, Row, fetch_ids
+from console.rows import DEFAULT, FILTER_LIMIT, FIRST_PAINT, SORTS, InboxRows, Row, fetch_ids
 from console.screen import triage
 from console.screen.desk import REFRESH_SECONDS, DeskScreen
-from console.text import cell_width, fit
+from console.text import cell_width, column, fit
 from schema import emergency
 from schema.desk import Desk
 from schema.store import Store
@@ -43,13 +43,13 @@ def row_head(row: Row) -> str:
     """Markings, source, state and received, in fixed columns."""
     marks = (row.urgency if row.urgency != "平急" else "") + MARKS.get(row.classification, "")
     received = f"{row.received.month:>2}-{row.received.day:02} {row.received:%H:%M}"
-    return f"{fit(marks, 7)}{fit(row.peer, 10)}{fit(row.state, 8)}{fit(received, 12)}"
+    return f"{column(marks, 7)}{column(row.peer, 11)}{column(row.state, 9)}{column(received, 12)}"
 
 
 def row_text(row: Row, width: int, deadline: str = "") -> str:
     """One inbox line fitted to ``width`` cells: markings, source, state, received, deadline,
     title."""
-    head = row_head(row) + fit(deadline, DEADLINE_WIDTH)
+    head = row_head(row) + column(deadline, DEADLINE_WIDTH)
     return head + fit(row.title, max(4, width - cell_width(head)))
 
 
@@ -98,6 +98,7 @@ class InboxList(ScrollView, can_focus=True):
         self.now = desk.clock()
         self._strips: dict[tuple[int, int, bool, bool, str], Strip] = {}  # rendered lines
         self._loading = False
+        self._to_top = False  # put the cursor on the first row once the owed are read
         self._sync_size()
 
     def _sync_size(self) -> None:
@@ -135,7 +136,7 @@ class InboxList(ScrollView, can_focus=True):
         colour = {"超时": Style(color="red", bold=True), "即将超时": Style(color="yellow")}
         segments = [
             Segment(head, base),
-            Segment(fit(left, DEADLINE_WIDTH), base + colour.get(status, Style())),
+            Segment(column(left, DEADLINE_WIDTH), base + colour.get(status, Style())),
             Segment(title, base),
         ]
         return Strip(segments, cell_width(head) + DEADLINE_WIDTH + cell_width(title))
@@ -216,11 +217,12 @@ class InboxList(ScrollView, can_focus=True):
         self._loading = True
         version = self.rows.data_version()
         sql, params = self.rows.ids_query()
-        path = self.rows.path()
+        path, owed = self.rows.path(), list(self.rows.owed)
+        asked = (sql, params, owed)
 
         def load() -> None:
-            ids = fetch_ids(path, sql, params) if sql else []
-            self.app.call_from_thread(self._loaded, ids, version)
+            ids = self.rows.arrange(fetch_ids(path, sql, params), owed) if sql else []
+            self.app.call_from_thread(self._loaded, ids, version, asked)
 
         self.run_worker(load, thread=True, group="inbox-ids", exit_on_error=False)
 
@@ -248,11 +250,23 @@ class InboxList(ScrollView, can_focus=True):
         self.deadlines = deadlines
         self.now = self.desk.clock()
         self._strips.clear()
+        owed = sorted(deadlines, key=lambda item_id: (deadlines[item_id][0], item_id))
+        if self.rows.set_owed(owed) and self.rows.sort == DEFAULT:  # they come first
+            self._to_top = self._to_top or self.cursor == 0
+            self.reload(background=True, deadlines=False)
         self.refresh()
 
-    def _loaded(self, ids: list[int], version: int) -> None:
+    def _loaded(
+        self, ids: list[int], version: int, asked: tuple[str, list[object], list[int]]
+    ) -> None:
         self._loading = False
+        if asked != (*self.rows.ids_query(), self.rows.owed):  # the order or filter changed
+            self.reload(background=True, deadlines=False)
+            return
         self._keep_cursor(lambda: self.rows.adopt(ids, version))
+        if self._to_top:  # the most pressing row under the cursor, as on opening
+            self._to_top = False
+            self.cursor = 0
 
     def _keep_cursor(self, read: Callable[[], None]) -> None:
         here = self.current()
@@ -285,7 +299,12 @@ class InboxScreen(DeskScreen):
         Binding("E", "edit", "修改", show=False, tooltip="修改本单位的信息（发件中）"),
         Binding("S", "triage('signoff')", "签发", show=False, tooltip="签发本单位待签发的信息"),
         Binding("o", "box", "收/发", tooltip="在收件与发件（本单位的信息、待签发的稿件）间切换"),
-        Binding("s", "sort", "排序", tooltip="切换排序：最新、紧急程度、来源单位、状态"),
+        Binding(
+            "s",
+            "sort",
+            "排序",
+            tooltip="切换排序：时限→紧急→时间（默认）、最新、来源单位、状态",
+        ),
     ]
 
     def __init__(self, desk: Desk) -> None:
@@ -317,7 +336,7 @@ class InboxScreen(DeskScreen):
         shown = f"　筛选“{self.rows.filter}”" if self.rows.filter else ""
         if self.rows.filter and len(self.rows) >= FILTER_LIMIT:
             shown += f"（显示最新 {FILTER_LIMIT} 条）"
-        order = f"　按{SORTS[self.rows.sort]}" if self.rows.sort else ""
+        order = f"　排序：{SORTS[self.rows.sort]}"
         box = "发件" if self.rows.outgoing else "收件"
         count = f"{len(self.rows)}" if self.rows.complete else f"{len(self.rows)}+"
         return f"{box} {count} 条{shown}{order}"
@@ -363,7 +382,7 @@ class InboxScreen(DeskScreen):
         inbox = self.query_one(InboxList)
         inbox.cursor = 0
         inbox.reload(deadlines=False)
-        self.notify(f"按{SORTS[self.rows.sort]}排序")
+        self.notify(f"排序：{SORTS[self.rows.sort]}")
 
     def chosen(self) -> list[Row]:
         """The marked rows, or the row under the cursor."""

@@ -51,7 +51,7 @@ class ItemScreen(DeskScreen):
 
         def load(desk: Desk) -> str:
             shown = view.show(desk.store, self.item_id)
-            return "\n".join(itemtext.item_lines(desk.store, shown, attachments))
+            return "\n".join(itemtext.item_lines(desk.store, shown, attachments, desk.node.id))
 
         self.read(load, self.query_one("#item", Static).update)
 

@@ -26,6 +26,7 @@ from console.screen.desk import DeskScreen
 from console.text import cell_width, fit
 from schema.clock import CHINA, from_text
 from schema.desk import Desk
+from schema.error import reason
 from schema.store import Store
 from schema.vocabulary import Urgency
 
@@ -90,7 +91,7 @@ def read_status(path: Path | None) -> tuple[dict[str, Any] | None, str]:
     except FileNotFoundError:
         return None, ""
     except OSError as exc:
-        return None, f"状态文件无法读取：{exc.strerror or exc}"
+        return None, f"状态文件无法读取：{reason(exc)}"
     try:
         status = json.loads(raw)
     except ValueError:

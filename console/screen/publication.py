@@ -30,7 +30,7 @@ from schema import item as items
 from schema import publication as pubs
 from schema.clock import CHINA, from_text
 from schema.desk import Desk
-from schema.error import XinbaoError
+from schema.error import XinbaoError, reason
 from schema.store import Store
 from schema.vocabulary import EdgeState
 
@@ -578,7 +578,7 @@ def write_failure(exc: Exception) -> str:
     if isinstance(exc, IsADirectoryError):
         return "这是一个文件夹，请写文件名"
     if isinstance(exc, OSError):
-        return f"无法写入（{exc.strerror or exc}）"
+        return f"无法写入（{reason(exc)}）"
     return str(exc)
 
 

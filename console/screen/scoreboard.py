@@ -26,7 +26,7 @@ from schema import bulletin
 from schema.clock import CHINA
 from schema.desk import Desk
 from schema.emergency import MarkKind
-from schema.error import XinbaoError
+from schema.error import XinbaoError, reason
 from schema.scoring import Period, format_points
 
 SPANS = ("month", "quarter", "year")
@@ -358,8 +358,8 @@ class ScoreboardScreen(DeskScreen):
                 markdown, word = export(made, answer, node)
             except OSError as exc:
                 where = exc.filename or answer
-                reason = f"无法写入 {where}（{exc.strerror or exc}）"
-                app.call_from_thread(app.notify, reason, title="导出失败", severity="error")
+                said = f"无法写入 {where}（{reason(exc)}）"
+                app.call_from_thread(app.notify, said, title="导出失败", severity="error")
                 return
             app.call_from_thread(app.notify, f"{markdown}\n{word}", title="已导出通报", timeout=10)
 

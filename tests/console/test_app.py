@@ -299,16 +299,22 @@ async def test_sort_orders_the_inbox_and_keeps_counting(
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         box = inbox(app)
-        await pilot.press("s")  # 紧急程度: 特急, then 加急, then the rest newest first
+        status = app.screen.query_one("#status")
+        titles = [box.rows.row(i).title for i in range(len(box.rows))]  # type: ignore[union-attr]
+        # the default: 特急, then 加急, then the rest newest first
+        assert titles == ["新荣区特急：某路段积雪封闭", TITLES[0], TITLES[2], TITLES[1]]
+        assert "排序：时限→紧急→时间" in str(status.render())
+        await pilot.press("s")  # 最新
+        await pilot.pause()
+        titles = [box.rows.row(i).title for i in range(len(box.rows))]  # type: ignore[union-attr]
+        assert titles == ["新荣区特急：某路段积雪封闭", TITLES[2], TITLES[1], TITLES[0]]
+        assert "排序：最新" in str(status.render())
+        for _ in range(3):  # 来源单位, 状态, and round to the default again
+            await pilot.press("s")
         await pilot.pause()
         titles = [box.rows.row(i).title for i in range(len(box.rows))]  # type: ignore[union-attr]
         assert titles == ["新荣区特急：某路段积雪封闭", TITLES[0], TITLES[2], TITLES[1]]
-        assert "按紧急程度" in str(app.screen.query_one("#status").render())
-        for _ in range(3):  # round to newest first again
-            await pilot.press("s")
-        await pilot.pause()
-        assert box.rows.row(0).title == "新荣区特急：某路段积雪封闭"  # type: ignore[union-attr]
-        assert "按" not in str(app.screen.query_one("#status").render())
+        assert "排序：时限→紧急→时间" in str(status.render())
 
 
 async def test_the_deadline_column_counts_down_a_first_report_owed_upward(

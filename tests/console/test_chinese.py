@@ -5,6 +5,7 @@ palette, the Select's pop-up list, Ctrl+C)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from console.screen.compose import ComposeScreen
 from schema.attachment import Attachments
 from schema.commandline import Parser
 from schema.desk import Desk
+from schema.error import ValidationError, reason
+from schema.itemfile import load_mapping
 from schema.network import add_units
 from schema.scoring import shipped_rule_sets
 from schema.store import Store
@@ -80,6 +83,8 @@ def test_every_help_is_chinese(build: Callable[[], Parser]) -> None:
         english = sorted({w for w in WORD.findall(text) if not allowed(w, commands)})
         assert not english, f"{parser.prog} --help: {english}\n{text}"
         assert text.startswith("用法：") and "显示本帮助并退出" in text
+        headings = [line for line in text.splitlines() if line.rstrip().endswith(":")]
+        assert not headings, f"{parser.prog} --help: ASCII colon after {headings}"
         seen += 1
     assert seen > 10
 
@@ -105,11 +110,63 @@ def test_help_runs_in_chinese(
         assert english not in out
 
 
-def test_usage_errors_are_chinese(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["issue", "export", "1", "--format", "pdf"], "参数 --format：无效的选择：'pdf'（可选："),
+        (["list", "--bogus"], "无法识别的参数：--bogus"),
+        (["submit"], "缺少参数：FILE"),
+        (["list", "--limit", "many"], "参数 --limit：值无效：'many'"),
+        (["list", "--limit"], "参数 --limit：需要一个值"),
+    ],
+)
+def test_usage_errors_are_chinese(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit):
-        desk_cli.build_parser().parse_args(["issue", "export", "1", "--format", "pdf"])
+        desk_cli.build_parser().parse_args(argv)
     err = capsys.readouterr().err
-    assert "无效的选择" in err and "可选" in err and "choose from" not in err
+    assert said in err, err
+    _, _, message = err.partition(": ")  # after the program's name, no ASCII colon
+    rest = re.sub(r"--[\w-]+|'[^']*'|\b[A-Z]{2,}\b", "", message)  # options, values, FILE
+    assert ":" not in message and not re.search(r"[A-Za-z]{2,}", rest), err
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "said"),
+    [
+        ('title = "x\n"\n', "bad.toml", "不是有效的 TOML（第 1 行第 11 列：含有不允许的字符）"),
+        ("title = [1, 2\n", "bad.toml", "不是有效的 TOML（文件末尾：数组缺少“]”）"),
+        ("a = 1\na = 2\n", "bad.toml", "不是有效的 TOML（第 2 行第 6 列：重复赋值）"),
+        ('{"title": }', "bad.json", "不是有效的 JSON（第 1 行第 11 列：缺少值）"),
+        ("{title: 1}", "bad.json", "不是有效的 JSON（第 1 行第 2 列：键名须用双引号括起）"),
+    ],
+)
+def test_a_broken_item_file_is_told_in_chinese(
+    text: str, name: str, said: str, tmp_path: Path
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, "utf-8")
+    with pytest.raises(ValidationError) as refused:
+        load_mapping(path, "信息文件")
+    assert said in str(refused.value), refused.value
+    rest = re.sub(r"\b(TOML|JSON)\b", "", str(refused.value))
+    assert not re.search(r"[A-Za-z]{2,}", rest), refused.value
+
+
+def test_file_errors_are_told_in_chinese(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(OSError) as gone:
+        missing.read_text()
+    assert reason(gone.value) == "文件或目录不存在"
+    with pytest.raises(OSError) as folder:
+        tmp_path.read_text()  # type: ignore[attr-defined]
+    assert reason(folder.value) == "这是一个目录，不是文件"
+    assert reason(OSError(errno.ENOSPC, "No space left on device")) == "磁盘空间不足"
+    assert reason(OSError(errno.ENOTSUP, "Operation not supported")) == "系统错误 ENOTSUP"
+    with pytest.raises(UnicodeDecodeError) as garbled:
+        b"\xff".decode("utf-8")
+    assert reason(garbled.value) == "不是 UTF-8 编码的文本"
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from schema.desk import (
 )
 from schema.inbound import apply
 from schema.network import add_units
+from schema.state import mark_delivered
 from schema.store import Store
 from schema.vocabulary import Role
 from tests.conftest import CITY, COUNTY, T0, Fixed, Ticking, draft, incident_draft
@@ -534,6 +535,13 @@ async def test_the_state_follows_a_commit_by_another_process(tmp_path: Path) -> 
             signoff(Desk(other, COUNTY, "赵六", frozenset(Role), Ticking()), item.id)
         finally:
             other.close()
+        started = time.monotonic()
+        while "待发送" not in shown(screen, "#status") and time.monotonic() - started < 3:
+            await pilot.pause(0.05)
+        # signed off, queued: 待发送 until the city's receipt says it has it
+        assert "待发送" in shown(screen, "#status") and "已报送" not in shown(screen, "#status")
+        mark_delivered(desk.store, item.id, COUNTY.id, CITY.id, desk.clock())
+        screen.store_changed()
         started = time.monotonic()
         while "已报送" not in shown(screen, "#status") and time.monotonic() - started < 3:
             await pilot.pause(0.05)

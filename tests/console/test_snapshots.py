@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from console.app import DeskApp
 from schema import outbox
@@ -41,14 +42,23 @@ def desk_app(tmp_path: Path) -> DeskApp:
     return DeskApp(Desk(store, CITY, "王五", frozenset(Role), clock), Attachments(tmp_path / "a"))
 
 
+async def settled(pilot: Pilot[None]) -> None:
+    """Every worker done (the id list, the owed deadlines that put their rows first)."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)])
 def test_the_inbox(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
-    assert snap_compare(desk_app(tmp_path), terminal_size=size, press=["j"])
+    # the default order: the 特急 first report owed upward first, its time left shown
+    assert snap_compare(desk_app(tmp_path), terminal_size=size, press=["j"], run_before=settled)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)])
 def test_an_item(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
-    assert snap_compare(desk_app(tmp_path), terminal_size=size, press=["G", "enter"])
+    # the first row: the 特急 item with a first report owed upward
+    assert snap_compare(desk_app(tmp_path), terminal_size=size, press=["enter"], run_before=settled)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)])
