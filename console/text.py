@@ -7,7 +7,6 @@ import unicodedata
 # 避头尾 (GB/T 15834 and common typesetting): what never begins a line, what never ends one
 NO_LINE_START = frozenset("，。、；：？！）》」』】〕〉”’…—～·%‰℃,.;:?!)]}")
 NO_LINE_END = frozenset("（《「『【〔〈“‘([{")
-_PULL = 4  # at most this many characters go down with a closing mark
 
 
 def unbroken(text: str) -> str:
@@ -50,16 +49,22 @@ def line_breaks(text: str, width: int) -> list[int]:
     """Where to break ``text`` (offsets of the characters that begin new lines) so that each
     line fits ``width`` cells, as Chinese is set: a line may break between any two Chinese
     characters and after a space, never inside a run of Latin letters or digits (unless it is
-    longer than a line) and never at a no-break space; no line starts with a closing mark
-    (，。）) nor ends with an opening one (“《) — the character before goes down with it
-    (避头尾). Spaces at the end of a line hang past it, as Rich and Textual crop them."""
+    longer than a line), never at a no-break space, and never before a closing mark (，。）) or
+    after an opening one (“《) — so the character before a comma goes down with it (避头尾).
+    Spaces at the end of a line hang past it, as Rich and Textual crop them."""
     found: list[int] = []
     start = used = 0
-    last = -1  # the latest offset a new line may begin at, after ``start``
+    last = -1  # the latest offset after ``start`` a new line may begin at
     for i, ch in enumerate(text):
         before = text[i - 1] if i else ""
-        held = ch == " " or "\u00a0" in (ch, before)  # a no-break space holds its neighbours
-        if i > start and not held and (before == " " or _wide(ch) or _wide(before)):
+        if (
+            i > start
+            and ch != " "
+            and "\u00a0" not in (ch, before)  # a no-break space holds its neighbours
+            and (before == " " or _wide(ch) or _wide(before))
+            and ch not in NO_LINE_START
+            and before not in NO_LINE_END
+        ):
             last = i
         if ch == " ":
             used += 1
@@ -68,17 +73,11 @@ def line_breaks(text: str, width: int) -> list[int]:
         if used + w <= width or i == start:
             used += w
             continue
-        at = last if last > start else i  # a run longer than the line is folded here
-        for _ in range(_PULL):  # 避头尾
-            if at - 1 > start and (text[at] in NO_LINE_START or text[at - 1] in NO_LINE_END):
-                at -= 1
-            else:
-                break
+        at = last if last > start else i  # nowhere to break: a run longer than the line folds
         found.append(at)
         start, last = at, -1
         used = sum(2 if _wide(c) else 1 for c in text[start : i + 1])
-        while used > width and i > start:  # a pulled-down run cut short again (never here
-            start = i  # at ordinary widths: a line holds more than _PULL characters)
-            found.append(i)
+        if at < i and (text[at] == " " or used > width):  # never: ``last`` was on this line
+            found[-1] = start = i
             used = w
     return found

@@ -222,7 +222,8 @@ class InboxList(ScrollView, can_focus=True):
 
         def load() -> None:
             ids = self.rows.arrange(fetch_ids(path, sql, params), owed) if sql else []
-            self.app.call_from_thread(self._loaded, ids, version, asked)
+            top = max(ids, default=0)  # here, not on the event loop: a pass over the list
+            self.app.call_from_thread(self._loaded, ids, version, asked, top)
 
         self.run_worker(load, thread=True, group="inbox-ids", exit_on_error=False)
 
@@ -257,18 +258,22 @@ class InboxList(ScrollView, can_focus=True):
         self.refresh()
 
     def _loaded(
-        self, ids: list[int], version: int, asked: tuple[str, list[object], list[int]]
+        self, ids: list[int], version: int, asked: tuple[str, list[object], list[int]], top: int
     ) -> None:
         self._loading = False
         if asked != (*self.rows.ids_query(), self.rows.owed):  # the order or filter changed
             self.reload(background=True, deadlines=False)
             return
-        self._keep_cursor(lambda: self.rows.adopt(ids, version))
+        self._keep_cursor(lambda: self.rows.adopt(ids, version, top))
         if self._to_top:  # the most pressing row under the cursor, as on opening
             self._to_top = False
             self.cursor = 0
 
-    def _keep_cursor(self, read: Callable[[], None]) -> None:
+    def take_new(self) -> None:
+        """Rows another process added, put in place now (the cursor stays on its row)."""
+        self._keep_cursor(self.rows.take_new)
+
+    def _keep_cursor(self, read: Callable[[], object]) -> None:
         here = self.current()
         read()
         self._strips.clear()
@@ -342,9 +347,12 @@ class InboxScreen(DeskScreen):
         return f"{box} {count} 条{shown}{order}"
 
     def _follow_rows(self) -> None:
-        """Show what another process committed (the daemon applying a bundle)."""
+        """Show what another process committed (the daemon applying a bundle): new rows at
+        once in their places, then the whole list read again in the background."""
         if self.rows.changed():
-            self.query_one(InboxList).reload(background=True)
+            inbox = self.query_one(InboxList)
+            inbox.take_new()
+            inbox.reload(background=True)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

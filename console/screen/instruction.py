@@ -317,6 +317,7 @@ class InstructionScreen(DeskScreen):
         none, the desk is told why."""
         row = self.current()
         if row is None:
+            self.notify("没有批示，无从反馈", severity="warning")
             return None
         due = row.due
         if due is None:

@@ -246,6 +246,7 @@ class LeadScreen(DeskScreen):
     def action_draft(self) -> None:
         lead = self.current()
         if lead is None:
+            self.notify("没有线索，无从写成信息", severity="warning")
             return
         if lead.state == leads.DRAFTED:
             from console.screen.item import ItemScreen
@@ -269,6 +270,7 @@ class LeadScreen(DeskScreen):
         """Put the lead under the cursor in ``state``; a refusal (a drafted lead) is shown."""
         lead = self.current()
         if lead is None:
+            self.notify("没有线索", severity="warning")
             return
         store, lead_id = self.desk.store, lead.id
         if self.act(lambda: leads.set_state(store, lead_id, state), f"{done}线索 {lead_id}"):

@@ -332,11 +332,15 @@ class NetworkScreen(DeskScreen):
         self.read(lambda desk: look(desk, path), self._looked, group="network")
 
     def action_refresh(self) -> None:
+        self.asked = True  # said when read: a key that redraws the same screen still answers
         self.tick()
 
     def _looked(self, net: Network) -> None:
         self.shown = net
         self._draw()
+        if getattr(self, "asked", False):
+            self.asked = False
+            self.notify("已刷新", timeout=2)
 
     def _draw(self) -> None:
         net = self.shown

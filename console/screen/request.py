@@ -784,6 +784,16 @@ class RequestScreen(DeskScreen):
     def _chosen(self) -> Incoming | Outgoing | None:
         return self.query_one(RequestList).current()  # type: ignore[no-any-return]
 
+    def _received(self, what: str) -> Incoming | None:
+        """The received request under the cursor, or None after saying why ``what`` cannot be
+        done (no request there, or one this node issued)."""
+        row = self._chosen()
+        if isinstance(row, Incoming):
+            return row
+        said = "没有收到的约稿" if row is None else "这是本单位发出的约稿"
+        self.notify(f"{said}，无从{what}", severity="warning")
+        return None
+
     def on_request_list_chosen(self, message: RequestList.Chosen) -> None:
         row = message.row
         if isinstance(row, Outgoing):
@@ -794,26 +804,28 @@ class RequestScreen(DeskScreen):
             self.app.push_screen(RequestDetailScreen(self.desk, row.id))
 
     def action_reply(self) -> None:
-        if isinstance(row := self._chosen(), Incoming):
+        if row := self._received("答复"):
             reply(self, row, self.refresh_view)
 
     def command_reply(self, text: str) -> None:
         """``:答复 已按要求落实`` answers a 批示 feedback request at once."""
-        if isinstance(row := self._chosen(), Incoming):
+        if row := self._received("答复"):
             reply(self, row, self.refresh_view, text)
 
     def action_zero(self) -> None:
-        if isinstance(row := self._chosen(), Incoming):
+        if row := self._received("零报告"):
             zero(self, row, self.refresh_view)
 
     def command_zero(self, text: str) -> None:
         """``:零报告 本县无相关情况`` takes the note from the command line (still confirmed)."""
-        if isinstance(row := self._chosen(), Incoming):
+        if row := self._received("零报告"):
             zero(self, row, self.refresh_view, text)
 
     def action_signoff(self) -> None:
         row = self._chosen()
         if not isinstance(row, Outgoing):
+            said = "没有本单位的约稿" if row is None else "收到的约稿不由本单位签发"
+            self.notify(f"{said}，无从签发", severity="warning")
             return
         if row.state != requests.RequestState.AWAITING_SIGNOFF.value:
             self.notify(f"{row.number} 已签发", severity="warning")

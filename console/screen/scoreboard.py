@@ -271,6 +271,9 @@ class ScoreboardScreen(DeskScreen):
         self.computing = False
         self.shown = result
         self._draw()
+        if getattr(self, "asked", False):
+            self.asked = False
+            self.notify("已重新计算", timeout=2)
 
     def _draw(self) -> None:
         shown = self.shown
@@ -323,6 +326,7 @@ class ScoreboardScreen(DeskScreen):
         self._go(first.year, first.month, span)
 
     def action_refresh(self) -> None:
+        self.asked = True  # said when computed: the same figures still answer the key
         self.recompute()
 
     def action_export(self) -> None:

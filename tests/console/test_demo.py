@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.cli_helpers import run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,8 +61,21 @@ def _wait_for(session: str, text: str, seconds: float) -> str:
     raise AssertionError(f"not on screen within {seconds:.0f} s: {text}\n{screen}")
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+# each tab (its key) and a text only its screen shows
+TABS = {
+    "2": "书面",  # 紧急: a first report owed in writing
+    "3": "收到的",  # 约稿
+    "4": "总期",  # 刊物
+    "5": "领导",  # 批示
+    "6": "计分办法",  # 通报
+    "7": "待发记录",  # 网络
+    "8": "命中",  # 线索
+    "1": "排序：时限→紧急→时间",  # 收件, the default order named
+}
+
+
 def test_the_demo_console_in_a_real_terminal_under_tmux(tmp_path: Path) -> None:
+    assert shutil.which("tmux"), "make test installs tmux"
     session = f"xinbao-demo-{os.getpid()}"
     out = tmp_path / "demo.out"
     command = (
@@ -91,6 +102,9 @@ def test_the_demo_console_in_a_real_terminal_under_tmux(tmp_path: Path) -> None:
         assert "编号" in item
         subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
         _wait_for(session, "条", 10)
+        for key, shows in TABS.items():  # every tab opens, in a real terminal
+            subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
+            _wait_for(session, shows, 20)
         subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)
         _wait_for(session, "DEMO-EXIT", 60)
     finally:

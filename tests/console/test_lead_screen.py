@@ -317,9 +317,10 @@ async def test_an_empty_list_says_where_leads_come_from(tmp_path: Path) -> None:
         assert table(app).row_count == 0
         assert detail(app).plain == NO_LEADS
         assert status(app) == "新 0　保留 0"
-        await pilot.press("s", "x", "w", "enter")  # nothing under the cursor: nothing happens
+        await pilot.press("s", "x", "w", "enter")  # nothing under the cursor: each key says so
         await settle(pilot)
-        assert isinstance(app.screen, LeadScreen) and told(app) == []
+        assert isinstance(app.screen, LeadScreen)
+        assert told(app) == ["没有线索", "没有线索", "没有线索，无从写成信息"]
     empty.desk.store.close()
 
 

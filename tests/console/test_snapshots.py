@@ -3,6 +3,7 @@ view (pytest-textual-snapshot; `pytest --snapshot-update` after an intended chan
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,43 @@ def test_an_item(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> No
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)])
 def test_the_emergency_board(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
     assert snap_compare(desk_app(tmp_path), terminal_size=size, press=["e"])
+
+
+# -- the 80×24 points of issue 16, each as a picture ------------------------------------------
+
+
+def test_the_help(snap_compare: Any, tmp_path: Path) -> None:
+    # each key once (e/2 紧急), no name repeated as its description, the box edge to edge
+    assert snap_compare(
+        desk_app(tmp_path), terminal_size=(80, 24), press=["question_mark"], run_before=settled
+    )
+
+
+def test_the_command_palette(snap_compare: Any, tmp_path: Path) -> None:
+    # Chinese prompt, each action once, no cursor moves
+    assert snap_compare(
+        desk_app(tmp_path), terminal_size=(80, 24), press=["ctrl+p"], run_before=settled
+    )
+
+
+def test_a_return_needs_a_reason(snap_compare: Any, tmp_path: Path) -> None:
+    # Enter on an empty reason keeps the dialog open and says why
+    assert snap_compare(
+        desk_app(tmp_path), terminal_size=(80, 24), press=["r", "enter"], run_before=settled
+    )
+
+
+def test_the_outbox_says_pending(snap_compare: Any, tmp_path: Path) -> None:
+    # signed off with no link: 待发送 (not 已报送) until the city's receipt; columns apart
+    store = Store.open(tmp_path / "county.db")
+    add_units(store, [CITY, COUNTY])
+    county = Desk(store, COUNTY, "李四", frozenset(Role), Ticking())
+    signoff(county, submit(county, draft(title=TITLES[2])).id)
+    returned = submit(county, draft(title=TITLES[0]))
+    signoff(county, returned.id)
+    store.db.execute("UPDATE edge SET state = '退回修改' WHERE item_id = ?", (returned.id,))
+    submit(county, draft(title=TITLES[1]))
+    app = DeskApp(
+        replace(county, clock=Fixed(T0 + timedelta(hours=1))), Attachments(tmp_path / "a")
+    )
+    assert snap_compare(app, terminal_size=(80, 24), press=["o"], run_before=settled)

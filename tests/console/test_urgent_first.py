@@ -158,3 +158,39 @@ def test_a_filter_keeps_the_default_order(city: Desk) -> None:
     assert titles(rows) == []
     rows.reload(limit=10)
     assert rows.ids == [] and rows.complete
+
+
+@pytest.mark.parametrize("sort", ["时限→紧急→时间", "最新"])
+def test_new_rows_go_in_place_without_reading_the_box_again(
+    city: Desk, tmp_path: Path, sort: str
+) -> None:
+    """Another process's records are put where a full read would put them (by bisection on
+    the edge's urgency), the owed first reports still first."""
+    deadlines = owed_deadlines(city.store, city, city.clock())
+    rows = InboxRows(city.store, city.node.id)
+    rows.sort = SORTS.index(sort)
+    rows.set_owed(list(deadlines))
+    rows.reload()
+    assert rows.take_new() == 0
+    county = Desk(Store.memory(), COUNTY, "李四", frozenset(Role), Ticking(OCCURRED))
+    for _ in range(6):  # the numbers the fixture's county already used
+        submit(county, draft())
+    outbox.mark_shipped(county.store, [q.seq for q in outbox.pending(county.store)], OCCURRED)
+    other = Store.open(tmp_path / "store.db")  # the daemon, in another process
+    try:
+        for title, urgency in (
+            ("新荣区加急：二", "加急"),
+            ("新荣区平急四", "平急"),
+            ("新荣区特急：三", "特急"),
+        ):
+            send(county, other, draft(title=title, urgency=urgency))
+    finally:
+        other.close()
+    assert rows.changed()
+    assert rows.take_new() == 3
+    placed = list(rows.ids)
+    rows.reload()  # what a full read gives
+    assert placed == rows.ids
+    assert titles(rows)[0] == (OWED if sort == SORTS[0] else "新荣区特急：三")
+    rows.set_filter("新荣区")  # a filter is read again, never patched
+    assert rows.take_new() == 0
