@@ -210,8 +210,13 @@ class InboxList(ScrollView, can_focus=True):
             self.read_deadlines()
         if not background:  # the first thousand now, the rest from a worker
             self._keep_cursor(lambda: self.rows.reload(first))
-            if self.rows.complete:
-                return
+            if not self.rows.complete:  # after this frame: its thread would hold the GIL
+                self.call_after_refresh(self._read_all)
+            return
+        self._read_all()
+
+    def _read_all(self) -> None:
+        """Every id of the box (filter, order), read by a worker on its own connection."""
         if self._loading:
             return  # the next refresh tick looks again
         self._loading = True
@@ -335,7 +340,8 @@ class InboxScreen(DeskScreen):
         self.set_interval(5.0, inbox.tick)
 
     def on_inbox_list_reloaded(self, message: InboxList.Reloaded) -> None:
-        self.query_one("#status", Static).update(self._status())
+        # one line of fixed height: no layout pass over the whole screen (10 ms a filter step)
+        self.query_one("#status", Static).update(self._status(), layout=False)
 
     def _status(self) -> str:
         shown = f"　筛选“{self.rows.filter}”" if self.rows.filter else ""
