@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from rich.cells import cell_len
+
 # 避头尾 (GB/T 15834 and common typesetting): what never begins a line, what never ends one
 NO_LINE_START = frozenset("，。、；：？！）》」』】〕〉”’…—～·%‰℃,.;:?!)]}")
 NO_LINE_END = frozenset("（《「『【〔〈“‘([{")
@@ -16,8 +18,9 @@ def unbroken(text: str) -> str:
 
 
 def cell_width(text: str) -> int:
-    """Terminal cells ``text`` occupies (wide and full-width characters count 2)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    """Terminal cells ``text`` occupies (wide and full-width characters count 2): Rich's
+    count, which Textual draws by (and caches: an inbox line is measured on every frame)."""
+    return cell_len(text)
 
 
 def fit(text: str, width: int) -> str:
