@@ -15,7 +15,9 @@ import pwd
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -158,13 +160,18 @@ def current_user() -> str:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses, enums, datetimes and paths turned into plain JSON values."""
+    """Dataclasses, enums, datetimes, dates, exact numbers (points) and paths turned into plain
+    JSON values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
         return to_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Fraction | Decimal):  # points: a whole number, else its decimal
+        return int(value) if value == int(value) else round(float(value), 6)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, dict):

@@ -155,3 +155,20 @@ def test_an_adoption_undone_later_is_reversed_not_erased(
     path = bulletin.to_docx(nov, tmp_path / "通报.docx")
     paragraphs = [p.text for p in docx.Document(str(path)).paragraphs]
     assert paragraphs[0] == "大同市政务信息工作通报（2026-11）"
+
+
+def test_a_bulletin_as_json_keeps_its_points(november: tuple[Ticking, Desk]) -> None:
+    """``xinbao bulletin --json``: exact points (Fractions) become numbers, never a crash."""
+    import json
+    from fractions import Fraction
+
+    from schema.commandline import to_jsonable
+
+    clock, city = november
+    made = bulletin.compute(
+        city.store, "140200", "2026-11", clock(), bulletin.load_rules("datong-city")
+    )
+    data = json.loads(json.dumps(to_jsonable(made), ensure_ascii=False))
+    rows = {r["unit"]: r for r in data["rows"]}
+    assert rows["140212"]["total"]["score"] == 33
+    assert to_jsonable(Fraction(1, 3)) == 0.333333 and to_jsonable(Fraction(6, 2)) == 3
