@@ -10,25 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from docx import Document
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml.ns import qn
-from docx.shared import Pt, RGBColor
-from docx.text.run import Run
-
+from schema.document import Paper
 from schema.publication import Issue, shipped_rules
 from schema.vocabulary import Classification, Urgency
-
-FONT = "仿宋"  # body text; headings in 黑体/小标宋 as offices print them
-TITLE_FONT = "方正小标宋简体"
-
-
-def _font(run: Run, name: str) -> None:
-    """Set a run's font for Latin and for Chinese text (w:eastAsia)."""
-    run.font.name = name  # creates w:rFonts
-    fonts = run.element.rPr.rFonts if run.element.rPr is not None else None
-    if fonts is not None:
-        fonts.set(qn("w:eastAsia"), name)
 
 
 def markings(issue: Issue, copy: int) -> list[str]:
@@ -75,40 +59,40 @@ def to_markdown(issue: Issue, office: str, copy: int | None = None) -> str:
     return "\n".join(out)
 
 
+def colophon(issue: Issue, office: str) -> list[str | tuple[str, str]]:
+    """The 版记: the publication's 报/送/发 lines (data), then the office and the copies."""
+    lines: list[str | tuple[str, str]] = [
+        f"{label}：{whom}"
+        for label, whom in shipped_rules().distribution.get(issue.publication, ())
+    ]
+    first, last = issue.copies
+    lines.append((office, f"共印{last - first + 1}份"))
+    return lines
+
+
 def to_docx(issue: Issue, office: str, path: Path, copy: int | None = None) -> Path:
-    """Write the issue as a .docx file (atomically); the path written."""
+    """Write the issue as a .docx file on the GB/T 9704 page (atomically); the path written.
+
+    Top left the markings; the red masthead, the issue line, the publishing office left and
+    the date right over a red line; the items, each title in 小标宋 and its body in 仿宋; the
+    签发 line; the 版记 (报/送/发, 共印N份) at the end."""
     number = _check_copy(issue, copy)
-    doc = Document()
-    style = doc.styles["Normal"]
-    style.font.name = FONT
-    style.element.rPr.rFonts.set(qn("w:eastAsia"), FONT)
-    style.font.size = Pt(16)  # 三号
-    for line in markings(issue, number):
-        para = doc.add_paragraph()
-        para.alignment = WD_ALIGN_PARAGRAPH.LEFT
-        _font(para.add_run(line), "黑体")
-    masthead = doc.add_paragraph()
-    masthead.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    run = masthead.add_run(issue.publication)
-    run.font.size = Pt(42)
-    run.font.color.rgb = RGBColor(0xC0, 0x00, 0x00)  # the red masthead
-    _font(run, TITLE_FONT)
-    line = doc.add_paragraph(issue_line(issue))
-    line.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    doc.add_paragraph(dateline(issue, office))
+    paper = Paper()
+    paper.markings(markings(issue, number))
+    paper.masthead(issue.publication)
+    paper.body(issue_line(issue), indent=False, centred=True)
+    d = issue.date
+    paper.spread(office, f"{d.year}年{d.month}月{d.day}日")
+    paper.red_line()
     for n, entry in enumerate(issue.entries, 1):
-        heading = doc.add_paragraph()
-        heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
-        title = heading.add_run(f"{n}. {entry.title}")
-        title.bold = True
-        _font(title, TITLE_FONT)
+        paper.blank()
+        paper.title(f"{n}. {entry.title}" if len(issue.entries) > 1 else entry.title, size="body")
         for text in entry.body.splitlines():
             if text.strip():
-                para = doc.add_paragraph(text.strip())
-                para.paragraph_format.first_line_indent = Pt(32)  # two characters
+                paper.body(text.strip())
     if issue.signer:
-        doc.add_paragraph(f"签发：{issue.signer}")
-    tmp = path.with_name(f".{path.name}.part")
-    doc.save(str(tmp))
-    tmp.replace(path)
-    return path
+        paper.blank()
+        paper.right(f"签发：{issue.signer}")
+    paper.blank()
+    paper.colophon(colophon(issue, office))
+    return paper.save(path)

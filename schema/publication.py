@@ -14,7 +14,7 @@ import functools
 import json
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,8 @@ class PublicationRules:
 
     shipped: dict[str, int]  # name → copies per issue
     period: dict[Classification, str]
+    # name → its 版记 lines: (报, whom), (送, whom), (发, whom), those the office lists
+    distribution: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None = None) -> PublicationRules:
@@ -46,6 +48,14 @@ class PublicationRules:
             shipped={str(p["name"]): int(p.get("copies", 1)) for p in data["publication"]},
             period={
                 Classification.parse(k, "period"): str(v) for k, v in data.get("period", {}).items()
+            },
+            distribution={
+                str(p["name"]): tuple(
+                    (label, str(p[key]))
+                    for label, key in (("报", "report"), ("送", "send"), ("发", "issue"))
+                    if p.get(key)
+                )
+                for p in data["publication"]
             },
         )
 

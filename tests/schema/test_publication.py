@@ -160,7 +160,7 @@ def test_markings_in_gb_t_9704_order_in_markdown_and_docx_read_back(
         "特急",
         "专报",
         "2026年第3期（总第1期）",
-        "大同市　　2026年11月21日",
+        "大同市\t2026年11月21日",  # the office left, the date right (a right tab stop)
     ]
     assert "1. 平城区欠薪" in paragraphs and "2. 涉密事项" in paragraphs
     with pytest.raises(ValueError, match="不在本期印数"):

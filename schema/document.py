@@ -1,0 +1,360 @@
+"""One page layout for every document the desk exports (.docx, python-docx): GB/T 9704-2012.
+
+A4, 天头 37 mm and 订口 28 mm, a text block of 156 × 225 mm holding 22 lines of 28 characters
+(the section's document grid); 正文 3号仿宋, 标题 2号小标宋, 一级标题 黑体, 二级标题 楷体; the
+markings (份号, 密级和保密期限, 紧急程度) top left in that order; red lines as wide as the text
+block; page numbers “— N —” in 4号宋体 from a PAGE field, odd pages right and even pages left,
+one character in; the 版记 between its rules. Sizes, the red and the font names (each a list
+tried in order, the first installed one used) are data: ``schema/data/document.toml``.
+
+Every run names its fonts (Latin and East Asian) and its size, and the Normal style is this
+layout's own, so nothing prints in Word's defaults (Calibri, blue headings, Letter paper).
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from docx import Document
+from docx.document import Document as DocumentObject
+from docx.enum.section import WD_SECTION_START
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING, WD_TAB_ALIGNMENT
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Mm, Pt, RGBColor
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+from docx.text.run import Run
+
+from schema.datafile import data_text
+from schema.error import ConfigError
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The page and its type (``schema/data/document.toml``)."""
+
+    width_mm: float
+    height_mm: float
+    top_mm: float
+    left_mm: float
+    block_width_mm: float
+    block_height_mm: float
+    lines: int
+    chars: int
+    page_number_gap_mm: float
+    sizes: dict[str, float]  # title, body, markings, page_number, colophon, masthead, table
+    red: str  # RRGGBB
+    fonts: dict[str, tuple[str, ...]]  # body, title, heading1, heading2, markings, page_number
+
+    @property
+    def bottom_mm(self) -> float:
+        return self.height_mm - self.top_mm - self.block_height_mm
+
+    @property
+    def right_mm(self) -> float:
+        return self.width_mm - self.left_mm - self.block_width_mm
+
+    @property
+    def line_pitch_pt(self) -> float:
+        """The height of one of the page's lines (225 mm / 22)."""
+        return self.block_height_mm / self.lines * 72 / 25.4
+
+    @property
+    def char_pitch_pt(self) -> float:
+        """The width of one of a line's characters (156 mm / 28)."""
+        return self.block_width_mm / self.chars * 72 / 25.4
+
+    def font(self, role: str) -> str:
+        """The font for ``role``: the first of its names installed here, else the first."""
+        names = self.fonts[role]
+        installed = installed_fonts()
+        return next((n for n in names if n in installed), names[0])
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Layout:
+        text, where = data_text("document.toml", path)
+        try:
+            data = tomllib.loads(text)
+            page, kind, fonts = data["page"], data["type"], data["fonts"]
+            return cls(
+                width_mm=float(page["width_mm"]),
+                height_mm=float(page["height_mm"]),
+                top_mm=float(page["top_mm"]),
+                left_mm=float(page["left_mm"]),
+                block_width_mm=float(page["block_width_mm"]),
+                block_height_mm=float(page["block_height_mm"]),
+                lines=int(page["lines"]),
+                chars=int(page["chars"]),
+                page_number_gap_mm=float(page["page_number_gap_mm"]),
+                sizes={k: float(v) for k, v in kind.items() if k.endswith("_pt")},
+                red=str(kind["red"]),
+                fonts={k: tuple(str(n) for n in v) for k, v in fonts.items()},
+            )
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError([f"{where}：版式设置有误（{exc}）"]) from exc
+
+
+@functools.cache
+def shipped_layout() -> Layout:
+    return Layout.load()
+
+
+@functools.cache
+def installed_fonts() -> frozenset[str]:
+    """The font family names fontconfig knows on this machine (none where it is absent)."""
+    program = shutil.which("fc-list")
+    if program is None:
+        return frozenset()
+    try:
+        done = subprocess.run(
+            [program, ":", "family"], capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    names: set[str] = set()
+    for line in done.stdout.splitlines():
+        names.update(n.strip() for n in line.split(",") if n.strip())
+    return frozenset(names)
+
+
+def set_fonts(run: Run, name: str, size_pt: float) -> None:
+    """Name ``run``'s fonts for Latin and Chinese text alike, and its size."""
+    run.font.name = name  # w:ascii and w:hAnsi
+    fonts = run.element.get_or_add_rPr().get_or_add_rFonts()
+    fonts.set(qn("w:eastAsia"), name)
+    fonts.set(qn("w:cs"), name)
+    run.font.size = Pt(size_pt)
+
+
+class Paper:
+    """A document on the GB/T 9704 page: add its parts in order, then :meth:`save`."""
+
+    def __init__(self, layout: Layout | None = None) -> None:
+        self.layout = layout or shipped_layout()
+        self.doc: DocumentObject = Document()
+        self._page()
+        self._normal()
+        self._page_numbers()
+
+    # -- the page ------------------------------------------------------------------------------
+
+    def _page(self) -> None:
+        lay = self.layout
+        section = self.doc.sections[0]
+        section.start_type = WD_SECTION_START.NEW_PAGE
+        section.page_width, section.page_height = Mm(lay.width_mm), Mm(lay.height_mm)
+        section.top_margin, section.bottom_margin = Mm(lay.top_mm), Mm(lay.bottom_mm)
+        section.left_margin, section.right_margin = Mm(lay.left_mm), Mm(lay.right_mm)
+        section.header_distance = Mm(lay.top_mm / 2)
+        # the number's baseline area starts page_number_gap_mm under the text block
+        number_mm = lay.sizes["page_number_pt"] * 25.4 / 72
+        section.footer_distance = Mm(max(5.0, lay.bottom_mm - lay.page_number_gap_mm - number_mm))
+        # the document grid: 22 lines of 28 characters (Word and LibreOffice snap to it)
+        grid = section._sectPr.find(qn("w:docGrid"))
+        if grid is None:
+            grid = OxmlElement("w:docGrid")
+            section._sectPr.append(grid)
+        grid.set(qn("w:type"), "linesAndChars")
+        grid.set(qn("w:linePitch"), str(round(lay.line_pitch_pt * 20)))
+        spacing = (lay.char_pitch_pt - lay.sizes["body_pt"]) * 4096
+        grid.set(qn("w:charSpace"), str(round(spacing)))
+
+    def _normal(self) -> None:
+        """The Normal style is this layout's 正文: 3号仿宋, exact line pitch, no spacing."""
+        lay = self.layout
+        style = self.doc.styles["Normal"]
+        style.font.name = lay.font("body")
+        fonts = style.element.get_or_add_rPr().get_or_add_rFonts()
+        fonts.set(qn("w:eastAsia"), lay.font("body"))
+        style.font.size = Pt(lay.sizes["body_pt"])
+        style.font.color.rgb = RGBColor(0, 0, 0)
+        fmt = style.paragraph_format
+        fmt.space_before = fmt.space_after = Pt(0)
+        fmt.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+        fmt.line_spacing = Pt(lay.line_pitch_pt)
+
+    def _page_numbers(self) -> None:
+        """“— N —” in 4号宋体, odd pages right and even pages left, one character in."""
+        self.doc.settings.odd_and_even_pages_header_footer = True
+        section = self.doc.sections[0]
+        size = self.layout.sizes["page_number_pt"]
+        for footer, align in (
+            (section.footer, WD_ALIGN_PARAGRAPH.RIGHT),
+            (section.even_page_footer, WD_ALIGN_PARAGRAPH.LEFT),
+        ):
+            footer.is_linked_to_previous = False
+            para = footer.paragraphs[0]
+            para.alignment = align
+            one = Pt(size)  # one character in from the text block's edge
+            if align == WD_ALIGN_PARAGRAPH.RIGHT:
+                para.paragraph_format.right_indent = one
+            else:
+                para.paragraph_format.left_indent = one
+            self._text(para, "— ", "page_number", size)
+            self._field(para, "PAGE", size)
+            self._text(para, " —", "page_number", size)
+
+    def _field(self, para: Paragraph, code: str, size: float) -> None:
+        """A field (``PAGE``) the word processor fills in: begin, code, separate, 1, end."""
+        name = self.layout.font("page_number")
+        for kind, text in (("begin", ""), ("", f" {code} "), ("separate", ""), ("", "1")):
+            run = para.add_run()
+            set_fonts(run, name, size)
+            if kind:
+                char = OxmlElement("w:fldChar")
+                char.set(qn("w:fldCharType"), kind)
+                run._r.append(char)
+            elif text.strip() == code:
+                instr = OxmlElement("w:instrText")
+                instr.set(qn("xml:space"), "preserve")
+                instr.text = text
+                run._r.append(instr)
+            else:
+                run.text = text
+        end = para.add_run()
+        set_fonts(end, name, size)
+        char = OxmlElement("w:fldChar")
+        char.set(qn("w:fldCharType"), "end")
+        end._r.append(char)
+
+    # -- the parts -----------------------------------------------------------------------------
+
+    def _text(self, para: Paragraph, text: str, role: str, size: float) -> Run:
+        run = para.add_run(text)
+        set_fonts(run, self.layout.font(role), size)
+        return run
+
+    def _para(self, align: WD_ALIGN_PARAGRAPH = WD_ALIGN_PARAGRAPH.JUSTIFY) -> Paragraph:
+        para = self.doc.add_paragraph()
+        para.alignment = align
+        return para
+
+    def markings(self, lines: Sequence[str]) -> None:
+        """份号, 密级和保密期限, 紧急程度: top left, one a line, in that order (3号黑体)."""
+        for line in lines:
+            para = self._para(WD_ALIGN_PARAGRAPH.LEFT)
+            self._text(para, line, "markings", self.layout.sizes["markings_pt"])
+
+    def masthead(self, text: str) -> None:
+        """A red masthead (a publication's name, or the 发文机关标志), centred, in 小标宋."""
+        para = self._para(WD_ALIGN_PARAGRAPH.CENTER)
+        size = self.layout.sizes["masthead_pt"]
+        para.paragraph_format.line_spacing = Pt(size * 1.3)  # taller than the grid's line
+        run = self._text(para, text, "title", size)
+        run.font.color.rgb = RGBColor.from_string(self.layout.red)
+
+    def red_line(self) -> None:
+        """A red line as wide as the text block (under a masthead or 发文机关标志)."""
+        self._rule(self._para(), self.layout.red, 12)
+
+    def _rule(self, para: Paragraph, colour: str, eighths: int, where: str = "bottom") -> None:
+        borders = para._p.get_or_add_pPr().find(qn("w:pBdr"))
+        if borders is None:
+            borders = OxmlElement("w:pBdr")
+            para._p.get_or_add_pPr().append(borders)
+        line = OxmlElement(f"w:{where}")
+        line.set(qn("w:val"), "single")
+        line.set(qn("w:sz"), str(eighths))  # eighths of a point
+        line.set(qn("w:space"), "1")
+        line.set(qn("w:color"), colour)
+        borders.append(line)
+
+    def spread(self, left: str, right: str) -> None:
+        """One line with ``left`` at the left edge and ``right`` at the right (编印单位, date)."""
+        para = self._para(WD_ALIGN_PARAGRAPH.LEFT)
+        para.paragraph_format.tab_stops.add_tab_stop(
+            Mm(self.layout.block_width_mm), WD_TAB_ALIGNMENT.RIGHT
+        )
+        self._text(para, f"{left}\t{right}", "body", self.layout.sizes["body_pt"])
+
+    def title(self, text: str, size: str = "title") -> None:
+        """标题: 2号小标宋, centred (``size="body"``: an item's title in a publication, 3号)."""
+        para = self._para(WD_ALIGN_PARAGRAPH.CENTER)
+        size = self.layout.sizes[f"{size}_pt"]
+        para.paragraph_format.line_spacing = Pt(max(self.layout.line_pitch_pt, size * 1.3))
+        self._text(para, text, "title", size)
+
+    def heading(self, text: str, level: int = 1) -> None:
+        """一级标题 黑体, 二级标题 楷体 (3号), indented two characters as the body."""
+        para = self._para(WD_ALIGN_PARAGRAPH.LEFT)
+        para.paragraph_format.first_line_indent = Pt(2 * self.layout.char_pitch_pt)
+        role = "heading1" if level == 1 else "heading2"
+        self._text(para, text, role, self.layout.sizes["body_pt"])
+
+    def body(self, text: str, *, indent: bool = True, centred: bool = False) -> None:
+        """A paragraph of 正文 (3号仿宋), its first line indented two characters."""
+        para = self._para(WD_ALIGN_PARAGRAPH.CENTER if centred else WD_ALIGN_PARAGRAPH.JUSTIFY)
+        if indent and not centred:
+            para.paragraph_format.first_line_indent = Pt(2 * self.layout.char_pitch_pt)
+        self._text(para, text, "body", self.layout.sizes["body_pt"])
+
+    def right(self, text: str) -> None:
+        """A line set right, four characters in (落款, 成文日期)."""
+        para = self._para(WD_ALIGN_PARAGRAPH.RIGHT)
+        para.paragraph_format.right_indent = Pt(4 * self.layout.char_pitch_pt)
+        self._text(para, text, "body", self.layout.sizes["body_pt"])
+
+    def blank(self) -> None:
+        self._para()
+
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+        """A table with visible borders, every cell in 4号仿宋, the header row repeated on each
+        page it runs onto."""
+        size = self.layout.sizes["table_pt"]
+        table = self.doc.add_table(rows=1, cols=len(header))
+        table.alignment = WD_TABLE_ALIGNMENT.CENTER
+        props = table._tbl.tblPr
+        borders = OxmlElement("w:tblBorders")
+        for edge in ("top", "left", "bottom", "right", "insideH", "insideV"):
+            line = OxmlElement(f"w:{edge}")
+            line.set(qn("w:val"), "single")
+            line.set(qn("w:sz"), "4")
+            line.set(qn("w:space"), "0")
+            line.set(qn("w:color"), "000000")
+            borders.append(line)
+        props.append(borders)
+        repeat = OxmlElement("w:tblHeader")
+        table.rows[0]._tr.get_or_add_trPr().append(repeat)
+        for cells, texts in ((table.rows[0].cells, header), *((None, r) for r in rows)):
+            cells = cells if cells is not None else table.add_row().cells
+            for cell, text in zip(cells, texts, strict=True):
+                para = cell.paragraphs[0]
+                para.alignment = WD_ALIGN_PARAGRAPH.CENTER
+                para.paragraph_format.line_spacing = Pt(size * 1.5)
+                self._text(para, str(text), "body", size)
+        return table
+
+    def colophon(self, lines: Sequence[str | tuple[str, str]]) -> None:
+        """版记: its lines (a pair: left and right on one line, as 印发机关 and 印发日期)
+        between a thick first and last rule, thin rules between, 4号仿宋, one character in."""
+        size = self.layout.sizes["colophon_pt"]
+        one = Pt(size)
+        for n, line in enumerate(lines):
+            para = self._para(WD_ALIGN_PARAGRAPH.LEFT)
+            para.paragraph_format.left_indent = one
+            para.paragraph_format.right_indent = one
+            if isinstance(line, tuple):
+                para.paragraph_format.tab_stops.add_tab_stop(
+                    Mm(self.layout.block_width_mm) - 2 * one, WD_TAB_ALIGNMENT.RIGHT
+                )
+                self._text(para, f"{line[0]}\t{line[1]}", "body", size)
+            else:
+                self._text(para, line, "body", size)
+            if n == 0:
+                self._rule(para, "000000", 8, "top")  # 0.35 mm
+            self._rule(para, "000000", 8 if n == len(lines) - 1 else 4)  # 0.25 mm between
+
+    def save(self, path: Path) -> Path:
+        """Write the document atomically (a partial file never has the final name)."""
+        tmp = path.with_name(f".{path.name}.part")
+        self.doc.save(str(tmp))
+        tmp.replace(path)
+        return path
