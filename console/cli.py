@@ -348,7 +348,9 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
             if args.format == "docx":
                 if args.out is None:
                     raise ValidationError("out", "导出 Word 须用 --out 指定文件")
-                bulletin.to_docx(made, args.out)
+                now = desk.clock()
+                number = bulletin.document_number(desk.store, made, now.year)
+                bulletin.to_docx(made, args.out, number=number, issued=now.date())
                 _say(args, f"已生成 {args.out}")
             elif args.out is not None:
                 args.out.write_text(bulletin.to_markdown(made), "utf-8")

@@ -28,8 +28,9 @@ import functools
 import json
 import tomllib
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -341,6 +342,13 @@ class Bulletin:
     rules: str
     rows: tuple[Row, ...]  # ranked by score
     silent: tuple[str, ...]  # units below with nothing submitted in the period
+    # how the office issues it: the rules' [bulletin] table (number_prefix, main_to, cc, …)
+    how: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def period_label(self) -> str:
+        """2026年11月, 2026年第四季度, 2026年度."""
+        return Period.parse(self.period).label
 
 
 def compute(
@@ -391,7 +399,9 @@ def compute(
         if e.kind is K.SUBMITTED and period.start <= e.at < period.end and e.id in live
     }
     silent = tuple(f"{_label(store, u)}（{u}）" for u in below if u not in submitted)
-    return Bulletin(_label(store, me), period_text, rules.office, tuple(rows), silent)
+    return Bulletin(
+        _label(store, me), period_text, rules.office, tuple(rows), silent, dict(rules.bulletin)
+    )
 
 
 def _live(events: list[Event]) -> set[str]:
@@ -426,7 +436,7 @@ LEVELS = [Level.CENTRAL, Level.PROVINCE, Level.CITY, Level.COUNTY]
 def to_markdown(b: Bulletin) -> str:
     """The bulletin as Markdown, with a bar per unit for the ranking."""
     top = max((r.total.score for r in b.rows), default=0) or 1
-    out = [f"# {b.office}政务信息工作通报（{b.period}）", "", f"计分办法：{b.rules}", ""]
+    out = [f"# {b.office}政务信息工作通报（{b.period_label}）", "", f"计分办法：{b.rules}", ""]
     out += ["## 得分排名", ""]
     out += ["| 名次 | 单位 | 得分 | |", "|---:|---|---:|---|"]
     for n, r in enumerate(b.rows, 1):
@@ -463,26 +473,169 @@ def to_markdown(b: Bulletin) -> str:
     return "\n".join(out)
 
 
-def to_docx(b: Bulletin, path: Path) -> Path:
-    """The bulletin as a .docx file (atomically)."""
-    from docx import Document
+def document_number(store: Store, b: Bulletin, year: int) -> str:
+    """The bulletin's 发文字号 (同政办函〔2026〕12号): numbered per year in the order periods are
+    first issued, the same number every time the same period is exported again; empty where
+    the office's rules give no ``number_prefix``."""
+    prefix = str(b.how.get("number_prefix", ""))
+    if not prefix:
+        return ""
+    with store.write() as db:
+        mine = f"bulletin-of/{b.rules}/{b.period}"
+        row = db.execute("SELECT value FROM counter WHERE name = ?", [mine]).fetchone()
+        if row is None:
+            number = store.next_number(f"bulletin-number/{b.rules}/{year}")
+            db.execute("INSERT INTO counter(name, value) VALUES (?, ?)", [mine, number])
+        else:
+            number = int(row[0])
+    return f"{prefix}〔{year}〕{number}号"
 
-    doc = Document()
-    doc.add_heading(f"{b.office}政务信息工作通报（{b.period}）", level=1)
-    doc.add_paragraph(f"计分办法：{b.rules}")
-    doc.add_heading("得分排名", level=2)
-    table = doc.add_table(rows=1, cols=3)
-    for cell, text in zip(table.rows[0].cells, ("名次", "单位", "得分"), strict=True):
-        cell.text = text
-    for n, r in enumerate(b.rows, 1):
-        cells = table.add_row().cells
-        cells[0].text, cells[1].text, cells[2].text = str(n), r.label, format_points(r.total.score)
-    for line in to_markdown(b).split("## 采用与批示", 1)[1].splitlines()[1:]:
-        if line.startswith("## "):
-            doc.add_heading(line[3:], level=2)
-        elif line.strip() and not line.startswith("|---"):
-            doc.add_paragraph(line.strip("|- ").replace(" | ", "　"))
-    tmp = path.with_name(f".{path.name}.part")
-    doc.save(str(tmp))
-    tmp.replace(path)
-    return path
+
+def title(b: Bulletin) -> str:
+    """关于2026年11月份全市政务信息工作情况的通报."""
+    label = b.period_label
+    if label.endswith("月"):
+        label += "份"
+    return f"关于{label}{b.how.get('scope', '')}政务信息工作情况的通报"
+
+
+ATTACH_ROWS = 12  # tables longer than this go to 附件, after the body
+
+
+def _tables(b: Bulletin) -> list[tuple[str, list[str], list[list[str]]]]:
+    ranking = [
+        [
+            str(n),
+            r.label,
+            format_points(r.total.score),
+            str(r.total.required),
+            str(r.total.submitted),
+        ]
+        for n, r in enumerate(b.rows, 1)
+    ]
+    adoption = [
+        [r.label, *(str(r.adopted.get(lv.value, 0)) for lv in LEVELS), str(r.instructions)]
+        for r in b.rows
+    ]
+    return [
+        ("得分排名表", ["名次", "单位", "得分", "应报", "实报"], ranking),
+        ("采用与批示情况表", ["单位", *(f"{lv.value}采用" for lv in LEVELS), "批示"], adoption),
+    ]
+
+
+def _findings(b: Bulletin) -> list[str]:
+    """What fell short, one paragraph each (none when all went well)."""
+    out = []
+    short = [r for r in b.rows if r.total.shortfall]
+    if short:
+        out.append(
+            "报送任务未完成的单位："
+            + "；".join(
+                f"{r.label}应报{r.total.required}条、实报{r.total.submitted}条" for r in short
+            )
+            + "。"
+        )
+    asked = [r for r in b.rows if r.late_requests or r.missed_requests]
+    if asked:
+        out.append(
+            "约稿逾期或未报的单位："
+            + "；".join(
+                f"{r.label}逾期{r.late_requests}次、未报{r.missed_requests}次"
+                + ("（全年考核计零分）" if r.total.annual_zero else "")
+                for r in asked
+            )
+            + "。"
+        )
+    flagged = [r for r in b.rows if r.emergencies]
+    if flagged:
+        out.append(
+            "突发事件信息迟报、漏报、瞒报、误报的单位："
+            + "；".join(
+                r.label + "、".join(f"{k}{v}次" for k, v in sorted(r.emergencies.items()))
+                for r in flagged
+            )
+            + "。"
+        )
+    if b.silent:
+        out.append("本期未报送信息的单位：" + "、".join(b.silent) + "。")
+    return out
+
+
+ASKS = (
+    "各单位要进一步提高对政务信息工作的认识，紧扣中心工作，提高信息报送的时效性和针对性。",
+    "突发事件信息要严格按照时限要求报告，不得迟报、漏报、瞒报、误报。",
+)
+
+
+def to_docx(b: Bulletin, path: Path, *, number: str = "", issued: date | None = None) -> Path:
+    """The bulletin as a 通报 on the GB/T 9704 page (atomically): the red 发文机关标志, the
+    发文字号 over the red line, the title, 主送, the body (overall figures, the ranking and
+    adoption tables — as 附件 when long —, what fell short, what is asked next), 落款 and
+    成文日期, and the 版记 (抄送, 印发机关 and 印发日期). ``number``: its 发文字号
+    (:func:`document_number`); ``issued``: the 成文日期 (today when absent)."""
+    from schema.document import Paper
+
+    issued = issued or date.today()
+    when = f"{issued.year}年{issued.month}月{issued.day}日"
+    issuer = str(b.how.get("issuer") or b.rules)
+    paper = Paper()
+    paper.masthead(issuer)
+    paper.blank()
+    if number:
+        paper.body(number, indent=False, centred=True)
+    else:
+        paper.blank()
+    paper.red_line()
+    paper.blank()
+    paper.title(title(b))
+    paper.blank()
+    if b.how.get("main_to"):
+        paper.body(f"{b.how['main_to']}：", indent=False)
+    units = len(b.rows)
+    submitted = sum(r.total.submitted for r in b.rows)
+    adopted = sum(sum(r.adopted.values()) for r in b.rows)
+    instructed = sum(r.instructions for r in b.rows)
+    paper.body(
+        f"{b.period_label}，各单位围绕中心工作积极报送政务信息。按照{b.rules}政务信息工作"
+        "考核计分办法，现将有关情况通报如下："
+    )
+    paper.heading("一、总体情况")
+    paper.body(
+        f"纳入考核的{units}个单位共报送信息{submitted}条，被各级采用{adopted}条次，"
+        f"获领导批示{instructed}次。"
+    )
+    tables = _tables(b)
+    attached = units > ATTACH_ROWS
+    paper.heading("二、得分和采用情况")
+    if attached:
+        paper.body("各单位得分排名和采用、批示情况见附件1、附件2。")
+    else:
+        for name, header, rows in tables:
+            paper.caption(name)
+            paper.table(header, rows)
+    paper.heading("三、存在的问题")
+    for text in _findings(b) or ["本期各单位均按要求完成报送任务。"]:
+        paper.body(text)
+    paper.heading("四、下一步要求")
+    for n, text in enumerate(b.how.get("asks") or ASKS, 1):
+        paper.body(f"（{'一二三四五六七八九十'[n - 1] if n <= 10 else n}）{text}")
+    if attached:
+        paper.blank()
+        paper.body(f"附件：1．{tables[0][0]}", indent=True)
+        paper.body(f"　　　2．{tables[1][0]}", indent=True)
+    paper.blank()
+    paper.right(issuer)
+    paper.right(when)
+    if attached:
+        for n, (name, header, rows) in enumerate(tables, 1):
+            paper.page_break()
+            paper.heading(f"附件{n}", level=0)
+            paper.title(name)
+            paper.table(header, rows)
+    paper.blank()
+    colophon: list[str | tuple[str, str]] = []
+    if b.how.get("cc"):
+        colophon.append(f"抄送：{b.how['cc']}。")
+    colophon.append((issuer, f"{when}印发"))
+    paper.colophon(colophon)
+    return paper.save(path)

@@ -25,7 +25,7 @@ from docx import Document
 from docx.document import Document as DocumentObject
 from docx.enum.section import WD_SECTION_START
 from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING, WD_TAB_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK, WD_LINE_SPACING, WD_TAB_ALIGNMENT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
@@ -134,6 +134,16 @@ def set_fonts(run: Run, name: str, size_pt: float) -> None:
     run.font.size = Pt(size_pt)
 
 
+def condense(run: Run, layout: Layout) -> None:
+    """Set a body-size run's characters at the page's pitch (156 mm / 28): 3号 is 16 pt wide,
+    the pitch 15.8 pt, so each character is drawn 0.2 pt closer (w:spacing, in twips)."""
+    twips = round((layout.char_pitch_pt - layout.sizes["body_pt"]) * 20)
+    if twips:
+        spacing = OxmlElement("w:spacing")
+        spacing.set(qn("w:val"), str(twips))
+        run.element.get_or_add_rPr().append(spacing)
+
+
 class Paper:
     """A document on the GB/T 9704 page: add its parts in order, then :meth:`save`."""
 
@@ -162,14 +172,30 @@ class Paper:
         if grid is None:
             grid = OxmlElement("w:docGrid")
             section._sectPr.append(grid)
-        grid.set(qn("w:type"), "linesAndChars")
+        # 22 lines a page from the grid; 28 characters a line from each body run's spacing
+        # (:meth:`_text`): LibreOffice gives a character wider than a character grid's pitch two
+        # cells of it, and 3号 (16 pt) is wider than 156 mm / 28 (15.8 pt)
+        grid.set(qn("w:type"), "lines")
         grid.set(qn("w:linePitch"), str(round(lay.line_pitch_pt * 20)))
-        spacing = (lay.char_pitch_pt - lay.sizes["body_pt"]) * 4096
-        grid.set(qn("w:charSpace"), str(round(spacing)))
+        if grid.get(qn("w:charSpace")) is not None:
+            del grid.attrib[qn("w:charSpace")]
 
     def _normal(self) -> None:
-        """The Normal style is this layout's 正文: 3号仿宋, exact line pitch, no spacing."""
+        """The Normal style is this layout's 正文: 3号仿宋, exact line pitch, no spacing. The
+        document defaults say 3号 too: the grid's character pitch is counted from them (at
+        Word's 10.5 pt a 3号 character would take two cells of the grid)."""
         lay = self.layout
+        defaults = self.doc.styles.element.find(qn("w:docDefaults"))
+        if defaults is not None:
+            rpr = defaults.find(f"{qn('w:rPrDefault')}/{qn('w:rPr')}")
+            if rpr is not None:
+                for tag in ("w:sz", "w:szCs"):
+                    old = rpr.find(qn(tag))
+                    if old is not None:
+                        rpr.remove(old)
+                    size = OxmlElement(tag)
+                    size.set(qn("w:val"), str(round(lay.sizes["body_pt"] * 2)))
+                    rpr.append(size)
         style = self.doc.styles["Normal"]
         style.font.name = lay.font("body")
         fonts = style.element.get_or_add_rPr().get_or_add_rFonts()
@@ -230,6 +256,8 @@ class Paper:
     def _text(self, para: Paragraph, text: str, role: str, size: float) -> Run:
         run = para.add_run(text)
         set_fonts(run, self.layout.font(role), size)
+        if size == self.layout.sizes["body_pt"]:
+            condense(run, self.layout)
         return run
 
     def _para(self, align: WD_ALIGN_PARAGRAPH = WD_ALIGN_PARAGRAPH.JUSTIFY) -> Paragraph:
@@ -244,9 +272,11 @@ class Paper:
             self._text(para, line, "markings", self.layout.sizes["markings_pt"])
 
     def masthead(self, text: str) -> None:
-        """A red masthead (a publication's name, or the 发文机关标志), centred, in 小标宋."""
+        """A red masthead (a publication's name, or the 发文机关标志), centred, in 小标宋, on one
+        line: a long name is set smaller to fit the text block."""
         para = self._para(WD_ALIGN_PARAGRAPH.CENTER)
-        size = self.layout.sizes["masthead_pt"]
+        block_pt = self.layout.block_width_mm * 72 / 25.4
+        size = min(self.layout.sizes["masthead_pt"], 0.9 * block_pt / max(1, len(text)))
         para.paragraph_format.line_spacing = Pt(size * 1.3)  # taller than the grid's line
         run = self._text(para, text, "title", size)
         run.font.color.rgb = RGBColor.from_string(self.layout.red)
@@ -283,10 +313,13 @@ class Paper:
         self._text(para, text, "title", size)
 
     def heading(self, text: str, level: int = 1) -> None:
-        """一级标题 黑体, 二级标题 楷体 (3号), indented two characters as the body."""
+        """一级标题 黑体, 二级标题 楷体 (3号), indented two characters as the body; level 0:
+        黑体 at the left edge (附件1 over an attachment)."""
         para = self._para(WD_ALIGN_PARAGRAPH.LEFT)
-        para.paragraph_format.first_line_indent = Pt(2 * self.layout.char_pitch_pt)
-        role = "heading1" if level == 1 else "heading2"
+        if level:
+            para.paragraph_format.first_line_indent = Pt(2 * self.layout.char_pitch_pt)
+        para.paragraph_format.keep_with_next = True  # never alone at a page's foot
+        role = "heading2" if level == 2 else "heading1"
         self._text(para, text, role, self.layout.sizes["body_pt"])
 
     def body(self, text: str, *, indent: bool = True, centred: bool = False) -> None:
@@ -302,8 +335,20 @@ class Paper:
         para.paragraph_format.right_indent = Pt(4 * self.layout.char_pitch_pt)
         self._text(para, text, "body", self.layout.sizes["body_pt"])
 
+    def caption(self, text: str) -> None:
+        """A table's name, centred over it and kept on its page."""
+        para = self._para(WD_ALIGN_PARAGRAPH.CENTER)
+        para.paragraph_format.keep_with_next = True
+        self._text(para, text, "heading1", self.layout.sizes["body_pt"])
+
     def blank(self) -> None:
         self._para()
+
+    def page_break(self) -> None:
+        """What follows starts a new page (an attachment)."""
+        run = self._para(WD_ALIGN_PARAGRAPH.LEFT).add_run()
+        set_fonts(run, self.layout.font("body"), self.layout.sizes["body_pt"])
+        run.add_break(WD_BREAK.PAGE)
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
         """A table with visible borders, every cell in 4号仿宋, the header row repeated on each

@@ -170,7 +170,16 @@ def format_points(value: Fraction) -> str:
 
 # -- rules ---------------------------------------------------------------------------------------
 
-_TOP_KEYS = {"office", "description", "switches", "adoption", "instruction", "request"}
+_TOP_KEYS = {"office", "description", "switches", "adoption", "instruction", "request", "bulletin"}
+# the [bulletin] table: how this office's 通报 is issued (all optional text)
+BULLETIN_KEYS = {
+    "number_prefix": "发文字号的机关代字，如 同政办函",
+    "main_to": "主送机关，如 各县（区）人民政府办公室，市直各部门",
+    "cc": "抄送，如 市委办公室",
+    "issuer": "印发机关（默认为使用本办法的单位）",
+    "scope": "标题中的范围，如 全市（关于2026年11月份全市政务信息工作情况的通报）",
+    "asks": "下一步要求，每条一段（列表）",
+}
 _TOP_KEYS |= {"penalty", "quota"}
 _SWITCH_KEYS = (
     "publications_add_up",
@@ -218,6 +227,9 @@ class ScoringRules:
     fixed: Mapping[EventKind, Fraction]  # the [[request]] and [[penalty]] tables by event kind
     quota: Mapping[UnitType, int]  # items required per month
     source: str = ""
+    # how the office issues its 通报: number_prefix, main_to, cc, issuer, asks (see
+    # BULLETIN_KEYS); absent keys leave those parts out
+    bulletin: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def load(cls, path: Path) -> ScoringRules:
@@ -253,7 +265,25 @@ class ScoringRules:
             ),
             quota=MappingProxyType(_quotas(data)),
             source=source,
+            bulletin=MappingProxyType(_bulletin(data.get("bulletin", {}))),
         )
+
+
+def _bulletin(value: object) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValidationError("bulletin", "应为表（[bulletin]）")
+    _no_unknown(value, set(BULLETIN_KEYS), "bulletin.")
+    out: dict[str, Any] = {}
+    for key, v in value.items():
+        if key == "asks":
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ValidationError("bulletin.asks", "应为文字列表")
+            out[key] = tuple(x.strip() for x in v if x.strip())
+        elif not isinstance(v, str):
+            raise ValidationError(f"bulletin.{key}", f"应为文字，实际为 {_type(v)}")
+        else:
+            out[key] = v.strip()
+    return out
 
 
 def shipped_rule_sets() -> dict[str, Path]:
@@ -702,6 +732,20 @@ class Period:
                 raise ValidationError("period", f"期间应按整月计，{local:%Y-%m-%d %H:%M} 不是月初")
         if self.end <= self.start:
             raise ValidationError("period", "期间的结束应晚于开始")
+
+    @property
+    def label(self) -> str:
+        """The period as a document names it: 2026年11月, 2026年第四季度, 2026年度."""
+        first = self.start.astimezone(CHINA)
+        count = _index(self.end) - _index(self.start)
+        if count == 12 and first.month == 1:
+            return f"{first.year}年度"
+        if count == 3 and first.month % 3 == 1:
+            return f"{first.year}年第{'一二三四'[first.month // 3]}季度"
+        if count == 1:
+            return f"{first.year}年{first.month}月"
+        last = _month(first.year, first.month + count - 1)
+        return f"{first.year}年{first.month}月至{last.year}年{last.month}月"
 
     @property
     def months(self) -> list[datetime]:

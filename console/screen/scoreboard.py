@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -32,7 +32,6 @@ from schema.scoring import Period, format_points
 SPANS = ("month", "quarter", "year")
 SPAN_NAMES = {"month": "按月", "quarter": "按季", "year": "按年"}
 SPAN_MONTHS = {"month": 1, "quarter": 3, "year": 12}
-QUARTERS = "一二三四"
 LABEL = 14  # cells for a unit's name in every table
 SCORE = 8  # cells for a score
 COUNT = 6  # cells for a count column
@@ -50,14 +49,7 @@ def period_text(year: int, month: int, span: str) -> str:
 
 def period_name(text: str) -> str:
     """A period as a bulletin's title says it: 2026年11月, 2026年第四季度, 2026年度."""
-    period = Period.parse(text)
-    first = period.start.astimezone(CHINA)
-    months = len(period.months)
-    if months == 1:
-        return f"{first.year}年{first.month}月"
-    if months == 3:
-        return f"{first.year}年第{QUARTERS[(first.month - 1) // 3]}季度"
-    return f"{first.year}年度"
+    return Period.parse(text).label
 
 
 def shift(year: int, month: int, months: int) -> tuple[int, int]:
@@ -189,7 +181,9 @@ def board_text(made: bulletin.Bulletin, now: datetime, width: int) -> Text:
     return text
 
 
-def export(made: bulletin.Bulletin, answer: str, node: str) -> tuple[Path, Path]:
+def export(
+    made: bulletin.Bulletin, answer: str, node: str, number: str = "", issued: date | None = None
+) -> tuple[Path, Path]:
     """Write the bulletin as Markdown and .docx. ``answer`` is a folder (files named after
     the office and period) or a file name (its .md/.docx suffix is replaced)."""
     path = Path(answer.strip() or ".").expanduser()
@@ -204,7 +198,7 @@ def export(made: bulletin.Bulletin, answer: str, node: str) -> tuple[Path, Path]
     temp = markdown.with_name(f".{markdown.name}.part")
     temp.write_text(bulletin.to_markdown(made), "utf-8")
     temp.replace(markdown)  # no half-written file under the real name
-    bulletin.to_docx(made, word)
+    bulletin.to_docx(made, word, number=number, issued=issued)
     return markdown, word
 
 
@@ -357,9 +351,16 @@ class ScoreboardScreen(DeskScreen):
                 app.notify(str(exc), title="导出失败", severity="error")
                 return
 
+        now = self.desk.clock()
+        try:  # its 发文字号, taken now (a write) for the file the worker makes
+            number = bulletin.document_number(self.desk.store, made, now.year)
+        except XinbaoError as exc:
+            app.notify(exc.message, title="导出失败", severity="error")
+            return
+
         def write() -> None:
             try:
-                markdown, word = export(made, answer, node)
+                markdown, word = export(made, answer, node, number, now.date())
             except OSError as exc:
                 where = exc.filename or answer
                 said = f"无法写入 {where}（{reason(exc)}）"

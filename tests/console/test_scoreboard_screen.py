@@ -331,12 +331,13 @@ async def test_export_writes_markdown_and_word(city: Desk, tmp_path: Path) -> No
         markdown = out / "通报-140200-2026-11.md"
         word = out / "通报-140200-2026-11.docx"
         text = markdown.read_text("utf-8")
-        assert text.startswith("# 大同市政务信息工作通报（2026-11）")
+        assert text.startswith("# 大同市政务信息工作通报（2026年11月）")
         assert "| 1 | 新荣区 | 33 |" in text
         paragraphs = [p.text for p in docx.Document(str(word)).paragraphs]
-        assert paragraphs[0] == "大同市政务信息工作通报（2026-11）"
+        assert paragraphs[0] == "大同市人民政府办公室"  # the 通报's 发文机关标志
+        assert "同政办函〔2026〕1号" in paragraphs  # its number, taken on export
         table = docx.Document(str(word)).tables[0]
-        assert [c.text for c in table.rows[1].cells] == ["1", "新荣区", "33"]
+        assert [c.text for c in table.rows[1].cells][:3] == ["1", "新荣区", "33"]
         notes = [n.message for n in app._notifications]
         assert any(str(markdown) in n and str(word) in n for n in notes)
         # a file name: its suffix replaced, both written

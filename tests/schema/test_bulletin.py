@@ -154,7 +154,8 @@ def test_an_adoption_undone_later_is_reversed_not_erased(
     assert {r.unit: r.total.score for r in nov.rows}["140212"] == 33
     path = bulletin.to_docx(nov, tmp_path / "通报.docx")
     paragraphs = [p.text for p in docx.Document(str(path)).paragraphs]
-    assert paragraphs[0] == "大同市政务信息工作通报（2026-11）"
+    assert paragraphs[0] == "大同市人民政府办公室"  # the 发文机关标志
+    assert "关于2026年11月份全市政务信息工作情况的通报" in paragraphs
 
 
 def test_a_bulletin_as_json_keeps_its_points(november: tuple[Ticking, Desk]) -> None:
@@ -172,3 +173,51 @@ def test_a_bulletin_as_json_keeps_its_points(november: tuple[Ticking, Desk]) -> 
     rows = {r["unit"]: r for r in data["rows"]}
     assert rows["140212"]["total"]["score"] == 33
     assert to_jsonable(Fraction(1, 3)) == 0.333333 and to_jsonable(Fraction(6, 2)) == 3
+
+
+def test_the_bulletin_is_a_tongbao_on_the_standard_page(
+    november: tuple[Ticking, Desk], tmp_path: Path
+) -> None:
+    """A real 通报: 发文机关标志, 发文字号 numbered per year (the same number again for the same
+    period), the title, 主送, bordered tables, 落款 and 成文日期 in Chinese, the 版记."""
+    from datetime import date
+
+    from docx.oxml.ns import qn
+
+    clock, city = november
+    made = bulletin.compute(
+        city.store, "140200", "2026-11", clock(), bulletin.load_rules("datong-city")
+    )
+    assert made.period_label == "2026年11月"
+    number = bulletin.document_number(city.store, made, 2026)
+    assert number == "同政办函〔2026〕1号"
+    assert bulletin.document_number(city.store, made, 2026) == number  # exported again
+    october = bulletin.compute(
+        city.store, "140200", "2026-10", clock(), bulletin.load_rules("datong-city")
+    )
+    assert bulletin.document_number(city.store, october, 2026) == "同政办函〔2026〕2号"
+    path = bulletin.to_docx(made, tmp_path / "通报.docx", number=number, issued=date(2026, 12, 1))
+    doc = docx.Document(str(path))
+    texts = [p.text for p in doc.paragraphs if p.text.strip()]
+    assert texts[:4] == [
+        "大同市人民政府办公室",
+        "同政办函〔2026〕1号",
+        "关于2026年11月份全市政务信息工作情况的通报",
+        "各县（区）人民政府办公室，市直各部门：",
+    ]
+    masthead = doc.paragraphs[0].runs[0]
+    assert str(masthead.font.color.rgb) == "FF0000"
+    assert "一、总体情况" in texts and "四、下一步要求" in texts
+    assert any("平城区逾期0次、未报1次" in t for t in texts)  # who fell short, by name
+    assert texts.index("大同市人民政府办公室", 1) < texts.index("2026年12月1日")  # 落款, date
+    assert texts[-2:] == [
+        "抄送：市委办公室，市人大常委会办公室，市政协办公室。",
+        "大同市人民政府办公室\t2026年12月1日印发",
+    ]
+    ranking, adoption = doc.tables
+    assert [c.text for c in ranking.rows[0].cells] == ["名次", "单位", "得分", "应报", "实报"]
+    assert [c.text for c in ranking.rows[1].cells][:3] == ["1", "新荣区", "33"]
+    assert adoption.rows[0].cells[0].text == "单位" and len(adoption.rows) == len(made.rows) + 1
+    for table in doc.tables:
+        assert table._tbl.tblPr.find(qn("w:tblBorders")) is not None  # visible borders
+    assert "2026-11" not in "".join(texts)  # periods in Chinese everywhere

@@ -64,11 +64,12 @@ def test_the_page_is_a4_with_the_standard_margins_and_grid(tmp_path: Path) -> No
     assert mm(section.right_margin) == 210 - 28 - 156
     assert mm(section.bottom_margin) == 297 - 37 - 225
     grid = section._sectPr.find(qn("w:docGrid"))
-    assert grid.get(qn("w:type")) == "linesAndChars"
+    assert grid.get(qn("w:type")) == "lines"
     assert int(grid.get(qn("w:linePitch"))) == round(225 / 22 / 25.4 * 72 * 20)  # 22 lines
-    # 28 characters on 156 mm: the grid's pitch is 3号 (16 pt) plus charSpace/4096 pt
-    pitch = 16 + int(grid.get(qn("w:charSpace"))) / 4096
-    assert abs(pitch * 28 - 156 / 25.4 * 72) < 0.1
+    # 28 characters a line: each 3号 run drawn at 156 mm / 28 (16 pt less 0.2 pt, in twips)
+    body = next(r for p in doc.paragraphs for r in p.runs if r.text.startswith("入冬以来"))
+    spacing = body.element.rPr.find(qn("w:spacing"))
+    assert (16 + int(spacing.get(qn("w:val"))) / 20) * 28 == pytest.approx(156 / 25.4 * 72, abs=3)
 
 
 def test_every_run_names_its_fonts_and_size(tmp_path: Path) -> None:
