@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench faults lint system clean
+.PHONY: demo test bench faults lint system preview clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "xinbao needs Python >= 3.11"'
@@ -22,10 +22,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# programs some tests drive for real (OpenSSH's sshd and ssh, tmux, systemd-analyze): installed
-# from Debian's packages when missing and we may (CI runs as root on a fresh machine); a test
-# that needs one fails without it, it is never skipped
-SYSTEM_PROGRAMS := /usr/sbin/sshd:openssh-server /usr/bin/ssh:openssh-client /usr/bin/tmux:tmux /usr/bin/systemd-analyze:systemd
+# programs some tests drive for real (OpenSSH's sshd and ssh, tmux, systemd-analyze, LibreOffice
+# rendering the exported documents with the Noto CJK fonts, pdftoppm for make preview):
+# installed from Debian's packages when missing and we may (CI runs as root on a fresh machine);
+# a test that needs one fails without it, it is never skipped
+SYSTEM_PROGRAMS := /usr/sbin/sshd:openssh-server /usr/bin/ssh:openssh-client /usr/bin/tmux:tmux /usr/bin/systemd-analyze:systemd /usr/bin/soffice:libreoffice-writer-nogui /usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc:fonts-noto-cjk /usr/bin/pdftoppm:poppler-utils
 
 system:
 	@missing="$(foreach p,$(SYSTEM_PROGRAMS),$(if $(wildcard $(word 1,$(subst :, ,$(p)))),,$(word 2,$(subst :, ,$(p)))))"; \
@@ -46,6 +47,11 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_bundle.py
 	$(BIN)/python -m tests.bench.bench_daemon
 	$(BIN)/python tests/bench/bench_similar.py
+
+# the exported documents (a 信息刊物, a 通报) as .docx, PDF (LibreOffice) and PNGs of their
+# first pages (pdftoppm), for people to look at
+preview: $(STAMP) system
+	$(BIN)/python -m tests.render .cache/preview
 
 # a fault campaign on a five-tier chain (by hand, several minutes): >= 1,000 faults, then the
 # counts (lost, doubled, receipts missing, settle time); SEED=n replays a schedule

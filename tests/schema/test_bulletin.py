@@ -65,6 +65,12 @@ def send(desk: Desk, city: Desk, title: str) -> str:
 
 @pytest.fixture
 def november() -> tuple[Ticking, Desk]:
+    return november_city()
+
+
+def november_city() -> tuple[Ticking, Desk]:
+    """A city's November: adoptions, an instruction, a missed request, a late emergency (also
+    the bulletin that ``make preview`` and the rendering tests print)."""
     clock, city, d = desks()
     # 新荣区 sends three items: one in 每日要情, one in 专报 (then instructed by the mayor),
     # one placed in 每日要情 and taken out again

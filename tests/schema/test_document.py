@@ -21,7 +21,10 @@ from schema.vocabulary import Classification, Urgency
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
-def issue(entries: int = 2) -> Issue:
+BODY = "入冬以来，新荣区落实清洁取暖工作。\n一是补贴到户；二是巡查到点。"
+
+
+def issue(entries: int = 2, body: str = BODY) -> Issue:
     return Issue(
         id="每日要情/2026/3",
         publication="每日要情",
@@ -39,7 +42,7 @@ def issue(entries: int = 2) -> Issue:
             Entry(
                 item_id=f"140212-2026-0000{n}",
                 title=f"新荣区第{n}条信息",
-                body="入冬以来，新荣区落实清洁取暖工作。\n一是补贴到户；二是巡查到点。",
+                body=body,
                 urgency=Urgency.FLASH,
                 classification=Classification.SECRET,
                 origin="140212",

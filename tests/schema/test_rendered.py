@@ -1,0 +1,98 @@
+"""The exported documents rendered as an office prints them (issue 17): a 信息刊物 and a 通报
+written as .docx, converted to PDF by LibreOffice headless (installed by ``make test`` with the
+Noto CJK fonts; never skipped), and read back with pypdf: A4 pages, every piece of text inside
+the 156 × 225 mm text block at 天头 37 mm and 订口 28 mm, a page number “— N —” on every page
+under it (odd pages right, even pages left), no line longer than 28 characters."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from tests.render import documents, to_pdf
+
+MM = 72 / 25.4
+PAGE = (210 * MM, 297 * MM)
+LEFT, RIGHT = 28 * MM, (28 + 156) * MM
+TOP, BOTTOM = (297 - 37) * MM, (297 - 37 - 225) * MM
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("rendered")
+    made = documents(folder)
+    return dict(zip(made, to_pdf(list(made.values()), folder), strict=True))
+
+
+def pieces(page: object) -> list[tuple[float, float, float, str]]:
+    """(x, y, size, text) of each piece of text on ``page``, in points from the bottom left."""
+    found: list[tuple[float, float, float, str]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
+        if text.strip():
+            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            scale = (tm[0] ** 2 + tm[1] ** 2) ** 0.5 * (cm[0] ** 2 + cm[1] ** 2) ** 0.5
+            found.append((x, y, size * scale, text.strip()))
+
+    page.extract_text(visitor_text=visit)  # type: ignore[attr-defined]
+    return found
+
+
+def width(text: str) -> float:
+    """A line's length in characters of the body's size: Latin letters and digits are half."""
+    return sum(1 if unicodedata.east_asian_width(ch) in "WF" else 0.5 for ch in text if ch != " ")
+
+
+@pytest.mark.parametrize("name", ["刊物", "通报"])
+def test_a4_pages_with_text_only_inside_the_block(rendered: dict[str, Path], name: str) -> None:
+    reader = PdfReader(str(rendered[name]))
+    assert len(reader.pages) >= 2, name  # several pages: the numbering is seen working
+    for n, page in enumerate(reader.pages, 1):
+        box = page.mediabox
+        assert (float(box.width), float(box.height)) == pytest.approx(PAGE, abs=1)
+        numbers = []
+        for x, y, size, text in pieces(page):
+            if y < BOTTOM - 2:  # under the block: only the page number
+                numbers.append((x, text))
+                continue
+            assert x >= LEFT - 1, (name, n, text, x)
+            assert x + width(text) * size <= RIGHT + 4, (name, n, text, x, size)
+            assert y <= TOP + 2, (name, n, text, y)
+        assert "".join(t for _, t in numbers) == f"—{n}—", (name, n, numbers)
+        first = min(x for x, _ in numbers)
+        if n % 2:  # odd pages: at the right, one character in
+            assert first > (LEFT + RIGHT) / 2, (name, n, first)
+        else:
+            assert first < (LEFT + RIGHT) / 2, (name, n, first)
+
+
+@pytest.mark.parametrize("name", ["刊物", "通报"])
+def test_no_line_holds_more_than_28_characters(rendered: dict[str, Path], name: str) -> None:
+    reader = PdfReader(str(rendered[name]))
+    lines = [line for page in reader.pages for line in page.extract_text().splitlines()]
+    assert lines
+    long = [line for line in lines if width(line) > 28]
+    assert not long, long
+    full = [line for line in lines if width(line) >= 27]
+    assert full, "no body line is full: the 28-character line is not being reached"
+
+
+def test_the_bulletin_reads_as_a_tongbao(rendered: dict[str, Path]) -> None:
+    text = "\n".join(p.extract_text() for p in PdfReader(str(rendered["通报"])).pages)
+    text = text.replace(" ", "")
+    for part in (
+        "大同市人民政府办公室",
+        "同政办函〔2026〕1号",
+        "各县（区）人民政府办公室，市直各部门：",
+        "一、总体情况",
+        "名次单位得分应报实报",
+        "2026年12月1日",
+        "抄送：",
+        "2026年12月1日印发",
+    ):
+        assert part in text, part
+    assert "2026-11" not in text
