@@ -12,7 +12,7 @@ from typing import Any
 
 from console import itemtext, remote, requests_text
 from console.text import fit
-from schema import bulletin, editorial, emergency, issuefile, state, view
+from schema import bulletin, editorial, emergency, issuefile, requestfile, state, view
 from schema import desk as ops
 from schema import lead as leads
 from schema import publication as pubs
@@ -59,8 +59,16 @@ def build_parser() -> Parser:
     p = cmds.add_parser("signoff", parents=[opts], help="签发信息或约稿，排队发出")
     p.add_argument("id")
 
-    p = cmds.add_parser("request", parents=[opts], help="从文件起草约稿或报送要点，待签发")
-    p.add_argument("file", type=Path, help="约稿文件")
+    p = cmds.add_parser(
+        "request",
+        parents=[opts],
+        help="从文件起草约稿或报送要点，待签发；request export ID 导出约稿通知",
+        usage="xinbao request FILE | xinbao request export ID [--format {md,docx}] [--out F]",
+    )
+    p.add_argument("file", help="约稿文件；或 export（导出约稿通知）")
+    p.add_argument("id", nargs="?", help="导出的约稿编号（export 时）")
+    p.add_argument("--format", choices=["md", "docx"], default="md", help="导出格式")
+    p.add_argument("--out", type=Path, help="输出文件（md 缺省输出到屏幕）")
     p = cmds.add_parser("requests", parents=[opts], help="列出约稿与报送要点（收到的和发出的）")
     p.add_argument("--due", action="store_true", help="只列出到期待发的跟踪约稿")
     p = cmds.add_parser("zero-report", parents=[opts], help="对约稿作零报告")
@@ -267,7 +275,8 @@ def _over_ssh(args: Any) -> int:
 def _remote(desk: Desk, args: Any, folder: Path) -> Any:
     """One desk command for a person over SSH: files from standard input, never a path of
     the node; no attachment files (they would be the node's own files)."""
-    if getattr(args, "file", None) is not None:
+    exporting = args.command == "request" and args.file == "export"  # a word, not a file
+    if getattr(args, "file", None) is not None and not exporting:
         args.file = remote.stdin_file(folder, "标准输入")
     to_stdout = getattr(args, "out", None) is not None
     if to_stdout:
@@ -387,8 +396,25 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
                 "request": request,
                 "matrix": requests.matrix(desk.store, args.id, desk.clock()),
             }
+        case "request" if args.file == "export":
+            if not args.id:
+                raise ValidationError("id", "请给出要导出的约稿编号：xinbao request export ID")
+            request = requests.get(desk.store, args.id)
+            if args.format == "docx":
+                if args.out is None:
+                    raise ValidationError("out", "导出 Word 须用 --out 指定文件")
+                requestfile.to_docx(desk.store, request, args.out)
+                _say(args, f"已导出 {args.out}")
+            elif args.out is not None:
+                args.out.write_text(requestfile.to_markdown(desk.store, request), "utf-8")
+                _say(args, f"已导出 {args.out}")
+            elif not args.json:
+                print(requestfile.to_markdown(desk.store, request))
+            return request
         case "request":
-            request = ops.compose_request(desk, requests.read_request_file(args.file))
+            if args.id:
+                raise ValidationError("", f"多余的参数 {args.id}（起草约稿只需一个文件）")
+            request = ops.compose_request(desk, requests.read_request_file(Path(args.file)))
             _say(args, f"已起草 {request.id} {request.number}「{request.draft.topic}」，待签发")
             return request
         case "requests":

@@ -89,7 +89,8 @@ def requested(environ: dict[str, str]) -> list[str]:
 def confine(args: object) -> None:
     """Refuse parsed arguments that name a path on the node (raises :class:`Refused`)."""
     file = getattr(args, "file", None)
-    if file is not None and str(file) != STDIN:
+    exporting = getattr(args, "command", "") == "request" and str(file) == "export"
+    if file is not None and str(file) != STDIN and not exporting:
         raise Refused("通过 SSH 提交的文件须从标准输入读入：命令中写 -，如 submit - < 信息.toml")
     out = getattr(args, "out", None)
     if out is not None and str(out) != STDIN:
