@@ -97,7 +97,7 @@ def build_parser() -> Parser:
     q.add_argument("ref")
     q = acts.add_parser("export", parents=[opts], help="导出一期为 Markdown 或 Word（.docx）")
     q.add_argument("ref")
-    q.add_argument("--format", choices=["md", "docx"], default="md")
+    q.add_argument("--format", choices=["md", "docx", "xlsx"], default="md")
     q.add_argument("--out", type=Path, help="输出文件（md 缺省输出到屏幕）")
     q.add_argument("--copy", type=int, help="份号（缺省为本期第一份）")
     p = cmds.add_parser("publication", parents=[opts], help="增加本单位的刊物（如 特刊）")
@@ -128,7 +128,12 @@ def build_parser() -> Parser:
         "bulletin", parents=[opts], help="生成通报：得分排名、采用、批示、任务完成等"
     )
     p.add_argument("--period", required=True, help="月（2026-11）、季（2026-Q4）或年（2026）")
-    p.add_argument("--format", choices=["md", "docx"], default="md")
+    p.add_argument(
+        "--format",
+        choices=["md", "docx", "xlsx"],
+        default="md",
+        help="格式：md、docx（通报）或 xlsx（表格）",
+    )
     p.add_argument("--out", type=Path, help="输出文件（md 缺省输出到屏幕）")
     p.add_argument(
         "--rules", default="", help="计分办法：datong-city、shanxi-province、county-office 或文件"
@@ -280,7 +285,7 @@ def _remote(desk: Desk, args: Any, folder: Path) -> Any:
         args.file = remote.stdin_file(folder, "标准输入")
     to_stdout = getattr(args, "out", None) is not None
     if to_stdout:
-        args.out = folder / ("导出.docx" if args.format == "docx" else "导出.md")
+        args.out = folder / f"导出.{args.format}"  # md, docx or xlsx
     quiet = {**vars(args), "json": args.json or to_stdout}
     result = _dispatch(desk, argparse.Namespace(**quiet), None)
     if to_stdout:
@@ -354,7 +359,12 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
             made = bulletin.compute(
                 desk.store, me, args.period, desk.clock(), _scoring_rules(args.rules)
             )
-            if args.format == "docx":
+            if args.format == "xlsx":
+                if args.out is None:
+                    raise ValidationError("out", "导出表格须用 --out 指定文件")
+                bulletin.to_xlsx(made, args.out)
+                _say(args, f"已生成 {args.out}")
+            elif args.format == "docx":
                 if args.out is None:
                     raise ValidationError("out", "导出 Word 须用 --out 指定文件")
                 now = desk.clock()
@@ -522,6 +532,12 @@ def _issue(desk: Desk, args: Any) -> Any:
             issue = pubs.find_issue(store, me, args.ref, today)
             office = itemtext.label(store, issue.publisher)
             try:
+                if args.format == "xlsx":
+                    if args.out is None:
+                        raise ValidationError("out", "导出表格须用 --out 指定文件")
+                    issuefile.to_xlsx(issue, office, args.out)
+                    _say(args, f"已导出 {args.out}")
+                    return {"out": str(args.out)}
                 if args.format == "docx":
                     if args.out is None:
                         raise ValidationError("out", "导出 Word 须用 --out 指定文件")

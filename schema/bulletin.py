@@ -639,3 +639,39 @@ def to_docx(b: Bulletin, path: Path, *, number: str = "", issued: date | None = 
     colophon.append((issuer, f"{when}印发"))
     paper.colophon(colophon)
     return paper.save(path)
+
+
+def to_xlsx(b: Bulletin, path: Path) -> Path:
+    """The bulletin's tables as a spreadsheet (atomically): a sheet each for the ranking and
+    the adoptions, a header row, numbers as numbers (points exact to two decimals)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    first = True
+    for name, header, rows in _tables(b):
+        sheet = book.active if first else book.create_sheet()
+        first = False
+        sheet.title = name
+        sheet.append([f"{title(b)}：{name}"])
+        sheet.append(header)
+        for cell in sheet[2]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            sheet.append([_number(v) for v in row])
+        sheet.column_dimensions["B" if name == "得分排名表" else "A"].width = 24
+    tmp = path.with_name(f".{path.name}.part")
+    book.save(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def _number(text: str) -> int | float | str:
+    """A table cell as a spreadsheet keeps it: counts and points as numbers."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text

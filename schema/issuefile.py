@@ -96,3 +96,34 @@ def to_docx(issue: Issue, office: str, path: Path, copy: int | None = None) -> P
     paper.blank()
     paper.colophon(colophon(issue, office))
     return paper.save(path)
+
+
+def to_xlsx(issue: Issue, office: str, path: Path) -> Path:
+    """The issue's contents as a spreadsheet (atomically): one row per item — its place, title,
+    the unit it came from, its markings and id — under the issue's title."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "本期目录"
+    sheet.append([f"{issue.publication} {issue_line(issue)}　{dateline(issue, office)}"])
+    sheet.append(["序号", "标题", "来源单位", "密级", "紧急程度", "信息编号"])
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+    for n, entry in enumerate(issue.entries, 1):
+        sheet.append(
+            [
+                n,
+                entry.title,
+                entry.origin,
+                str(entry.classification),
+                str(entry.urgency),
+                entry.item_id,
+            ]
+        )
+    sheet.column_dimensions["B"].width = 48
+    tmp = path.with_name(f".{path.name}.part")
+    book.save(str(tmp))
+    tmp.replace(path)
+    return path

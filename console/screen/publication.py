@@ -161,9 +161,11 @@ def export_target(answer: str, name: str, suffix: str) -> Path:
 
 
 def write_export(issue: pubs.Issue, office: str, path: Path, kind: str) -> Path:
-    """Write the issue to ``path`` as ``md`` or ``docx`` (each atomically)."""
+    """Write the issue to ``path`` as ``md``, ``docx`` or ``xlsx`` (each atomically)."""
     if kind == "docx":
         return issuefile.to_docx(issue, office, path)
+    if kind == "xlsx":
+        return issuefile.to_xlsx(issue, office, path)
     part = path.with_name(f".{path.name}.part")
     part.write_text(issuefile.to_markdown(issue, office), "utf-8")
     part.replace(path)
@@ -348,6 +350,7 @@ class IssueScreen(DeskScreen):
         Binding("s", "signoff", "签发", tooltip="签发本期（已印发），报上级并告知来源单位"),
         Binding("e", "export('md')", "导出文本", tooltip="导出为 Markdown 文本（.md）"),
         Binding("w", "export('docx')", "导出Word", tooltip="导出为 Word 文件（.docx）"),
+        Binding("t", "export('xlsx')", "导出表格", tooltip="导出本期目录为表格（.xlsx）"),
     ]
     COLUMNS: ClassVar[list[tuple[str, int]]] = [("序", 3), ("标记", 6), ("来源", 8)]
 
@@ -522,7 +525,7 @@ class IssueScreen(DeskScreen):
         suffix = f".{kind}"
         other = view.issue.publisher != self.desk.node.id
         name = file_name(view.issue, view.office if other else "", suffix)
-        what = "Word 文件" if kind == "docx" else "Markdown 文本"
+        what = {"docx": "Word 文件", "xlsx": "表格（本期目录）"}.get(kind, "Markdown 文本")
 
         confined: Path | None = getattr(self.app, "exports", None)
 
@@ -585,10 +588,10 @@ def write_failure(exc: Exception) -> str:
 def hint(issue: pubs.Issue) -> str:
     """The keys that apply to the issue as it stands (the footer is cut short at 80 columns)."""
     if issue.state != pubs.EDITING:
-        return f"{issue.state}：e 导出文本　w 导出Word　回车 查看信息"
+        return f"{issue.state}：e 导出文本　w 导出Word　t 导出表格　回车 查看信息"
     if not issue.entries:
         return "尚未编入信息：a 从已采用的信息中选取　i 输入编号编入"
-    return "a 编入　i 编号编入　x 撤出　K/J 上移/下移　s 签发　e/w 导出"
+    return "a 编入　i 编号编入　x 撤出　K/J 上移/下移　s 签发　e/w/t 导出"
 
 
 def head_text(issue: pubs.Issue, office: str) -> str:

@@ -199,6 +199,7 @@ def export(
     temp.write_text(bulletin.to_markdown(made), "utf-8")
     temp.replace(markdown)  # no half-written file under the real name
     bulletin.to_docx(made, word, number=number, issued=issued)
+    bulletin.to_xlsx(made, base.with_name(base.name + ".xlsx"))  # the tables, as offices keep them
     return markdown, word
 
 
@@ -335,7 +336,7 @@ class ScoreboardScreen(DeskScreen):
         confined: Path | None = getattr(self.app, "exports", None)
         self.app.push_screen(
             AskText(
-                f"导出{period_name(made.period)}通报（Markdown 与 Word）到：",
+                f"导出{period_name(made.period)}通报（Markdown、Word 与表格）到：",
                 str(confined or Path.cwd()),
             ),
             lambda answer: self._export(made, answer) if answer is not None else None,
@@ -366,6 +367,8 @@ class ScoreboardScreen(DeskScreen):
                 said = f"无法写入 {where}（{reason(exc)}）"
                 app.call_from_thread(app.notify, said, title="导出失败", severity="error")
                 return
-            app.call_from_thread(app.notify, f"{markdown}\n{word}", title="已导出通报", timeout=10)
+            sheet = word.with_suffix(".xlsx")
+            shown = f"{markdown}\n{word}\n{sheet}"
+            app.call_from_thread(app.notify, shown, title="已导出通报", timeout=10)
 
         self.run_worker(write, thread=True, group="export", exit_on_error=False)

@@ -227,3 +227,23 @@ def test_the_bulletin_is_a_tongbao_on_the_standard_page(
     for table in doc.tables:
         assert table._tbl.tblPr.find(qn("w:tblBorders")) is not None  # visible borders
     assert "2026-11" not in "".join(texts)  # periods in Chinese everywhere
+
+
+def test_the_bulletin_s_tables_as_a_spreadsheet(
+    november: tuple[Ticking, Desk], tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    clock, city = november
+    made = bulletin.compute(
+        city.store, "140200", "2026-11", clock(), bulletin.load_rules("datong-city")
+    )
+    book = load_workbook(bulletin.to_xlsx(made, tmp_path / "通报.xlsx"))
+    assert book.sheetnames == ["得分排名表", "采用与批示情况表"]
+    ranking = book["得分排名表"]
+    assert ranking["A1"].value == "关于2026年11月份全市政务信息工作情况的通报：得分排名表"
+    assert [c.value for c in ranking[2]] == ["名次", "单位", "得分", "应报", "实报"]
+    assert [c.value for c in ranking[3]] == [1, "新荣区", 33, 15, 3]  # numbers stay numbers
+    adoption = book["采用与批示情况表"]
+    assert [c.value for c in adoption[2]][-1] == "批示"
+    assert adoption.max_row == len(made.rows) + 2

@@ -176,3 +176,30 @@ def test_fonts_are_data_and_the_first_installed_is_used(
     assert layout.font("body") == "仿宋"  # the first of the list this machine has
     monkeypatch.setattr(document, "installed_fonts", lambda: frozenset())
     assert layout.font("body") == "某仿宋"  # none installed: the document names the first
+
+
+def test_an_issue_s_contents_as_a_spreadsheet(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from schema.issuefile import to_xlsx
+
+    book = load_workbook(to_xlsx(issue(3), "大同市人民政府办公室", tmp_path / "i.xlsx"))
+    sheet = book["本期目录"]
+    assert sheet["A1"].value.startswith("每日要情 2026年第3期（总第41期）")
+    assert [c.value for c in sheet[2]] == [
+        "序号",
+        "标题",
+        "来源单位",
+        "密级",
+        "紧急程度",
+        "信息编号",
+    ]
+    assert [c.value for c in sheet[3]] == [
+        1,
+        "新荣区第1条信息",
+        "140212",
+        "秘密",
+        "特急",
+        "140212-2026-00001",
+    ]
+    assert sheet.max_row == 5
