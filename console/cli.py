@@ -31,7 +31,7 @@ from schema.commandline import (
 from schema.desk import Desk
 from schema.error import PermissionDenied, ValidationError
 from schema.itemfile import read_document, read_item_file, time_field
-from schema.node import NodeHome
+from schema.node import NodeHome, names_at
 from schema.scoring import ScoringRules, shipped_rule_sets
 from schema.store import Store
 from schema.vocabulary import Level
@@ -541,10 +541,11 @@ def _issue(desk: Desk, args: Any) -> Any:
                 if args.format == "docx":
                     if args.out is None:
                         raise ValidationError("out", "导出 Word 须用 --out 指定文件")
-                    issuefile.to_docx(issue, office, args.out, args.copy)
+                    names = names_at(store.path)
+                    issuefile.to_docx(issue, office, args.out, args.copy, names)
                     _say(args, f"已导出 {args.out}")
                     return {"out": str(args.out)}
-                text = issuefile.to_markdown(issue, office, args.copy)
+                text = issuefile.to_markdown(issue, office, args.copy, names_at(store.path))
             except ValueError as exc:
                 raise ValidationError("copy", str(exc)) from exc
             if args.out is None:

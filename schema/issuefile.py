@@ -8,6 +8,7 @@ office and date, and the items in their order, each title followed by its body.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from schema.document import Paper
@@ -46,7 +47,9 @@ def dateline(issue: Issue, office: str) -> str:
     return f"{office}　　{d.year}年{d.month}月{d.day}日"
 
 
-def to_markdown(issue: Issue, office: str, copy: int | None = None) -> str:
+def to_markdown(
+    issue: Issue, office: str, copy: int | None = None, names: Mapping[str, str] | None = None
+) -> str:
     """The issue as Markdown (markings first, as plain lines)."""
     number = _check_copy(issue, copy)
     out = [*(f"{line}  " for line in markings(issue, number)), ""]
@@ -55,7 +58,7 @@ def to_markdown(issue: Issue, office: str, copy: int | None = None) -> str:
         out += [f"## {n}. {entry.title}", ""]
         out += [*(p for p in entry.body.splitlines() if p.strip()), ""]
     if issue.signer:
-        out += [f"签发：{issue.signer}", ""]
+        out += [f"签发：{(names or {}).get(issue.signer, issue.signer)}", ""]
     return "\n".join(out)
 
 
@@ -70,12 +73,19 @@ def colophon(issue: Issue, office: str) -> list[str | tuple[str, str]]:
     return lines
 
 
-def to_docx(issue: Issue, office: str, path: Path, copy: int | None = None) -> Path:
+def to_docx(
+    issue: Issue,
+    office: str,
+    path: Path,
+    copy: int | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Path:
     """Write the issue as a .docx file on the GB/T 9704 page (atomically); the path written.
 
     Top left the markings; the red masthead, the issue line, the publishing office left and
     the date right over a red line; the items, each title in 小标宋 and its body in 仿宋; the
-    签发 line; the 版记 (报/送/发, 共印N份) at the end."""
+    签发 line (the person's full name from ``names``, the node's [names], else the account);
+    the 版记 (报/送/发, 共印N份) at the end."""
     number = _check_copy(issue, copy)
     paper = Paper()
     paper.markings(markings(issue, number))
@@ -92,7 +102,7 @@ def to_docx(issue: Issue, office: str, path: Path, copy: int | None = None) -> P
                 paper.body(text.strip())
     if issue.signer:
         paper.blank()
-        paper.right(f"签发：{issue.signer}")
+        paper.right(f"签发：{(names or {}).get(issue.signer, issue.signer)}")
     paper.blank()
     paper.colophon(colophon(issue, office))
     return paper.save(path)

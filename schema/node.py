@@ -22,6 +22,21 @@ from schema.vocabulary import Role, Tier
 
 CONFIG_FILE = "config.toml"
 STORE_FILE = "store.db"
+FULL_NAME_MAX = 32  # a person's full name, as documents print it
+
+
+def names_at(store_path: Path | None) -> dict[str, str]:
+    """The users' full names of the node whose store is at ``store_path`` (its home's config);
+    none for a store outside a node home."""
+    if store_path is None:
+        return {}
+    home = NodeHome(store_path.parent)
+    if not home.config_path.exists():
+        return {}
+    try:
+        return home.load().names
+    except ConfigError:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -50,7 +65,29 @@ class NodeConfig:
 
     def without_user(self, user: str) -> NodeConfig:
         """A copy in which ``user`` is no user of this desk."""
-        return replace(self, users={k: v for k, v in self.users.items() if k != user})
+        names = {k: v for k, v in self.names.items() if k != user}
+        return replace(
+            self,
+            users={k: v for k, v in self.users.items() if k != user},
+            other={**self.other, "names": names}
+            if names
+            else {k: v for k, v in self.other.items() if k != "names"},
+        )
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Each user's full name (``[names]``: wang = "王五"), printed where a document names
+        the person (签发) instead of the account."""
+        raw = self.other.get("names", {})
+        return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+    def with_name(self, user: str, full_name: str) -> NodeConfig:
+        """A copy in which ``user`` is called ``full_name`` on documents."""
+        return replace(self, other={**self.other, "names": {**self.names, user: full_name}})
+
+    def shown(self, user: str) -> str:
+        """How documents name ``user``: the full name if one is set, else the account."""
+        return self.names.get(user, user)
 
 
 @dataclass(frozen=True)
@@ -154,6 +191,15 @@ def parse_config(data: dict[str, Any]) -> NodeConfig:
             except ValidationError as exc:
                 problems.append(str(exc))
         users[user] = tuple(parsed)
+    raw_names = data.get("names", {})
+    if not isinstance(raw_names, dict):
+        problems.append('names：应为键值表（用户名 = "姓名"）')
+    else:
+        for user, full in raw_names.items():
+            if not isinstance(full, str) or not 0 < len(full.strip()) <= FULL_NAME_MAX:
+                problems.append(f"names.{user}：应为 1 至 {FULL_NAME_MAX} 字的姓名")
+            elif any(ord(ch) < 32 for ch in full):
+                problems.append(f"names.{user}：不能包含控制字符")
     if problems:
         raise ConfigError(problems)
     assert tier is not None

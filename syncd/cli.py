@@ -21,7 +21,7 @@ from schema.commandline import (
 )
 from schema.error import ValidationError, reason
 from schema.itemfile import UNIT_ID
-from schema.node import NodeConfig, NodeHome
+from schema.node import FULL_NAME_MAX, NodeConfig, NodeHome
 from schema.vocabulary import Classification, Role, Tier
 from syncd import access, enrolment, revocation, service, transfer
 from syncd import config as syncconfig
@@ -61,6 +61,9 @@ def build_parser() -> Parser:
         help="角色：信息员 编辑 审核人 签发人 管理员（可重复）",
     )
     add.add_argument("--key", default="", help="此人的 SSH 公钥（如 'ssh-ed25519 AAAA… 注释'）")
+    add.add_argument(
+        "--full-name", default="", help="姓名：刊物等文件的“签发”处印此名，而非账户名（如 王五）"
+    )
     user_cmds.add_parser("list", parents=[sub_opts], help="列出用户及其登录密钥")
     gone = user_cmds.add_parser("remove", parents=[sub_opts], help="删除用户及其全部登录密钥")
     gone.add_argument("name")
@@ -284,9 +287,15 @@ def _user(home: NodeHome, args: Any) -> int:
         if args.key:
             access.parse_key(args.key, args.name)  # a bad key changes nothing
         config = config.with_user(args.name, roles)
+        full = args.full_name.strip()
+        if full:
+            if len(full) > FULL_NAME_MAX or any(ord(ch) < 32 for ch in full):
+                raise AccessError(f"姓名应为 1 至 {FULL_NAME_MAX} 个字，且不含控制字符")
+            config = config.with_name(args.name, full)
         home.save(config)
         if not args.json:
-            print(f"用户 {args.name}：{'、'.join(r.value for r in roles)}")
+            called = f"（{config.shown(args.name)}）" if args.name in config.names else ""
+            print(f"用户 {args.name}{called}：{'、'.join(r.value for r in roles)}")
         if args.key:
             _key_added(home, args, access.add_key(args.name, args.key, home.path))
     elif args.user_command == "remove":
@@ -326,7 +335,8 @@ def _user(home: NodeHome, args: Any) -> int:
     elif args.user_command == "list":
         for name, roles in sorted(config.users.items()):
             held = "、".join(keys.get(name, [])) or "（无登录密钥）"
-            print(f"{name}\t{'、'.join(r.value for r in roles)}\t{held}")
+            called = f"\t{config.names[name]}" if name in config.names else ""
+            print(f"{name}\t{'、'.join(r.value for r in roles)}\t{held}{called}")
     return 0
 
 

@@ -31,6 +31,7 @@ from schema import publication as pubs
 from schema.clock import CHINA, from_text
 from schema.desk import Desk
 from schema.error import XinbaoError, reason
+from schema.node import names_at
 from schema.store import Store
 from schema.vocabulary import EdgeState
 
@@ -160,14 +161,17 @@ def export_target(answer: str, name: str, suffix: str) -> Path:
     return path.absolute()
 
 
-def write_export(issue: pubs.Issue, office: str, path: Path, kind: str) -> Path:
-    """Write the issue to ``path`` as ``md``, ``docx`` or ``xlsx`` (each atomically)."""
+def write_export(
+    issue: pubs.Issue, office: str, path: Path, kind: str, names: dict[str, str] | None = None
+) -> Path:
+    """Write the issue to ``path`` as ``md``, ``docx`` or ``xlsx`` (each atomically); ``names``:
+    the users' full names (签发)."""
     if kind == "docx":
-        return issuefile.to_docx(issue, office, path)
+        return issuefile.to_docx(issue, office, path, names=names)
     if kind == "xlsx":
         return issuefile.to_xlsx(issue, office, path)
     part = path.with_name(f".{path.name}.part")
-    part.write_text(issuefile.to_markdown(issue, office), "utf-8")
+    part.write_text(issuefile.to_markdown(issue, office, names=names), "utf-8")
     part.replace(path)
     return path
 
@@ -551,10 +555,11 @@ class IssueScreen(DeskScreen):
     def export(self, view: IssueView, path: Path, kind: str) -> None:
         """Write the file in a worker thread (a .docx takes a while); tell the desk where."""
         app = self.app
+        names = names_at(self.desk.store.path)  # who signed it off, by name
 
         def write() -> None:
             try:
-                written = write_export(view.issue, view.office, path, kind)
+                written = write_export(view.issue, view.office, path, kind, names)
             except (OSError, ValueError, XinbaoError) as exc:
                 app.call_from_thread(self._failed, path, write_failure(exc))
                 return
