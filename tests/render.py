@@ -14,7 +14,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from schema import bulletin
+from schema import bulletin, requestfile
+from schema import request as requests
 from schema.issuefile import to_docx
 from tests.schema.test_bulletin import november_city
 from tests.schema.test_document import issue
@@ -36,7 +37,11 @@ def documents(folder: Path) -> dict[str, Path]:
         city.store, "140200", "2026-11", clock(), bulletin.load_rules("datong-city")
     )
     number = bulletin.document_number(city.store, made, 2026)
+    asked = city.store.one("SELECT id FROM request ORDER BY rowid LIMIT 1")
+    assert asked is not None  # the city's November topic request
+    request = requests.get(city.store, asked["id"])
     return {
+        "约稿通知": requestfile.to_docx(city.store, request, folder / "yuegao.docx"),
         "刊物": to_docx(issue(4, BODY), OFFICE, folder / "kanwu.docx", copy=7),
         "通报": bulletin.to_docx(
             made, folder / "tongbao.docx", number=number, issued=date(2026, 12, 1)

@@ -247,3 +247,26 @@ def test_the_bulletin_s_tables_as_a_spreadsheet(
     adoption = book["采用与批示情况表"]
     assert [c.value for c in adoption[2]][-1] == "批示"
     assert adoption.max_row == len(made.rows) + 2
+
+
+def test_a_long_bulletin_puts_its_tables_in_attachments(
+    november: tuple[Ticking, Desk], tmp_path: Path
+) -> None:
+    """More units than fit the body: the tables go after 落款 as 附件1 and 附件2, each on a new
+    page under its own title, and the body names them."""
+    from dataclasses import replace
+
+    clock, city = november
+    made = bulletin.compute(
+        city.store, "140200", "2026-11", clock(), bulletin.load_rules("datong-city")
+    )
+    many = replace(made, rows=made.rows * 4)  # 20 rows
+    assert len(many.rows) > bulletin.ATTACH_ROWS
+    doc = docx.Document(str(bulletin.to_docx(many, tmp_path / "长.docx")))
+    texts = [p.text for p in doc.paragraphs if p.text.strip()]
+    assert "附件：1．得分排名表" in texts
+    assert texts.index("附件1") < texts.index("附件2")
+    assert texts.index("附件：1．得分排名表") < texts.index("附件1")
+    breaks = [p for p in doc.paragraphs if 'w:type="page"' in p._p.xml]
+    assert len(breaks) == 2  # each attachment starts a page
+    assert [len(t.rows) for t in doc.tables] == [21, 21]

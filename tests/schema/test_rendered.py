@@ -1,8 +1,8 @@
-"""The exported documents rendered as an office prints them (issue 17): a 信息刊物 and a 通报
-written as .docx, converted to PDF by LibreOffice headless (installed by ``make test`` with the
-Noto CJK fonts; never skipped), and read back with pypdf: A4 pages, every piece of text inside
-the 156 × 225 mm text block at 天头 37 mm and 订口 28 mm, a page number “— N —” on every page
-under it (odd pages right, even pages left), no line longer than 28 characters."""
+"""The exported documents rendered as an office prints them (issue 17): a 信息刊物, a 通报 and a
+约稿通知 written as .docx, converted to PDF by LibreOffice headless (installed by ``make test``
+with the Noto CJK fonts; never skipped), and read back with pypdf: A4 pages, every piece of text
+inside the 156 × 225 mm text block at 天头 37 mm and 订口 28 mm, a page number “— N —” on every
+page under it (odd pages right, even pages left), no line longer than 28 characters."""
 
 from __future__ import annotations
 
@@ -47,10 +47,11 @@ def width(text: str) -> float:
     return sum(1 if unicodedata.east_asian_width(ch) in "WF" else 0.5 for ch in text if ch != " ")
 
 
-@pytest.mark.parametrize("name", ["刊物", "通报"])
+@pytest.mark.parametrize("name", ["刊物", "通报", "约稿通知"])
 def test_a4_pages_with_text_only_inside_the_block(rendered: dict[str, Path], name: str) -> None:
     reader = PdfReader(str(rendered[name]))
-    assert len(reader.pages) >= 2, name  # several pages: the numbering is seen working
+    if name != "约稿通知":  # a notice fits one page
+        assert len(reader.pages) >= 2, name  # several pages: the numbering is seen working
     for n, page in enumerate(reader.pages, 1):
         box = page.mediabox
         assert (float(box.width), float(box.height)) == pytest.approx(PAGE, abs=1)
@@ -70,7 +71,7 @@ def test_a4_pages_with_text_only_inside_the_block(rendered: dict[str, Path], nam
             assert first < (LEFT + RIGHT) / 2, (name, n, first)
 
 
-@pytest.mark.parametrize("name", ["刊物", "通报"])
+@pytest.mark.parametrize("name", ["刊物", "通报", "约稿通知"])
 def test_no_line_holds_more_than_28_characters(rendered: dict[str, Path], name: str) -> None:
     reader = PdfReader(str(rendered[name]))
     lines = [line for page in reader.pages for line in page.extract_text().splitlines()]
@@ -78,7 +79,7 @@ def test_no_line_holds_more_than_28_characters(rendered: dict[str, Path], name: 
     long = [line for line in lines if width(line) > 28]
     assert not long, long
     full = [line for line in lines if width(line) >= 27]
-    assert full, "no body line is full: the 28-character line is not being reached"
+    assert full or name == "约稿通知", "no body line is full: 28 characters are not reached"
 
 
 def test_the_bulletin_reads_as_a_tongbao(rendered: dict[str, Path]) -> None:
