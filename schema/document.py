@@ -36,6 +36,25 @@ from docx.text.run import Run
 from schema.datafile import data_text
 from schema.error import ConfigError
 
+# WordprocessingML's element order (Word refuses a file whose properties are out of it): what
+# may follow a paragraph's borders, a run's character spacing and a table's borders
+AFTER_PBDR = (
+    "w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
+    "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd",
+    "w:snapToGrid", "w:spacing", "w:ind", "w:contextualSpacing", "w:mirrorIndents",
+    "w:suppressOverlap", "w:jc", "w:textDirection", "w:textAlignment", "w:textboxTightWrap",
+    "w:outlineLvl", "w:divId", "w:cnfStyle", "w:rPr", "w:sectPr", "w:pPrChange",
+)  # fmt: skip
+AFTER_SPACING = (
+    "w:w", "w:kern", "w:position", "w:sz", "w:szCs", "w:highlight", "w:u", "w:effect", "w:bdr",
+    "w:shd", "w:fitText", "w:vertAlign", "w:rtl", "w:cs", "w:em", "w:lang",
+    "w:eastAsianLayout", "w:specVanish", "w:oMath",
+)  # fmt: skip
+AFTER_TBLBORDERS = (
+    "w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook", "w:tblCaption", "w:tblDescription",
+    "w:tblPrChange",
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -141,7 +160,7 @@ def condense(run: Run, layout: Layout) -> None:
     if twips:
         spacing = OxmlElement("w:spacing")
         spacing.set(qn("w:val"), str(twips))
-        run.element.get_or_add_rPr().append(spacing)
+        run.element.get_or_add_rPr().insert_element_before(spacing, *AFTER_SPACING)
 
 
 class Paper:
@@ -286,10 +305,11 @@ class Paper:
         self._rule(self._para(), self.layout.red, 12)
 
     def _rule(self, para: Paragraph, colour: str, eighths: int, where: str = "bottom") -> None:
-        borders = para._p.get_or_add_pPr().find(qn("w:pBdr"))
+        ppr = para._p.get_or_add_pPr()
+        borders = ppr.find(qn("w:pBdr"))
         if borders is None:
             borders = OxmlElement("w:pBdr")
-            para._p.get_or_add_pPr().append(borders)
+            ppr.insert_element_before(borders, *AFTER_PBDR)  # Word checks the order
         line = OxmlElement(f"w:{where}")
         line.set(qn("w:val"), "single")
         line.set(qn("w:sz"), str(eighths))  # eighths of a point
@@ -365,7 +385,7 @@ class Paper:
             line.set(qn("w:space"), "0")
             line.set(qn("w:color"), "000000")
             borders.append(line)
-        props.append(borders)
+        props.insert_element_before(borders, *AFTER_TBLBORDERS)
         repeat = OxmlElement("w:tblHeader")
         table.rows[0]._tr.get_or_add_trPr().append(repeat)
         for cells, texts in ((table.rows[0].cells, header), *((None, r) for r in rows)):

@@ -203,3 +203,50 @@ def test_an_issue_s_contents_as_a_spreadsheet(tmp_path: Path) -> None:
         "140212-2026-00001",
     ]
     assert sheet.max_row == 5
+
+
+# WordprocessingML's order of properties: Word refuses (or repairs) a file that breaks it, where
+# LibreOffice reads on; so the order is checked here, for every exported kind of document
+PARAGRAPH_ORDER = (
+    "pStyle", "keepNext", "keepLines", "pageBreakBefore", "framePr", "widowControl", "numPr",
+    "suppressLineNumbers", "pBdr", "shd", "tabs", "suppressAutoHyphens", "kinsoku", "wordWrap",
+    "overflowPunct", "topLinePunct", "autoSpaceDE", "autoSpaceDN", "bidi", "adjustRightInd",
+    "snapToGrid", "spacing", "ind", "contextualSpacing", "mirrorIndents", "suppressOverlap",
+    "jc", "textDirection", "textAlignment", "textboxTightWrap", "outlineLvl", "divId",
+    "cnfStyle", "rPr", "sectPr", "pPrChange",
+)  # fmt: skip
+RUN_ORDER = (
+    "rStyle", "rFonts", "b", "bCs", "i", "iCs", "caps", "smallCaps", "strike", "dstrike",
+    "outline", "shadow", "emboss", "imprint", "noProof", "snapToGrid", "vanish", "webHidden",
+    "color", "spacing", "w", "kern", "position", "sz", "szCs", "highlight", "u", "effect", "bdr",
+    "shd", "fitText", "vertAlign", "rtl", "cs", "em", "lang", "eastAsianLayout", "specVanish",
+    "oMath",
+)  # fmt: skip
+TABLE_ORDER = (
+    "tblStyle", "tblpPr", "tblOverlap", "bidiVisual", "tblStyleRowBandSize",
+    "tblStyleColBandSize", "tblW", "jc", "tblCellSpacing", "tblInd", "tblBorders", "shd",
+    "tblLayout", "tblCellMar", "tblLook", "tblCaption", "tblDescription",
+)  # fmt: skip
+
+
+def test_properties_keep_wordprocessingml_order(tmp_path: Path) -> None:
+    from tests.render import documents
+
+    orders = {
+        "pPr": PARAGRAPH_ORDER,
+        "rPr": RUN_ORDER,
+        "tblPr": TABLE_ORDER,
+    }
+    checked = 0
+    for path in documents(tmp_path).values():
+        doc = docx.Document(str(path))
+        parts = [doc.element, *(s.footer._element for s in doc.sections)]
+        parts += [s.even_page_footer._element for s in doc.sections]
+        for part in parts:
+            for name, order in orders.items():
+                for props in part.iter(f"{W}{name}"):
+                    tags = [c.tag.removeprefix(W) for c in props if c.tag.startswith(W)]
+                    known = [order.index(t) for t in tags if t in order]
+                    assert known == sorted(known), (path.name, name, tags)
+                    checked += 1
+    assert checked > 100
