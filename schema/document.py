@@ -214,7 +214,8 @@ class Paper:
                         rpr.remove(old)
                     size = OxmlElement(tag)
                     size.set(qn("w:val"), str(round(lay.sizes["body_pt"] * 2)))
-                    rpr.append(size)
+                    after = AFTER_SPACING[AFTER_SPACING.index(tag) + 1 :]
+                    rpr.insert_element_before(size, *after)
         style = self.doc.styles["Normal"]
         style.font.name = lay.font("body")
         fonts = style.element.get_or_add_rPr().get_or_add_rFonts()

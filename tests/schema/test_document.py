@@ -240,7 +240,7 @@ def test_properties_keep_wordprocessingml_order(tmp_path: Path) -> None:
     checked = 0
     for path in documents(tmp_path).values():
         doc = docx.Document(str(path))
-        parts = [doc.element, *(s.footer._element for s in doc.sections)]
+        parts = [doc.element, doc.styles.element, *(s.footer._element for s in doc.sections)]
         parts += [s.even_page_footer._element for s in doc.sections]
         for part in parts:
             for name, order in orders.items():
