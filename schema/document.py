@@ -26,8 +26,10 @@ from docx.document import Document as DocumentObject
 from docx.enum.section import WD_SECTION_START
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK, WD_LINE_SPACING, WD_TAB_ALIGNMENT
+from docx.opc.oxml import serialize_part_xml
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
+from docx.oxml.parser import parse_xml
 from docx.shared import Mm, Pt, RGBColor
 from docx.table import Table
 from docx.text.paragraph import Paragraph
@@ -418,8 +420,40 @@ class Paper:
                 self._rule(para, "000000", 8, "top")  # 0.35 mm
             self._rule(para, "000000", 8 if n == len(lines) - 1 else 4)  # 0.25 mm between
 
+    def _font_table(self) -> None:
+        """Name, in the document's font table, each font this layout uses with the next one of
+        its list as ``w:altName``: a machine without 仿宋_GB2312 opening the file is told to use
+        仿宋 (Word reads the alternative; a list longer than two stays in document.toml)."""
+        part = next(
+            (
+                r.target_part
+                for r in self.doc.part.rels.values()
+                if r.reltype.endswith("/fontTable")
+            ),
+            None,
+        )
+        if part is None:
+            return
+        table = parse_xml(part.blob)
+        present = {f.get(qn("w:name")) for f in table.findall(qn("w:font"))}
+        for role, names in self.layout.fonts.items():
+            chosen = self.layout.font(role)
+            rest = [n for n in names if n != chosen]
+            if chosen in present or not rest:
+                continue
+            font = OxmlElement("w:font")
+            font.set(qn("w:name"), chosen)
+            for tag, value in (("w:altName", rest[0]), ("w:charset", "86")):  # 86: GB2312
+                child = OxmlElement(tag)
+                child.set(qn("w:val"), value)
+                font.append(child)
+            table.append(font)
+            present.add(chosen)
+        part._blob = serialize_part_xml(table)
+
     def save(self, path: Path) -> Path:
         """Write the document atomically (a partial file never has the final name)."""
+        self._font_table()
         tmp = path.with_name(f".{path.name}.part")
         self.doc.save(str(tmp))
         tmp.replace(path)

@@ -250,3 +250,21 @@ def test_properties_keep_wordprocessingml_order(tmp_path: Path) -> None:
                     assert known == sorted(known), (path.name, name, tags)
                     checked += 1
     assert checked > 100
+
+
+def test_the_font_table_names_each_font_s_alternative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine without the chosen font is told the next one of its list (w:altName)."""
+    import zipfile
+
+    monkeypatch.setattr(document, "installed_fonts", lambda: frozenset())
+    path = to_docx(issue(), "大同市人民政府办公室", tmp_path / "i.docx", copy=1)
+    with zipfile.ZipFile(path) as package:
+        table = package.read("word/fontTable.xml").decode("utf-8")
+    layout = shipped_layout()
+    body, alternative = layout.fonts["body"][:2]
+    assert f'<w:font w:name="{body}"><w:altName w:val="{alternative}"/>' in table
+    assert f'w:name="{layout.fonts["title"][0]}"' in table
+    doc = docx.Document(str(path))  # and the file still opens
+    assert doc.paragraphs[0].text == "000001"
