@@ -30,6 +30,7 @@ from docx.opc.oxml import serialize_part_xml
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.oxml.parser import parse_xml
+from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.shared import Mm, Pt, RGBColor
 from docx.table import Table
 from docx.text.paragraph import Paragraph
@@ -153,6 +154,16 @@ def set_fonts(run: Run, name: str, size_pt: float) -> None:
     fonts.set(qn("w:eastAsia"), name)
     fonts.set(qn("w:cs"), name)
     run.font.size = Pt(size_pt)
+
+
+def border(edge: str, eighths: int, colour: str, space: int = 0) -> BaseOxmlElement:
+    """One single line of a paragraph's or a table's borders: ``eighths`` of a point thick."""
+    line = OxmlElement(f"w:{edge}")
+    line.set(qn("w:val"), "single")
+    line.set(qn("w:sz"), str(eighths))
+    line.set(qn("w:space"), str(space))
+    line.set(qn("w:color"), colour)
+    return line
 
 
 def condense(run: Run, layout: Layout) -> None:
@@ -313,12 +324,7 @@ class Paper:
         if borders is None:
             borders = OxmlElement("w:pBdr")
             ppr.insert_element_before(borders, *AFTER_PBDR)  # Word checks the order
-        line = OxmlElement(f"w:{where}")
-        line.set(qn("w:val"), "single")
-        line.set(qn("w:sz"), str(eighths))  # eighths of a point
-        line.set(qn("w:space"), "1")
-        line.set(qn("w:color"), colour)
-        borders.append(line)
+        borders.append(border(where, eighths, colour, space=1))
 
     def spread(self, left: str, right: str) -> None:
         """One line with ``left`` at the left edge and ``right`` at the right (编印单位, date)."""
@@ -382,12 +388,7 @@ class Paper:
         props = table._tbl.tblPr
         borders = OxmlElement("w:tblBorders")
         for edge in ("top", "left", "bottom", "right", "insideH", "insideV"):
-            line = OxmlElement(f"w:{edge}")
-            line.set(qn("w:val"), "single")
-            line.set(qn("w:sz"), "4")
-            line.set(qn("w:space"), "0")
-            line.set(qn("w:color"), "000000")
-            borders.append(line)
+            borders.append(border(edge, 4, "000000"))
         props.insert_element_before(borders, *AFTER_TBLBORDERS)
         repeat = OxmlElement("w:tblHeader")
         table.rows[0]._tr.get_or_add_trPr().append(repeat)

@@ -16,18 +16,22 @@ from schema.publication import Issue, shipped_rules
 from schema.vocabulary import Classification, Urgency
 
 
-def markings(issue: Issue, copy: int) -> list[str]:
-    """The top-left marking lines of one copy, in GB/T 9704 order (absent ones left out)."""
-    lines = [f"{copy:06d}"]
-    level = issue.classification
+def marks(level: Classification, urgency: Urgency) -> list[str]:
+    """密级和保密期限 (秘密★1年) and 紧急程度, in GB/T 9704 order; those that apply."""
+    lines = []
     if level >= Classification.SECRET:
         period = shipped_rules().period.get(level, "")
         lines.append(f"{level}★{period}" if period else str(level))
     elif level is Classification.INTERNAL:
         lines.append(str(level))
-    if issue.urgency > Urgency.ROUTINE:
-        lines.append(str(issue.urgency))
+    if urgency > Urgency.ROUTINE:
+        lines.append(str(urgency))
     return lines
+
+
+def markings(issue: Issue, copy: int) -> list[str]:
+    """The top-left marking lines of one copy, in GB/T 9704 order (absent ones left out)."""
+    return [f"{copy:06d}", *marks(issue.classification, issue.urgency)]
 
 
 def _check_copy(issue: Issue, copy: int | None) -> int:

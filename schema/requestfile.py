@@ -10,11 +10,10 @@ from pathlib import Path
 
 from schema.clock import CHINA
 from schema.document import Paper
+from schema.issuefile import marks
 from schema.network import find_unit
-from schema.publication import shipped_rules
 from schema.request import PRIORITIES, Request
 from schema.store import Store
-from schema.vocabulary import Classification, Urgency
 
 # how 主送 names every unit of a tier (a selector such as all:county:140200)
 GROUPS = {
@@ -46,16 +45,7 @@ def _targets(store: Store, request: Request) -> str:
 
 def markings(request: Request) -> list[str]:
     """密级 and 紧急程度, top left in that order (no 份号: a request is not numbered copies)."""
-    lines = []
-    level = request.classification
-    if level >= Classification.SECRET:
-        period = shipped_rules().period.get(level, "")
-        lines.append(f"{level}★{period}" if period else str(level))
-    elif level is Classification.INTERNAL:
-        lines.append(str(level))
-    if request.draft.urgency > Urgency.ROUTINE:
-        lines.append(str(request.draft.urgency))
-    return lines
+    return marks(request.classification, request.draft.urgency)
 
 
 def title(request: Request) -> str:
