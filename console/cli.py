@@ -408,7 +408,7 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
             }
         case "request" if args.file == "export":
             if not args.id:
-                raise ValidationError("id", "请给出要导出的约稿编号：xinbao request export ID")
+                raise ValidationError("", "请给出要导出的约稿编号：xinbao request export ID")
             request = requests.get(desk.store, args.id)
             if args.format == "docx":
                 if args.out is None:
