@@ -45,7 +45,10 @@ def test_the_demo_runs_a_live_network_and_leaves_nothing_behind() -> None:
 
 def _screen(session: str) -> str:
     shown = subprocess.run(
-        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=False
+        ["tmux", "-L", session, "capture-pane", "-p", "-t", session],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return shown.stdout
 
@@ -76,6 +79,8 @@ TABS = {
 
 def test_the_demo_console_in_a_real_terminal_under_tmux(tmp_path: Path) -> None:
     assert shutil.which("tmux"), "make test installs tmux"
+    # a tmux server of its own (-L): another tmux on the machine, or its kill-server, never
+    # touches this one
     session = f"xinbao-demo-{os.getpid()}"
     out = tmp_path / "demo.out"
     command = (
@@ -85,30 +90,31 @@ def test_the_demo_console_in_a_real_terminal_under_tmux(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("XINBAO_")}
     env["TERM"] = "xterm-256color"
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command],
+        ["tmux", "-L", session, "new-session", "-d", "-s", session, "-x", "100", "-y", "30"]
+        + [command],
         env=env,
         check=True,
     )
     try:
         screen = _wait_for(session, "收件", 120)
         assert "新荣区" in screen and "大同市" in screen  # the city desk, its counties' items
-        subprocess.run(["tmux", "send-keys", "-t", session, "e"], check=True)
+        subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, "e"], check=True)
         board = _wait_for(session, "书面", 10)
         assert "顶板事故" in board  # the county's emergency, owed to the province
-        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
+        subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, "Escape"], check=True)
         _wait_for(session, "条", 10)  # the inbox's status line (收件 6 条), not the tab line
-        subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
+        subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, "Enter"], check=True)
         item = _wait_for(session, "记录", 10)
         assert "编号" in item
-        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
+        subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, "Escape"], check=True)
         _wait_for(session, "条", 10)
         for key, shows in TABS.items():  # every tab opens, in a real terminal
-            subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
+            subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, key], check=True)
             _wait_for(session, shows, 20)
-        subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)
+        subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, "C-q"], check=True)
         _wait_for(session, "DEMO-EXIT", 60)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        subprocess.run(["tmux", "-L", session, "kill-server"], check=False)
     text = out.read_text("utf-8")
     kept = re.search(r"演示网络保留在 (\S+?)（", text)
     assert kept is not None, text[-2000:]
