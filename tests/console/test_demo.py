@@ -82,6 +82,7 @@ def test_the_demo_console_in_a_real_terminal_under_tmux(tmp_path: Path) -> None:
     # a tmux server of its own (-L): another tmux on the machine, or its kill-server, never
     # touches this one
     session = f"xinbao-demo-{os.getpid()}"
+    tmux = ["tmux", "-L", session]
     out = tmp_path / "demo.out"
     command = (
         f"cd {REPO} && {sys.executable} -m console demo --keep 2>&1 | tee {out}; "
@@ -90,8 +91,7 @@ def test_the_demo_console_in_a_real_terminal_under_tmux(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("XINBAO_")}
     env["TERM"] = "xterm-256color"
     subprocess.run(
-        ["tmux", "-L", session, "new-session", "-d", "-s", session, "-x", "100", "-y", "30"]
-        + [command],
+        [*tmux, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command],
         env=env,
         check=True,
     )
