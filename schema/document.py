@@ -4,8 +4,9 @@ A4, 天头 37 mm and 订口 28 mm, a text block of 156 × 225 mm holding 22 line
 (the section's document grid); 正文 3号仿宋, 标题 2号小标宋, 一级标题 黑体, 二级标题 楷体; the
 markings (份号, 密级和保密期限, 紧急程度) top left in that order; red lines as wide as the text
 block; page numbers “— N —” in 4号宋体 from a PAGE field, odd pages right and even pages left,
-one character in; the 版记 between its rules. Sizes, the red and the font names (each a list
-tried in order, the first installed one used) are data: ``schema/data/document.toml``.
+one character in; the 版记 between its rules at the foot of the last page. Sizes, the red and
+the font names (each a list tried in order, the first installed one used) are data:
+``schema/data/document.toml``.
 
 Every run names its fonts (Latin and East Asian) and its size, and the Normal style is this
 layout's own, so nothing prints in Word's defaults (Calibri, blue headings, Letter paper).
@@ -40,7 +41,7 @@ from schema.datafile import data_text
 from schema.error import ConfigError
 
 # WordprocessingML's element order (Word refuses a file whose properties are out of it): what
-# may follow a paragraph's borders, a run's character spacing and a table's borders
+# may follow a paragraph's borders, a run's character spacing, a table's position and its borders
 AFTER_PBDR = (
     "w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
     "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd",
@@ -52,6 +53,11 @@ AFTER_SPACING = (
     "w:w", "w:kern", "w:position", "w:sz", "w:szCs", "w:highlight", "w:u", "w:effect", "w:bdr",
     "w:shd", "w:fitText", "w:vertAlign", "w:rtl", "w:cs", "w:em", "w:lang",
     "w:eastAsianLayout", "w:specVanish", "w:oMath",
+)  # fmt: skip
+AFTER_TBLPPR = (
+    "w:tblOverlap", "w:bidiVisual", "w:tblStyleRowBandSize", "w:tblStyleColBandSize", "w:tblW",
+    "w:jc", "w:tblCellSpacing", "w:tblInd", "w:tblBorders", "w:shd", "w:tblLayout",
+    "w:tblCellMar", "w:tblLook", "w:tblCaption", "w:tblDescription", "w:tblPrChange",
 )  # fmt: skip
 AFTER_TBLBORDERS = (
     "w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook", "w:tblCaption", "w:tblDescription",
@@ -402,24 +408,65 @@ class Paper:
         return table
 
     def colophon(self, lines: Sequence[str | tuple[str, str]]) -> None:
-        """版记: its lines (a pair: left and right on one line, as 印发机关 and 印发日期)
-        between a thick first and last rule, thin rules between, 4号仿宋, one character in."""
-        size = self.layout.sizes["colophon_pt"]
+        """版记, the document's end: its lines (a pair: left and right on one line, as 印发机关
+        and 印发日期) between a thick first and last rule, thin rules between, 4号仿宋, one
+        character in, its last line on the last line of the last page. It is a one-column
+        table floating at the foot of the text block (``w:tblpPr``), anchored to an empty
+        hairline paragraph after it: where the body leaves no room it moves, whole, to a new
+        page. Placed from the page's edge, not the margin, so LibreOffice floats a table as
+        wide as the text block too (it keeps one relative to the margin in the flow)."""
+        lay = self.layout
+        size = lay.sizes["colophon_pt"]
         one = Pt(size)
-        for n, line in enumerate(lines):
-            para = self._para(WD_ALIGN_PARAGRAPH.LEFT)
+        table = self.doc.add_table(rows=len(lines), cols=1)
+        props = table._tbl.tblPr
+        floating = OxmlElement("w:tblpPr")
+        for name, value in (
+            ("w:leftFromText", "0"),
+            ("w:rightFromText", "0"),
+            ("w:vertAnchor", "margin"),
+            ("w:horzAnchor", "page"),
+            ("w:tblpX", str(round(Mm(lay.left_mm).twips))),
+            ("w:tblpYSpec", "bottom"),
+        ):
+            floating.set(qn(name), value)
+        props.insert_element_before(floating, *AFTER_TBLPPR)
+        width = props.find(qn("w:tblW"))
+        if width is None:
+            width = OxmlElement("w:tblW")
+            props.insert_element_before(width, *AFTER_TBLPPR[AFTER_TBLPPR.index("w:tblW") + 1 :])
+        width.set(qn("w:w"), str(round(Mm(lay.block_width_mm).twips)))
+        width.set(qn("w:type"), "dxa")
+        rules = OxmlElement("w:tblBorders")
+        for edge, eighths in (("top", 8), ("bottom", 8), ("insideH", 4)):  # 0.35 / 0.25 mm
+            rules.append(border(edge, eighths, "000000"))
+        props.insert_element_before(rules, *AFTER_TBLBORDERS)
+        margins = OxmlElement("w:tblCellMar")  # the rules exactly as wide as the block
+        for edge in ("left", "right"):
+            margin = OxmlElement(f"w:{edge}")
+            margin.set(qn("w:w"), "0")
+            margin.set(qn("w:type"), "dxa")
+            margins.append(margin)
+        props.insert_element_before(
+            margins, *AFTER_TBLBORDERS[AFTER_TBLBORDERS.index("w:tblCellMar") + 1 :]
+        )
+        for row, line in zip(table.rows, lines, strict=True):
+            para = row.cells[0].paragraphs[0]
+            para.alignment = WD_ALIGN_PARAGRAPH.LEFT
             para.paragraph_format.left_indent = one
             para.paragraph_format.right_indent = one
-            if isinstance(line, tuple):
-                para.paragraph_format.tab_stops.add_tab_stop(
-                    Mm(self.layout.block_width_mm) - 2 * one, WD_TAB_ALIGNMENT.RIGHT
-                )
+            if isinstance(line, tuple):  # tab stops count from the block's left edge
+                stop = Mm(lay.block_width_mm) - one
+                para.paragraph_format.tab_stops.add_tab_stop(stop, WD_TAB_ALIGNMENT.RIGHT)
                 self._text(para, f"{line[0]}\t{line[1]}", "body", size)
             else:
                 self._text(para, line, "body", size)
-            if n == 0:
-                self._rule(para, "000000", 8, "top")  # 0.35 mm
-            self._rule(para, "000000", 8 if n == len(lines) - 1 else 4)  # 0.25 mm between
+        anchor = self._para(WD_ALIGN_PARAGRAPH.LEFT)  # a floating table needs one after it
+        anchor.paragraph_format.line_spacing = Pt(1)
+        off = OxmlElement("w:snapToGrid")  # a hairline, not a line of the grid
+        off.set(qn("w:val"), "0")
+        after = AFTER_PBDR[AFTER_PBDR.index("w:snapToGrid") + 1 :]
+        anchor._p.get_or_add_pPr().insert_element_before(off, *after)
 
     def _font_table(self) -> None:
         """Name, in the document's font table, each font this layout uses with the next one of

@@ -216,11 +216,11 @@ def test_the_bulletin_is_a_tongbao_on_the_standard_page(
     assert "一、总体情况" in texts and "四、下一步要求" in texts
     assert any("平城区逾期0次、未报1次" in t for t in texts)  # who fell short, by name
     assert texts.index("大同市人民政府办公室", 1) < texts.index("2026年12月1日")  # 落款, date
-    assert texts[-2:] == [
+    ranking, adoption, colophon = doc.tables
+    assert [row.cells[0].text for row in colophon.rows] == [  # the 版记
         "抄送：市委办公室，市人大常委会办公室，市政协办公室。",
         "大同市人民政府办公室\t2026年12月1日印发",
     ]
-    ranking, adoption = doc.tables
     assert [c.text for c in ranking.rows[0].cells] == ["名次", "单位", "得分", "应报", "实报"]
     assert [c.text for c in ranking.rows[1].cells][:3] == ["1", "新荣区", "33"]
     assert adoption.rows[0].cells[0].text == "单位" and len(adoption.rows) == len(made.rows) + 1
@@ -269,4 +269,4 @@ def test_a_long_bulletin_puts_its_tables_in_attachments(
     assert texts.index("附件：1．得分排名表") < texts.index("附件1")
     breaks = [p for p in doc.paragraphs if 'w:type="page"' in p._p.xml]
     assert len(breaks) == 2  # each attachment starts a page
-    assert [len(t.rows) for t in doc.tables] == [21, 21]
+    assert [len(t.rows) for t in doc.tables] == [21, 21, 2]  # and the 版记

@@ -111,12 +111,7 @@ def test_markings_masthead_red_line_items_and_colophon_in_order(tmp_path: Path) 
         "大同市人民政府办公室\t2026年11月21日",
     ]
     assert texts.index("1. 新荣区第1条信息") < texts.index("2. 新荣区第2条信息")
-    assert texts[-4:] == [
-        "报：本级党委、政府主要负责同志",
-        "送：本级党委、政府其他负责同志，上级政府办公厅（室）",
-        "发：各县（区）政府办公室，本级政府各部门",
-        "大同市人民政府办公室\t共印60份",
-    ]
+    assert texts[-1] == "签发：李四"  # the 版记 is not in the flow: it floats at the foot
     red = [
         p
         for p in doc.paragraphs
@@ -124,8 +119,47 @@ def test_markings_masthead_red_line_items_and_colophon_in_order(tmp_path: Path) 
         and b.get(qn("w:color")) == shipped_layout().red
     ]
     assert len(red) == 1  # under the office and date
-    first_rule = doc.paragraphs[[p.text for p in doc.paragraphs].index(texts[-4])]
-    assert first_rule._p.find(f"{W}pPr/{W}pBdr/{W}top") is not None  # the 版记's first rule
+    colophon = doc.tables[-1]
+    assert [row.cells[0].text for row in colophon.rows] == [
+        "报：本级党委、政府主要负责同志",
+        "送：本级党委、政府其他负责同志，上级政府办公厅（室）",
+        "发：各县（区）政府办公室，本级政府各部门",
+        "大同市人民政府办公室\t共印60份",
+    ]
+
+
+def test_the_colophon_floats_at_the_foot_of_the_last_page(tmp_path: Path) -> None:
+    """版记: a table at the bottom of the text block, placed from the page's left edge at the
+    订口 and as wide as the block, a thick rule first and last and thin ones between, no cell
+    margin (the rules exactly the block's width), anchored to the document's last paragraph."""
+    path = to_docx(issue(), "大同市人民政府办公室", tmp_path / "i.docx", copy=7)
+    doc = docx.Document(str(path))
+    colophon = doc.tables[-1]
+    props = colophon._tbl.tblPr
+    place = props.find(qn("w:tblpPr"))
+    assert place is not None
+    assert (place.get(qn("w:vertAnchor")), place.get(qn("w:tblpYSpec"))) == ("margin", "bottom")
+    assert place.get(qn("w:horzAnchor")) == "page"
+    assert int(place.get(qn("w:tblpX"))) == round(28 / 25.4 * 1440)
+    width = props.find(qn("w:tblW"))
+    assert (width.get(qn("w:type")), int(width.get(qn("w:w")))) == ("dxa", round(156 / 25.4 * 1440))
+    rules = props.find(qn("w:tblBorders"))
+    sizes = {edge: int(rules.find(qn(f"w:{edge}")).get(qn("w:sz"))) for edge in ("top", "bottom")}
+    assert sizes == {"top": 8, "bottom": 8}
+    assert int(rules.find(qn("w:insideH")).get(qn("w:sz"))) == 4
+    assert rules.find(qn("w:left")) is None and rules.find(qn("w:insideV")) is None
+    for edge in ("left", "right"):
+        assert props.find(f"{W}tblCellMar/{W}{edge}").get(qn("w:w")) == "0"
+    body = list(doc.element.body)
+    anchor = body[body.index(colophon._tbl) + 1]
+    assert anchor.tag == f"{W}p" and not "".join(anchor.itertext())  # the hairline anchor
+    for row in colophon.rows:
+        (para,) = row.cells[0].paragraphs
+        assert para.runs[0].font.size.pt == 14  # 4号
+    # Word refuses a table whose properties are out of the schema's order
+    order = [child.tag.removeprefix(W) for child in props]
+    schema = ["tblStyle", "tblpPr", "tblW", "tblBorders", "tblCellMar", "tblLook"]
+    assert order == [tag for tag in schema if tag in order], order
 
 
 def test_page_numbers_are_a_page_field_odd_right_even_left(tmp_path: Path) -> None:

@@ -97,3 +97,82 @@ def test_the_bulletin_reads_as_a_tongbao(rendered: dict[str, Path]) -> None:
     ):
         assert part in text, part
     assert "2026-11" not in text
+
+
+PITCH = 225 / 22 * MM  # one line of the document grid
+
+
+def rows_at_foot(pdf: Path, docx_path: Path) -> tuple[list[str], list[tuple[float, str]]]:
+    """The 版记's lines as the .docx has them, and the last page's text as (baseline, line)
+    from the bottom up, pieces on one baseline joined."""
+    import docx
+
+    colophon = docx.Document(str(docx_path)).tables[-1]
+    expected = [row.cells[0].text.replace("\t", "").replace(" ", "") for row in colophon.rows]
+    lines: dict[int, list[tuple[float, str]]] = {}
+    for x, y, _, text in pieces(PdfReader(str(pdf)).pages[-1]):
+        if y >= BOTTOM - 2:  # not the page number
+            lines.setdefault(round(y), []).append((x, text))
+    seen = [
+        (float(y), "".join(t for _, t in sorted(parts)).replace(" ", ""))
+        for y, parts in sorted(lines.items())
+    ]
+    return expected, seen
+
+
+def assert_colophon_at_the_foot(pdf: Path, docx_path: Path) -> None:
+    """The 版记 whole on the last page, its last line on the block's last line, its lines one
+    grid line apart, and nothing else on the page within a line of its first rule."""
+    expected, seen = rows_at_foot(pdf, docx_path)
+    foot = seen[: len(expected)]
+    assert [text for _, text in foot] == expected[::-1], (pdf.name, seen[:6])
+    last, first = foot[0][0], foot[-1][0]
+    assert BOTTOM < last < BOTTOM + PITCH, (pdf.name, last)
+    assert first - last == pytest.approx((len(expected) - 1) * PITCH, abs=len(expected) * 1.5)
+    above = seen[len(expected) :]
+    assert not above or above[0][0] >= first + PITCH - 2, (pdf.name, above[0], first)
+
+
+@pytest.mark.parametrize("name", ["刊物", "通报", "约稿通知"])
+def test_the_colophon_ends_the_last_page(rendered: dict[str, Path], name: str) -> None:
+    """版记 (GB/T 9704 §7.4): on the last page, its last element on the last line."""
+    pdf = rendered[name]
+    assert_colophon_at_the_foot(pdf, pdf.with_suffix(".docx"))
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path]]:
+    """The 刊物 with its last item longer line by line, across the point where the body leaves
+    no room for the 版记 on its last page: (docx, pdf) for each."""
+    from dataclasses import replace
+
+    from schema.issuefile import to_docx
+    from tests.render import BODY, OFFICE
+    from tests.schema.test_document import issue
+
+    folder = tmp_path_factory.mktemp("crowded")
+    made = []
+    base = issue(4, BODY)
+    for extra in range(3, 13):
+        lines = "\n".join(
+            f"第{n:02d}行补充，全区供暖运行平稳，群众反映良好。" for n in range(extra)
+        )
+        last = replace(base.entries[-1], body=f"{BODY}\n{lines}")
+        longer = replace(base, entries=(*base.entries[:-1], last))
+        made.append(to_docx(longer, OFFICE, folder / f"kanwu-{extra:02d}.docx", copy=7))
+    return list(zip(made, to_pdf(made, folder), strict=True))
+
+
+def test_a_crowded_last_page_moves_the_colophon_whole(
+    crowded: list[tuple[Path, Path]],
+) -> None:
+    """However full the body leaves its last page, the 版记 is never over the text nor split:
+    where it no longer fits it starts the next page's foot, the body's last line before it."""
+    pages = set()
+    for docx_path, pdf in crowded:
+        assert_colophon_at_the_foot(pdf, docx_path)
+        reader = PdfReader(str(pdf))
+        pages.add(len(reader.pages))
+        text = "".join(p.extract_text() for p in reader.pages).replace(" ", "")
+        assert text.index("签发：李四") < text.index("报：本级党委"), pdf.name
+    assert len(pages) > 1, pages  # the lengths crossed the point where it moves on
