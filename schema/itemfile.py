@@ -60,6 +60,102 @@ INCIDENT_KEYS = {
     "thread",
 }
 INCIDENT_REQUIRED = ("severity", "occurred_at", "place")
+# the optional incident fields, in the order a 突发事件 report gives them
+INCIDENT_OPTIONAL = (
+    "type",
+    "learned_at",
+    "casualties",
+    "loss",
+    "cause",
+    "measures",
+    "leaders_on_site",
+    "report",
+    "thread",
+)
+# Stand-ins put in place of a refused value so that parsing goes on to the next field: the
+# parser stops at its first problem, the desk wants to see every one at once. They are never
+# kept: a draft is made only when no stand-in was needed.
+STAND_INS: dict[str, Any] = {
+    "title": "标题",
+    "body": "正文",
+    "author": "执笔人",
+    "phone": "",
+    "urgency": Urgency.ROUTINE.value,
+    "classification": Classification.INTERNAL.value,
+    "themes": [],
+    "request": "",
+    "to": [],
+    "attachments": [],
+    "incident.severity": Severity.MINOR.value,
+    "incident.occurred_at": "2000-01-01T00:00:00+08:00",
+    "incident.place": "地点",
+}
+
+
+class ItemProblems(ValidationError):
+    """Every problem of an item at once, in one line (``；`` between them); ``field`` and
+    ``reason`` are the first's (one problem reads exactly as a :class:`ValidationError`)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        field, message = problems[0]
+        super().__init__(field, message)
+        self.problems = problems
+        if len(problems) > 1:
+            each = (f"字段 {f}：{m}" if f else m for f, m in problems)
+            self.message = f"共 {len(problems)} 处问题：" + "；".join(each)
+
+
+def every_problem(data: Mapping[str, Any]) -> tuple[ItemDraft | None, list[tuple[str, str]]]:
+    """Every problem :func:`parse_item` finds in ``data`` (field, reason), in the order the
+    parser meets them: each refused field is given a stand-in (an unknown one is left out)
+    and the parse repeated. With them the draft made of the stand-ins, for further checks
+    only (never to be kept), or None when a problem has no stand-in."""
+    trial: dict[str, Any] = dict(data)
+    if isinstance(trial.get("incident"), Mapping):
+        trial["incident"] = dict(trial["incident"])
+    problems: list[tuple[str, str]] = []
+    for _ in range(len(ITEM_KEYS) + len(INCIDENT_KEYS) + len(data) + 4):
+        try:
+            draft = parse_item(trial)
+        except ValidationError as exc:
+            problems.append((exc.field, exc.reason))
+            if not _stand_in(trial, exc.field):
+                break
+        else:
+            return draft, problems
+    return None, problems
+
+
+def _stand_in(data: dict[str, Any], field: str) -> bool:
+    """Put a stand-in for ``field`` into ``data``; False when there is none."""
+    inner = field.removeprefix("incident.")
+    incident = data.get("incident")
+    if field == "category":
+        data["category"] = Category.INCIDENT.value if "incident" in data else Category.NEWS.value
+        return True
+    if field in STAND_INS:
+        if field != inner and isinstance(incident, dict):
+            incident[inner] = STAND_INS[field]
+        elif field == inner:
+            data[field] = STAND_INS[field]
+        else:
+            return False
+        return True
+    if field != inner and isinstance(incident, dict) and inner in incident:
+        del incident[inner]  # an optional or unknown incident field
+        return True
+    if field == inner and field in data and field not in ITEM_KEYS:
+        del data[field]  # an unknown field
+        return True
+    return False
+
+
+def parse_all(data: Mapping[str, Any]) -> ItemDraft:
+    """:func:`parse_item`, refusing with every problem at once (:class:`ItemProblems`)."""
+    draft, problems = every_problem(data)
+    if problems or draft is None:
+        raise ItemProblems(problems)
+    return draft
 
 
 def read_item_file(path: Path, attachments: Attachments | None = None) -> ItemDraft:
@@ -72,8 +168,8 @@ def read_item_file(path: Path, attachments: Attachments | None = None) -> ItemDr
     data = load_mapping(path, "信息文件")
     files = data.get("attachments")
     if not isinstance(files, list) or not any(isinstance(f, str) for f in files):
-        return parse_item(data)
-    parse_item({**data, "attachments": []})  # everything else first: nothing copied in vain
+        return parse_all(data)
+    parse_all({**data, "attachments": []})  # everything else first: nothing copied in vain
     if attachments is None:
         raise ValidationError("attachments", "此处不能添加附件文件")
     _attachments([f for f in files if not isinstance(f, str)])  # every entry checked first

@@ -31,7 +31,7 @@ from schema import request as requests
 from schema.clock import CHINA, from_text
 from schema.desk import Desk
 from schema.error import PermissionDenied, TransitionError, ValidationError, XinbaoError
-from schema.itemfile import draft_to_dict, parse_item
+from schema.itemfile import INCIDENT_OPTIONAL, draft_to_dict, every_problem
 from schema.record import Item, ItemDraft
 from schema.state import shown
 from schema.vocabulary import Category, Classification, EdgeState, Severity, Urgency
@@ -39,18 +39,6 @@ from schema.vocabulary import Category, Classification, EdgeState, Severity, Urg
 # 绝密 is offered so that choosing it is refused with the schema's own explanation.
 TOP_SECRET = "绝密"
 INCIDENT = Category.INCIDENT.value
-# the optional incident fields, in the order a 突发事件 report gives them
-INCIDENT_OPTIONAL = (
-    "type",
-    "learned_at",
-    "casualties",
-    "loss",
-    "cause",
-    "measures",
-    "leaders_on_site",
-    "report",
-    "thread",
-)
 INCIDENT_TIMES = ("occurred_at", "learned_at")
 ADVICE_MORE = "……另有 {n} 条提示，可在信息详情中查看"
 # the markings a new item starts with: the item file's defaults (ItemDraft's own)
@@ -83,24 +71,6 @@ LABELS = {
     "attachments": "附件",
     "incident.report": "报告类别",
 }
-# Stand-ins put in place of a refused value so that parsing goes on to the next field: the
-# parser stops at its first problem, the desk wants to see every one at once. They are never
-# saved (a draft is saved only when no stand-in was needed).
-STAND_INS: dict[str, Any] = {
-    "title": "标题",
-    "body": "正文",
-    "author": "执笔人",
-    "phone": "",
-    "urgency": Urgency.ROUTINE.value,
-    "classification": Classification.INTERNAL.value,
-    "themes": [],
-    "request": "",
-    "to": [],
-    "attachments": [],
-    "incident.severity": Severity.MINOR.value,
-    "incident.occurred_at": "2000-01-01T00:00:00+08:00",
-    "incident.place": "地点",
-}
 
 
 def label(field: str) -> str:
@@ -126,23 +96,9 @@ def time_text(at: datetime) -> str:
 
 def validate(data: dict[str, Any]) -> tuple[ItemDraft | None, list[tuple[str, str]]]:
     """The draft the item-file parser makes of ``data``, or every problem with it (in form
-    order).
-
-    ``parse_item`` (what ``xinbao submit`` uses) reports its first problem; the refused field
-    is then given a stand-in and the parse repeated, so the desk sees every problem at once.
-    The editorial rules that block a submission (``editorial.check``) are asked too.
-    """
-    trial = {**data, "incident": dict(data["incident"])} if "incident" in data else dict(data)
-    problems: list[tuple[str, str]] = []
-    draft: ItemDraft | None = None
-    for _ in range(len(STAND_INS) + len(INCIDENT_OPTIONAL) + 4):
-        try:
-            draft = parse_item(trial)
-            break
-        except ValidationError as exc:
-            problems.append((exc.field, exc.reason))
-            if not _stand_in(trial, exc.field):
-                break
+    order): ``schema.itemfile.every_problem``, as ``xinbao submit`` reports them, and the
+    editorial rules that block a submission (``editorial.check``)."""
+    draft, problems = every_problem(data)
     if draft is not None:
         seen = {field for field, _ in problems}
         for finding in editorial.check(draft):
@@ -150,23 +106,6 @@ def validate(data: dict[str, Any]) -> tuple[ItemDraft | None, list[tuple[str, st
                 problems.append((finding.field, finding.message))
     problems.sort(key=lambda p: form_position(p[0]))
     return (None if problems else draft), problems
-
-
-def _stand_in(data: dict[str, Any], field: str) -> bool:
-    """Put a stand-in for ``field`` into ``data``; False when there is none."""
-    if field == "category":
-        data["category"] = INCIDENT if "incident" in data else Category.NEWS.value
-        return True
-    if field in STAND_INS:
-        if field.startswith("incident."):
-            data["incident"][field.removeprefix("incident.")] = STAND_INS[field]
-        else:
-            data[field] = STAND_INS[field]
-        return True
-    if field.startswith("incident.") and field.removeprefix("incident.") in INCIDENT_OPTIONAL:
-        del data["incident"][field.removeprefix("incident.")]
-        return True
-    return False
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,12 @@ def test_a_bad_item_file_is_one_line_and_stores_nothing(
     assert "classification" in err and "绝密" in err
     path.write_text(ITEM.replace('place = "新荣区某煤矿"\n', ""), "utf-8")
     assert "incident.place" in one_line_error(run("xinbao", "submit", str(path), home=county))
+    path.write_text(
+        ITEM.replace('place = "新荣区某煤矿"\n', "").replace('"特急"', '"十万火急"'), "utf-8"
+    )
+    every = one_line_error(run("xinbao", "submit", str(path), home=county))  # every problem
+    assert "共 2 处问题" in every
+    assert "字段 urgency：" in every and "字段 incident.place：" in every
     missing = one_line_error(run("xinbao", "submit", str(tmp_path / "nope.toml"), home=county))
     assert "无法读取" in missing
     assert run("xinbao", "--json", "list", "--outbox", home=county).json() == []

@@ -118,3 +118,31 @@ def test_missing_title_is_named() -> None:
     with pytest.raises(ValidationError) as info:
         parse_item({"category": "工作动态", "body": "……", "author": "张三"})
     assert info.value.field == "title"
+
+
+def test_every_problem_of_a_file_is_reported_at_once(
+    tmp_path: Path, county: Desk, tables: Callable[[Store], dict[str, Any]]
+) -> None:
+    """The CLI, like the console's form, names every problem of an item file, not only the
+    first: a missing title, a bad urgency, an unknown key, a missing incident field."""
+    from schema.itemfile import ItemProblems
+
+    path = tmp_path / "bad.toml"
+    text = INCIDENT.replace('title = "新荣区某煤矿发生透水事故"\n', "")
+    text = text.replace('"特急"', '"十万火急"').replace('place = "新荣区某煤矿"\n', "")
+    path.write_text('weather = "晴"\n' + text, "utf-8")
+    before = tables(county.store)
+    with pytest.raises(ItemProblems) as info:
+        submit(county, read_item_file(path))
+    fields = [field for field, _ in info.value.problems]
+    assert set(fields) == {"weather", "title", "urgency", "incident.place"}, fields
+    message = str(info.value)
+    assert message.startswith("共 4 处问题：")
+    assert all(f"字段 {field}：" in message for field in fields)
+    assert info.value.field == fields[0]  # still a ValidationError naming the first
+    assert tables(county.store) == before
+    # one problem reads as before: one line
+    path.write_text(GOOD.replace('"加急"', '"十万火急"'), "utf-8")
+    with pytest.raises(ValidationError) as one:
+        read_item_file(path)
+    assert "\n" not in str(one.value) and str(one.value).startswith("字段 urgency：")
