@@ -11,11 +11,13 @@ Events come from what the store records (``events_from``):
   names the issue), at that office's level, marked forwarded when it was made from lower units'
   items;
 * ``instruction`` — every instruction held here, at the leader's level, for the units the
-  instructed items came from;
+  instructed items came from, with the publication the item appeared in where this node
+  knows it (:func:`read_in`);
 * ``request_late`` / ``request_missed`` — from the completion matrix of this office's topic
   requests (missed once the deadline has passed); ``request_answered_adopted`` — a reply
   that was adopted here;
-* ``emergency_late`` / ``emergency_missed`` / ``false_item`` — 迟报 / 漏报 and 瞒报 / 误报 marks.
+* ``emergency_late`` / ``emergency_missed`` / ``emergency_concealed`` / ``false_item`` — 迟报 /
+  漏报 / 瞒报 / 误报 marks.
 
 :func:`sync` keeps them in ``score_event``: new ones are added, and one that no longer holds
 (an adoption undone, an item taken out of an issue) gets an ``undo`` event, so the ledger only
@@ -67,7 +69,7 @@ _LEVEL_OF_TIER = {
 _MARKS = {
     emergency.MarkKind.LATE: K.EMERGENCY_LATE,
     emergency.MarkKind.MISSED: K.EMERGENCY_MISSED,
-    emergency.MarkKind.CONCEALED: K.EMERGENCY_MISSED,
+    emergency.MarkKind.CONCEALED: K.EMERGENCY_CONCEALED,
     emergency.MarkKind.FALSE: K.FALSE_ITEM,
 }
 _QUOTA_TYPE = {Tier.COUNTY: "county", Tier.DEPARTMENT: "department", Tier.TOWNSHIP: "township"}
@@ -192,6 +194,7 @@ def events_from(store: Store, me: str, now: datetime) -> list[Event]:
                 made.at,
                 item=subject,
                 level=made.level,
+                publication=read_in(store, me, made),
                 joint=joint,
             )
         )
@@ -234,6 +237,31 @@ def events_from(store: Store, me: str, now: datetime) -> list[Event]:
             Event(f"mark:{mark.id}", mark.unit, _MARKS[mark.kind], mark.at, item=mark.item_id)
         )
     return found
+
+
+def read_in(store: Store, me: str, made: instruction.Instruction) -> str:
+    """The publication the leader read the instructed item in: the issue it was written on;
+    else, at the issuer, the last issue of the issuer's holding the item signed off by the
+    time of the instruction (the first after it when none was); else the placement the issuer
+    gave this office's item (the decision that came back down); "" when unknown."""
+    found = store.one("SELECT publication FROM issue WHERE id = ?", (made.subject,))
+    if found is not None:
+        return str(found["publication"])
+    marks = ",".join("?" * len(made.items))
+    rows = store.query(
+        f"SELECT i.publication, i.signed_at FROM issue_item x JOIN issue i ON i.id = x.issue_id "
+        f"WHERE i.publisher = ? AND i.state = ? AND x.item_id IN ({marks}) ORDER BY i.signed_at",
+        (made.issuer, pubs.ISSUED, *made.items),
+    )
+    if rows:
+        before = [r for r in rows if from_text(r["signed_at"]) <= made.at]
+        return str((before[-1] if before else rows[0])["publication"])
+    placed = store.one(
+        f"SELECT placement FROM edge WHERE from_unit = ? AND to_unit = ? AND placement != '' "
+        f"AND item_id IN ({marks}) ORDER BY updated_at DESC LIMIT 1",
+        (me, made.issuer, *made.items),
+    )
+    return str(placed["placement"]).split("/")[0] if placed is not None else ""
 
 
 _ADOPTED = frozenset(

@@ -31,6 +31,11 @@ Decisions where the rules leave room (also in the docstrings below):
   With ``joint_split_equally`` each gets an equal share; without it the lead scores in full and
   the others get a 0-point row (合报信息由牵头单位计分). Joint applies to credit only (adoption,
   instruction, answered request) and, for quotas, to submissions.
+* An instruction scores its level's points, or the points of the publication the instructed
+  item appeared in when the rules list that (level, publication): a city leader's instruction
+  on a 专报 item may be worth more than one on a 每日要情 item.
+* 瞒报 (``emergency_concealed``) is its own penalty; rules that list only ``emergency_missed``
+  score it as a 漏报 and say so.
 * The forward multiplier applies to adoptions only, for the level the item was adopted at
   (``forwarded=True``) or the level given (``forwarded=Level.CENTRAL``). The rule files carry
   multipliers for province and central only; forwarded adoptions at other levels score their
@@ -104,6 +109,7 @@ class EventKind(StrEnum):
     FALSE_ITEM = "false_item"
     EMERGENCY_LATE = "emergency_late"
     EMERGENCY_MISSED = "emergency_missed"
+    EMERGENCY_CONCEALED = "emergency_concealed"
     UNDO = "undo"
 
     @classmethod
@@ -134,6 +140,7 @@ _KIND_LABELS = {
     EventKind.FALSE_ITEM: "报送虚假信息",
     EventKind.EMERGENCY_LATE: "紧急信息迟报",
     EventKind.EMERGENCY_MISSED: "紧急信息漏报",
+    EventKind.EMERGENCY_CONCEALED: "紧急信息瞒报",
     EventKind.UNDO: "撤销",
 }
 
@@ -147,6 +154,7 @@ _PENALTY_EVENTS = {
     "false_item": EventKind.FALSE_ITEM,
     "emergency_late": EventKind.EMERGENCY_LATE,
     "emergency_missed": EventKind.EMERGENCY_MISSED,
+    "emergency_concealed": EventKind.EMERGENCY_CONCEALED,
 }
 _CREDITS = {EventKind.REQUEST_ANSWERED_ADOPTED}  # the one request event that must not be negative
 _JOINT_KINDS = {
@@ -224,6 +232,9 @@ class ScoringRules:
     switches: Switches
     adoption: Mapping[tuple[Level, str], Fraction]  # (level, publication) → points
     instruction: Mapping[Level, Fraction]
+    # (level, publication) → points for an instruction on an item that appeared in it (rows of
+    # [[instruction]] naming a publication); the level's own row for every other publication
+    instruction_in: Mapping[tuple[Level, str], Fraction]
     fixed: Mapping[EventKind, Fraction]  # the [[request]] and [[penalty]] tables by event kind
     quota: Mapping[UnitType, int]  # items required per month
     source: str = ""
@@ -258,7 +269,8 @@ class ScoringRules:
             description=description,
             switches=_switches(data.get("switches")),
             adoption=MappingProxyType(_adoptions(data)),
-            instruction=MappingProxyType(_instructions(data)),
+            instruction=MappingProxyType(_instructions(data)[0]),
+            instruction_in=MappingProxyType(_instructions(data)[1]),
             fixed=MappingProxyType(
                 _events(data, "request", _REQUEST_EVENTS)
                 | _events(data, "penalty", _PENALTY_EVENTS)
@@ -326,9 +338,10 @@ def _switches(value: object) -> Switches:
 
 
 def _rows(
-    data: Mapping[str, Any], table: str, keys: set[str]
+    data: Mapping[str, Any], table: str, keys: set[str], optional: frozenset[str] = frozenset()
 ) -> list[tuple[str, Mapping[str, Any]]]:
-    """The ``[[table]]`` rows with their key prefix (``adoption[2].``); every key required."""
+    """The ``[[table]]`` rows with their key prefix (``adoption[2].``); every key required
+    but the ``optional`` ones."""
     rows = data.get(table, [])
     if not isinstance(rows, list):
         raise ValidationError(table, f"应写作 [[{table}]] 表的列表")
@@ -337,7 +350,7 @@ def _rows(
         prefix = f"{table}[{n}]."
         if not isinstance(row, Mapping):
             raise ValidationError(f"{table}[{n}]", "应为表")
-        _no_unknown(row, keys, prefix)
+        _no_unknown(row, keys | optional, prefix)
         for key in sorted(keys):
             if key not in row:
                 raise ValidationError(prefix + key, "缺少此项")
@@ -362,14 +375,32 @@ def _adoptions(data: Mapping[str, Any]) -> dict[tuple[Level, str], Fraction]:
     return out
 
 
-def _instructions(data: Mapping[str, Any]) -> dict[Level, Fraction]:
-    out: dict[Level, Fraction] = {}
-    for prefix, row in _rows(data, "instruction", {"level", "points"}):
+def _instructions(
+    data: Mapping[str, Any],
+) -> tuple[dict[Level, Fraction], dict[tuple[Level, str], Fraction]]:
+    """The [[instruction]] rows: by level, and by (level, publication) for the rows that name
+    the publication the instructed item appeared in."""
+    plain: dict[Level, Fraction] = {}
+    named: dict[tuple[Level, str], Fraction] = {}
+    rows = data.get("instruction", [])
+    for n, row in enumerate(rows if isinstance(rows, list) else [], 1):
+        if isinstance(row, Mapping) and "publication" in row:
+            publication = row["publication"]
+            if not isinstance(publication, str) or not publication.strip():
+                raise ValidationError(f"instruction[{n}].publication", "应为刊物名称（文字）")
+    for prefix, row in _rows(data, "instruction", {"level", "points"}, frozenset({"publication"})):
         level = Level.parse(row["level"], prefix + "level")
-        if level in out:
+        points = _number(row["points"], prefix + "points", ">=0")
+        if "publication" in row:
+            key = (level, row["publication"].strip())
+            if key in named:
+                raise ValidationError(prefix + "publication", f"{level}《{key[1]}》批示重复规定")
+            named[key] = points
+            continue
+        if level in plain:
             raise ValidationError(prefix + "level", f"{level}批示重复规定")
-        out[level] = _number(row["points"], prefix + "points", ">=0")
-    return out
+        plain[level] = points
+    return plain, named
 
 
 def _events(
@@ -439,11 +470,13 @@ class Event:
     ``unit`` is the credited or penalised unit (for a joint report, the lead unit). ``item``
     groups events of one information item ("only the highest", "instructions once"); when it is
     empty the event is a group of its own. ``level`` is required for an adoption or an
-    instruction, ``publication`` for an adoption. ``joint`` lists the units of a joint report
-    (合报; the lead may be listed too). ``forwarded`` marks an adoption of an item forwarded by
-    an intermediate office: ``True`` for the multiplier of ``level``, or the level whose
-    multiplier applies. An ``undo`` names the event it reverses in ``reverses``; its other
-    fields are ignored. Strings are accepted for ``kind``, ``level`` and ``forwarded``.
+    instruction, ``publication`` for an adoption (for an instruction it names the publication
+    the item appeared in, when known: rules may score that). ``joint`` lists the units of a
+    joint report (合报; the lead may be listed too). ``forwarded`` marks an adoption of an
+    item forwarded by an intermediate office: ``True`` for the multiplier of ``level``, or the
+    level whose multiplier applies. An ``undo`` names the event it reverses in ``reverses``;
+    its other fields are ignored. Strings are accepted for ``kind``, ``level`` and
+    ``forwarded``.
     """
 
     id: str
@@ -613,11 +646,18 @@ class _Ledger:
             assert level is not None
             what = f"{level}领导批示"
             points = rules.instruction.get(level)
+            if (level, event.publication) in rules.instruction_in:
+                what = f"{level}领导在《{event.publication}》上批示"
+                points = rules.instruction_in[(level, event.publication)]
             if switches.instructions_same_level_once:
                 best_of, group = True, ("instruction", event.item or event.id, level.name)
         else:
             what = kind.label
             points = rules.fixed.get(kind)
+            if kind is EventKind.EMERGENCY_CONCEALED and points is None:
+                points = rules.fixed.get(EventKind.EMERGENCY_MISSED)  # rules that never split them
+                if points is not None:
+                    what += "（本办法未单列瞒报，按漏报计）"
         units = event.units
         if points is None:
             zero = dict.fromkeys(units, Fraction(0))

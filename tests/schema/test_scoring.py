@@ -786,3 +786,73 @@ def test_format_points_rounds_halves_away_from_zero() -> None:
         "-0.13",
         "2.5",
     ]
+
+
+# -- the switches offices differ on (issue 18) ---------------------------------------------------
+
+
+def test_an_instruction_scores_by_the_publication_the_item_appeared_in() -> None:
+    """大同 lists city instructions on a 专报 (40) and a 特刊 (50) item apart from the city's 30:
+    a 每日要情 item or an unknown publication scores the level's points; a rule set without
+    such rows (county-office) scores every city instruction alike."""
+    log = [
+        instructed("i1", XR, at(11, 2), L.CITY, "A", publication="专报"),
+        instructed("i2", XR, at(11, 3), L.CITY, "B", publication="特刊"),
+        instructed("i3", XR, at(11, 4), L.CITY, "C", publication="每日要情"),
+        instructed("i4", XR, at(11, 5), L.CITY, "D"),  # where it appeared is not known
+        instructed("i5", XR, at(11, 6), L.PROVINCE, "E", publication="专报"),  # no 省级 rows
+    ]
+    datong = ledger(log, rules("datong-city"))
+    assert [x.points for x in datong] == [40, 50, 30, 30, 40]
+    assert datong[0].explanation == "市级领导在《专报》上批示 40分"
+    assert datong[2].explanation == "市级领导批示 30分"
+    assert [x.points for x in ledger(log, rules("county-office"))] == [30, 30, 30, 30, 40]
+    # "count once" still groups by item and level: a second 专报 instruction on A adds nothing
+    again = ledger(
+        [*log, instructed("i6", XR, at(11, 7), L.CITY, "A", publication="专报")],
+        rules("datong-city"),
+    )
+    assert again[-1].points == 0
+
+
+def test_concealing_an_emergency_is_its_own_penalty() -> None:
+    """瞒报 is scored as 瞒报 where the rules list it (大同 −30, 山西 −50, beside 漏报 −20 and
+    −30); rules that list only 漏报 (county-office) score it as one and say so."""
+    log = [
+        ev("m1", XR, K.EMERGENCY_MISSED, at(11, 2), item="A"),
+        ev("m2", XR, K.EMERGENCY_CONCEALED, at(11, 3), item="B"),
+    ]
+    assert [x.points for x in ledger(log, rules("datong-city"))] == [-20, -30]
+    assert [x.points for x in ledger(log, rules("shanxi-province"))] == [-30, -50]
+    county = ledger(log, rules("county-office"))
+    assert [x.points for x in county] == [-20, -20]
+    assert county[1].explanation == "紧急信息瞒报（本办法未单列瞒报，按漏报计） -20分"
+
+
+@pytest.mark.parametrize(
+    ("row", "key", "reason"),
+    [
+        ('level = "city"\npublication = ""\npoints = 5', "instruction[5].publication", "刊物名称"),
+        ('level = "city"\npublication = 3\npoints = 5', "instruction[5].publication", "刊物名称"),
+        ('level = "county"\npoints = 5', "instruction[5].level", "重复规定"),
+        ('level = "city"\npublication = "专报"\npoints = -5', "instruction[5].points", "不小于 0"),
+    ],
+)
+def test_a_bad_instruction_row_names_its_key(
+    tmp_path: Path, row: str, key: str, reason: str
+) -> None:
+    text = COUNTY_TEXT.replace("# ── 约稿", f"[[instruction]]\n{row}\n\n# ── 约稿", 1)
+    assert text != COUNTY_TEXT
+    path = tmp_path / "bad.toml"
+    path.write_text(text, "utf-8")
+    with pytest.raises(ValidationError) as caught:
+        ScoringRules.load(path)
+    assert caught.value.field == key and reason in str(caught.value)
+    twice = text.replace(
+        f"[[instruction]]\n{row}",
+        '[[instruction]]\nlevel = "city"\npublication = "专报"\n'
+        'points = 5\n\n[[instruction]]\nlevel = "city"\npublication = "专报"\npoints = 6',
+    )
+    path.write_text(twice, "utf-8")
+    with pytest.raises(ValidationError, match="《专报》批示重复规定"):
+        ScoringRules.load(path)
