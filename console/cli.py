@@ -153,6 +153,16 @@ def build_parser() -> Parser:
     p = cmds.add_parser("return", parents=[opts], help="退回修改（须写明理由）")
     p.add_argument("id")
     p.add_argument("--reason", required=True)
+    p = cmds.add_parser(
+        "verify", parents=[opts], help="要求来源单位核实收到的信息，或答复上级的核实要求"
+    )
+    p.add_argument("id")
+    ask = p.add_mutually_exclusive_group(required=True)
+    ask.add_argument("--question", help="要核实的内容（收件单位提出）")
+    ask.add_argument("--answer", help="核实结果（来源单位答复）")
+    p.add_argument(
+        "--deadline", default="", help="答复时限，如 2026-11-21T18:00:00+08:00（缺省 24 小时内）"
+    )
     p = cmds.add_parser("reserve", parents=[opts], help="存稿备用")
     p.add_argument("id")
     p = cmds.add_parser("reject", parents=[opts], help="退稿")
@@ -351,6 +361,17 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
             )
             _say(args, f"已登记批示 {made.id}，传达至相关单位")
             return made
+        case "verify" if args.answer is not None:
+            done = ops.answer_verification(desk, args.id, args.answer)
+            _say(args, f"已答复核实要求 {done.id}，排队报送{done.asker}")
+            return done
+        case "verify":
+            deadline = (
+                time_field({"deadline": args.deadline}, "deadline") if args.deadline else None
+            )
+            asked = ops.ask_to_verify(desk, args.id, args.question, deadline)
+            _say(args, f"已要求 {asked.source} 核实 {asked.item_id}（{asked.id}），答复前不能刊用")
+            return asked
         case "feedback":
             request = ops.answer_request(desk, args.id, args.text)
             _say(args, f"已反馈“{request.draft.topic}”")

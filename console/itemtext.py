@@ -11,6 +11,7 @@ from schema import emergency, state, view
 from schema.attachment import Attachments
 from schema.network import find_unit
 from schema.store import Store
+from schema.verify import Verification
 
 
 def item_lines(
@@ -74,6 +75,7 @@ def item_lines(
             f"上级处理 {label(store, fb.by_unit)} {fb.state}{where}"
             f"　经 {fb.via}　{requests_text.when(fb.at)}"
         )
+    out += verification_lines(store, shown.verifications)
     out += revision_lines(shown.revisions)
     for hint in shown.editorial:
         out.append(f"提示 {hint.message}")
@@ -90,6 +92,24 @@ def item_lines(
         where = "" if a.origin == "local" else f"（{label(store, a.origin)}）"
         line = f"  {requests_text.when(a.at)}  {a.actor}{where}  {before} → {a.to_state}  {a.note}"
         out.append(line.rstrip())
+    return out
+
+
+def verification_lines(store: Store, asked: list[Verification]) -> list[str]:
+    """核实: each question asked of the item's source and its answer, in the order asked."""
+    out: list[str] = []
+    for v in asked:
+        out.append(
+            f"核实 {v.id} {label(store, v.asker)} {v.asked_by}（{requests_text.when(v.asked_at)}）"
+            f"：{v.question}"
+        )
+        if v.answered_at is None:
+            out.append(f"　　待{label(store, v.source)}答复，时限 {requests_text.when(v.deadline)}")
+        else:
+            out.append(
+                f"　　{label(store, v.source)} {v.answered_by} 答复"
+                f"（{requests_text.when(v.answered_at)}）：{v.answer}"
+            )
     return out
 
 

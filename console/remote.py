@@ -47,6 +47,7 @@ DESK_COMMANDS = frozenset(
         "return",
         "reserve",
         "reject",
+        "verify",
         "forward",
         "merge",
         "leads",

@@ -11,7 +11,8 @@ lives here, with no crypto:
   real record a "duplicate";
 * what it claims matches its maker: an item revision only from its origin; a decision on the
   edge A→B only from B; a topic request, instruction, publication issue only from its issuer;
-  a request status only from the target; a receipt only from the recipient;
+  a request status only from the target; a receipt only from the recipient; a question to
+  verify an item (核实) only from the edge's receiver, its answer only from the source asked;
 * what it relays is cited: a forward or merge cites the signed records of the sources made
   by other nodes, a relayed instruction cites the issuer's signed instruction, a relayed
   adoption feedback cites the deciding node's signed decision. ``cites`` in the payload holds
@@ -34,6 +35,7 @@ ITEM, DECISION = "item", "decision"
 REQUEST, STATUS = "request", "request-status"
 ISSUE, INSTRUCTION, FEEDBACK = "issue", "instruction", "feedback"
 RECEIPT, CERTIFICATE, REVOCATION = "receipt", "certificate", "revocation"
+VERIFY, VERIFY_ANSWER = "verify", "verify-answer"
 MAX_CITE_DEPTH = 8  # tiers a provenance chain may span (township … State Council, with room)
 
 # the fields an instruction relayed down keeps exactly as its issuer signed them
@@ -247,6 +249,28 @@ def _receipt(record: Record, me: str) -> None:
     _need(record.id.startswith(f"receipt:{record.origin}:"), "id", f"回执编号 {record.id} 不符")
 
 
+def _verify(record: Record, me: str) -> None:
+    p = record.payload
+    _need(p.get("to") == record.origin, "to", f"核实要求 {record.id} 不是由收件单位提出的")
+    _need(
+        record.id == p.get("id") and owner(record.id, 3) == record.origin,
+        "id",
+        f"核实要求编号 {record.id} 不属于 {record.origin}",
+    )
+    _need(p.get("from") == me, "from", f"核实要求 {record.id} 不是问本节点（{me}）的")
+
+
+def _verify_answer(record: Record, me: str) -> None:
+    p = record.payload
+    asked = str(p.get("id", ""))
+    _need(p.get("from") == record.origin, "from", f"核实答复 {record.id} 不是由被问单位作出的")
+    _need(
+        record.id == f"answer:{asked}" and owner(asked, 3) == p.get("to") == me,
+        "id",
+        f"核实答复 {record.id} 不是答复本节点（{me}）的核实要求",
+    )
+
+
 def _trust(record: Record, me: str) -> None:
     """Certificates and revocations carry their own proofs (a chain to the root, the issuer's
     signature over the notice), checked by the daemon's trust layer."""
@@ -261,6 +285,8 @@ _RULES: dict[str, Callable[[Record, str], None]] = {
     INSTRUCTION: _instruction,
     FEEDBACK: _feedback,
     RECEIPT: _receipt,
+    VERIFY: _verify,
+    VERIFY_ANSWER: _verify_answer,
     CERTIFICATE: _trust,
     REVOCATION: _trust,
 }

@@ -10,11 +10,11 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from schema import authority, editorial, emergency, inbound, outbox, state
+from schema import authority, editorial, emergency, inbound, outbox, state, verify
 from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
@@ -38,6 +38,7 @@ class DeskRules:
 
     permissions: dict[str, frozenset[Role]]
     priority: dict[Urgency, int]
+    verify_hours: float = 24.0  # 核实: the answer is due this long after the question
 
     @classmethod
     def load(cls, path: Path | None = None) -> DeskRules:
@@ -50,6 +51,7 @@ class DeskRules:
                 for op, roles in data["permissions"].items()
             },
             priority={Urgency.parse(k, "priority"): int(v) for k, v in data["priority"].items()},
+            verify_hours=float(data.get("verify", {}).get("answer_within_hours", 24)),
         )
 
 
@@ -89,6 +91,7 @@ _OPERATION_NAMES = {
     "mark": "记录迟报、漏报、瞒报、误报",
     "publish": "编辑刊物",
     "instruct": "登记领导批示",
+    "verify": "要求核实",
 }
 
 
@@ -218,6 +221,47 @@ def return_item(desk: Desk, item_id: str, reason: str) -> Edge:
     if not reason.strip():
         raise ValidationError("reason", "退回必须写明理由")
     return _decide(desk, item_id, S.RETURNED, note=reason.strip())
+
+
+def ask_to_verify(
+    desk: Desk, item_id: str, question: str, deadline: datetime | None = None
+) -> verify.Verification:
+    """Ask the sender of a received item to verify it (核实), answering by ``deadline`` (by
+    default the desk rules' hours from now): the item cannot be printed here until the answer
+    comes."""
+    desk.require("verify")
+    if deadline is None:
+        deadline = desk.clock() + timedelta(hours=desk.rules.verify_hours)
+    edge = incoming_edge(desk.store, item_id, desk.node.id)
+    if edge.state in (S.ISSUED, S.REJECTED, S.RETURNED):
+        raise TransitionError(f"信息 {item_id} 已{edge.state}，不能再要求核实")
+    item = items.get(desk.store, item_id)
+    return verify.ask(
+        desk.store,
+        edge,
+        question,
+        deadline,
+        desk.actor,
+        desk.clock(),
+        priority=desk.rules.priority[item.draft.urgency],
+        classification=item.draft.classification,
+    )
+
+
+def answer_verification(desk: Desk, item_id: str, text: str) -> verify.Verification:
+    """Answer the open 核实 question about one of this node's items."""
+    desk.require("answer")
+    item = items.get(desk.store, item_id)
+    return verify.answer(
+        desk.store,
+        desk.node.id,
+        item_id,
+        text,
+        desk.actor,
+        desk.clock(),
+        priority=desk.rules.priority[item.draft.urgency],
+        classification=item.draft.classification,
+    )
 
 
 def reserve(desk: Desk, item_id: str, note: str = "") -> Edge:
@@ -484,6 +528,7 @@ def place_in_issue(desk: Desk, ref: str, item_ids: Sequence[str]) -> pubs.Issue:
     desk.require("publish")
     at = desk.clock()
     with desk.store.write():
+        verify.check_publishable(desk.store, desk.node.id, list(item_ids))
         issue = pubs.open_issue(desk.store, desk.node.id, ref, desk.actor, at)
         for item_id in item_ids:
             item = items.get(desk.store, item_id)
@@ -518,6 +563,7 @@ def signoff_issue(desk: Desk, ref: str) -> pubs.Issue:
     desk.require("signoff")
     at = desk.clock()
     issue = pubs.find_issue(desk.store, desk.node.id, ref, at.date())
+    verify.check_publishable(desk.store, desk.node.id, [e.item_id for e in issue.entries])
     with desk.store.write():
         issued = pubs.sign_off(desk.store, issue, desk.actor, at)
         for entry in issued.entries:

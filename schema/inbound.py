@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from schema import authority, emergency, state
+from schema import authority, emergency, state, verify
 from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
@@ -218,4 +218,6 @@ _HANDLERS = {
     pubs.ISSUE_KIND: pubs.apply_issue,
     instructions.INSTRUCTION_KIND: instructions.apply_instruction,
     instructions.FEEDBACK_KIND: instructions.apply_feedback,
+    verify.ASK_KIND: verify.apply_ask,
+    verify.ANSWER_KIND: verify.apply_answer,
 }

@@ -352,6 +352,25 @@ def m014_edge_urgency(db: Database) -> None:
     )
 
 
+@migrations()
+def m015_verification(db: Database) -> None:
+    """核实: questions a receiving office asked an item's source, and the answers
+    (schema/verify.py), held at both ends."""
+    db.executescript(
+        """
+        CREATE TABLE verification (
+            id TEXT PRIMARY KEY, item_id TEXT NOT NULL, asker TEXT NOT NULL,
+            source TEXT NOT NULL, question TEXT NOT NULL, deadline TEXT NOT NULL,
+            asked_by TEXT NOT NULL, asked_at TEXT NOT NULL,
+            answer TEXT NOT NULL DEFAULT '', answered_by TEXT NOT NULL DEFAULT '',
+            answered_at TEXT
+        );
+        CREATE INDEX verification_item ON verification(item_id);
+        CREATE INDEX verification_open ON verification(source, answered_at);
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

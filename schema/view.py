@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from schema import editorial, similar, state
+from schema import editorial, similar, state, verify
 from schema import item as items
 from schema.clock import from_text, to_text
 from schema.editorial import Finding
@@ -15,6 +15,7 @@ from schema.outbox import held_back
 from schema.record import AuditEntry, Edge, Held, Item
 from schema.search import match_query
 from schema.store import Store
+from schema.verify import Verification
 
 PAGE = 50
 
@@ -111,6 +112,7 @@ class ItemView:
     near: list[tuple[str, float]]  # items of other units here that look like the same event
     instructions: list[Instruction]  # leaders' instructions on it (or on what it became)
     feedback: list[Feedback]  # what became of it further up, passed down the chain
+    verifications: list[Verification]  # 核实: questions asked of its source, and answers
 
 
 def show(store: Store, item_id: str) -> ItemView:
@@ -135,6 +137,7 @@ def show(store: Store, item_id: str) -> ItemView:
         near=near_duplicates(store, item),
         instructions=instructions_on(store, item_id),
         feedback=feedback_on(store, item_id),
+        verifications=verify.on_item(store, item_id),
     )
 
 

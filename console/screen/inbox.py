@@ -304,6 +304,9 @@ class InboxScreen(DeskScreen):
         Binding("d", "triage('reject')", "退稿", tooltip="退稿（须确认）"),
         Binding("e", "app.switch_tab('emergency')", "紧急", tooltip="突发事件报告时限看板"),
         Binding("f", "triage('forward')", "转报", tooltip="转报上级（生成待签发的新稿）"),
+        Binding(
+            "v", "triage('verify')", "核实", show=False, tooltip="要求来源单位核实，或答复核实要求"
+        ),
         Binding("m", "merge", "合并", tooltip="将标记的多条信息合并为一条（化零为整）"),
         Binding("c", "compose", "撰写", tooltip="撰写新信息"),
         Binding("E", "edit", "修改", show=False, tooltip="修改本单位的信息（发件中）"),

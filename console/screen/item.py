@@ -29,6 +29,7 @@ class ItemScreen(DeskScreen):
         Binding("b", "triage('reserve')", "备用", tooltip="存稿备用"),
         Binding("d", "triage('reject')", "退稿", tooltip="退稿（须确认）"),
         Binding("f", "triage('forward')", "转报", tooltip="转报上级（生成待签发的新稿）"),
+        Binding("v", "triage('verify')", "核实", tooltip="要求来源单位核实，或答复核实要求"),
         Binding("E", "edit", "修改", tooltip="修改本单位的这条信息"),
         Binding("S", "triage('signoff')", "签发", tooltip="签发本单位的这条信息（须确认）"),
         Binding("j,down", "scroll(1)", "下移", show=False),

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from console.screen.desk import DeskScreen
 from console.screen.dialog import AskText, Confirm
 from schema import desk as ops
+from schema import verify
 from schema.desk import Desk
 from schema.error import XinbaoError
 
@@ -19,6 +20,7 @@ NAMES = {
     "reject": "退稿",
     "forward": "转报",
     "signoff": "签发",
+    "verify": "处理核实",
 }
 CONFIRM = {"reject": "确定退稿 {n} 条信息？", "signoff": "确定签发 {n} 条信息？签发后即排队报送。"}
 
@@ -37,6 +39,10 @@ def _call(desk: Desk, what: str, item_id: str, reason: str) -> str:
         return ops.forward(desk, item_id).id
     elif what == "signoff":
         ops.signoff(desk, item_id)
+    elif what == "verify" and verify.open_for(desk.store, desk.node.id, item_id):
+        ops.answer_verification(desk, item_id, reason)
+    elif what == "verify":
+        ops.ask_to_verify(desk, item_id, reason)
     return ""
 
 
@@ -64,7 +70,22 @@ def triage(screen: DeskScreen, item_ids: list[str], what: str, after: Callable[[
             screen.notify("\n".join(failed[:5]), title="未能处理", severity="error", timeout=10)
 
     count = len(item_ids)
-    if what == "return":
+    asked = verify.open_for(screen.desk.store, screen.desk.node.id, item_ids[0])
+    if what == "verify" and asked is not None:  # the source answers the question asked of it
+        screen.app.push_screen(
+            AskText(f"答复核实（{asked.question}）：", required="答复须写明核实结果"),
+            lambda text: run(text) if text and text.strip() else None,
+        )
+    elif what == "verify":
+        hours = screen.desk.rules.verify_hours
+        screen.app.push_screen(
+            AskText(
+                f"要求来源单位核实 {count} 条信息（{hours:g} 小时内答复），要核实的内容：",
+                required="核实要求须写明要核实的内容",
+            ),
+            lambda text: run(text) if text and text.strip() else None,
+        )
+    elif what == "return":
         screen.app.push_screen(
             AskText(f"退回 {count} 条信息，理由：", required="退回必须写明理由"),
             lambda reason: run(reason) if reason and reason.strip() else None,

@@ -279,3 +279,30 @@ def test_an_issue_built_signed_and_exported_through_the_cli(
     )
     assert made.code == 0 and word.exists(), made.err
     assert "period" in one_line_error(run("xinbao", "bulletin", "--period", "11月", home=city))
+
+
+def test_verify_through_the_cli(nodes: tuple[Path, Path], tmp_path: Path) -> None:
+    """核实: the city asks, the county answers, `show` prints both at each end; the item
+    cannot be placed in an issue while the question is open."""
+    county, city = nodes
+    (item_id,) = [submit(county, ROUTINE, tmp_path, "r.toml")]
+    assert run("xinbao", "signoff", item_id, home=county).code == 0
+    assert carry(county, city, "140200") == 1
+    asked = run("xinbao", "verify", item_id, "--question", "涉及农民工人数是否为15名？", home=city)
+    assert asked.code == 0 and "答复前不能刊用" in asked.out, asked.err
+    err = one_line_error(run("xinbao", "adopt", item_id, "--issue", "每日要情/1", home=city))
+    assert "正在核实" in err
+    assert "核实结果" in one_line_error(
+        run("xinbao", "verify", item_id, "--answer", " ", home=county)
+    )
+    assert carry(city, county, "140212") == 1
+    shown = run("xinbao", "show", item_id, home=county).out
+    assert "涉及农民工人数是否为15名？" in shown and "答复，时限" in shown
+    answered = run("xinbao", "verify", item_id, "--answer", "经核实，为15名。", home=county)
+    assert answered.code == 0, answered.err
+    assert carry(county, city, "140200") == 1
+    shown = run("xinbao", "show", item_id, home=city).out
+    assert "经核实，为15名。" in shown
+    assert run("xinbao", "adopt", item_id, "--issue", "每日要情/1", home=city).code == 0
+    usage = run("xinbao", "verify", item_id, home=city)
+    assert usage.code == 2 and "--question" in usage.err
