@@ -33,6 +33,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -361,6 +363,23 @@ class Row:
     late_requests: int
     missed_requests: int
     emergencies: dict[str, int]  # 迟报/漏报/瞒报/误报 → count in the period
+    adopted_items: int = 0  # this unit's items adopted in the period, each once
+
+    @property
+    def rate(self) -> Fraction | None:
+        """录用率: items adopted in the period ÷ items submitted in it (None: none submitted)."""
+        if not self.total.submitted:
+            return None
+        return Fraction(self.adopted_items, self.total.submitted)
+
+    @property
+    def rate_text(self) -> str:
+        """录用率 as offices write it: 66.7%; — where nothing was submitted."""
+        rate = self.rate
+        if rate is None:
+            return "—"
+        exact = Decimal(rate.numerator * 100) / Decimal(rate.denominator)
+        return f"{exact.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
 
 
 @dataclass(frozen=True)
@@ -406,6 +425,11 @@ def compute(
         instructed = sum(
             1 for e in inside if e.unit == unit and e.kind is K.INSTRUCTION and e.event in live
         )
+        items_adopted = {
+            e.item or e.event
+            for e in inside
+            if e.unit == unit and e.kind is K.ADOPTED and e.event in live
+        }
         late = sum(1 for e in inside if e.unit == unit and e.kind is K.REQUEST_LATE)
         missed = sum(1 for e in inside if e.unit == unit and e.kind is K.REQUEST_MISSED)
         rows.append(
@@ -418,6 +442,7 @@ def compute(
                 late,
                 missed,
                 dict(Counter(m.kind.value for m in marks if m.unit == unit)),
+                len(items_adopted),
             )
         )
     rows.sort(key=lambda r: (-r.total.score, r.unit))
@@ -471,11 +496,14 @@ def to_markdown(b: Bulletin) -> str:
         bar = "█" * max(0, round(20 * r.total.score / top))
         out.append(f"| {n} | {r.label} | {format_points(r.total.score)} | {bar} |")
     out += ["", "## 采用与批示", ""]
-    out += ["| 单位 | " + " | ".join(f"{lv.value}采用" for lv in LEVELS) + " | 批示 |"]
-    out += ["|---|" + "---:|" * (len(LEVELS) + 1)]
+    head = " | ".join(f"{lv.value}采用" for lv in LEVELS)
+    out += [f"| 单位 | {head} | 批示 | 报送 | 录用率 |"]
+    out += ["|---|" + "---:|" * (len(LEVELS) + 3)]
     for r in b.rows:
         counts = " | ".join(str(r.adopted.get(lv.value, 0)) for lv in LEVELS)
-        out.append(f"| {r.label} | {counts} | {r.instructions} |")
+        out.append(
+            f"| {r.label} | {counts} | {r.instructions} | {r.total.submitted} | {r.rate_text} |"
+        )
     short = [r for r in b.rows if r.total.shortfall]
     out += ["", "## 报送任务未完成", ""]
     out += [
@@ -538,6 +566,8 @@ def _tables(b: Bulletin) -> list[tuple[str, list[str], list[list[str]]]]:
             format_points(r.total.score),
             str(r.total.required),
             str(r.total.submitted),
+            str(r.adopted_items),
+            r.rate_text,
         ]
         for n, r in enumerate(b.rows, 1)
     ]
@@ -546,7 +576,7 @@ def _tables(b: Bulletin) -> list[tuple[str, list[str], list[list[str]]]]:
         for r in b.rows
     ]
     return [
-        ("得分排名表", ["名次", "单位", "得分", "应报", "实报"], ranking),
+        ("得分排名表", ["名次", "单位", "得分", "应报", "实报", "采用", "录用率"], ranking),
         ("采用与批示情况表", ["单位", *(f"{lv.value}采用" for lv in LEVELS), "批示"], adoption),
     ]
 
@@ -687,6 +717,10 @@ def to_xlsx(b: Bulletin, path: Path) -> Path:
             cell.font = Font(bold=True)
         for row in rows:
             sheet.append([_number(v) for v in row])
+        if "录用率" in header:  # kept as a fraction, shown as 66.7%
+            column = header.index("录用率") + 1
+            for cells in sheet.iter_rows(min_row=3, min_col=column, max_col=column):
+                cells[0].number_format = "0.0%"
         sheet.column_dimensions["B" if name == "得分排名表" else "A"].width = 24
     tmp = path.with_name(f".{path.name}.part")
     book.save(str(tmp))
@@ -695,7 +729,13 @@ def to_xlsx(b: Bulletin, path: Path) -> Path:
 
 
 def _number(text: str) -> int | float | str:
-    """A table cell as a spreadsheet keeps it: counts and points as numbers."""
+    """A table cell as a spreadsheet keeps it: counts and points as numbers (a rate as its
+    fraction, shown as a percentage by the cell's format)."""
+    if text.endswith("%"):
+        try:
+            return float(text[:-1]) / 100
+        except ValueError:
+            return text
     try:
         return int(text)
     except ValueError:

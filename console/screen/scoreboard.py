@@ -35,6 +35,7 @@ SPAN_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 LABEL = 14  # cells for a unit's name in every table
 SCORE = 8  # cells for a score
 COUNT = 6  # cells for a count column
+RATE = 9  # cells for 录用率 (100.0%)
 SCROLLBAR = 2  # Textual's vertical scrollbar: kept free so a long bulletin does not re-wrap
 
 
@@ -124,11 +125,12 @@ def board_text(made: bulletin.Bulletin, now: datetime, width: int) -> Text:
     adopted = [r for r in made.rows if r.adopted or r.instructions]
     title("采用与批示（条）")
     if adopted:
-        text.append(fit("单位", LABEL) + "".join(right(h, COUNT) for h in [*levels, "批示"]))
-        text.append("\n")
+        head = fit("单位", LABEL) + "".join(right(h, COUNT) for h in [*levels, "批示"])
+        text.append(head + right("录用率", RATE) + "\n")
         for r in adopted:
             counts = [str(r.adopted.get(lv, 0)) for lv in levels] + [str(r.instructions)]
-            text.append(fit(r.label, LABEL) + "".join(right(c, COUNT) for c in counts) + "\n")
+            line = fit(r.label, LABEL) + "".join(right(c, COUNT) for c in counts)
+            text.append(line + right(r.rate_text, RATE) + "\n")
     else:
         text.append("（本期无采用或批示）\n")
 

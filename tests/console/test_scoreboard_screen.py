@@ -177,9 +177,11 @@ async def test_the_figures_are_those_of_the_bulletin(city: Desk, tmp_path: Path)
         assert text.splitlines()[0] == "大同市政务信息工作通报（2026年11月）"
         # adoptions by level and instructions
         adopted = section(text, "采用与批示")
-        assert adopted[0].split() == ["单位", "中央", "省级", "市级", "县级", "批示"]
-        assert adopted[1].split() == ["新荣区", "0", "0", "2", "0", "1"]
-        assert adopted[2].split() == ["平城区", "0", "0", "2", "0", "0"]
+        assert adopted[0].split() == ["单位", "中央", "省级", "市级", "县级", "批示", "录用率"]
+        rates = {r.label: r.rate_text for r in expected.rows}
+        assert rates["新荣区"] == "100.0%"  # both items it sent were adopted
+        assert adopted[1].split() == ["新荣区", "0", "0", "2", "0", "1", "100.0%"]
+        assert adopted[2].split() == ["平城区", "0", "0", "2", "0", "0", rates["平城区"]]
         # quotas: quota, submitted, short — every unit with a quota, the largest gap first
         quota = section(text, "报送任务")
         totals = {r.label: r.total for r in expected.rows}

@@ -119,6 +119,9 @@ def test_a_month_s_bulletin_with_hand_computed_totals(november: tuple[Ticking, D
     assert rows["140212"].total.score == 43
     assert rows["140212"].adopted == {"市级": 2} and rows["140212"].instructions == 1
     assert rows["140212"].emergencies == {"迟报": 1}
+    # 录用率: 2 of the 3 items sent were adopted; 市发改委 1 sent, none; 平城区 sent none
+    assert (rows["140212"].adopted_items, rows["140212"].rate_text) == (2, "66.7%")
+    assert rows["140200-fgw"].rate_text == "0.0%" and rows["140213"].rate_text == "—"
     # 平城区: the missed request −10
     assert rows["140213"].total.score == -10 and rows["140213"].missed_requests == 1
     # quotas per month: county 15, department 8, township 8
@@ -132,6 +135,7 @@ def test_a_month_s_bulletin_with_hand_computed_totals(november: tuple[Ticking, D
     assert made.silent == ("某驻地单位（140200-dtd）", "新荣镇（140212100）", "平城区（140213）")
     text = bulletin.to_markdown(made)
     assert "| 1 | 新荣区 | 43 |" in text
+    assert "| 新荣区 | 0 | 0 | 2 | 0 | 1 | 3 | 66.7% |" in text  # 采用与批示, 报送, 录用率
     assert "平城区：逾期 0 次，未报 1 次" in text
     assert "新荣区：迟报 1 次" in text
     assert "市发改委：应报 8 条，实报 1 条，差 7 条" in text
@@ -222,8 +226,17 @@ def test_the_bulletin_is_a_tongbao_on_the_standard_page(
         "抄送：市委办公室，市人大常委会办公室，市政协办公室。",
         "大同市人民政府办公室\t2026年12月1日印发",
     ]
-    assert [c.text for c in ranking.rows[0].cells] == ["名次", "单位", "得分", "应报", "实报"]
-    assert [c.text for c in ranking.rows[1].cells][:3] == ["1", "新荣区", "43"]
+    assert [c.text for c in ranking.rows[0].cells] == [
+        "名次",
+        "单位",
+        "得分",
+        "应报",
+        "实报",
+        "采用",
+        "录用率",
+    ]
+    # 新荣区: 3 items sent, 2 adopted (the one taken out of 每日要情 never was)
+    assert [c.text for c in ranking.rows[1].cells] == ["1", "新荣区", "43", "15", "3", "2", "66.7%"]
     assert adoption.rows[0].cells[0].text == "单位" and len(adoption.rows) == len(made.rows) + 1
     for table in doc.tables:
         assert table._tbl.tblPr.find(qn("w:tblBorders")) is not None  # visible borders
@@ -243,8 +256,18 @@ def test_the_bulletin_s_tables_as_a_spreadsheet(
     assert book.sheetnames == ["得分排名表", "采用与批示情况表"]
     ranking = book["得分排名表"]
     assert ranking["A1"].value == "关于2026年11月份全市政务信息工作情况的通报：得分排名表"
-    assert [c.value for c in ranking[2]] == ["名次", "单位", "得分", "应报", "实报"]
-    assert [c.value for c in ranking[3]] == [1, "新荣区", 43, 15, 3]  # numbers stay numbers
+    assert [c.value for c in ranking[2]] == [
+        "名次",
+        "单位",
+        "得分",
+        "应报",
+        "实报",
+        "采用",
+        "录用率",
+    ]
+    assert [c.value for c in ranking[3]][:6] == [1, "新荣区", 43, 15, 3, 2]  # numbers stay numbers
+    rate = ranking[3][6]
+    assert rate.value == pytest.approx(2 / 3, abs=0.001) and rate.number_format == "0.0%"
     adoption = book["采用与批示情况表"]
     assert [c.value for c in adoption[2]][-1] == "批示"
     assert adoption.max_row == len(made.rows) + 2
