@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from console import itemtext, remote, requests_text
+from console import itemtext, remote, requests_text, rostertext
 from console.text import fit
-from schema import bulletin, editorial, emergency, issuefile, requestfile, state, view
+from schema import bulletin, editorial, emergency, issuefile, requestfile, roster, state, view
 from schema import desk as ops
 from schema import lead as leads
 from schema import publication as pubs
@@ -144,6 +144,11 @@ def build_parser() -> Parser:
     p.add_argument("--kind", required=True, help="迟报、漏报、瞒报或误报")
     p.add_argument("--item", default="", help="相关信息编号")
     p.add_argument("--note", required=True, help="情况说明")
+    p = cmds.add_parser(
+        "roster", parents=[opts], help="通讯录：本单位及下级单位的信息员、分管领导和电话"
+    )
+    p.add_argument("action", nargs="?", choices=["set"], help="set：以文件更新本单位通讯录")
+    p.add_argument("file", nargs="?", type=Path, help="通讯录文件（[[person]]）")
     p = cmds.add_parser("show", parents=[opts], help="查看一条信息（或约稿）的全部内容与流转")
     p.add_argument("id")
 
@@ -407,6 +412,17 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
                     print("疑似同一事件：" + "、".join(group))
                     print(f"　合并：xinbao merge {' '.join(group)} --title …")
             return found
+        case "roster" if args.action == "set":
+            if args.file is None:
+                raise ValidationError("", "请给出通讯录文件：xinbao roster set FILE")
+            version = ops.set_roster(desk, roster.read_file(args.file))
+            _say(args, f"已更新本单位通讯录（第{version}版），排队报送上级")
+            return roster.people_of(desk.store, me)
+        case "roster":
+            book = roster.book(desk.store, me)
+            if not args.json:
+                print("\n".join(rostertext.book_lines(book)))
+            return book
         case "mark":
             kind = emergency.MarkKind.parse(args.kind, "kind")
             done = ops.mark_unit(desk, args.unit, kind, args.item, args.note)

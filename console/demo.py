@@ -31,12 +31,13 @@ from schema.desk import (
     Desk,
     adopt,
     compose_request,
+    set_roster,
     signoff,
     signoff_issue,
     signoff_request,
     submit,
 )
-from schema.fixture import load_items, load_units
+from schema.fixture import load_items, load_rosters, load_units
 from schema.network import add_units
 from schema.node import NodeHome
 from schema.store import Store
@@ -198,6 +199,12 @@ def _feed(net: Network) -> None:
     """Items from the counties, an emergency at 新荣区, a topic request from the province
     (to the counties of 大同, 小店区 and 大同市 itself)."""
     now = system_clock()
+    for unit, people in load_rosters().items():  # each unit's 通讯录, up to every office above
+        desk = net.desk(unit)
+        try:
+            set_roster(desk, people)
+        finally:
+            desk.store.close()
     samples = load_items()
     for county in ("140212", "140213", "140105"):
         desk = net.desk(county)
@@ -254,6 +261,27 @@ def _adopt_at_city(net: Network) -> None:
         city.store.close()
 
 
+def _rosters_below(net: Network, node: str) -> bool:
+    """Whether ``node`` holds the 通讯录 of every unit below it that has a sample one."""
+    parent = {n: p for n, _, p in NETWORK}
+
+    def below(unit: str) -> bool:
+        up = parent.get(unit, "")
+        while up:
+            if up == node:
+                return True
+            up = parent.get(up, "")
+        return False
+
+    wanted = {unit for unit in load_rosters() if below(unit)}
+    desk = net.desk(node)
+    try:
+        held = {r["unit"] for r in desk.store.query("SELECT unit FROM roster_version")}
+    finally:
+        desk.store.close()
+    return wanted <= held
+
+
 def _has_leads(net: Network, node: str) -> bool:
     """Whether the desk's daemon has read the carried feeds (the province reads none)."""
     if node == "140000":
@@ -288,6 +316,7 @@ def run_demo(*, keep: bool = False, desk: str = "140200", console: bool = True) 
         _until(lambda: _inbox_size(net, "140200") >= 4, "大同市收到各县信息")
         _until(lambda: _inbox_size(net, "140100") >= 1, "太原市收到小店区信息")
         _adopt_at_city(net)
+        _until(lambda: _rosters_below(net, desk), "下级单位的通讯录")
         _until(lambda: _has_leads(net, desk), "订阅源的线索")
         if console:
             from console.app import run_console  # Textual loads only for the console
@@ -300,6 +329,7 @@ def run_demo(*, keep: bool = False, desk: str = "140200", console: bool = True) 
                 opened.store.close()
         else:
             _say(_cli("xinbao", net.homes[desk], "list", "--inbox"))
+            _say(_cli("xinbao", net.homes[desk], "roster"))
             _say(_cli("xinbao", net.homes[desk], "leads"))
         return 0
     finally:

@@ -13,6 +13,7 @@ lives here, with no crypto:
   edge A→B only from B; a topic request, instruction, publication issue only from its issuer;
   a request status only from the target; a receipt only from the recipient; a question to
   verify an item (核实) only from the edge's receiver, its answer only from the source asked;
+  a unit's roster (通讯录) only from the unit;
 * what it relays is cited: a forward or merge cites the signed records of the sources made
   by other nodes, a relayed instruction cites the issuer's signed instruction, a relayed
   adoption feedback cites the deciding node's signed decision. ``cites`` in the payload holds
@@ -36,6 +37,7 @@ REQUEST, STATUS = "request", "request-status"
 ISSUE, INSTRUCTION, FEEDBACK = "issue", "instruction", "feedback"
 RECEIPT, CERTIFICATE, REVOCATION = "receipt", "certificate", "revocation"
 VERIFY, VERIFY_ANSWER = "verify", "verify-answer"
+ROSTER = "roster"
 MAX_CITE_DEPTH = 8  # tiers a provenance chain may span (township … State Council, with room)
 
 # the fields an instruction relayed down keeps exactly as its issuer signed them
@@ -271,6 +273,11 @@ def _verify_answer(record: Record, me: str) -> None:
     )
 
 
+def _roster(record: Record, me: str) -> None:
+    _need(record.payload.get("unit") == record.origin, "unit", "通讯录不是由本单位报送的")
+    _need(record.id == f"roster:{record.origin}", "id", f"通讯录记录编号 {record.id} 不符")
+
+
 def _trust(record: Record, me: str) -> None:
     """Certificates and revocations carry their own proofs (a chain to the root, the issuer's
     signature over the notice), checked by the daemon's trust layer."""
@@ -287,6 +294,7 @@ _RULES: dict[str, Callable[[Record, str], None]] = {
     RECEIPT: _receipt,
     VERIFY: _verify,
     VERIFY_ANSWER: _verify_answer,
+    ROSTER: _roster,
     CERTIFICATE: _trust,
     REVOCATION: _trust,
 }

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from schema import authority, editorial, emergency, inbound, outbox, state, verify
+from schema import authority, editorial, emergency, inbound, outbox, roster, state, verify
 from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
@@ -92,6 +92,7 @@ _OPERATION_NAMES = {
     "publish": "编辑刊物",
     "instruct": "登记领导批示",
     "verify": "要求核实",
+    "roster": "维护通讯录",
 }
 
 
@@ -261,6 +262,20 @@ def answer_verification(desk: Desk, item_id: str, text: str) -> verify.Verificat
         desk.clock(),
         priority=desk.rules.priority[item.draft.urgency],
         classification=item.draft.classification,
+    )
+
+
+def set_roster(desk: Desk, people: Sequence[roster.Person]) -> int:
+    """Replace this unit's 通讯录 and send it to every office above; its version."""
+    desk.require("roster")
+    return roster.publish(
+        desk.store,
+        desk.node.id,
+        people,
+        desk.actor,
+        desk.clock(),
+        parent=desk.node.parent,
+        name=desk.node.short or desk.node.name,
     )
 
 

@@ -15,6 +15,8 @@ from schema.datafile import fixtures_dir
 from schema.error import ValidationError, reason
 from schema.itemfile import ITEM_KEYS, parse_item
 from schema.record import ItemDraft, Unit
+from schema.roster import Person
+from schema.roster import parse as parse_roster
 from schema.vocabulary import Tier
 
 
@@ -73,6 +75,19 @@ def load_items(folder: Path | None = None) -> list[SampleItem]:
                 dup_group=raw.get("dup_group", ""),
             )
         )
+    return out
+
+
+def load_rosters(folder: Path | None = None) -> dict[str, tuple[Person, ...]]:
+    """The sample 通讯录 of the demo network's units: unit → its people, each checked as a
+    roster file would be."""
+    data = _load((folder or fixtures_dir()) / "rosters.toml")
+    out: dict[str, tuple[Person, ...]] = {}
+    for raw in data.get("roster", []):
+        try:
+            out[raw["unit"]] = parse_roster({"person": raw.get("person", [])})
+        except ValidationError as exc:
+            raise ValidationError(exc.field, f"示例通讯录 {raw.get('unit')}：{exc.reason}") from exc
     return out
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from schema import authority, emergency, state, verify
+from schema import authority, emergency, roster, state, verify
 from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
@@ -220,4 +220,5 @@ _HANDLERS = {
     instructions.FEEDBACK_KIND: instructions.apply_feedback,
     verify.ASK_KIND: verify.apply_ask,
     verify.ANSWER_KIND: verify.apply_answer,
+    roster.KIND: roster.apply_roster,
 }

@@ -371,6 +371,27 @@ def m015_verification(db: Database) -> None:
     )
 
 
+@migrations()
+def m016_roster(db: Database) -> None:
+    """通讯录: each unit's people (its own, and those of the units below that sent theirs)
+    and which version of its roster is held (schema/roster.py)."""
+    db.executescript(
+        """
+        CREATE TABLE roster (
+            unit TEXT NOT NULL, position INTEGER NOT NULL, role TEXT NOT NULL,
+            name TEXT NOT NULL, post TEXT NOT NULL DEFAULT '',
+            office_phone TEXT NOT NULL DEFAULT '', mobile TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (unit, position)
+        );
+        CREATE TABLE roster_version (
+            unit TEXT PRIMARY KEY, version INTEGER NOT NULL, updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL, name TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX audit_origin ON audit(origin, at);
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

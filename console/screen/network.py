@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,8 +22,10 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from console.screen.desk import DeskScreen
+from console import rostertext
+from console.screen.desk import DeskScreen, store_version
 from console.text import cell_width, fit
+from schema import roster
 from schema.clock import CHINA, from_text
 from schema.desk import Desk
 from schema.error import reason
@@ -79,6 +81,7 @@ class Network:
     held: list[HeldRow]
     held_total: int
     pending: Pending
+    book: list[roster.Entry] | None = None  # the 通讯录, when read this time
 
 
 def read_status(path: Path | None) -> tuple[dict[str, Any] | None, str]:
@@ -145,8 +148,9 @@ def pending_records(store: Store, priority: dict[Urgency, int]) -> Pending:
     return Pending(counts, oldest)
 
 
-def look(desk: Desk, path: Path | None) -> Network:
-    """Read the status file and the store's queues (in a worker: file and store I/O)."""
+def look(desk: Desk, path: Path | None, with_book: bool = True) -> Network:
+    """Read the status file and the store's queues (in a worker: file and store I/O); with
+    ``with_book`` the 通讯录 too (read when the store changed, not every second)."""
     status, problem = read_status(path)
     held, total = held_rows(desk.store)
     return Network(
@@ -157,7 +161,24 @@ def look(desk: Desk, path: Path | None) -> Network:
         held,
         total,
         pending_records(desk.store, desk.rules.priority),
+        roster.book(desk.store, desk.node.id) if with_book else None,
     )
+
+
+def book_text(book: list[roster.Entry], width: int) -> Text:
+    """通讯录: this office and every unit below, whom to phone; a unit that never sent its
+    roster, or names no 信息员 or 分管领导, stands out."""
+    lacking = sum(1 for e in book if not e.people or e.missing)
+    text = Text()
+    text.append(f"\n通讯录（{len(book)} 个单位", style="bold")
+    text.append(f"，{lacking} 个未报或不全" if lacking else "", style="bold yellow")
+    text.append("）\n", style="bold")
+    for entry in book:
+        for n, line in enumerate(rostertext.entry_lines(entry)):
+            short = not entry.people or bool(entry.missing)
+            style = "bold yellow" if n == 0 and short else ("bold" if n == 0 else "")
+            text.append(fit(line, width).rstrip() + "\n", style=style)
+    return text
 
 
 def stamp(at: float | int | None, seconds: bool = False) -> str:
@@ -287,6 +308,8 @@ def network_text(net: Network, width: int) -> Text:
             if isinstance(feed, dict):
                 text.append_text(feed_text(feed, width))
 
+    if net.book is not None:
+        text.append_text(book_text(net.book, width))
     text.append(f"\n因密级上限暂缓发出（{net.held_total}）\n", style="bold")
     if not net.held:
         text.append("（无）\n")
@@ -315,6 +338,7 @@ class NetworkScreen(DeskScreen):
     def __init__(self, desk: Desk) -> None:
         super().__init__(desk)
         self.shown: Network | None = None
+        self.book_version: int | None = None  # the store's version the 通讯录 was read at
 
     def body(self) -> Iterable[Widget]:
         yield Static("同步服务状态读取中……", id="status", markup=False)
@@ -329,13 +353,19 @@ class NetworkScreen(DeskScreen):
     def tick(self) -> None:
         """Read the status file and the queues again."""
         path: Path | None = getattr(self.app, "status_path", None)
-        self.read(lambda desk: look(desk, path), self._looked, group="network")
+        version = store_version(self.desk.store)
+        again = version != self.book_version
+        self.book_version = version
+        self.read(lambda desk: look(desk, path, again), self._looked, group="network")
 
     def action_refresh(self) -> None:
+        self.book_version = None  # the 通讯录 too
         self.asked = True  # said when read: a key that redraws the same screen still answers
         self.tick()
 
     def _looked(self, net: Network) -> None:
+        if net.book is None and self.shown is not None:  # kept from the last read
+            net = replace(net, book=self.shown.book)
         self.shown = net
         self._draw()
         if getattr(self, "asked", False):

@@ -306,3 +306,29 @@ def test_verify_through_the_cli(nodes: tuple[Path, Path], tmp_path: Path) -> Non
     assert run("xinbao", "adopt", item_id, "--issue", "每日要情/1", home=city).code == 0
     usage = run("xinbao", "verify", item_id, home=city)
     assert usage.code == 2 and "--question" in usage.err
+
+
+def test_the_roster_through_the_cli(nodes: tuple[Path, Path], tmp_path: Path) -> None:
+    """通讯录: the county sets its roster from a file, the city lists it with the county's
+    last activity; a bad file names its field and changes nothing."""
+    county, city = nodes
+    path = tmp_path / "roster.toml"
+    path.write_text(
+        '[[person]]\nrole = "分管领导"\nname = "张某某"\npost = "副主任"\n'
+        'office_phone = "0352-6012345"\n\n'
+        '[[person]]\nrole = "信息员"\nname = "李四"\nmobile = "13903521234"\n',
+        "utf-8",
+    )
+    done = run("xinbao", "roster", "set", str(path), home=county)
+    assert done.code == 0 and "第1版" in done.out, done.err
+    assert carry(county, city, "140200") == 1
+    listed = run("xinbao", "roster", home=city)
+    assert listed.code == 0
+    assert "新荣区" in listed.out and "  信息员　李四　手机 13903521234" in listed.out
+    book = run("xinbao", "--json", "roster", home=city).json()
+    entry = next(e for e in book if e["unit"] == "140212")
+    assert [p["name"] for p in entry["people"]] == ["张某某", "李四"] and entry["missing"] == []
+    path.write_text('[[person]]\nrole = "信息员"\nname = "王五"\nmobile = "电话"\n', "utf-8")
+    err = one_line_error(run("xinbao", "roster", "set", str(path), home=county))
+    assert "person[1].mobile" in err and "不像电话号码" in err
+    assert "通讯录文件" in one_line_error(run("xinbao", "roster", "set", home=county))

@@ -320,3 +320,30 @@ def test_snapshot(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> N
     write(path, status(NOW - timedelta(seconds=2)))
     app, _ = app_for(tmp_path, path)
     assert snap_compare(app, terminal_size=size, run_before=open_tab)
+
+
+async def test_the_roster_of_every_unit_below_is_shown(tmp_path: Path) -> None:
+    """通讯录 in the 网络 tab: whom to phone in each unit below; a unit that never sent its
+    roster stands out; a roster arriving while the tab is open shows without a key."""
+    from dataclasses import replace
+
+    from schema import roster
+
+    app, _ = app_for(tmp_path, None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tab(pilot)
+        text = body(app)
+        assert "通讯录（3 个单位，3 个未报或不全）" in text
+        assert "新荣区（140212）　未报送通讯录" in text
+        # 新荣区's roster arrives (another process writes the store: the daemon)
+        person = roster.Person("信息员", "李四", "科员", "", "13903521234")
+        leader = replace(person, role="分管领导", name="张某某", post="副主任")
+        other = Store.open(tmp_path / "store.db")
+        with other.write() as db:
+            roster._replace(db, "140212", [leader, person], 1, "李四", NOW)
+        other.close()
+        await pilot.pause(1.3)
+        await settle(pilot)
+        text = body(app)
+        assert "  信息员　李四　科员　手机 13903521234" in text
+        assert "通讯录（3 个单位，2 个未报或不全）" in text

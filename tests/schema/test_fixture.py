@@ -49,3 +49,11 @@ def test_requests_and_scoring_rule_sets() -> None:
     rules = load_scoring()
     assert len(rules) >= 2
     assert len({r["office"] for r in rules.values()}) == len(rules)
+
+
+def test_rosters_name_the_demo_units_and_parse() -> None:
+    from schema.fixture import load_rosters
+
+    rosters = load_rosters()
+    assert {"140212", "140213", "140105", "140212100"} <= set(rosters)
+    assert all(any(p.role == "信息员" for p in people) for people in rosters.values())
