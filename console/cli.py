@@ -12,7 +12,18 @@ from typing import Any
 
 from console import itemtext, remote, requests_text, rostertext
 from console.text import fit
-from schema import bulletin, editorial, emergency, issuefile, requestfile, roster, state, view
+from schema import (
+    bulletin,
+    editorial,
+    emergency,
+    issuefile,
+    people,
+    requestfile,
+    roster,
+    scoring,
+    state,
+    view,
+)
 from schema import desk as ops
 from schema import lead as leads
 from schema import publication as pubs
@@ -138,6 +149,16 @@ def build_parser() -> Parser:
     p.add_argument(
         "--rules", default="", help="计分办法：datong-city、shanxi-province、county-office 或文件"
     )
+    p.add_argument(
+        "--by",
+        choices=["unit", "person", "section"],
+        default="unit",
+        help="按单位（缺省）、按执笔人（先进个人）或按本单位科室排名",
+    )
+    p = cmds.add_parser("section", parents=[opts], help="本单位的科室及每月报送任务")
+    p.add_argument("action", nargs="?", choices=["add", "remove"], help="add 增加、remove 删除")
+    p.add_argument("name", nargs="?", help="科室名称")
+    p.add_argument("--per-month", type=int, default=0, help="每月报送任务（条）")
     p = cmds.add_parser("similar", parents=[opts], help="列出近期收到的疑似重复信息（可合并）")
     p = cmds.add_parser("mark", parents=[opts], help="对某单位记录迟报、漏报、瞒报或误报")
     p.add_argument("unit", help="单位代码")
@@ -381,6 +402,36 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
             request = ops.answer_request(desk, args.id, args.text)
             _say(args, f"已反馈“{request.draft.topic}”")
             return request
+        case "bulletin" if args.by != "unit":
+            if args.format != "md":
+                raise ValidationError("format", "按执笔人或科室排名只能输出 Markdown")
+            rules = _scoring_rules(args.rules)
+            writers, parts = people.tables(desk.store, me, args.period, desk.clock(), rules)
+            rows = writers if args.by == "person" else parts
+            what = "执笔人" if args.by == "person" else "科室"
+            label = scoring.Period.parse(args.period).label
+            heading = f"{itemtext.label(desk.store, me)}政务信息工作{what}排名（{label}）"
+            text = people.to_markdown(rows, heading, sections=args.by == "section")
+            if args.out is not None:
+                args.out.write_text(text, "utf-8")
+                _say(args, f"已生成 {args.out}")
+            elif not args.json:
+                print(text, end="")
+            return rows
+        case "section":
+            if args.action and not args.name:
+                raise ValidationError("name", "请给出科室名称")
+            if args.action == "add":
+                people.add_section(desk.store, args.name, args.per_month)
+                _say(args, f"已设置科室“{args.name.strip()}”，每月任务 {args.per_month} 条")
+            elif args.action == "remove":
+                people.remove_section(desk.store, args.name)
+                _say(args, f"已删除科室“{args.name.strip()}”")
+            kept = people.sections(desk.store)
+            if not args.json and not args.action:
+                lines = [f"{name}　每月任务 {n} 条" for name, n in kept.items()]
+                print("\n".join(lines) or "（本单位尚未设置科室：xinbao section add 名称）")
+            return kept
         case "bulletin":
             made = bulletin.compute(
                 desk.store, me, args.period, desk.clock(), _scoring_rules(args.rules)

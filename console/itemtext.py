@@ -36,6 +36,8 @@ def item_lines(
         out.append(f"约稿 {draft.request}")
     if draft.themes:
         out.append("报送要点 " + "；".join(draft.themes))
+    if draft.section:
+        out.append(f"科室 {draft.section}")
     if draft.incident:
         inc = draft.incident
         out.append(f"事件 {inc.type or '突发事件'}　{inc.severity}　{inc.report}")

@@ -48,6 +48,7 @@ DESK_COMMANDS = frozenset(
         "reserve",
         "reject",
         "roster",
+        "section",
         "verify",
         "forward",
         "merge",

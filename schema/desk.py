@@ -14,7 +14,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from schema import authority, editorial, emergency, inbound, outbox, roster, state, verify
+from schema import (
+    authority,
+    editorial,
+    emergency,
+    inbound,
+    outbox,
+    people,
+    roster,
+    state,
+    verify,
+)
 from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
@@ -100,6 +110,7 @@ def submit(desk: Desk, draft: ItemDraft) -> Item:
     """Store a new item of this node and put it to the signer (草稿 → 待签发)."""
     desk.require("submit")
     _editorial(draft)
+    people.check_section(desk.store, draft.section)
     recipients = _recipients(desk, draft)
     if draft.incident is not None:
         emergency.check_thread(desk.store, draft.incident)
@@ -128,6 +139,7 @@ def edit(desk: Desk, item_id: str, draft: ItemDraft, note: str = "") -> Item:
     is then put to the signer for the recipient that returned it; the other keeps what it has.
     """
     desk.require("edit")
+    people.check_section(desk.store, draft.section)
     check_text("note", note)
     _editorial(draft)
     item = _own(desk, item_id)

@@ -47,9 +47,9 @@ def insert(
     with store.write() as db:
         cursor = db.execute(
             "INSERT INTO item(id, origin, revision, title, body, category, urgency, "
-            "classification, author, phone, request, incident, attachments, themes, signer, "
-            "signed_at, derivation, created_at, updated_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "classification, author, phone, request, incident, attachments, themes, section, "
+            "signer, signed_at, derivation, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 item_id,
                 origin,
@@ -97,7 +97,7 @@ def revise(
         db.execute(
             "UPDATE item SET revision = ?, title = ?, body = ?, category = ?, urgency = ?, "
             "classification = ?, author = ?, phone = ?, request = ?, incident = ?, "
-            "attachments = ?, themes = ?, updated_at = ? WHERE id = ?",
+            "attachments = ?, themes = ?, section = ?, updated_at = ? WHERE id = ?",
             [number, *_content_columns(draft), to_text(at), item.id],
         )
         _revision_row(store, item.id, number, draft, editor, at)
@@ -168,6 +168,8 @@ def draft_of(row: dict[str, Any]) -> ItemDraft:
         data["attachments"] = json.loads(row["attachments"])
     if row.get("themes"):
         data["themes"] = json.loads(row["themes"])
+    if row.get("section"):
+        data["section"] = row["section"]
     # checked when it was written; an office lowering a limit later must not lose its items
     return parse_item(data, trusted=True)
 
@@ -212,6 +214,7 @@ def _content_columns(draft: ItemDraft) -> list[Any]:
         if draft.attachments
         else None,
         json.dumps(list(draft.themes), ensure_ascii=False) if draft.themes else None,
+        draft.section,
     ]
 
 

@@ -44,6 +44,7 @@ ITEM_KEYS = {
     "incident",
     "attachments",
     "themes",
+    "section",
 }
 INCIDENT_KEYS = {
     "type",
@@ -84,6 +85,7 @@ STAND_INS: dict[str, Any] = {
     "classification": Classification.INTERNAL.value,
     "themes": [],
     "request": "",
+    "section": "",
     "to": [],
     "attachments": [],
     "incident.severity": Severity.MINOR.value,
@@ -269,6 +271,7 @@ def parse_item(
         incident=incident,
         attachments=_attachments(data.get("attachments", [])),
         themes=_themes(data.get("themes", [])),
+        section=text_field(data, "section"),
     )
 
 

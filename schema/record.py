@@ -69,6 +69,7 @@ class ItemDraft:
     incident: Incident | None = None
     attachments: tuple[Attachment, ...] = ()
     themes: tuple[str, ...] = ()  # themes of a reporting-priorities notice it answers
+    section: str = ""  # the section (科室) of the office that wrote it, where it keeps them
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,17 @@ from schema.store import Store
 from schema.vocabulary import Classification
 
 KIND = "roster"
-FIELDS = ("role", "name", "post", "office_phone", "mobile")
+FIELDS = ("role", "name", "post", "office_phone", "mobile", "section")
 FIELD_NAMES = {
     "role": "职责",
     "name": "姓名",
     "post": "职务",
     "office_phone": "办公电话",
     "mobile": "手机",
+    "section": "科室",
+    "per_month": "每月任务",
 }
+MAX_PER_MONTH = 1000
 # a telephone number as desks write it: digits with spaces, dashes, a +86, brackets, 转 (ext.)
 PHONE = re.compile(r"^[0-9+\-()（） 转]+$")
 MIN_DIGITS = 7
@@ -54,6 +57,8 @@ class Person:
     post: str = ""
     office_phone: str = ""
     mobile: str = ""
+    section: str = ""  # the section (科室) of this office the person works in
+    per_month: int = 0  # items a month the office asks of them (量化到人), 0: none
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ def parse(data: object, rules: RosterRules | None = None) -> tuple[Person, ...]:
         where = f"person[{n}]"
         if not isinstance(row, Mapping):
             raise ValidationError(where, "应为表")
-        extra = sorted(set(row) - set(FIELDS))
+        extra = sorted(set(row) - {*FIELDS, "per_month"})
         if extra:
             raise ValidationError(
                 f"{where}.{extra[0]}", "未知字段（可用：" + "、".join(FIELDS) + "）"
@@ -129,7 +134,14 @@ def parse(data: object, rules: RosterRules | None = None) -> tuple[Person, ...]:
                 )
         if not values["office_phone"] and not values["mobile"]:
             raise ValidationError(f"{where}.mobile", "办公电话和手机至少填写一个")
-        people.append(Person(**values))
+        per_month = row.get("per_month", 0)
+        if (
+            not isinstance(per_month, int)
+            or isinstance(per_month, bool)
+            or not 0 <= per_month <= MAX_PER_MONTH
+        ):
+            raise ValidationError(f"{where}.per_month", f"应为 0 到 {MAX_PER_MONTH} 的整数")
+        people.append(Person(**values, per_month=per_month))
     return tuple(people)
 
 
@@ -213,9 +225,9 @@ def _replace(
     db.execute("DELETE FROM roster WHERE unit = ?", [unit])
     for n, p in enumerate(people):
         db.execute(
-            "INSERT INTO roster(unit, position, role, name, post, office_phone, mobile) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [unit, n, p.role, p.name, p.post, p.office_phone, p.mobile],
+            "INSERT INTO roster(unit, position, role, name, post, office_phone, mobile, "
+            "section, per_month) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [unit, n, p.role, p.name, p.post, p.office_phone, p.mobile, p.section, p.per_month],
         )
     db.execute(
         "INSERT INTO roster_version(unit, version, updated_at, updated_by, name) "
@@ -245,8 +257,8 @@ def apply_roster(store: Store, record: Record, me: str, at: datetime) -> None:
 
 def people_of(store: Store, unit: str) -> tuple[Person, ...]:
     rows = store.query(
-        "SELECT role, name, post, office_phone, mobile FROM roster WHERE unit = ? "
-        "ORDER BY position",
+        "SELECT role, name, post, office_phone, mobile, section, per_month FROM roster "
+        "WHERE unit = ? ORDER BY position",
         (unit,),
     )
     return tuple(Person(**r) for r in rows)

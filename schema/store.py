@@ -374,15 +374,19 @@ def m015_verification(db: Database) -> None:
 @migrations()
 def m016_roster(db: Database) -> None:
     """通讯录: each unit's people (its own, and those of the units below that sent theirs)
-    and which version of its roster is held (schema/roster.py)."""
+    and which version of its roster is held (schema/roster.py); this office's sections (科室)
+    and their monthly tasks (schema/people.py)."""
     db.executescript(
         """
         CREATE TABLE roster (
             unit TEXT NOT NULL, position INTEGER NOT NULL, role TEXT NOT NULL,
             name TEXT NOT NULL, post TEXT NOT NULL DEFAULT '',
             office_phone TEXT NOT NULL DEFAULT '', mobile TEXT NOT NULL DEFAULT '',
+            section TEXT NOT NULL DEFAULT '', per_month INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (unit, position)
         );
+        CREATE TABLE section (name TEXT PRIMARY KEY, per_month INTEGER NOT NULL DEFAULT 0);
+        ALTER TABLE item ADD COLUMN section TEXT NOT NULL DEFAULT '';
         CREATE TABLE roster_version (
             unit TEXT PRIMARY KEY, version INTEGER NOT NULL, updated_at TEXT NOT NULL,
             updated_by TEXT NOT NULL, name TEXT NOT NULL DEFAULT ''

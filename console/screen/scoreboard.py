@@ -22,7 +22,7 @@ from console import remote
 from console.screen.desk import DeskScreen
 from console.screen.dialog import AskText
 from console.text import cell_width, fit
-from schema import bulletin
+from schema import bulletin, people
 from schema.clock import CHINA
 from schema.desk import Desk
 from schema.emergency import MarkKind
@@ -36,6 +36,8 @@ LABEL = 14  # cells for a unit's name in every table
 SCORE = 8  # cells for a score
 COUNT = 6  # cells for a count column
 RATE = 9  # cells for 录用率 (100.0%)
+VIEWS = ("unit", "person", "section")
+VIEW_NAMES = {"unit": "单位", "person": "执笔人", "section": "科室"}
 SCROLLBAR = 2  # Textual's vertical scrollbar: kept free so a long bulletin does not re-wrap
 
 
@@ -81,19 +83,55 @@ class Computed:
     now: datetime
     made: bulletin.Bulletin | None
     error: str = ""
+    writers: list[people.Row] | None = None  # computed when the desk asked for them
+    parts: list[people.Row] | None = None
 
 
-def compute(desk: Desk, period: str) -> Computed:
-    """The bulletin of ``period`` for ``desk``'s office (the node's default scoring rules).
+def compute(desk: Desk, period: str, with_people: bool = False) -> Computed:
+    """The bulletin of ``period`` for ``desk``'s office (the node's default scoring rules);
+    with ``with_people`` the writers' and sections' rankings too.
 
     Records the scoring events it finds (``bulletin.sync``), like ``xinbao bulletin``."""
     now = desk.clock()
     try:
         rules = bulletin.load_rules()
         made = bulletin.compute(desk.store, desk.node.id, period, now, rules)
+        writers, parts = (
+            people.tables(desk.store, desk.node.id, period, now, rules)
+            if with_people
+            else (None, None)
+        )
     except XinbaoError as exc:
         return Computed(period, now, None, exc.message)
-    return Computed(period, now, made)
+    return Computed(period, now, made, writers=writers, parts=parts)
+
+
+def people_text(rows: list[people.Row], heading: str, sections: bool, width: int) -> Text:
+    """执笔人 (or 科室) ranking in ``width`` cells: points, submissions, adoptions, 录用率,
+    instructions and the task; a name the roster does not list (a section not kept) marked."""
+    text = Text()
+    text.append(heading + "\n", style="bold")
+    if not rows:
+        text.append("（本期无）\n")
+        return text
+    name_width = 12 if sections else 8
+    head = f"{'':>3} {fit('科室' if sections else '姓名', name_width)}"
+    head += "" if sections else fit("单位", LABEL)
+    cols = ["得分", "报送", "采用", "批示"]
+    text.append(head + "".join(right(c, COUNT) for c in cols))
+    text.append(right("录用率", RATE) + right("任务", COUNT + 2) + "\n")
+    for n, r in enumerate(rows, 1):
+        line = f"{n:>3} {fit(r.name + ('' if r.listed else '*'), name_width)}"
+        line += "" if sections else fit(r.label, LABEL)
+        counts = [format_points(r.points), str(r.submitted), str(sum(r.adopted.values()))]
+        counts.append(str(r.instructions))
+        task = f"{r.submitted}/{r.required}" if r.required else "—"
+        line += "".join(right(c, COUNT) for c in counts) + right(r.rate_text, RATE)
+        text.append(line + right(task, COUNT + 2) + "\n", style="yellow" if r.shortfall else "")
+    if any(not r.listed for r in rows):
+        text.append("* 未设此科室" if sections else "* 未在该单位通讯录中", style="dim")
+        text.append("\n")
+    return text
 
 
 def board_text(made: bulletin.Bulletin, now: datetime, width: int) -> Text:
@@ -225,6 +263,7 @@ class ScoreboardScreen(DeskScreen):
             show=False,  # the footer has no room at 80 columns; ? and : list it
             tooltip="输入期间：2026-11、2026-Q4 或 2026（如 :期间 2026-Q4）",
         ),
+        Binding("w", "view", "个人/科室", tooltip="按单位、执笔人（先进个人）或本单位科室排名"),
         Binding("x", "export", "导出", tooltip="导出本期通报为 Markdown 与 Word 文件"),
         Binding("r", "refresh", "重算", show=False, tooltip="重新计算本期通报"),
     ]
@@ -233,6 +272,7 @@ class ScoreboardScreen(DeskScreen):
         super().__init__(desk)
         today = desk.clock().astimezone(CHINA)
         self.year, self.month, self.span = today.year, today.month, "month"
+        self.view = "unit"  # or "person", "section"
         self.shown: Computed | None = None  # the latest result of the period on screen
         self.computing = False
 
@@ -260,7 +300,8 @@ class ScoreboardScreen(DeskScreen):
         if self.shown is None or self.shown.period != period:
             self.query_one("#bulletin", Static).update("计算中……")
         self._status()
-        self.read(lambda desk: compute(desk, period), self._computed, group="bulletin")
+        with_people = self.view != "unit"
+        self.read(lambda desk: compute(desk, period, with_people), self._computed, group="bulletin")
 
     def _computed(self, result: Computed) -> None:
         if result.period != self.period:
@@ -277,14 +318,21 @@ class ScoreboardScreen(DeskScreen):
         board = self.query_one("#bulletin", Static)
         if shown is None or shown.period != self.period:
             return
+        width = self.size.width - SCROLLBAR
+        rows = shown.writers if self.view == "person" else shown.parts
         if shown.made is None:
             board.update(Text(f"未能计算通报：{shown.error}", style="red"))
-        else:
-            board.update(board_text(shown.made, shown.now, self.size.width - SCROLLBAR))
+        elif self.view != "unit" and rows is not None:
+            sections = self.view == "section"
+            heading = f"{shown.made.office}政务信息工作{VIEW_NAMES[self.view]}排名"
+            board.update(people_text(rows, heading, sections, width))
+        elif self.view == "unit":
+            board.update(board_text(shown.made, shown.now, width))
         self._status()
 
     def _status(self) -> None:
         line = f"通报　{period_name(self.period)}　{SPAN_NAMES[self.span]}"
+        line += f"　按{VIEW_NAMES[self.view]}" if self.view != "unit" else ""
         if self.computing:
             line += "　计算中……"
         elif self.shown is not None and self.shown.made is not None:
@@ -300,6 +348,10 @@ class ScoreboardScreen(DeskScreen):
 
     def action_step(self, direction: int) -> None:
         self._go(*shift(self.year, self.month, direction * SPAN_MONTHS[self.span]), self.span)
+
+    def action_view(self) -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        self.recompute()
 
     def action_span(self) -> None:
         span = SPANS[(SPANS.index(self.span) + 1) % len(SPANS)]

@@ -332,3 +332,50 @@ def test_the_roster_through_the_cli(nodes: tuple[Path, Path], tmp_path: Path) ->
     err = one_line_error(run("xinbao", "roster", "set", str(path), home=county))
     assert "person[1].mobile" in err and "不像电话号码" in err
     assert "通讯录文件" in one_line_error(run("xinbao", "roster", "set", home=county))
+
+
+def test_people_and_sections_through_the_cli(nodes: tuple[Path, Path], tmp_path: Path) -> None:
+    """`bulletin --by person` ranks the writers of what the city received; `section` keeps
+    the city's own sections, an item names one, `bulletin --by section` ranks them."""
+    county, city = nodes
+    item_id = submit(county, ROUTINE.replace('author = "张三"', 'author = "张三、李四"'), tmp_path)
+    assert run("xinbao", "signoff", item_id, home=county).code == 0
+    assert carry(county, city, "140200") == 1
+    assert run("xinbao", "adopt", item_id, "--issue", "每日要情/1", home=city).code == 0
+    assert run("xinbao", "issue", "signoff", "每日要情/1", home=city).code == 0
+    period = run("xinbao", "--json", "list", "--inbox", home=city).json()[0]["updated_at"][:7]
+    ranked = run("xinbao", "bulletin", "--period", period, "--by", "person", home=city)
+    assert ranked.code == 0, ranked.err
+    assert "执笔人排名" in ranked.out and "| 张三 | 140212 |" in ranked.out
+    rows = run(
+        "xinbao", "--json", "bulletin", "--period", period, "--by", "person", home=city
+    ).json()
+    assert {r["name"]: r["submitted"] for r in rows} == {"张三": 1, "李四": 1}
+    assert run("xinbao", "section", "add", "综合科", "--per-month", "3", home=city).code == 0
+    assert "综合科　每月任务 3 条" in run("xinbao", "section", home=city).out
+    own = ROUTINE.replace('author = "张三"', 'author = "周文"\nsection = "综合科"')
+    own_id = submit(city, own, tmp_path, "own.toml")
+    assert run("xinbao", "signoff", own_id, home=city).code == 0
+    parts = run(
+        "xinbao", "--json", "bulletin", "--period", period, "--by", "section", home=city
+    ).json()
+    assert [(r["name"], r["submitted"], r["required"]) for r in parts] == [("综合科", 1, 3)]
+    bad = ROUTINE.replace('author = "张三"', 'author = "周文"\nsection = "秘书科"')
+    path = tmp_path / "bad.toml"
+    path.write_text(bad, "utf-8")
+    assert "没有科室“秘书科”" in one_line_error(run("xinbao", "submit", str(path), home=city))
+    assert "Markdown" in one_line_error(
+        run(
+            "xinbao",
+            "bulletin",
+            "--period",
+            period,
+            "--by",
+            "section",
+            "--format",
+            "docx",
+            "--out",
+            str(tmp_path / "x.docx"),
+            home=city,
+        )
+    )

@@ -368,3 +368,31 @@ async def test_export_writes_markdown_and_word(city: Desk, tmp_path: Path) -> No
 def test_snapshot(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
     app = DeskApp(november(tmp_path / "store.db"), Attachments(tmp_path / "att"))
     assert snap_compare(app, terminal_size=size, run_before=open_tab)
+
+
+async def test_writers_and_sections_are_ranked_too(city: Desk, tmp_path: Path) -> None:
+    """`w` steps the tab's ranking from units to writers (先进个人) to this office's sections,
+    the figures those of ``people.tables``."""
+    from schema import people
+
+    expected, _ = people.tables(
+        city.store, "140200", "2026-11", city.clock(), bulletin.load_rules()
+    )
+    assert expected and expected[0].name == "张三"
+    app = DeskApp(city, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tab(pilot)
+        await pilot.press("w")
+        await settle(pilot)
+        assert "按执笔人" in status(app)
+        lines = board(app).splitlines()
+        assert lines[0] == "大同市政务信息工作执笔人排名"
+        top = lines[2].split()
+        assert top[:3] == ["1", "张三", "新荣区"] and top[3] == format_points(expected[0].points)
+        await pilot.press("w")
+        await settle(pilot)
+        assert "按科室" in status(app) and "（本期无）" in board(app)
+        await pilot.press("w")
+        await settle(pilot)
+        assert "按" not in status(app).split("　")[-1]
+        assert board(app).splitlines()[0] == "大同市政务信息工作通报（2026年11月）"
