@@ -114,6 +114,11 @@ def build_parser() -> Parser:
     p = cmds.add_parser("publication", parents=[opts], help="增加本单位的刊物（如 特刊）")
     p.add_argument("name")
     p.add_argument("--copies", type=int, default=30, help="每期印数")
+    p.add_argument(
+        "--to",
+        default="parent",
+        help="印发后发往：parent 上级、below 下级、siblings 同级、all:county 所辖各县…（逗号分隔）",
+    )
 
     p = cmds.add_parser("list", parents=[opts], help="列出收件或发件")
     box = p.add_mutually_exclusive_group()
@@ -362,7 +367,8 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
         case "lead":
             return _lead(desk, args)
         case "publication":
-            pubs.add_publication(desk.store, args.name, args.copies)
+            to = tuple(w for w in args.to.replace("，", ",").split(",") if w.strip())
+            pubs.add_publication(desk.store, args.name, args.copies, to)
             _say(args, f"已增加刊物“{args.name.strip()}”，每期印数 {args.copies}")
             return pubs.publications(desk.store)
         case "list" if args.overdue:

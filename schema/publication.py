@@ -23,9 +23,10 @@ from schema import item as items
 from schema.clock import CHINA, from_text, to_text
 from schema.datafile import data_text
 from schema.error import NotFound, TransitionError, ValidationError
+from schema.itemfile import UNIT_ID as UNIT_CODE
 from schema.record import Item, Record
 from schema.store import Store
-from schema.vocabulary import Classification, Urgency
+from schema.vocabulary import Classification, Tier, Urgency
 
 ISSUE_KIND = "issue"
 EDITING, ISSUED, RECEIVED = "编辑中", "已印发", "已收到"
@@ -39,6 +40,8 @@ class PublicationRules:
     period: dict[Classification, str]
     # name → its 版记 lines: (报, whom), (送, whom), (发, whom), those the office lists
     distribution: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    # name → the nodes a signed-off issue is sent to (``to``: words of :data:`SEND_TO`)
+    send_to: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None = None) -> PublicationRules:
@@ -57,7 +60,68 @@ class PublicationRules:
                 )
                 for p in data["publication"]
             },
+            send_to={
+                str(p["name"]): send_words(p.get("to", ["parent"]), f"{p['name']}.to")
+                for p in data["publication"]
+            },
         )
+
+
+# Who a signed-off issue goes to, besides the units whose items are in it (always told):
+# ``parent`` the office above; ``below`` the units directly below; ``siblings`` the other
+# units under the same parent (左邻右舍); ``all:<tier>`` every unit of that tier below this
+# office (all:county — every county of a city); or a unit code.
+SEND_TO = ("parent", "below", "siblings")
+
+
+def send_words(value: object, field: str = "to") -> tuple[str, ...]:
+    """A publication's ``to`` list, checked."""
+    if not isinstance(value, list) or not all(isinstance(w, str) for w in value):
+        raise ValidationError(field, '应为列表，如 ["parent", "all:county"]')
+    out: list[str] = []
+    for word in (w.strip() for w in value):
+        if word.startswith("all:"):
+            word = f"all:{Tier.parse(word.removeprefix('all:'), field).name.lower()}"
+        elif word not in SEND_TO and not UNIT_CODE.match(word):
+            allowed = "、".join((*SEND_TO, "all:层级", "单位代码"))
+            raise ValidationError(field, f"“{word}”无效，可用：{allowed}")
+        if word not in out:
+            out.append(word)
+    return tuple(out)
+
+
+def send_to(store: Store, me: str, parent: str, words: tuple[str, ...]) -> set[str]:
+    """The units ``words`` name among those this node knows (see :data:`SEND_TO`)."""
+    rows = store.query("SELECT id, tier, parent FROM unit")
+    up = {r["id"]: r["parent"] for r in rows}
+    tier = {r["id"]: r["tier"] for r in rows}
+    parent = parent or up.get(me, "")
+
+    def below(unit: str) -> bool:
+        current = up.get(unit, "")
+        for _ in range(32):
+            if not current:
+                return False
+            if current == me:
+                return True
+            current = up.get(current, "")
+        return False
+
+    found: set[str] = set()
+    for word in words:
+        if word == "parent":
+            found |= {parent} if parent else set()
+        elif word == "below":
+            found |= {u for u in up if up[u] == me}
+        elif word == "siblings":
+            found |= {u for u in up if parent and up[u] == parent and u != me}
+        elif word.startswith("all:"):
+            wanted = Tier.parse(word.removeprefix("all:")).value
+            found |= {u for u in up if tier[u] == wanted and below(u)}
+        elif word in up:
+            found.add(word)
+    found.discard(me)
+    return found
 
 
 @functools.cache
@@ -109,6 +173,15 @@ class Issue:
 # -- publications -------------------------------------------------------------------------------
 
 
+def distribution_of(store: Store, name: str) -> tuple[str, ...]:
+    """Who an issue of ``name`` goes to (its ``to`` words): the office's own setting for its
+    own publications, else the shipped one, else the office above."""
+    row = store.one("SELECT distribute FROM publication WHERE name = ?", (name,))
+    if row is not None and row["distribute"]:
+        return tuple(json.loads(row["distribute"]))
+    return shipped_rules().send_to.get(name, ("parent",))
+
+
 def publications(store: Store) -> dict[str, int]:
     """This node's publications and copies per issue: the shipped ones, then its own."""
     names = dict(shipped_rules().shipped)
@@ -117,8 +190,10 @@ def publications(store: Store) -> dict[str, int]:
     return names
 
 
-def add_publication(store: Store, name: str, copies: int) -> None:
-    """Add a publication of this office (特刊, 内参 …)."""
+def add_publication(
+    store: Store, name: str, copies: int, to: tuple[str, ...] = ("parent",)
+) -> None:
+    """Add a publication of this office (特刊, 内参 …); ``to``: who its issues go to."""
     name = name.strip()
     if not name or "/" in name:
         raise ValidationError("name", "刊物名称不能为空，也不能含“/”")
@@ -126,8 +201,12 @@ def add_publication(store: Store, name: str, copies: int) -> None:
         raise ValidationError("copies", "印数应大于 0")
     if name in publications(store):
         raise ValidationError("name", f"已有刊物“{name}”")
+    words = send_words(list(to))
     with store.write() as db:
-        db.execute("INSERT INTO publication(name, copies) VALUES (?, ?)", [name, copies])
+        db.execute(
+            "INSERT INTO publication(name, copies, distribute) VALUES (?, ?, ?)",
+            [name, copies, json.dumps(list(words), ensure_ascii=False)],
+        )
 
 
 # -- issues at the publishing desk ----------------------------------------------------------------
@@ -272,9 +351,11 @@ def sign_off(store: Store, issue: Issue, signer: str, at: datetime) -> Issue:
 
 
 def issue_record(store: Store, issue: Issue, parent: str) -> tuple[Record, tuple[str, ...]]:
-    """The record of a signed-off issue and who gets it: the parent and every unit whose
-    item (or an item an entry was made from) is in it."""
-    units = {parent} if parent else set()
+    """The record of a signed-off issue and who gets it: those its publication is sent to
+    (:func:`distribution_of`: the parent by default; siblings, units below …) and every unit
+    whose item (or an item an entry was made from) is in it."""
+    words = distribution_of(store, issue.publication)
+    units = send_to(store, issue.publisher, parent, words)
     for entry in issue.entries:
         units.add(entry.origin)
         for source in _sources(store, entry.item_id):

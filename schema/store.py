@@ -375,7 +375,7 @@ def m015_verification(db: Database) -> None:
 def m016_roster(db: Database) -> None:
     """通讯录: each unit's people (its own, and those of the units below that sent theirs)
     and which version of its roster is held (schema/roster.py); this office's sections (科室)
-    and their monthly tasks (schema/people.py)."""
+    and their monthly tasks (schema/people.py); who an own publication's issues go to."""
     db.executescript(
         """
         CREATE TABLE roster (
@@ -387,6 +387,7 @@ def m016_roster(db: Database) -> None:
         );
         CREATE TABLE section (name TEXT PRIMARY KEY, per_month INTEGER NOT NULL DEFAULT 0);
         ALTER TABLE item ADD COLUMN section TEXT NOT NULL DEFAULT '';
+        ALTER TABLE publication ADD COLUMN distribute TEXT NOT NULL DEFAULT '';
         CREATE TABLE roster_version (
             unit TEXT PRIMARY KEY, version INTEGER NOT NULL, updated_at TEXT NOT NULL,
             updated_by TEXT NOT NULL, name TEXT NOT NULL DEFAULT ''

@@ -23,7 +23,7 @@ from schema.desk import (
     signoff_issue,
     submit,
 )
-from schema.error import NotFound, TransitionError
+from schema.error import NotFound, TransitionError, ValidationError
 from schema.inbound import apply
 from schema.issuefile import markings, to_docx, to_markdown
 from schema.record import Unit
@@ -169,3 +169,51 @@ def test_markings_in_gb_t_9704_order_in_markdown_and_docx_read_back(
     adopt(city, ids[0], "参阅/1")
     plain = signoff_issue(city, "参阅/1")
     assert markings(plain, 1) == ["000001", "内部"]
+
+
+def test_an_issue_goes_sideways_and_down_as_its_publication_says() -> None:
+    """参阅 (publications.toml: to = parent, siblings, all:county) reaches the province, the
+    sibling city and every county of the city — not only the units whose items are in it;
+    每日要情 (the default) goes up only; an office's own publication names its own list."""
+    from tests.schema.test_bulletin import UNITS, carry, desks
+
+    taiyuan = Unit("140100", "太原市人民政府办公室", Tier.CITY, "140000", short="太原市")
+    province = Unit("140000", "山西省人民政府办公厅", Tier.PROVINCE, "", short="山西省")
+    _, city, d = desks()
+    from schema.network import add_units
+
+    add_units(city.store, [province, taiyuan])
+    item = submit(d["140212"], draft(title="新荣区推广煤改电经验"))
+    signoff(d["140212"], item.id)
+    carry(d["140212"], city)
+    adopt(city, item.id, "参阅")
+    signoff_issue(city, "参阅")
+    (record,) = [q for q in outbox.pending(city.store) if q.record.kind == "issue"]
+    counties = {u.id for u in UNITS if u.tier is Tier.COUNTY}
+    assert set(record.recipients) == {"140000", "140100", *counties}
+    carry(city, d["140213"])  # 平城区 had no item in it and still has the issue
+    held = [r for r in pubs.listing(d["140213"].store) if r["state"] == pubs.RECEIVED]
+    assert [r["publication"] for r in held] == ["参阅"]
+    adopt(city, submit_and_send(d["140213"], city), "每日要情")
+    signoff_issue(city, "每日要情")
+    daily = [q for q in outbox.pending(city.store) if q.record.id.startswith("issue:140200:每日")]
+    assert set(daily[0].recipients) == {"140000", "140213"}  # up, and its source
+    pubs.add_publication(city.store, "经验交流", 20, ("below",))
+    assert pubs.distribution_of(city.store, "经验交流") == ("below",)
+    with pytest.raises(ValidationError, match="无效"):
+        pubs.add_publication(city.store, "内部通讯", 20, ("everyone",))
+    assert pubs.send_to(city.store, "140200", "140000", ("below",)) == {
+        "140212",
+        "140213",
+        "140200-fgw",
+        "140200-dtd",
+    }
+
+
+def submit_and_send(county: Desk, city: Desk) -> str:
+    from tests.schema.test_bulletin import carry
+
+    item = submit(county, draft(title="平城区推进项目审批"))
+    signoff(county, item.id)
+    carry(county, city)
+    return item.id
