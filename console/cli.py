@@ -45,7 +45,7 @@ from schema.itemfile import read_document, read_item_file, time_field
 from schema.node import NodeHome, names_at
 from schema.scoring import ScoringRules, shipped_rule_sets
 from schema.store import Store
-from schema.vocabulary import Level
+from schema.vocabulary import Level, Severity
 
 PROG = "xinbao"
 
@@ -175,6 +175,16 @@ def build_parser() -> Parser:
     )
     p.add_argument("action", nargs="?", choices=["set"], help="set：以文件更新本单位通讯录")
     p.add_argument("file", nargs="?", type=Path, help="通讯录文件（[[person]]）")
+    p = cmds.add_parser("phone", parents=[opts], help="电话报告：登记、关联书面首报、列出")
+    p.add_argument("action", nargs="?", choices=["add", "link"], help="add 登记、link 关联")
+    p.add_argument("target", nargs="?", help="add：来电单位代码；link：电话报告编号")
+    p.add_argument("item", nargs="?", help="link：书面首报的信息编号")
+    p.add_argument("--caller", default="", help="来电人")
+    p.add_argument("--summary", default="", help="报告内容")
+    p.add_argument("--severity", default="", help="事件级别：一般、较大、重大、特别重大")
+    p.add_argument("--occurred", default="", help="事发时间，如 2026-11-21T14:35:00+08:00")
+    p.add_argument("--called", default="", help="来电时间（缺省为现在）")
+    p.add_argument("--place", default="", help="事发地点")
     p = cmds.add_parser("show", parents=[opts], help="查看一条信息（或约稿）的全部内容与流转")
     p.add_argument("id")
 
@@ -378,9 +388,7 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
                 _print_due(desk.store, owed, now)
             return owed
         case "instruct":
-            deadline = (
-                time_field({"deadline": args.deadline}, "deadline") if args.deadline else None
-            )
+            deadline = time_field(args.deadline, "deadline") if args.deadline else None
             made = ops.instruct(
                 desk,
                 args.subject,
@@ -398,9 +406,7 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
             _say(args, f"已答复核实要求 {done.id}，排队报送{done.asker}")
             return done
         case "verify":
-            deadline = (
-                time_field({"deadline": args.deadline}, "deadline") if args.deadline else None
-            )
+            deadline = time_field(args.deadline, "deadline") if args.deadline else None
             asked = ops.ask_to_verify(desk, args.id, args.question, deadline)
             _say(args, f"已要求 {asked.source} 核实 {asked.item_id}（{asked.id}），答复前不能刊用")
             return asked
@@ -480,6 +486,37 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
             if not args.json:
                 print("\n".join(rostertext.book_lines(book)))
             return book
+        case "phone" if args.action == "add":
+            if not args.target:
+                raise ValidationError("", "请给出来电单位：xinbao phone add 单位代码 --caller …")
+            for key in ("caller", "summary", "severity", "occurred"):
+                if not getattr(args, key).strip():
+                    raise ValidationError(key, f"登记电话报告须写明 --{key}")
+            report = ops.take_phone_report(
+                desk,
+                args.target,
+                caller=args.caller,
+                summary=args.summary,
+                severity=Severity.parse(args.severity, "severity"),
+                occurred_at=time_field(args.occurred, "occurred"),
+                called_at=time_field(args.called, "called") if args.called else None,
+                place=args.place,
+            )
+            late = f"，迟 {report.late_minutes} 分钟（已记迟报）" if report.late_minutes else ""
+            follow = requests_text.when(report.written_deadline)
+            _say(args, f"已登记电话报告 {report.id}{late}；书面首报应于 {follow} 前送达")
+            return report
+        case "phone" if args.action == "link":
+            if not (args.target or "").isdigit() or not args.item:
+                raise ValidationError("", "用法：xinbao phone link 电话报告编号 信息编号")
+            report = ops.link_phone_report(desk, int(args.target), args.item)
+            _say(args, f"电话报告 {report.id} 已关联书面首报 {report.item_id}")
+            return report
+        case "phone":
+            found = emergency.phone_reports(desk.store)
+            if not args.json:
+                print("\n".join(phone_line(desk.store, r) for r in found) or "（没有电话报告）")
+            return found
         case "mark":
             kind = emergency.MarkKind.parse(args.kind, "kind")
             done = ops.mark_unit(desk, args.unit, kind, args.item, args.note)
@@ -737,6 +774,16 @@ def _print_rows(rows: list[dict[str, Any]], direction: str) -> None:
             f"{fit(r['item_id'], 22)}{fit(marks, 7)}{fit(r['peer_name'], 10)}"
             f"{fit(status, 10)}{fit(r['title'], title_width).rstrip()}"
         )
+
+
+def phone_line(store: Store, r: emergency.PhoneReport) -> str:
+    """One phone report: number, caller and unit, when, the event, and what followed."""
+    late = f"　迟{r.late_minutes}分钟" if r.late_minutes else ""
+    written = f"书面首报 {r.item_id}" if r.item_id else "待书面首报"
+    return (
+        f"{r.id}　{requests_text.when(r.called_at)}　{itemtext.label(store, r.unit)} {r.caller}"
+        f"{late}　{r.severity}　{r.summary}　{written}"
+    )
 
 
 def _print_due(store: Store, owed: list[emergency.Due], now: Any) -> None:

@@ -47,6 +47,7 @@ DESK_COMMANDS = frozenset(
         "return",
         "reserve",
         "reject",
+        "phone",
         "roster",
         "section",
         "verify",

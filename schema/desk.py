@@ -36,7 +36,7 @@ from schema.itemfile import draft_to_dict
 from schema.limit import check_text
 from schema.record import Edge, Item, ItemDraft, Record, Unit
 from schema.store import Store
-from schema.vocabulary import Category, EdgeState, Level, Role, Urgency
+from schema.vocabulary import Category, EdgeState, Level, Role, Severity, Urgency
 
 S = EdgeState
 EDITABLE = frozenset({S.DRAFT, S.AWAITING_SIGNOFF, S.RETURNED})
@@ -103,6 +103,7 @@ _OPERATION_NAMES = {
     "instruct": "登记领导批示",
     "verify": "要求核实",
     "roster": "维护通讯录",
+    "phone": "登记电话报告",
 }
 
 
@@ -545,6 +546,42 @@ def mark_unit(
     desk.require("mark")
     check_text("note", note)
     return emergency.mark(desk.store, unit, kind, item_id, note, desk.actor, desk.clock())
+
+
+def take_phone_report(
+    desk: Desk,
+    unit: str,
+    *,
+    caller: str,
+    summary: str,
+    severity: Severity,
+    occurred_at: datetime,
+    called_at: datetime | None = None,
+    place: str = "",
+) -> emergency.PhoneReport:
+    """Record a first report taken by telephone from ``unit`` (called now unless given)."""
+    desk.require("phone")
+    at = desk.clock()
+    return emergency.record_phone(
+        desk.store,
+        desk.node.id,
+        unit,
+        caller=caller,
+        called_at=called_at or at,
+        severity=severity,
+        occurred_at=occurred_at,
+        place=place,
+        summary=summary,
+        actor=desk.actor,
+        at=at,
+        rules=emergency.shipped_rules(),
+    )
+
+
+def link_phone_report(desk: Desk, report_id: int, item_id: str) -> emergency.PhoneReport:
+    """Link a phone report to the written 首报 that followed it."""
+    desk.require("phone")
+    return emergency.link_phone(desk.store, report_id, item_id)
 
 
 # -- publications (schema/publication.py) ----------------------------------------------------

@@ -15,17 +15,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from schema import item as items
 from schema.clock import from_text, to_text
 from schema.datafile import data_text
 from schema.error import NotFound, ValidationError
+from schema.limit import check_text
 from schema.network import find_unit, tier_of
 from schema.record import Incident, Item
 from schema.store import Store
 from schema.vocabulary import EdgeState, Severity, Tier, Vocabulary
 
 FIRST = "首报"
+LATE_BY = {"arrival": "送达", "signoff": "签发"}
+LINK_WINDOW = timedelta(hours=2)  # a written 首报 follows the phone report of an event this near
 FINAL = "终报"
 UNSENT = (EdgeState.DRAFT, EdgeState.AWAITING_SIGNOFF, EdgeState.RETURNED)
 
@@ -70,6 +74,9 @@ class EmergencyRules:
     warn: timedelta
     watch: timedelta  # how long an unsent 首报 stays on the board after it was made
     descriptions: dict[str, str]
+    # which time counts for a written report's lateness: "arrival" (when it reached this
+    # node) or "signoff" (when the sender signed it off: an air-gapped report travels later)
+    late_by: str = "arrival"
 
     @classmethod
     def load(cls, path: Path | None = None, active: Iterable[str] | None = None) -> EmergencyRules:
@@ -99,11 +106,15 @@ class EmergencyRules:
                         minutes=minutes,
                     )
                 )
+        late_by = str(data.get("late_by", "arrival"))
+        if late_by not in LATE_BY:
+            raise ValidationError("late_by", "应为 " + "、".join(LATE_BY) + " 之一")
         return cls(
             lines=tuple(lines),
             warn=timedelta(minutes=int(data.get("warn_minutes", 30))),
             watch=timedelta(days=int(data.get("watch_days", 7))),
             descriptions={k: str(v.get("description", "")) for k, v in sets.items()},
+            late_by=late_by,
         )
 
     def limit(self, severity: Severity, tier: Tier, channel: Channel) -> DeadlineLine | None:
@@ -182,6 +193,26 @@ def due(store: Store, me: str, parent: str, now: datetime, rules: EmergencyRules
             item = items.get(store, row["item_id"])
             if not _passed_up(store, item, me, parent):
                 found += _owed(store, item, parent, now, rules, "须报上级")
+    for report in phone_reports(store, now - rules.watch):
+        if report.item_id or report.written_deadline is None:
+            continue
+        deadline = report.written_deadline
+        status = (
+            "超时" if now > deadline else "即将超时" if now >= deadline - rules.warn else "待报"
+        )
+        found.append(
+            Due(
+                "",
+                f"{report.summary}（{report.caller}电话报告）",
+                report.severity,
+                report.occurred_at,
+                report.unit,
+                Channel.WRITTEN,
+                deadline,
+                status,
+                "电话已报，待书面首报",
+            )
+        )
     found.sort(key=lambda d: (d.deadline, d.item_id))
     return found
 
@@ -198,12 +229,7 @@ def _owed(
         deadline = rules.deadline(incident, tier, channel)
         if deadline is None:
             continue
-        if now > deadline:
-            status = "超时"
-        elif now >= deadline - rules.warn:
-            status = "即将超时"
-        else:
-            status = "待报"
+        status = _status(deadline, now, rules)
         out.append(
             Due(
                 item.id,
@@ -218,6 +244,12 @@ def _owed(
             )
         )
     return out
+
+
+def _status(deadline: datetime, now: datetime, rules: EmergencyRules) -> str:
+    if now > deadline:
+        return "超时"
+    return "即将超时" if now >= deadline - rules.warn else "待报"
 
 
 def _passed_up(store: Store, item: Item, me: str, parent: str) -> bool:
@@ -242,22 +274,209 @@ def on_arrival(
     store: Store, item: Item, from_unit: str, me: str, at: datetime, rules: EmergencyRules
 ) -> Mark | None:
     """A report was received: if it is a 首报 past its written deadline for this tier, mark
-    the sending unit 迟报 (once per item and unit)."""
+    the sending unit 迟报 (once per item and unit). The time that counts is the arrival or
+    the sender's sign-off (``late_by``: an air-gapped report may be carried hours after it
+    was signed); the note gives both. A phone report of the same event from the same unit
+    is linked to it."""
     incident = item.draft.incident
     tier = tier_of(store, me)
     if incident is None or incident.report != FIRST or tier is None:
         return None
+    _link_phone(store, item, from_unit)
     deadline = rules.deadline(incident, tier, Channel.WRITTEN)
-    if deadline is None or at <= deadline:
+    if deadline is None:
+        return None
+    signed = item.signed_at or at
+    counted = signed if rules.late_by == "signoff" else at
+    if counted <= deadline:
         return None
     if store.one(
         "SELECT 1 FROM incident_mark WHERE item_id = ? AND unit = ? AND kind = ?",
         (item.id, from_unit, MarkKind.LATE.value),
     ):
         return None
-    late = int((at - deadline).total_seconds() // 60)
-    note = f"书面报告应于 {to_text(deadline)} 前送达，迟 {late} 分钟"
+
+    def late(when: datetime) -> str:
+        minutes = int((when - deadline).total_seconds() // 60)
+        return f"迟 {minutes} 分钟" if minutes > 0 else "未迟"
+
+    note = f"书面报告应于 {to_text(deadline)} 前送达，迟 {late(counted).removeprefix('迟 ')}"
+    if signed != at:
+        note = (
+            f"书面报告应于 {to_text(deadline)} 前送达：签发于 {to_text(signed)}（{late(signed)}），"
+            f"送达于 {to_text(at)}（{late(at)}），按{LATE_BY[rules.late_by]}时间计"
+        )
     return mark(store, from_unit, MarkKind.LATE, item.id, note, "系统", at, auto=True)
+
+
+# -- phone reports ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhoneReport:
+    """A first report by telephone, taken at the receiving desk: who called from which
+    unit, when, about what; it meets (or misses) the phone deadline of this tier, and a
+    written 首报 must follow by the written one (linked when it arrives)."""
+
+    id: int
+    unit: str
+    caller: str
+    called_at: datetime
+    severity: Severity
+    occurred_at: datetime
+    place: str
+    summary: str
+    taken_by: str
+    taken_at: datetime
+    phone_deadline: datetime | None
+    written_deadline: datetime | None
+    item_id: str = ""  # the written 首报 that followed, once it arrived
+
+    @property
+    def late_minutes(self) -> int:
+        """How late the call was (0: in time, or no phone deadline applies)."""
+        if self.phone_deadline is None or self.called_at <= self.phone_deadline:
+            return 0
+        return int((self.called_at - self.phone_deadline).total_seconds() // 60)
+
+
+def record_phone(
+    store: Store,
+    me: str,
+    unit: str,
+    *,
+    caller: str,
+    called_at: datetime,
+    severity: Severity,
+    occurred_at: datetime,
+    place: str,
+    summary: str,
+    actor: str,
+    at: datetime,
+    rules: EmergencyRules,
+) -> PhoneReport:
+    """Take a phone report from ``unit``: kept with the deadlines it answers to; a call past
+    the phone deadline marks the unit 迟报 (电话)."""
+    if not _met(store, unit):
+        raise NotFound(f"本节点不知道单位 {unit}")
+    for field, value, limit in (
+        ("caller", caller, "author"),
+        ("summary", summary, "note"),
+        ("place", place, "incident.place"),
+    ):
+        if field != "place" and not value.strip():
+            raise ValidationError(field, "来电人和报告内容须写明")
+        try:
+            check_text(limit, value)
+        except ValidationError as exc:
+            raise ValidationError(field, exc.reason) from exc
+    if called_at > at + timedelta(minutes=5):
+        raise ValidationError("called_at", "来电时间不能晚于现在")
+    if occurred_at > called_at:
+        raise ValidationError("occurred_at", "事发时间不能晚于来电时间")
+    tier = tier_of(store, me)
+    incident = Incident(severity=severity, occurred_at=occurred_at, place=place.strip())
+    phone = rules.deadline(incident, tier, Channel.PHONE) if tier else None
+    written = rules.deadline(incident, tier, Channel.WRITTEN) if tier else None
+    with store.write() as db:
+        cursor = db.execute(
+            "INSERT INTO phone_report(unit, caller, called_at, severity, occurred_at, place, "
+            "summary, taken_by, taken_at, phone_deadline, written_deadline) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                unit,
+                caller.strip(),
+                to_text(called_at),
+                severity.value,
+                to_text(occurred_at),
+                place.strip(),
+                summary.strip(),
+                actor,
+                to_text(at),
+                to_text(phone) if phone else None,
+                to_text(written) if written else None,
+            ],
+        )
+        made = phone_report(store, int(cursor.lastrowid or 0))
+        if made.late_minutes and made.phone_deadline is not None:
+            note = (
+                f"电话报告应于 {to_text(made.phone_deadline)} 前，{made.caller} "
+                f"{to_text(called_at)} 来电，迟 {made.late_minutes} 分钟"
+            )
+            mark(store, unit, MarkKind.LATE, "", note, "系统", at, auto=True)
+    return made
+
+
+def _phone_from(row: dict[str, Any]) -> PhoneReport:
+    def when(key: str) -> datetime | None:
+        value = row[key]
+        return from_text(str(value)) if value else None
+
+    return PhoneReport(
+        id=int(row["id"]),
+        unit=str(row["unit"]),
+        caller=str(row["caller"]),
+        called_at=from_text(str(row["called_at"])),
+        severity=Severity(str(row["severity"])),
+        occurred_at=from_text(str(row["occurred_at"])),
+        place=str(row["place"]),
+        summary=str(row["summary"]),
+        taken_by=str(row["taken_by"]),
+        taken_at=from_text(str(row["taken_at"])),
+        phone_deadline=when("phone_deadline"),
+        written_deadline=when("written_deadline"),
+        item_id=str(row["item_id"]),
+    )
+
+
+def phone_report(store: Store, report_id: int) -> PhoneReport:
+    row = store.one("SELECT * FROM phone_report WHERE id = ?", (report_id,))
+    if row is None:
+        raise NotFound(f"没有编号为 {report_id} 的电话报告")
+    return _phone_from(row)
+
+
+def phone_reports(store: Store, since: datetime | None = None) -> list[PhoneReport]:
+    """Phone reports taken here (since ``since``), newest call first."""
+    rows = store.query(
+        "SELECT * FROM phone_report WHERE called_at >= ? ORDER BY called_at DESC, id DESC",
+        (to_text(since) if since else "",),
+    )
+    return [_phone_from(r) for r in rows]
+
+
+def link_phone(store: Store, report_id: int, item_id: str) -> PhoneReport:
+    """Link a phone report to the written 首报 that followed it (by hand)."""
+    report = phone_report(store, report_id)
+    item = items.find(store, item_id)
+    if item is None or item.draft.incident is None or item.draft.incident.report != FIRST:
+        raise ValidationError("item", f"{item_id} 不是本节点收到的突发事件首报")
+    if item.origin != report.unit and not store.one(
+        "SELECT 1 FROM edge WHERE item_id = ? AND from_unit = ?", (item_id, report.unit)
+    ):
+        raise ValidationError("item", f"{item_id} 不是 {report.unit} 报来的")
+    with store.write() as db:
+        db.execute("UPDATE phone_report SET item_id = ? WHERE id = ?", [item_id, report_id])
+    return phone_report(store, report_id)
+
+
+def _link_phone(store: Store, item: Item, from_unit: str) -> None:
+    """The written 首报 from ``from_unit`` follows its phone report of the same event: the
+    open report whose event time is nearest (within :data:`LINK_WINDOW`)."""
+    incident = item.draft.incident
+    assert incident is not None
+    if store.one("SELECT 1 FROM phone_report WHERE item_id = ?", (item.id,)):
+        return
+    rows = store.query("SELECT * FROM phone_report WHERE unit = ? AND item_id = ''", (from_unit,))
+    near = [
+        r
+        for r in map(_phone_from, rows)
+        if abs(r.occurred_at - incident.occurred_at) <= LINK_WINDOW
+    ]
+    if near:
+        best = min(near, key=lambda r: abs(r.occurred_at - incident.occurred_at))
+        with store.write() as db:
+            db.execute("UPDATE phone_report SET item_id = ? WHERE id = ?", [item.id, best.id])
 
 
 # -- marks ------------------------------------------------------------------------------------

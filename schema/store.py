@@ -397,6 +397,25 @@ def m016_roster(db: Database) -> None:
     )
 
 
+@migrations()
+def m017_phone_reports(db: Database) -> None:
+    """First reports by telephone taken at the receiving desk, with the deadlines they answer
+    to and the written 首报 that followed (schema/emergency.py)."""
+    db.executescript(
+        """
+        CREATE TABLE phone_report (
+            id INTEGER PRIMARY KEY, unit TEXT NOT NULL, caller TEXT NOT NULL,
+            called_at TEXT NOT NULL, severity TEXT NOT NULL, occurred_at TEXT NOT NULL,
+            place TEXT NOT NULL DEFAULT '', summary TEXT NOT NULL, taken_by TEXT NOT NULL,
+            taken_at TEXT NOT NULL, phone_deadline TEXT, written_deadline TEXT,
+            item_id TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX phone_report_called ON phone_report(called_at);
+        CREATE INDEX phone_report_unit ON phone_report(unit, item_id);
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

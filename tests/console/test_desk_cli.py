@@ -379,3 +379,43 @@ def test_people_and_sections_through_the_cli(nodes: tuple[Path, Path], tmp_path:
             home=city,
         )
     )
+
+
+def test_phone_reports_and_deadlines_through_the_cli(
+    nodes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """电话报告: the city takes a call from the county, lists it (待书面首报), and links the
+    written 首报 once it arrives; times given on the command line (--deadline, --occurred)
+    are read as times."""
+    county, city = nodes
+    routine = submit(county, ROUTINE, tmp_path, "routine.toml")  # the city has met 新荣区
+    assert run("xinbao", "signoff", routine, home=county).code == 0
+    assert carry(county, city, "140200") == 1
+    done = run(
+        "xinbao", "phone", "add", "140212", "--caller", "李晓红", "--summary", "某煤矿透水",
+        "--severity", "重大", "--occurred", "2026-11-21T14:35:00+08:00",
+        "--called", "2026-11-21T14:50:00+08:00", home=city,
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    assert "已登记电话报告 1" in done.out and "书面首报应于 11月21日 15:35 前送达" in done.out
+    listed = run("xinbao", "phone", home=city).out
+    assert "李晓红" in listed and "待书面首报" in listed
+    missing = one_line_error(run("xinbao", "phone", "add", "140212", "--caller", "某", home=city))
+    assert "--summary" in missing
+    item_id = submit(county, ITEM, tmp_path)
+    assert run("xinbao", "signoff", item_id, home=county).code == 0
+    assert carry(county, city, "140200") == 1
+    linked = run("xinbao", "--json", "phone", home=city).json()
+    assert linked[0]["item_id"] == item_id  # the same event from the same unit: linked
+    again = run("xinbao", "phone", "link", "1", item_id, home=city)
+    assert again.code == 0 and f"已关联书面首报 {item_id}" in again.out
+    # --deadline is read as a time
+    asked = run(
+        "xinbao", "verify", item_id, "--question", "被困人数？",
+        "--deadline", "2030-01-01T18:00:00+08:00", home=city,
+    )  # fmt: skip
+    assert asked.code == 0, asked.err
+    bad = one_line_error(
+        run("xinbao", "verify", item_id, "--question", "？", "--deadline", "明天", home=city)
+    )
+    assert "不是有效时间" in bad

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from schema import emergency
+from schema import item as items
 from schema.desk import Desk, edit, forward, mark_unit, signoff, submit
 from schema.emergency import Channel, EmergencyRules, MarkKind
 from schema.error import ValidationError
@@ -226,3 +227,120 @@ def test_follow_up_reports_form_a_thread_in_report_order() -> None:
         incident_draft(incident={**base, "severity": "一般", "report": "终报", "thread": first.id}),
     )
     assert len(emergency.thread(county.store, first.id)) == 5
+
+
+# -- phone reports and air-gapped lateness (issue 18) ------------------------------------------
+
+
+def test_a_phone_report_meets_the_phone_deadline_and_a_written_one_must_follow() -> None:
+    """国家重大: 30 minutes by phone, 60 in writing. The county phones the city 20 minutes after
+    a 重大 event: in time, nothing marked; the board shows the written report awaited; when
+    the written 首报 arrives it is linked to the call and the wait ends."""
+    from schema.desk import take_phone_report
+
+    occurred = datetime.fromisoformat("2026-11-21T14:35:00+08:00")
+    clock, county, city, _ = desks(occurred + timedelta(minutes=20))
+    taken = take_phone_report(
+        city,
+        "140212",
+        caller="李晓红",
+        summary="某煤矿透水，3人被困",
+        severity=Severity.MAJOR,
+        occurred_at=occurred,
+        place="某煤矿",
+    )
+    assert (taken.late_minutes, taken.taken_by) == (0, "值班员")
+    assert taken.phone_deadline == occurred + timedelta(minutes=30)
+    assert taken.written_deadline == occurred + timedelta(minutes=60)
+    assert emergency.marks(city.store) == []
+    rules = EmergencyRules.load()
+    (waiting,) = emergency.due(city.store, "140200", "", clock.now, rules)
+    assert (waiting.why, waiting.to_unit, waiting.status) == (
+        "电话已报，待书面首报",
+        "140212",
+        "待报",
+    )
+    assert "李晓红电话报告" in waiting.title
+    clock.now = occurred + timedelta(minutes=61)
+    assert emergency.due(city.store, "140200", "", clock.now, rules)[0].status == "超时"
+    data = {"severity": "重大", "occurred_at": occurred.isoformat(), "place": "某煤矿"}
+    report = submit(county, incident_draft(incident=data))
+    signoff(county, report.id)
+    deliver(county, city)
+    assert emergency.phone_report(city.store, taken.id).item_id == report.id
+    assert emergency.due(city.store, "140200", "", clock.now, rules) == []
+    (late,) = emergency.marks(city.store)  # the written report came a minute late
+    assert late.item_id == report.id and "迟 1 分钟" in late.note
+
+
+def test_a_late_call_is_marked_and_bad_calls_are_refused() -> None:
+    from schema.desk import link_phone_report, take_phone_report
+
+    occurred = datetime.fromisoformat("2026-11-21T14:35:00+08:00")
+    clock, _, city, _ = desks(occurred + timedelta(minutes=45))
+    taken = take_phone_report(
+        city,
+        "140212",
+        caller="李晓红",
+        summary="某煤矿透水",
+        severity=Severity.MAJOR,
+        occurred_at=occurred,
+    )
+    assert taken.late_minutes == 15
+    (late,) = emergency.marks(city.store)
+    assert (late.kind, late.unit, late.auto) == (MarkKind.LATE, "140212", True)
+    assert "电话报告应于" in late.note and "迟 15 分钟" in late.note
+    for change, field in (
+        ({"caller": " "}, "caller"),
+        ({"occurred_at": clock.now + timedelta(minutes=1)}, "occurred_at"),
+        ({"called_at": clock.now + timedelta(hours=1)}, "called_at"),
+        ({"summary": "透水\u202e"}, "summary"),
+    ):
+        args = {
+            "caller": "李晓红",
+            "summary": "某煤矿透水",
+            "severity": Severity.MAJOR,
+            "occurred_at": occurred,
+            **change,
+        }
+        with pytest.raises(ValidationError) as caught:
+            take_phone_report(city, "140212", **args)  # type: ignore[arg-type]
+        assert caught.value.field == field
+    with pytest.raises(emergency.NotFound):
+        take_phone_report(
+            city, "999999", caller="某", summary="某", severity=Severity.MINOR, occurred_at=occurred
+        )
+    # linked by hand to a report of another unit: refused
+    report = submit(city, incident_draft())
+    with pytest.raises(ValidationError, match="不是 140212 报来的"):
+        link_phone_report(city, taken.id, report.id)
+
+
+@pytest.mark.parametrize(("late_by", "marked"), [("arrival", True), ("signoff", False)])
+def test_an_air_gapped_report_shows_both_times_and_the_rules_choose(
+    tmp_path: Path, late_by: str, marked: bool
+) -> None:
+    """Signed off in time (50 of 60 minutes), carried on a USB stick for three hours: late by
+    arrival, in time by sign-off; the note says both; the rule set chooses which counts."""
+    occurred = datetime.fromisoformat("2026-11-21T14:35:00+08:00")
+    clock, county, city, _ = desks(occurred + timedelta(minutes=50))
+    data = {"severity": "重大", "occurred_at": occurred.isoformat(), "place": "某煤矿"}
+    report = submit(county, incident_draft(incident=data))
+    signoff(county, report.id)
+    deliver(county, city)  # the city holds it (here at once: the carrying is simulated below)
+    assert emergency.marks(city.store) == []
+    clock.now = occurred + timedelta(hours=3, minutes=50)
+    text = (Path(emergency.__file__).parent / "data" / "emergency.toml").read_text("utf-8")
+    path = tmp_path / "emergency.toml"
+    path.write_text(text.replace('late_by = "arrival"', f'late_by = "{late_by}"'), "utf-8")
+    rules = EmergencyRules.load(path)
+    assert rules.late_by == late_by
+    item = items.get(county.store, report.id)
+    made = emergency.on_arrival(city.store, item, "140212", "140200", clock.now, rules)
+    assert (made is not None) is marked
+    if made is not None:
+        assert "签发于" in made.note and "（未迟）" in made.note
+        assert "迟 170 分钟" in made.note and "按送达时间计" in made.note
+    with pytest.raises(ValidationError, match="late_by"):
+        path.write_text(text.replace('late_by = "arrival"', 'late_by = "whenever"'), "utf-8")
+        EmergencyRules.load(path)
