@@ -116,8 +116,8 @@ def build_parser() -> Parser:
     p.add_argument("--copies", type=int, default=30, help="每期印数")
     p.add_argument(
         "--to",
-        default="parent",
-        help="印发后发往：parent 上级、below 下级、siblings 同级、all:county 所辖各县…（逗号分隔）",
+        default="上级",
+        help="印发后发往（逗号分隔）：上级、下级、同级、所辖县（所辖各县）或单位代码",
     )
 
     p = cmds.add_parser("list", parents=[opts], help="列出收件或发件")

@@ -72,6 +72,8 @@ class PublicationRules:
 # units under the same parent (左邻右舍); ``all:<tier>`` every unit of that tier below this
 # office (all:county — every county of a city); or a unit code.
 SEND_TO = ("parent", "below", "siblings")
+# the same words as a desk types them (所辖县: every county below, any tier after 所辖)
+SEND_TO_CHINESE = {"上级": "parent", "下级": "below", "同级": "siblings"}
 
 
 def send_words(value: object, field: str = "to") -> tuple[str, ...]:
@@ -80,6 +82,9 @@ def send_words(value: object, field: str = "to") -> tuple[str, ...]:
         raise ValidationError(field, '应为列表，如 ["parent", "all:county"]')
     out: list[str] = []
     for word in (w.strip() for w in value):
+        word = SEND_TO_CHINESE.get(word, word)
+        if word.startswith("所辖"):
+            word = f"all:{word.removeprefix('所辖')}"
         if word.startswith("all:"):
             word = f"all:{Tier.parse(word.removeprefix('all:'), field).name.lower()}"
         elif word not in SEND_TO and not UNIT_CODE.match(word):

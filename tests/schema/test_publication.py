@@ -198,8 +198,8 @@ def test_an_issue_goes_sideways_and_down_as_its_publication_says() -> None:
     signoff_issue(city, "每日要情")
     daily = [q for q in outbox.pending(city.store) if q.record.id.startswith("issue:140200:每日")]
     assert set(daily[0].recipients) == {"140000", "140213"}  # up, and its source
-    pubs.add_publication(city.store, "经验交流", 20, ("below",))
-    assert pubs.distribution_of(city.store, "经验交流") == ("below",)
+    pubs.add_publication(city.store, "经验交流", 20, ("下级", "同级", "所辖乡镇"))
+    assert pubs.distribution_of(city.store, "经验交流") == ("below", "siblings", "all:township")
     with pytest.raises(ValidationError, match="无效"):
         pubs.add_publication(city.store, "内部通讯", 20, ("everyone",))
     assert pubs.send_to(city.store, "140200", "140000", ("below",)) == {
