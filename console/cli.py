@@ -22,6 +22,7 @@ from schema import (
     roster,
     scoring,
     state,
+    supervise,
     view,
 )
 from schema import desk as ops
@@ -155,11 +156,23 @@ def build_parser() -> Parser:
         "--rules", default="", help="计分办法：datong-city、shanxi-province、county-office 或文件"
     )
     p.add_argument(
+        "--signoff",
+        action="store_true",
+        help="签发：编号后发往通报点到的各单位，并向未完成任务的单位发出督办",
+    )
+    p.add_argument(
         "--by",
         choices=["unit", "person", "section"],
         default="unit",
         help="按单位（缺省）、按执笔人（先进个人）或按本单位科室排名",
     )
+    p = cmds.add_parser("bulletins", parents=[opts], help="已签发和收到的通报")
+    p.add_argument("action", nargs="?", choices=["show"], help="show：查看一份通报")
+    p.add_argument("id", nargs="?", help="通报编号")
+    p = cmds.add_parser("interview", parents=[opts], help="记录约谈（督办后约谈单位负责人）")
+    p.add_argument("unit", nargs="?", help="被约谈单位代码（缺省列出已记录的约谈）")
+    p.add_argument("--note", default="", help="约谈对象和情况")
+    p.add_argument("--request", default="", help="所依据的督办编号")
     p = cmds.add_parser("section", parents=[opts], help="本单位的科室及每月报送任务")
     p.add_argument("action", nargs="?", choices=["add", "remove"], help="add 增加、remove 删除")
     p.add_argument("name", nargs="?", help="科室名称")
@@ -444,6 +457,49 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
                 lines = [f"{name}　每月任务 {n} 条" for name, n in kept.items()]
                 print("\n".join(lines) or "（本单位尚未设置科室：xinbao section add 名称）")
             return kept
+        case "bulletin" if args.signoff:
+            made = bulletin.compute(
+                desk.store, me, args.period, desk.clock(), _scoring_rules(args.rules)
+            )
+            done, notices = ops.signoff_bulletin(desk, made)
+            sent = f"已签发通报 {done.number or done.id}「{done.title}」"
+            sent += f"，发往 {len(done.units)} 个单位"
+            _say(args, sent + (f"；向 {len(notices)} 个单位发出督办" if notices else ""))
+            return {"bulletin": done, "supervise": notices}
+        case "bulletins" if args.action == "show":
+            if not args.id:
+                raise ValidationError("", "请给出通报编号：xinbao bulletins show ID")
+            shown = supervise.get(desk.store, args.id)
+            if not args.json:
+                head = f"{shown.number}　{itemtext.label(desk.store, shown.issuer)}"
+                read = f"\n送阅：{shown.read_by}" if shown.read_by else ""
+                print(f"{head}　签发 {shown.signed_by}{read}\n\n{shown.text}", end="")
+            return shown
+        case "bulletins":
+            found = supervise.issued(desk.store)
+            if not args.json:
+                lines = [
+                    f"{b.id}　{b.number or '—'}　"
+                    + ("收到" if b.received_at else "签发")
+                    + f"　{requests_text.when(b.at)}　{b.title}"
+                    for b in found
+                ]
+                print("\n".join(lines) or "（没有已签发或收到的通报）")
+            return found
+        case "interview" if args.unit:
+            made = ops.record_interview(desk, args.unit, args.note, args.request)
+            _say(args, f"已记录对{itemtext.label(desk.store, made.unit)}的约谈")
+            return made
+        case "interview":
+            found = supervise.interviews(desk.store)
+            if not args.json:
+                lines = [
+                    f"{requests_text.when(i.at)}　{itemtext.label(desk.store, i.unit)}　"
+                    f"{i.note}　{i.actor}" + (f"　督办 {i.request_id}" if i.request_id else "")
+                    for i in found
+                ]
+                print("\n".join(lines) or "（没有约谈记录）")
+            return found
         case "bulletin":
             made = bulletin.compute(
                 desk.store, me, args.period, desk.clock(), _scoring_rules(args.rules)

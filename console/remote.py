@@ -47,6 +47,8 @@ DESK_COMMANDS = frozenset(
         "return",
         "reserve",
         "reject",
+        "bulletins",
+        "interview",
         "phone",
         "roster",
         "section",

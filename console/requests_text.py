@@ -49,7 +49,9 @@ def print_listing(store: Store, rows: list[dict[str, Any]], now: datetime) -> No
             state = f"已答{r['answered']}/{r['targets']}" if r["state"] == "已下发" else r["state"]
         elif "own" in r:
             own: requests.TargetStatus = r["own"]
-            if r["kind"] != requests.TOPIC:
+            if r["kind"] in requests.WORDED:
+                state = "已反馈" if own.answered_at else countdown(r["deadline"], now)
+            elif r["kind"] != requests.TOPIC:
                 state = "报送要点"
             elif own.zero_report:
                 state = "已零报告"

@@ -13,7 +13,7 @@ lives here, with no crypto:
   edge A→B only from B; a topic request, instruction, publication issue only from its issuer;
   a request status only from the target; a receipt only from the recipient; a question to
   verify an item (核实) only from the edge's receiver, its answer only from the source asked;
-  a unit's roster (通讯录) only from the unit;
+  a unit's roster (通讯录) only from the unit; a signed-off bulletin only from its issuer;
 * what it relays is cited: a forward or merge cites the signed records of the sources made
   by other nodes, a relayed instruction cites the issuer's signed instruction, a relayed
   adoption feedback cites the deciding node's signed decision. ``cites`` in the payload holds
@@ -38,6 +38,7 @@ ISSUE, INSTRUCTION, FEEDBACK = "issue", "instruction", "feedback"
 RECEIPT, CERTIFICATE, REVOCATION = "receipt", "certificate", "revocation"
 VERIFY, VERIFY_ANSWER = "verify", "verify-answer"
 ROSTER = "roster"
+BULLETIN = "bulletin"
 MAX_CITE_DEPTH = 8  # tiers a provenance chain may span (township … State Council, with room)
 
 # the fields an instruction relayed down keeps exactly as its issuer signed them
@@ -278,6 +279,16 @@ def _roster(record: Record, me: str) -> None:
     _need(record.id == f"roster:{record.origin}", "id", f"通讯录记录编号 {record.id} 不符")
 
 
+def _bulletin(record: Record, me: str) -> None:
+    p = record.payload
+    _need(p.get("issuer") == record.origin, "issuer", f"通报 {record.id} 的发文单位与发送节点不符")
+    _need(
+        record.id == p.get("id") and owner(record.id, 3) == record.origin,
+        "id",
+        f"通报编号 {record.id} 不属于 {record.origin}",
+    )
+
+
 def _trust(record: Record, me: str) -> None:
     """Certificates and revocations carry their own proofs (a chain to the root, the issuer's
     signature over the notice), checked by the daemon's trust layer."""
@@ -295,6 +306,7 @@ _RULES: dict[str, Callable[[Record, str], None]] = {
     VERIFY: _verify,
     VERIFY_ANSWER: _verify_answer,
     ROSTER: _roster,
+    BULLETIN: _bulletin,
     CERTIFICATE: _trust,
     REVOCATION: _trust,
 }

@@ -692,6 +692,8 @@ def to_docx(b: Bulletin, path: Path, *, number: str = "", issued: date | None = 
             paper.table(header, rows)
     paper.blank()
     colophon: list[str | tuple[str, str]] = []
+    if b.how.get("read_by"):
+        colophon.append(f"送：{b.how['read_by']}。")
     if b.how.get("cc"):
         colophon.append(f"抄送：{b.how['cc']}。")
     colophon.append((issuer, f"{when}印发"))

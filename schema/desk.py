@@ -16,6 +16,7 @@ from typing import Any
 
 from schema import (
     authority,
+    bulletin,
     editorial,
     emergency,
     inbound,
@@ -23,6 +24,7 @@ from schema import (
     people,
     roster,
     state,
+    supervise,
     verify,
 )
 from schema import instruction as instructions
@@ -104,6 +106,7 @@ _OPERATION_NAMES = {
     "verify": "要求核实",
     "roster": "维护通讯录",
     "phone": "登记电话报告",
+    "interview": "记录约谈",
 }
 
 
@@ -582,6 +585,28 @@ def link_phone_report(desk: Desk, report_id: int, item_id: str) -> emergency.Pho
     """Link a phone report to the written 首报 that followed it."""
     desk.require("phone")
     return emergency.link_phone(desk.store, report_id, item_id)
+
+
+def signoff_bulletin(
+    desk: Desk, made: bulletin.Bulletin
+) -> tuple[supervise.Issued, list[requests.Request]]:
+    """Sign a bulletin off: numbered, sent to every unit it names, a 督办 to each unit short
+    of its quota."""
+    desk.require("signoff")
+    return supervise.issue(
+        desk.store,
+        desk.node.id,
+        made,
+        desk.actor,
+        desk.clock(),
+        priority=desk.rules.priority[Urgency.URGENT],
+    )
+
+
+def record_interview(desk: Desk, unit: str, note: str, request_id: str = "") -> supervise.Interview:
+    """Record a 约谈 of a unit's leaders (after its 督办)."""
+    desk.require("interview")
+    return supervise.interview(desk.store, unit, request_id, note, desk.actor, desk.clock())
 
 
 # -- publications (schema/publication.py) ----------------------------------------------------

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from schema import authority, emergency, roster, state, verify
+from schema import authority, emergency, roster, state, supervise, verify
 from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
@@ -221,4 +221,5 @@ _HANDLERS = {
     verify.ASK_KIND: verify.apply_ask,
     verify.ANSWER_KIND: verify.apply_answer,
     roster.KIND: roster.apply_roster,
+    supervise.KIND: supervise.apply_bulletin,
 }

@@ -35,6 +35,8 @@ from schema.vocabulary import Classification, Tier, Urgency
 REQUEST_KIND = "request"
 STATUS_KIND = "request-status"
 TOPIC, PRIORITIES, INSTRUCTED = "约稿", "报送要点", "批示"  # 批示: feedback on an instruction
+SUPERVISED = "督办"  # 整改 steps asked of a unit short of its quota (schema/supervise.py)
+WORDED = (INSTRUCTED, SUPERVISED)  # kinds answered in words, not with an item
 REQUEST_KEYS = {
     "number",
     "kind",
@@ -187,7 +189,7 @@ def parse_request(
         allowed = "、".join(sorted(REQUEST_KEYS))
         raise ValidationError(unknown[0], f"未知字段（可用字段：{allowed}）")
     kind = text_field(data, "kind") or TOPIC
-    if kind not in (TOPIC, PRIORITIES, INSTRUCTED):
+    if kind not in (TOPIC, PRIORITIES, *WORDED):
         raise ValidationError("kind", f"“{kind}”不是有效值，可选：{TOPIC}、{PRIORITIES}")
     classification = data.get("classification")
     policy = data.get("policy_date") or None

@@ -187,6 +187,8 @@ BULLETIN_KEYS = {
     "issuer": "印发机关（默认为使用本办法的单位）",
     "scope": "标题中的范围，如 全市（关于2026年11月份全市政务信息工作情况的通报）",
     "asks": "下一步要求，每条一段（列表）",
+    "read_by": "送阅领导，如 市委、市政府主要领导（通报签发后送阅）",
+    "supervise_days": "督办整改的答复期限（天，整数）",
 }
 _TOP_KEYS |= {"penalty", "quota"}
 _SWITCH_KEYS = (
@@ -291,6 +293,10 @@ def _bulletin(value: object) -> dict[str, Any]:
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
                 raise ValidationError("bulletin.asks", "应为文字列表")
             out[key] = tuple(x.strip() for x in v if x.strip())
+        elif key == "supervise_days":
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 365:
+                raise ValidationError("bulletin.supervise_days", "应为 1 到 365 的整数")
+            out[key] = v
         elif not isinstance(v, str):
             raise ValidationError(f"bulletin.{key}", f"应为文字，实际为 {_type(v)}")
         else:

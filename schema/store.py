@@ -416,6 +416,26 @@ def m017_phone_reports(db: Database) -> None:
     )
 
 
+@migrations()
+def m018_bulletin_issue(db: Database) -> None:
+    """通报 signed off here or received from above (schema/supervise.py), and the 约谈 of
+    units' leaders recorded against the 督办 they follow."""
+    db.executescript(
+        """
+        CREATE TABLE bulletin_issue (
+            id TEXT PRIMARY KEY, issuer TEXT NOT NULL, number TEXT NOT NULL DEFAULT '',
+            period TEXT NOT NULL, rules TEXT NOT NULL DEFAULT '', title TEXT NOT NULL,
+            text TEXT NOT NULL, read_by TEXT NOT NULL DEFAULT '', signed_by TEXT NOT NULL,
+            at TEXT NOT NULL, units TEXT NOT NULL DEFAULT '[]', received_at TEXT
+        );
+        CREATE TABLE interview (
+            id INTEGER PRIMARY KEY, unit TEXT NOT NULL, request_id TEXT NOT NULL DEFAULT '',
+            note TEXT NOT NULL, actor TEXT NOT NULL, at TEXT NOT NULL
+        );
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

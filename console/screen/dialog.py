@@ -1,4 +1,5 @@
-"""Small modal screens: a line of text, yes/no, the help, and the ``:`` command line."""
+"""Small modal screens: a line of text, yes/no, the help, a text to read, and the ``:``
+command line."""
 
 from __future__ import annotations
 
@@ -112,6 +113,34 @@ class HelpScreen(ModalScreen[None]):
         ]
         with VerticalScroll(id="help"):
             yield Static("\n".join(lines), markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ReadText(ModalScreen[None]):
+    """A long text to read (a bulletin received): j/k and the page keys scroll, Esc or q
+    closes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", "返回"),
+        Binding("j,down", "scroll(1)", "下移", show=False),
+        Binding("k,up", "scroll(-1)", "上移", show=False),
+    ]
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="read"):
+            yield Static(self.text, markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#read").focus()
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#read", VerticalScroll).scroll_relative(y=lines, animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

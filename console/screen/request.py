@@ -47,6 +47,7 @@ KIND_NAMES = {
     requests.TOPIC: "约稿",
     requests.PRIORITIES: "报送要点",
     requests.INSTRUCTED: "批示反馈",
+    requests.SUPERVISED: "督办",
 }
 URGENT_STYLE = {"特急": "bold red", "加急": "bold"}
 OUTCOME_STYLE = {
@@ -174,7 +175,7 @@ def own_state(row: Incoming, now: datetime) -> tuple[str, str]:
     if own is not None and own.answered_at is not None and row.kind != requests.PRIORITIES:
         if own.answered_at > row.deadline:
             return "迟报", "yellow"
-        if row.kind == requests.INSTRUCTED:
+        if row.kind in requests.WORDED:
             return "已反馈", "green"
         return ("已零报告" if own.zero_report else "已答复"), "green"
     if row.kind != requests.PRIORITIES and now > row.deadline:
@@ -584,7 +585,7 @@ def reply(screen: DeskScreen, row: Incoming, done: Callable[[], None], text: str
     desk = screen.desk
     if not screen.act(lambda: requests.reply_target(desk.store, desk.node.id, row.id)):
         return  # not answerable here: the desk was told why
-    if row.kind == requests.INSTRUCTED:
+    if row.kind in requests.WORDED:
         if text:
             _feedback(screen, row, text, done)
             return

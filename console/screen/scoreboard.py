@@ -19,10 +19,12 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from console import remote
+from console.requests_text import when
 from console.screen.desk import DeskScreen
-from console.screen.dialog import AskText
+from console.screen.dialog import AskText, Choose, Confirm, ReadText
 from console.text import cell_width, fit
-from schema import bulletin, people
+from schema import bulletin, people, supervise
+from schema import desk as ops
 from schema.clock import CHINA
 from schema.desk import Desk
 from schema.emergency import MarkKind
@@ -265,6 +267,14 @@ class ScoreboardScreen(DeskScreen):
         ),
         Binding("w", "view", "个人/科室", tooltip="按单位、执笔人（先进个人）或本单位科室排名"),
         Binding("x", "export", "导出", tooltip="导出本期通报为 Markdown 与 Word 文件"),
+        Binding(
+            "S",
+            "signoff",
+            "签发",
+            show=False,
+            tooltip="签发本期通报：编号后发往点到的各单位，向未完成任务的单位发出督办",
+        ),
+        Binding("o", "received", "收到的", show=False, tooltip="查看已签发和收到的通报"),
         Binding("r", "refresh", "重算", show=False, tooltip="重新计算本期通报"),
     ]
 
@@ -373,6 +383,50 @@ class ScoreboardScreen(DeskScreen):
         first = period.start.astimezone(CHINA)
         span = {1: "month", 3: "quarter"}.get(len(period.months), "year")
         self._go(first.year, first.month, span)
+
+    def action_signoff(self) -> None:
+        shown = self.shown
+        if shown is None or shown.made is None or shown.period != self.period:
+            self.notify("本期通报尚未算出，稍候再签发", severity="warning")
+            return
+        made = shown.made
+        question = (
+            f"签发{period_name(made.period)}通报？签发后发往点到的 {len(made.rows)} 个单位，"
+            f"并向 {sum(1 for r in made.rows if r.total.shortfall)} 个未完成任务的单位发出督办。"
+        )
+
+        def sign(yes: bool | None) -> None:
+            if not yes:
+                return
+            done = self.attempt(lambda: ops.signoff_bulletin(self.desk, made))
+            if done is not None:
+                issued, notices = done
+                self.notify(
+                    f"已签发通报 {issued.number or issued.id}，发往 {len(issued.units)} 个单位"
+                    + (f"，督办 {len(notices)} 个单位" if notices else "")
+                )
+
+        self.app.push_screen(Confirm(question), sign)
+
+    def action_received(self) -> None:
+        held = supervise.issued(self.desk.store)
+        if not held:
+            self.notify("还没有已签发或收到的通报", severity="warning")
+            return
+        labels = {
+            f"{'收到' if b.received_at else '签发'}　{b.number or b.id}　{b.title}"[:60]: b
+            for b in held
+        }
+
+        def chosen(label: str | None) -> None:
+            if label is None:
+                return
+            b = labels[label]
+            head = f"{b.number}　{b.title}\n签发 {b.signed_by}　{when(b.at)}"
+            read = f"\n送阅：{b.read_by}" if b.read_by else ""
+            self.app.push_screen(ReadText(f"{head}{read}\n\n{b.text}"))
+
+        self.app.push_screen(Choose("查看哪一份通报？", list(labels)), chosen)
 
     def action_refresh(self) -> None:
         self.asked = True  # said when computed: the same figures still answer the key

@@ -419,3 +419,27 @@ def test_phone_reports_and_deadlines_through_the_cli(
         run("xinbao", "verify", item_id, "--question", "？", "--deadline", "明天", home=city)
     )
     assert "不是有效时间" in bad
+
+
+def test_a_bulletin_signed_off_reaches_the_county(nodes: tuple[Path, Path], tmp_path: Path) -> None:
+    """`bulletin --signoff` numbers the 通报 and sends it to the units it names; the county
+    lists and reads it (`bulletins`, `bulletins show`); a 约谈 is recorded."""
+    county, city = nodes
+    item_id = submit(county, ROUTINE, tmp_path)
+    assert run("xinbao", "signoff", item_id, home=county).code == 0
+    assert carry(county, city, "140200") == 1
+    period = run("xinbao", "--json", "list", "--inbox", home=city).json()[0]["updated_at"][:7]
+    done = run("xinbao", "bulletin", "--period", period, "--signoff", home=city)
+    assert done.code == 0 and "已签发通报" in done.out and "发往 1 个单位" in done.out, done.err
+    again = one_line_error(run("xinbao", "bulletin", "--period", period, "--signoff", home=city))
+    assert "已经签发" in again
+    assert carry(city, county, "140212") >= 1
+    listed = run("xinbao", "bulletins", home=county)
+    assert listed.code == 0 and "收到" in listed.out
+    bulletin_id = listed.out.split("　")[0]
+    shown = run("xinbao", "bulletins", "show", bulletin_id, home=county)
+    assert shown.code == 0 and "政务信息工作通报" in shown.out and "140212" in shown.out
+    talk = run("xinbao", "interview", "140212", "--note", "约谈新荣区政府办分管副主任", home=city)
+    assert talk.code == 0, talk.err
+    assert "约谈新荣区政府办分管副主任" in run("xinbao", "interview", home=city).out
+    assert "约谈须写明" in one_line_error(run("xinbao", "interview", "140212", home=city))

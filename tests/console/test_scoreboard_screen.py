@@ -396,3 +396,34 @@ async def test_writers_and_sections_are_ranked_too(city: Desk, tmp_path: Path) -
         await settle(pilot)
         assert "按" not in status(app).split("　")[-1]
         assert board(app).splitlines()[0] == "大同市政务信息工作通报（2026年11月）"
+
+
+async def test_signing_the_bulletin_off_and_reading_those_held(city: Desk, tmp_path: Path) -> None:
+    """`S` signs the period's bulletin off (asked first): numbered, sent, 督办 to the short;
+    `o` lists the bulletins held and opens one to read."""
+    from console.screen.dialog import Choose, Confirm, ReadText
+    from schema import supervise
+
+    app = DeskApp(city, Attachments(tmp_path / "att"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tab(pilot)
+        await pilot.press("o")
+        await pilot.pause()
+        assert not isinstance(app.screen, Choose)  # nothing held yet: said so
+        await pilot.press("S")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm) and "督办" in app.screen.question
+        await pilot.press("y")
+        await pilot.pause()
+        (done,) = supervise.issued(city.store)
+        assert done.period == "2026-11" and done.units
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, Choose)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ReadText)
+        assert "政务信息工作通报（2026年11月）" in app.screen.text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ScoreboardScreen)

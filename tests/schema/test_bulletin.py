@@ -223,6 +223,7 @@ def test_the_bulletin_is_a_tongbao_on_the_standard_page(
     assert texts.index("大同市人民政府办公室", 1) < texts.index("2026年12月1日")  # 落款, date
     ranking, adoption, colophon = doc.tables
     assert [row.cells[0].text for row in colophon.rows] == [  # the 版记
+        "送：市委、市政府主要领导，分管副市长。",  # [bulletin] read_by: 送阅
         "抄送：市委办公室，市人大常委会办公室，市政协办公室。",
         "大同市人民政府办公室\t2026年12月1日印发",
     ]
@@ -293,7 +294,7 @@ def test_a_long_bulletin_puts_its_tables_in_attachments(
     assert texts.index("附件：1．得分排名表") < texts.index("附件1")
     breaks = [p for p in doc.paragraphs if 'w:type="page"' in p._p.xml]
     assert len(breaks) == 2  # each attachment starts a page
-    assert [len(t.rows) for t in doc.tables] == [21, 21, 2]  # and the 版记
+    assert [len(t.rows) for t in doc.tables] == [21, 21, 3]  # and the 版记
 
 
 def test_a_concealed_emergency_is_scored_as_瞒报(november: tuple[Ticking, Desk]) -> None:
