@@ -8,6 +8,7 @@ from typing import Any
 
 from console.text import fit
 from schema import request as requests
+from schema import supervise
 from schema.clock import CHINA
 from schema.network import find_unit
 from schema.store import Store
@@ -92,6 +93,9 @@ def print_request(store: Store, request: requests.Request, me: str, now: datetim
     if request.issuer == me and request.state is requests.RequestState.ISSUED:
         print()
         print_matrix(store, requests.matrix(store, request.id, now))
+        for talk in supervise.interviews(store):
+            if talk.request_id == request.id:
+                print(f"约谈 {label(store, talk.unit)}　{when(talk.at)}　{talk.actor}：{talk.note}")
 
 
 def print_matrix(store: Store, statuses: list[requests.TargetStatus]) -> None:
@@ -101,11 +105,15 @@ def print_matrix(store: Store, statuses: list[requests.TargetStatus]) -> None:
             answer = f"零报告 {when(s.answered_at)}"
         elif s.replies:
             answer = f"{len(s.replies)}条 {when(s.answered_at)}"
+        elif s.answered_at:
+            answer = f"已反馈 {when(s.answered_at)}"
         else:
             answer = "—"
         print(
             f"{fit(label(store, s.unit), 14)}{fit(when(s.read_at), 14)}{fit(answer, 24)}{s.outcome}"
         )
+        if s.note and not s.zero_report:
+            print(f"  {s.note}")
     done = sum(1 for s in statuses if s.outcome is requests.Outcome.ON_TIME)
     print(f"共 {len(statuses)} 个单位，按时 {done}")
 

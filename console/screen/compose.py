@@ -16,6 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import HorizontalGroup, VerticalGroup, VerticalScroll
 from textual.content import Content
 from textual.css.query import NoMatches
+from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Input, Select, SelectionList, Static, TextArea
 
@@ -24,7 +25,7 @@ from console.screen.desk import DeskScreen
 from console.screen.dialog import Confirm
 from console.text import cell_width, unbroken
 from schema import desk as ops
-from schema import editorial
+from schema import editorial, roster
 from schema import item as items
 from schema import lead as leads
 from schema import request as requests
@@ -120,6 +121,7 @@ class Prefill:
     themes: tuple[str, ...] = ()  # the themes of the reporting priorities held here
     lead: leads.Lead | None = None  # the lead the item is written from
     error: str = ""  # why the form cannot start (no such item or request here)
+    writers: tuple[str, ...] = ()  # the people of this unit's 通讯录, offered as 执笔人
 
 
 def load_prefill(
@@ -135,7 +137,8 @@ def load_prefill(
             if lead.state == leads.DRAFTED:
                 raise TransitionError(f"线索 {lead_id} 已写成信息 {lead.item_id}")
             found = replace(found, lead=lead)
-        return found
+        names = tuple(dict.fromkeys(p.name for p in roster.people_of(desk.store, desk.node.id)))
+        return replace(found, writers=names)
     except XinbaoError as exc:
         return Prefill(error=exc.message)
 
@@ -269,6 +272,10 @@ class ComposeScreen(DeskScreen):
         context: list[str] = []
         selected: tuple[str, ...] = ()
         self._set("author", self.desk.actor)
+        if found.writers:  # a writer is named as the 通讯录 names them: typed, then completed
+            author = self.query_one("#author", Input)
+            author.suggester = SuggestFromList(found.writers, case_sensitive=False)
+            author.placeholder = "执笔人姓名（通讯录：" + "、".join(found.writers[:4]) + "）"
         if found.request is not None:
             request = found.request
             self.request_number = request.number

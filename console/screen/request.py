@@ -35,6 +35,7 @@ from console.screen.inbox import short_countdown
 from console.text import fit
 from schema import desk as ops
 from schema import request as requests
+from schema import supervise
 from schema.clock import CHINA
 from schema.datafile import data_text
 from schema.desk import Desk
@@ -377,6 +378,7 @@ class MatrixView:
     now: datetime
     targets: tuple[tuple[str, requests.TargetStatus], ...]  # (unit label, status)
     follow_ups: tuple[dict[str, Any], ...]
+    interviews: tuple[str, ...] = ()  # 约谈 recorded after a 督办, as lines
 
 
 def follow_ups(store: Store, request_id: str) -> list[dict[str, Any]]:
@@ -397,6 +399,11 @@ def load_matrix(desk: Desk, request_id: str) -> MatrixView:
         now=now,
         targets=tuple((label(desk.store, s.unit), s) for s in statuses),
         follow_ups=tuple(follow_ups(desk.store, request_id)),
+        interviews=tuple(
+            f"约谈 {label(desk.store, i.unit)}　{when(i.at)}　{i.actor}：{i.note}"
+            for i in supervise.interviews(desk.store)
+            if i.request_id == request_id
+        ),
     )
 
 
@@ -946,9 +953,12 @@ class MatrixScreen(DeskScreen):
         self._show_head()
         self.query_one(RequestList).show(view.targets, "（尚未签发，还没有约稿对象）")
         notes = self.query_one("#followups", Static)
-        notes.display = bool(view.follow_ups)
-        if view.follow_ups:
-            notes.update(follow_up_text(view))
+        notes.display = bool(view.follow_ups or view.interviews)
+        if view.follow_ups or view.interviews:
+            shown = follow_up_text(view) if view.follow_ups else Text()
+            for talk in view.interviews:
+                shown.append(("\n" if shown.plain else "") + talk)
+            notes.update(shown)
         self.refresh_bindings()
 
     def _show_head(self) -> None:

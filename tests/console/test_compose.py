@@ -546,3 +546,23 @@ async def test_the_state_follows_a_commit_by_another_process(tmp_path: Path) -> 
         while "已报送" not in shown(screen, "#status") and time.monotonic() - started < 3:
             await pilot.pause(0.05)
         assert "已报送" in shown(screen, "#status")
+
+
+async def test_the_writer_is_completed_from_the_unit_s_roster(tmp_path: Path) -> None:
+    """执笔人 as the 通讯录 names them (issue 18): the field offers the roster's names and
+    completes a typed beginning with → (a name the roster does not list is still taken)."""
+    from schema.desk import set_roster
+    from schema.roster import Person
+
+    desk = county_desk(tmp_path)
+    set_roster(desk, [Person("信息员", "李晓红", mobile="13900000102")])
+    app = desk_app(desk, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_form(app, pilot, ComposeScreen(desk))
+        author = screen.query_one("#author", Input)
+        assert "李晓红" in author.placeholder
+        author.value = ""
+        await type_keys(app, pilot, "author", "李晓")
+        await pilot.press("right")  # accept the suggestion
+        await pilot.pause()
+        assert author.value == "李晓红"

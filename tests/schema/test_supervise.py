@@ -19,7 +19,9 @@ from schema.vocabulary import Role
 from tests.schema.test_bulletin import carry, november_city
 
 
-def test_a_signed_off_bulletin_reaches_those_it_names_and_the_short_are_supervised() -> None:
+def test_a_signed_off_bulletin_reaches_those_it_names_and_the_short_are_supervised(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     clock, city = november_city()
     made = bulletin.compute(
         city.store, "140200", "2026-11", clock(), bulletin.load_rules("datong-city")
@@ -59,6 +61,15 @@ def test_a_signed_off_bulletin_reaches_those_it_names_and_the_short_are_supervis
     assert [i.note for i in supervise.interviews(city.store, "140213")] == [talk.note]
     with pytest.raises(ValidationError, match="不是发给"):
         record_interview(city, "140212", "约谈。", notice.id)
+    # `xinbao show` of the 督办 at the city: the answer in words and the 约谈 under it
+    from console import requests_text
+    from console.screen.request import load_matrix
+
+    requests_text.print_request(city.store, requests.get(city.store, notice.id), "140200", clock())
+    shown = capsys.readouterr().out
+    assert "已反馈" in shown and "12月补报15条" in shown
+    assert "约谈 平城区" in shown and "约谈平城区政府办分管副主任。" in shown
+    assert load_matrix(city, notice.id).interviews[0].startswith("约谈 平城区")
     with pytest.raises(PermissionDenied, match="记录约谈"):
         record_interview(replace(city, roles=frozenset({Role.WRITER})), "140213", "约谈。")
 
