@@ -25,7 +25,7 @@ from console.screen.desk import DeskScreen
 from console.screen.dialog import Confirm
 from console.text import cell_width, unbroken
 from schema import desk as ops
-from schema import editorial, roster
+from schema import editorial, people, roster
 from schema import item as items
 from schema import lead as leads
 from schema import request as requests
@@ -54,6 +54,7 @@ FORM_ORDER = (
     "classification",
     "author",
     "phone",
+    "section",
     "themes",
     "incident",
     "incident.severity",
@@ -71,6 +72,7 @@ LABELS = {
     "to": "报送对象",
     "attachments": "附件",
     "incident.report": "报告类别",
+    "section": "科室",
 }
 
 
@@ -122,6 +124,7 @@ class Prefill:
     lead: leads.Lead | None = None  # the lead the item is written from
     error: str = ""  # why the form cannot start (no such item or request here)
     writers: tuple[str, ...] = ()  # the people of this unit's 通讯录, offered as 执笔人
+    sections: tuple[str, ...] = ()  # this office's sections (科室), if it keeps any
 
 
 def load_prefill(
@@ -138,7 +141,8 @@ def load_prefill(
                 raise TransitionError(f"线索 {lead_id} 已写成信息 {lead.item_id}")
             found = replace(found, lead=lead)
         names = tuple(dict.fromkeys(p.name for p in roster.people_of(desk.store, desk.node.id)))
-        return replace(found, writers=names)
+        parts = tuple(people.sections(desk.store))
+        return replace(found, writers=names, sections=parts)
     except XinbaoError as exc:
         return Prefill(error=exc.message)
 
@@ -215,6 +219,7 @@ class ComposeScreen(DeskScreen):
             with HorizontalGroup():
                 yield self._input("author", "执笔人姓名")
                 yield self._input("phone", "如 0352-1234567")
+                yield self._select("section", [], id="section")  # shown where sections are kept
             themes: SelectionList[str] = SelectionList(id="themes")
             themes.border_title = "报送要点（空格选择）"
             yield themes
@@ -272,6 +277,10 @@ class ComposeScreen(DeskScreen):
         context: list[str] = []
         selected: tuple[str, ...] = ()
         self._set("author", self.desk.actor)
+        section = self.query_one("#section", Select)
+        section.display = bool(found.sections)
+        if found.sections:
+            section.set_options([(name, name) for name in found.sections])
         if found.writers:  # a writer is named as the 通讯录 names them: typed, then completed
             author = self.query_one("#author", Input)
             author.suggester = SuggestFromList(found.writers, case_sensitive=False)
@@ -331,7 +340,7 @@ class ComposeScreen(DeskScreen):
         self.base = {k: v for k, v in draft_to_dict(draft).items() if k != "to"}
         for field in ("title", "author", "phone"):
             self._set(field, getattr(draft, field))
-        for field in ("category", "urgency", "classification"):
+        for field in ("category", "urgency", "classification", "section"):
             self._set(field, str(getattr(draft, field)))
         body = self.query_one("#body", TextArea)
         body.load_text(draft.body)
@@ -384,6 +393,9 @@ class ComposeScreen(DeskScreen):
         data.pop("category", None)
         if typed["category"]:
             data["category"] = typed["category"]
+        data.pop("section", None)
+        if typed["section"]:
+            data["section"] = typed["section"]
         data.pop("themes", None)
         if typed["themes"]:
             data["themes"] = list(typed["themes"])

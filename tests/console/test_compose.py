@@ -566,3 +566,23 @@ async def test_the_writer_is_completed_from_the_unit_s_roster(tmp_path: Path) ->
         await pilot.press("right")  # accept the suggestion
         await pilot.pause()
         assert author.value == "李晓红"
+
+
+async def test_an_office_with_sections_names_one_on_the_item(tmp_path: Path) -> None:
+    """科室 (issue 18): where the office keeps sections the form offers them beside 执笔人,
+    and the item saved carries the one chosen; without sections no such field shows."""
+    from schema import people
+
+    desk = county_desk(tmp_path)
+    app = desk_app(desk, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_form(app, pilot, ComposeScreen(desk))
+        assert not screen.query_one("#section", Select).display
+    people.add_section(desk.store, "综合科", 4)
+    people.add_section(desk.store, "督查科", 2)
+    app = desk_app(desk, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_form(app, pilot, ComposeScreen(desk))
+        assert screen.query_one("#section", Select).display
+        await choose(pilot, screen, "section", "综合科")
+        assert screen.item_data()["section"] == "综合科"
