@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from schema.document import Paper
 from schema.publication import Issue, shipped_rules
 from schema.vocabulary import Classification, Urgency
 
@@ -91,6 +90,8 @@ def to_docx(
     签发 line (the person's full name from ``names``, the node's [names], else the account);
     the 版记 (报/送/发, 共印N份) at the end."""
     number = _check_copy(issue, copy)
+    from schema.document import Paper  # python-docx loads only for a .docx
+
     paper = Paper()
     paper.markings(markings(issue, number))
     paper.masthead(issue.publication)

@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 
 from schema.clock import CHINA
-from schema.document import Paper
 from schema.issuefile import marks
 from schema.network import find_unit
 from schema.request import PRIORITIES, Request
@@ -96,6 +95,8 @@ def to_docx(store: Store, request: Request, path: Path) -> Path:
     """The request on the GB/T 9704 page (atomically); the path written."""
     issuer = _name(store, request.issuer)
     dated = _day(request.signed_at or request.created_at)
+    from schema.document import Paper  # python-docx loads only for a .docx
+
     paper = Paper()
     paper.markings(markings(request))
     paper.masthead(issuer)

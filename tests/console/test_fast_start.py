@@ -1,0 +1,41 @@
+"""A desk command starts fast (issue 19): ``xinbao --help`` and a usage error parse without the
+store, the desk operations or python-docx; ``list`` runs without python-docx. Checked by what a
+fresh interpreter has imported (speed itself is measured in tests/bench/bench_start.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("sqlite_utils", "schema.store", "schema.desk", "docx", "textual", "openpyxl")
+
+
+def imported(code: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_parsing_the_command_line_loads_nothing_heavy() -> None:
+    loaded = imported(
+        "from console.cli import build_parser\nbuild_parser().parse_args(['list', '--inbox'])"
+    )
+    assert not [m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY]
+
+
+def test_the_schema_package_loads_its_names_on_first_use() -> None:
+    loaded = imported("import schema.clock")
+    assert "schema.desk" not in loaded and "schema.store" not in loaded
+    loaded = imported("import schema\nschema.Store")
+    assert "schema.store" in loaded and "schema.desk" not in loaded
+
+
+def test_listing_the_inbox_leaves_the_document_code_unloaded() -> None:
+    loaded = imported("import console.commands")
+    assert "docx" not in loaded and "textual" not in loaded and "openpyxl" not in loaded
