@@ -89,9 +89,11 @@ def _page(
             return []
         bound = " AND f.rowid <= ? AND +e.id < ?"  # + keeps the join on the item_id index
         params += [row["seq"], before]
+    # +e.{mine}: the edge is found by its item (one probe a hit); with the plain column the
+    # planner may take the box's index instead and read the whole inbox for every hit
     return store.query(
         f"SELECT {columns} FROM item_fts f JOIN item i ON i.seq = f.rowid "
-        f"JOIN edge e ON e.item_id = i.id AND e.{mine} = ? "
+        f"JOIN edge e ON e.item_id = i.id AND +e.{mine} = ? "
         f"LEFT JOIN unit u ON u.id = e.{peer} WHERE item_fts MATCH ?{bound} "
         "ORDER BY f.rowid DESC LIMIT ?",
         (*params, limit),

@@ -79,3 +79,38 @@ def test_search_pages_follow_the_box_order(county: Desk) -> None:
         seen += [r["item_id"] for r in page]
         before = page[-1]["edge_id"]
     assert seen == ids[::-1]
+
+
+@pytest.mark.parametrize("inbox", [True, False])
+def test_a_search_page_finds_each_hit_s_edge_by_its_item(inbox: bool) -> None:
+    """The plan of a search page (issue 19): the edges of each full-text hit are found by the
+    item's index — never by the box's own index, which reads the whole box for every hit (a
+    page deep in a 100k inbox took 0.8 s that way; now under 2 ms at 1M)."""
+    from tests.schema.test_bulletin import desks, send
+
+    _, city, d = desks()
+    for n in range(3):
+        send(d["140212"], city, f"新荣区煤矿安全检查第{n}次")
+    desk = city if inbox else d["140212"]
+    box = view.inbox if inbox else view.outbox
+    store = desk.store
+    seen: list[tuple[str, tuple[object, ...]]] = []
+    query = store.query
+
+    def traced(sql: str, params: tuple[object, ...] = ()) -> list[dict[str, object]]:
+        seen.append((sql, tuple(params)))
+        return query(sql, params)
+
+    store.query = traced  # type: ignore[method-assign]
+    try:
+        first = box(store, desk.node.id, search="煤矿", limit=2)
+        deeper = box(store, desk.node.id, search="煤矿", limit=2, before=first[-1]["edge_id"])
+    finally:
+        store.query = query  # type: ignore[method-assign]
+    assert len(first) == 2 and len(deeper) == 1  # the pages are right
+    pages = [(sql, params) for sql, params in seen if "item_fts MATCH" in sql]
+    assert len(pages) == 2
+    for sql, params in pages:
+        plan = " ".join(r[3] for r in store.db.execute("EXPLAIN QUERY PLAN " + sql, params))
+        assert "edge_inbox" not in plan and "edge_outbox" not in plan, plan
+        assert "SEARCH e USING" in plan and "item_id=?" in plan, plan
