@@ -15,7 +15,8 @@ The format::
     drop = ["/media/usb/xinbao"]   # watched drop folders (default: [HOME/drop]; [] = none)
 
     [intervals]                    # seconds, all > 0 (integers accepted)
-    send = 1.0                     # how often queued records are sealed and links are tried
+    send = 1.0                     # while bundles wait for a link: how often it is tried (an
+                                   # idle daemon sleeps; a commit, upload or drop wakes it)
     fetch = 5.0                    # how often a child pulls from its parent
     retry_min = 1.0                # first retry delay after a failed transfer (<= retry_max)
     retry_max = 300.0              # backoff cap (exponential with jitter between)
@@ -24,7 +25,8 @@ The format::
     stable = 1.0                   # a dropped file must keep its size this long before import
                                    # (unless the watcher saw its writer close it)
     abandon = 3600.0               # an incomplete dropped file unchanged this long: quarantined
-    wake_poll = 0.05               # how often the store is checked for a desk's new sign-off
+    wake_poll = 0.05               # where the store's folder cannot be watched (inotify): how
+                                   # often it is checked for a desk's new sign-off
     feed_backoff_max = 21600.0     # a failing feed is retried at its interval, doubling per
                                    # failure up to this
 

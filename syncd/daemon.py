@@ -24,6 +24,7 @@ import os
 import signal
 import socket
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -41,13 +42,17 @@ from syncd.engine import Engine
 from syncd.leads import FeedReader
 from syncd.notify import Notifier
 from syncd.revocation import revoked_in
-from syncd.watch import DropWatcher
+from syncd.watch import DropWatcher, StoreWatcher
 
 log = logging.getLogger("xinbao.syncd")
 T = TypeVar("T")
 RUN_FILE = "syncd.json"  # in home/run: pid and the address the daemon listens on
-STATUS_SECONDS = 1.0  # how often the status file for the console is rewritten
-FEED_CHECK_SECONDS = 1.0  # the feed sources are checked at least this often (syncd.toml reloads)
+STATUS_SECONDS = 1.0  # how often the status is looked at (the file is written when it changes)
+STATUS_HEARTBEAT = 10.0  # an unchanged status is rewritten this often (the console: stale at 30)
+TICK_SECONDS = 10.0  # the HTTP server's housekeeping tick (uvicorn's own: 0.1 s)
+CONFIG_FILE = "syncd.toml"  # the daemon's settings in the node home (an edit wakes a pass)
+IDLE_SECONDS = 5.0  # with nothing queued, a pass comes this often (events wake one at once)
+FEED_CHECK_SECONDS = 5.0  # the feed sources are checked at least this often (syncd.toml reloads)
 USER_AGENT = "xinbao-syncd (feed reader)"
 CHECK_WORKERS = 4  # upload checks at once (each reads a whole bundle file)
 SHUTDOWN_SECONDS = 5  # in-flight requests may finish this long after SIGTERM
@@ -70,9 +75,12 @@ class Daemon:
         self.server: uvicorn.Server | None = None
         self.next_fetch = 0.0
         self.next_drop_scan = 0.0
+        self._settling = False  # a dropped file waits to keep its size (polled at `stable`)
         self.drop_event = False
         self.watcher: DropWatcher | None = None
         self._store_version: int | None = None
+        self._status: dict[str, Any] | None = None  # as last written to the status file
+        self._status_at = 0.0
 
     async def run_in_engine(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the engine's thread."""
@@ -126,7 +134,7 @@ class Daemon:
                 backlog=limits.backlog,
                 timeout_graceful_shutdown=SHUTDOWN_SECONDS,
             )
-            self.server = uvicorn.Server(config)
+            self.server = QuietServer(config)
             self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
             self._serving = asyncio.create_task(self.server.serve(sockets=[sock]))
             scheme = "https" if settings.https else "http"
@@ -169,8 +177,9 @@ class Daemon:
         await self._pull_parent(client)
         await self.run_in_engine(eng.accept_incoming, datetime.now(UTC))
 
-    async def _scan_drops(self, now: datetime) -> None:
-        """Import from the drop folders when the watcher saw something or a poll is due."""
+    async def _scan_drops(self, now: datetime) -> bool:
+        """Import from the drop folders when the watcher saw something or a poll is due;
+        whether a bundle file was met (imported, held, quarantined)."""
         eng = self.eng
         intervals = eng.settings.intervals
         loop_now = asyncio.get_running_loop().time()
@@ -179,18 +188,33 @@ class Daemon:
             self.watcher.watch(eng.settings.drop)  # follows syncd.toml reloads
             closed = self.watcher.take_closed()
         if not closed and not self.drop_event and loop_now < self.next_drop_scan:
-            return
+            return False
         self.drop_event = False
-        await self.run_in_engine(eng.scan_drops, now, closed)
-        waiting = await self.run_in_engine(eng.drops_waiting)
-        again = min(intervals.stable, intervals.drop_poll) if waiting else intervals.drop_poll
+        report = await self.run_in_engine(eng.scan_drops, now, closed)
+        self._settling = await self.run_in_engine(eng.drops_waiting)
+        again = intervals.drop_poll
+        if self._settling:
+            again = min(intervals.stable, intervals.drop_poll)
         self.next_drop_scan = loop_now + again
+        return report is not None and any(
+            (report.applied, report.duplicate, report.quarantined, report.relayed, report.held)
+        )
 
     async def _watch_store(self) -> None:
         """Wake a pass when another process (a desk signing off) commits to the store, so a
-        特急 record does not wait for the ``send`` interval. ``PRAGMA data_version`` on a
-        connection of its own changes exactly when someone else commits."""
+        特急 record does not wait for the ``send`` interval. A commit writes the store's files
+        (its WAL), which the kernel reports (inotify, through watchdog): only then is ``PRAGMA
+        data_version`` — on a connection of its own, it changes exactly when someone else
+        commits — read. Where the folder cannot be watched, it is read every ``wake_poll``."""
         conn = sqlite3.connect(self.home.store_path, timeout=1.0)
+        changed = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def seen(name: str) -> None:  # from the watcher's thread
+            loop.call_soon_threadsafe((self.woken if name == CONFIG_FILE else changed).set)
+
+        watcher = StoreWatcher(seen, also=(CONFIG_FILE,))
+        watched = watcher.watch(self.home.store_path)
         try:
             while not self.stopping.is_set():
                 try:
@@ -201,11 +225,12 @@ class Daemon:
                     if self._store_version is not None:
                         self.woken.set()
                     self._store_version = version
+                changed.clear()
+                wait = None if watched else self.eng.settings.intervals.wake_poll
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self.stopping.wait(), self.eng.settings.intervals.wake_poll
-                    )
+                    await asyncio.wait_for(_first(self.stopping, changed), wait)
         finally:
+            watcher.stop()
             conn.close()
 
     async def _read_feeds(self) -> None:
@@ -226,18 +251,21 @@ class Daemon:
                 await reader.stop()
 
     async def _publish_status(self) -> None:
-        """Every second, the engine's status (links, queues, quarantine) as JSON in the node
-        home, for the console's 网络 tab (console and daemon meet in the node's files only)."""
-        while not self.stopping.is_set():
-            try:
-                await self.run_in_engine(self._write_status)
-            except (OSError, sqlite3.Error) as exc:
-                log.warning("cannot write status: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), STATUS_SECONDS)
+        """The engine's status (links, queues, quarantine) as JSON in the node home, for the
+        console's 网络 tab (console and daemon meet in the node's files only), looked at after
+        each pass: written when it changed, and every ``STATUS_HEARTBEAT`` seconds regardless
+        (its ``written_at`` tells the console the daemon is alive)."""
+        try:
+            status = await self.run_in_engine(self.eng.status)
+            now = time.monotonic()
+            if status != self._status or now - self._status_at >= STATUS_HEARTBEAT:
+                await self.run_in_engine(self._write_status, status)
+                self._status, self._status_at = status, now
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("cannot write status: %s", exc)
 
-    def _write_status(self) -> None:
-        status = {**self.eng.status(), "written_at": datetime.now(UTC).timestamp()}
+    def _write_status(self, found: dict[str, Any]) -> None:
+        status = {**found, "written_at": datetime.now(UTC).timestamp()}
         status["pid"] = os.getpid()
         target = self.home.status_path
         temp = target.with_name(f".{target.name}.{os.getpid()}")
@@ -295,6 +323,30 @@ class Daemon:
         if fetched:
             log.info("pulled %d bundles from %s", len(fetched), parent)
 
+    async def _next_pass(self) -> float:
+        """How long until the next pass unless something wakes one: ``send`` (or a bundle's
+        next retry, if later) while bundles wait for a link or a dropped file settles; else
+        ``IDLE_SECONDS``
+        (a desk's commit, an upload, a dropped file and an edit of syncd.toml wake a pass at
+        once) — but never past the next pull from the parent or the next poll of a drop folder
+        that cannot be watched."""
+        eng = self.eng
+        intervals = eng.settings.intervals
+        until = await self.run_in_engine(eng.next_work, datetime.now(UTC).timestamp())
+        wait = IDLE_SECONDS if until is None else min(IDLE_SECONDS, max(intervals.send, until))
+        loop_now = asyncio.get_running_loop().time()
+        parent = eng.receiver.config.parent
+        link = eng.settings.links.get(parent) if parent else None
+        if link is not None and link.url:
+            wait = min(wait, max(0.0, self.next_fetch - loop_now))
+        return max(wait, 0.01)
+
+    def _polled_drops(self) -> bool:
+        """Whether a drop folder must be polled: one the watcher does not watch (not there
+        yet, removable media, a file system without events), or a file still settling."""
+        watched = set(self.watcher.watching) if self.watcher is not None else set()
+        return self._settling or any(f not in watched for f in self.eng.settings.drop)
+
     async def serve_forever(self) -> None:
         """The main loop until SIGTERM/SIGINT."""
         loop = asyncio.get_running_loop()
@@ -303,28 +355,37 @@ class Daemon:
         await self.start()
         self.watcher = DropWatcher(lambda: loop.call_soon_threadsafe(self._dropped))
         store_watch = asyncio.create_task(self._watch_store())
-        status_task = asyncio.create_task(self._publish_status())
         feed_task = asyncio.create_task(self._read_feeds())
         self.notifier.ready(f"节点 {self.eng.me} 运行中")
         watchdog = self.notifier.watchdog_interval()
         last_ping = loop.time()
         timeout = httpx.Timeout(self.eng.settings.limits.timeout)
         async with httpx.AsyncClient(timeout=timeout) as client:
+            full_at = loop.time()  # when the next full pass is due without a wake
             while not self.stopping.is_set():
+                woken = self.woken.is_set()
                 self.woken.clear()  # a wake during the pass brings the next one at once
                 try:
-                    await self.one_pass(client)
+                    if woken or loop.time() >= full_at:
+                        await self.one_pass(client)
+                        await self._publish_status()
+                        full_at = loop.time() + await self._next_pass()
+                    elif await self._scan_drops(datetime.now(UTC)):
+                        self.woken.set()  # a poll of an unwatched drop folder found bundles
                 except Exception:  # a bug must not stop the node: log it and go on
                     log.exception("pass failed")
+                    full_at = loop.time() + self.eng.settings.intervals.send
                 if watchdog and loop.time() - last_ping >= watchdog / 2:
                     self.notifier.watchdog()
                     last_ping = loop.time()
+                wait = full_at - loop.time()
+                if self._polled_drops():
+                    wait = min(wait, self.next_drop_scan - loop.time())
+                if watchdog:
+                    wait = min(wait, watchdog / 2)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        _first(self.stopping, self.woken), self.eng.settings.intervals.send
-                    )
+                    await asyncio.wait_for(_first(self.stopping, self.woken), max(wait, 0.01))
         await store_watch
-        await status_task
         await feed_task
         await self.stop()
 
@@ -335,7 +396,7 @@ class Daemon:
         if self.watcher is not None:
             self.watcher.stop()
         if self.server is not None:
-            self.server.should_exit = True
+            self.server.exit()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._serving, 10)
         if self.engine is not None:
@@ -344,6 +405,29 @@ class Daemon:
         self.checks.shutdown(wait=True)
         (self.home.path / "run" / RUN_FILE).unlink(missing_ok=True)
         self.home.status_path.unlink(missing_ok=True)  # no status file: not running
+
+
+class QuietServer(uvicorn.Server):
+    """uvicorn's server without its ten-a-second tick: an idle daemon sleeps. The tick only
+    refreshes the Date header (now every ``TICK_SECONDS``) and notices ``should_exit``, which
+    :meth:`exit` now says at once."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit: asyncio.Event | None = None
+
+    def exit(self) -> None:
+        self.should_exit = True
+        if self._exit is not None:
+            self._exit.set()
+
+    async def main_loop(self) -> None:
+        self._exit = asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = 10  # each tick refreshes the Date header (uvicorn: every tenth)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), TICK_SECONDS)
 
 
 def feed_client(timeout: float) -> httpx.AsyncClient:

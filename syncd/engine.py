@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -295,13 +296,7 @@ class Engine:
         ``limits.partial_ttl``; how many."""
         cutoff = now.timestamp() - self.settings.limits.partial_ttl
         gone = 0
-        # resumable parts, and the temporary files of uploads and pulls cut off by a crash
-        leftovers = [
-            *(self.incoming / "partial").glob("*.part"),
-            *self.incoming.glob(".upload-*.part"),
-            *self.incoming.glob(".pull-*.part"),
-        ]
-        for path in leftovers:
+        for path in self._leftovers():
             try:
                 info = path.lstat()  # a symlink's own age; never followed
                 if stat.S_ISDIR(info.st_mode) or info.st_mtime >= cutoff:
@@ -314,6 +309,14 @@ class Engine:
         if gone:
             log.info("deleted %d interrupted uploads nobody resumed", gone)
         return gone
+
+    def _leftovers(self) -> list[Path]:
+        """Resumable parts, and the temporary files of uploads and pulls cut off by a crash."""
+        return [
+            *(self.incoming / "partial").glob("*.part"),
+            *self.incoming.glob(".upload-*.part"),
+            *self.incoming.glob(".pull-*.part"),
+        ]
 
     def scan_drops(
         self, now: datetime, closed: dict[Path, int] | None = None
@@ -560,6 +563,31 @@ class Engine:
             self._logged.clear()
         self._logged.add(key)
         log.warning(message, *args)
+
+    def next_work(self, now: float) -> float | None:
+        """Seconds until a pass has work of its own (0: now): a dropped file settling, or the
+        earliest retry of a bundle for a link this node pushes to (HTTP or a folder; a pull
+        child's queue waits for its pull; a bundle above a link's ceiling waits for another
+        link), or an interrupted upload to delete. None: nothing is waiting."""
+        if self.drops_waiting():
+            return 0.0
+        soonest: float | None = None
+        ttl = self.settings.limits.partial_ttl
+        for path in self._leftovers():  # an interrupted upload goes once its ttl is over
+            with contextlib.suppress(OSError):
+                at = max(0.0, path.lstat().st_mtime + ttl - now)
+                soonest = at if soonest is None else min(soonest, at)
+        for peer, link in self.settings.links.items():
+            if not (link.url or link.folder):
+                continue
+            row = self.outgoing.db.execute(
+                "SELECT MIN(next_try) FROM hop WHERE peer = ? AND classification <= ?",
+                (peer, link.ceiling.rank),
+            ).fetchone()
+            if row and row[0] is not None:
+                at = max(0.0, float(row[0]) - now)
+                soonest = at if soonest is None else min(soonest, at)
+        return soonest
 
     def drops_waiting(self) -> bool:
         """Whether a dropped file is waiting to become stable (a scan is due soon)."""

@@ -25,6 +25,9 @@ from watchdog.observers import Observer
 from syncd.spool import SUFFIX
 
 log = logging.getLogger("xinbao.syncd")
+# watchdog's dispatching thread waits this long for an event before looking again (its default,
+# 1 s, wakes an idle daemon every second); events and stop() are handed over at once anyway
+OBSERVER_TIMEOUT = 60.0
 
 
 class _Handler(FileSystemEventHandler):
@@ -59,7 +62,7 @@ class DropWatcher:
         self.stop()
         if not wanted:
             return
-        observer = Observer()
+        observer = Observer(timeout=OBSERVER_TIMEOUT)
         try:
             for folder in wanted:
                 observer.schedule(_Handler(self), str(folder), recursive=False)
@@ -92,15 +95,63 @@ class DropWatcher:
 
     def stop(self) -> None:
         """Stop the background thread."""
-        if self._observer is not None:
-            # watchdog's inotify emitter logs a spurious ERROR when stopped while idle
-            quiet = logging.getLogger("watchdog.observers.inotify")
-            level = quiet.level
-            quiet.setLevel(logging.CRITICAL)
-            try:
-                self._observer.stop()
-                self._observer.join(timeout=5)
-            finally:
-                quiet.setLevel(level)
-            self._observer = None
+        _stop(self._observer)
+        self._observer = None
         self.watching = ()
+
+
+class _StoreHandler(FileSystemEventHandler):
+    def __init__(self, names: frozenset[str], changed: Callable[[str], None]) -> None:
+        self.names = names
+        self.changed = changed
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        for path in (event.src_path, event.dest_path):
+            name = Path(str(path)).name if path else ""
+            if name in self.names:
+                self.changed(name)
+                return
+
+
+class StoreWatcher:
+    """Watches the node store's files (the database and its WAL) — and ``also`` other files
+    of its folder (syncd.toml) — in a background thread and calls ``changed`` with the file's
+    name (from that thread) when one is written: a commit by any process. It only says "look":
+    the daemon then asks SQLite whether someone else committed."""
+
+    def __init__(self, changed: Callable[[str], None], also: Iterable[str] = ()) -> None:
+        self.changed = changed
+        self.also = tuple(also)
+        self._observer: Any = None
+
+    def watch(self, store: Path) -> bool:
+        """Start watching ``store``; False when the folder cannot be watched (then poll)."""
+        names = frozenset({store.name, f"{store.name}-wal", f"{store.name}-journal", *self.also})
+        observer = Observer(timeout=OBSERVER_TIMEOUT)
+        try:
+            observer.schedule(_StoreHandler(names, self.changed), str(store.parent))
+            observer.start()
+        except OSError as exc:  # e.g. inotify limits
+            log.warning("cannot watch the store (%s); polling it", exc)
+            return False
+        self._observer = observer
+        return True
+
+    def stop(self) -> None:
+        _stop(self._observer)
+        self._observer = None
+
+
+def _stop(observer: Any) -> None:
+    """Stop a watchdog observer's threads (if there is one)."""
+    if observer is None:
+        return
+    # watchdog's inotify emitter logs a spurious ERROR when stopped while idle
+    quiet = logging.getLogger("watchdog.observers.inotify")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        observer.stop()
+        observer.join(timeout=5)
+    finally:
+        quiet.setLevel(level)
