@@ -47,11 +47,14 @@ from syncd.watch import DropWatcher, StoreWatcher
 log = logging.getLogger("xinbao.syncd")
 T = TypeVar("T")
 RUN_FILE = "syncd.json"  # in home/run: pid and the address the daemon listens on
-STATUS_SECONDS = 1.0  # how often the status is looked at (the file is written when it changes)
 STATUS_HEARTBEAT = 10.0  # an unchanged status is rewritten this often (the console: stale at 30)
 TICK_SECONDS = 10.0  # the HTTP server's housekeeping tick (uvicorn's own: 0.1 s)
 CONFIG_FILE = "syncd.toml"  # the daemon's settings in the node home (an edit wakes a pass)
 IDLE_SECONDS = 5.0  # with nothing queued, a pass comes this often (events wake one at once)
+POLL_MARGIN = 10.0  # a long poll's client waits this much longer than the parent holds it
+KEEPALIVE_SECONDS = 2.0  # a kept-alive connection unused this long is not reused (the server's
+# own idle close, limits.keep_alive, is longer: a reused connection is never one being closed)
+HELD_SECONDS = 1.0  # an empty answer this quick means the parent holds no long polls
 FEED_CHECK_SECONDS = 5.0  # the feed sources are checked at least this often (syncd.toml reloads)
 USER_AGENT = "xinbao-syncd (feed reader)"
 CHECK_WORKERS = 4  # upload checks at once (each reads a whole bundle file)
@@ -73,7 +76,8 @@ class Daemon:
         self.woken = asyncio.Event()
         self.notifier = Notifier.from_env()
         self.server: uvicorn.Server | None = None
-        self.next_fetch = 0.0
+        self._queued_event = asyncio.Event()  # set (and replaced) when a pass is done
+        self._closing = False
         self.next_drop_scan = 0.0
         self._settling = False  # a dropped file waits to keep its size (polled at `stable`)
         self.drop_event = False
@@ -118,7 +122,12 @@ class Daemon:
             sock = _bind(*listen, limits.backlog)
             host, port = sock.getsockname()[:2]
             app = http.make_app(
-                self.run_in_engine, self.run_in_checks, self.eng, self.wake, lambda: self.revoked
+                self.run_in_engine,
+                self.run_in_checks,
+                self.eng,
+                self.wake,
+                lambda: self.revoked,
+                self._queued,
             )
             config = uvicorn.Config(
                 app,
@@ -154,8 +163,9 @@ class Daemon:
         tmp.write_text(json.dumps(data), "utf-8")
         os.replace(tmp, folder / RUN_FILE)
 
-    async def one_pass(self, client: httpx.AsyncClient) -> None:
-        """Seal, send, fetch, import: one full pass."""
+    async def one_pass(self, client: httpx.AsyncClient, pull: bool = False) -> None:
+        """Seal, send, import: one full pass; with ``pull`` (``xinbao-syncd once``) fetch
+        from the parent too (a running daemon's long poll does that on its own)."""
         now = datetime.now(UTC)
         eng = self.eng
         await self.run_in_engine(eng.maybe_reload)
@@ -174,7 +184,8 @@ class Daemon:
                 if link.url
             )
         )
-        await self._pull_parent(client)
+        if pull:
+            await self._pull_now(client)
         await self.run_in_engine(eng.accept_incoming, datetime.now(UTC))
 
     async def _scan_drops(self, now: datetime) -> bool:
@@ -306,14 +317,64 @@ class Daemon:
             await self.run_in_engine(eng.outgoing.handed, hop, datetime.now(UTC).timestamp())
             log.info("handed bundle %s to %s", hop.bundle_id, peer)
 
-    async def _pull_parent(self, client: httpx.AsyncClient) -> None:
+    async def _poll_parent(self) -> None:
+        """A child whose parent has an HTTP link pulls in a long poll: the parent holds the
+        request until a pass queues something for it (at most ``http.LONG_POLL_SECONDS``), so
+        a record comes down at once, and the next poll follows on the same kept-alive
+        connection straight away (no idle gap for the server's keep-alive close to race).
+        A parent that answers an empty poll at once (a node without long polls) is asked again
+        after ``fetch``; a failed poll after a backoff between ``retry_min`` and
+        ``retry_max``."""
+        loop = asyncio.get_running_loop()
+        failures = 0
+        timeout = httpx.Timeout(
+            max(self.eng.settings.limits.timeout, http.LONG_POLL_SECONDS + POLL_MARGIN)
+        )
+        keep = httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS)
+        async with httpx.AsyncClient(timeout=timeout, limits=keep) as client:
+            while not self.stopping.is_set():
+                eng = self.eng
+                intervals = eng.settings.intervals
+                parent = eng.receiver.config.parent
+                link = eng.settings.links.get(parent) if parent else None
+                pause = intervals.fetch
+                if link is not None and link.url:
+                    started = loop.time()
+                    try:
+                        fetched = await http.pull(
+                            client,
+                            link.url,
+                            eng.me,
+                            eng.receiver.keys,
+                            eng.incoming,
+                            wait=http.LONG_POLL_SECONDS,
+                        )
+                    except (httpx.HTTPError, OSError, ValueError) as exc:
+                        failures += 1
+                        log.warning("cannot pull from %s: %s", parent, exc)
+                        pause = min(
+                            intervals.retry_max, intervals.retry_min * 2 ** min(failures, 16)
+                        )
+                    else:
+                        failures = 0
+                        now = datetime.now(UTC).timestamp()
+                        await self.run_in_engine(eng.outgoing.contact, parent, now)
+                        if fetched:
+                            log.info("pulled %d bundles from %s", len(fetched), parent)
+                            self.woken.set()
+                        held = loop.time() - started >= HELD_SECONDS
+                        pause = 0.0 if fetched or held else intervals.fetch
+                if pause > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), pause)
+
+    async def _pull_now(self, client: httpx.AsyncClient) -> None:
+        """One pull from the parent, not held open (``xinbao-syncd once``)."""
         eng = self.eng
         parent = eng.receiver.config.parent
         link = eng.settings.links.get(parent) if parent else None
-        loop_now = asyncio.get_running_loop().time()
-        if link is None or not link.url or loop_now < self.next_fetch:
+        if link is None or not link.url:
             return
-        self.next_fetch = loop_now + eng.settings.intervals.fetch
         try:
             fetched = await http.pull(client, link.url, eng.me, eng.receiver.keys, eng.incoming)
         except (httpx.HTTPError, OSError, ValueError) as exc:
@@ -323,22 +384,26 @@ class Daemon:
         if fetched:
             log.info("pulled %d bundles from %s", len(fetched), parent)
 
+    def _queued(self) -> asyncio.Event | None:
+        """What a child's long poll waits on: set when the next pass is done (None: the
+        daemon is stopping, polls answer at once)."""
+        return None if self._closing else self._queued_event
+
+    def _pulse(self) -> None:
+        """A pass is done: every long poll looks again at what waits for its child."""
+        done, self._queued_event = self._queued_event, asyncio.Event()
+        done.set()
+
     async def _next_pass(self) -> float:
-        """How long until the next pass unless something wakes one: ``send`` (or a bundle's
-        next retry, if later) while bundles wait for a link or a dropped file settles; else
-        ``IDLE_SECONDS``
-        (a desk's commit, an upload, a dropped file and an edit of syncd.toml wake a pass at
-        once) — but never past the next pull from the parent or the next poll of a drop folder
-        that cannot be watched."""
+        """How long until the next full pass unless something wakes one: ``send`` (or a
+        bundle's next retry, if later) while bundles wait for a link or a dropped file
+        settles; an interrupted upload's ttl; else ``IDLE_SECONDS`` — a desk's commit, an
+        upload, a pulled bundle, a dropped file and an edit of syncd.toml wake a pass at once.
+        A drop folder that cannot be watched is polled between (:meth:`_polled_drops`)."""
         eng = self.eng
         intervals = eng.settings.intervals
         until = await self.run_in_engine(eng.next_work, datetime.now(UTC).timestamp())
         wait = IDLE_SECONDS if until is None else min(IDLE_SECONDS, max(intervals.send, until))
-        loop_now = asyncio.get_running_loop().time()
-        parent = eng.receiver.config.parent
-        link = eng.settings.links.get(parent) if parent else None
-        if link is not None and link.url:
-            wait = min(wait, max(0.0, self.next_fetch - loop_now))
         return max(wait, 0.01)
 
     def _polled_drops(self) -> bool:
@@ -355,6 +420,7 @@ class Daemon:
         await self.start()
         self.watcher = DropWatcher(lambda: loop.call_soon_threadsafe(self._dropped))
         store_watch = asyncio.create_task(self._watch_store())
+        poll_task = asyncio.create_task(self._poll_parent())
         feed_task = asyncio.create_task(self._read_feeds())
         self.notifier.ready(f"节点 {self.eng.me} 运行中")
         watchdog = self.notifier.watchdog_interval()
@@ -368,6 +434,7 @@ class Daemon:
                 try:
                     if woken or loop.time() >= full_at:
                         await self.one_pass(client)
+                        self._pulse()
                         await self._publish_status()
                         full_at = loop.time() + await self._next_pass()
                     elif await self._scan_drops(datetime.now(UTC)):
@@ -385,6 +452,9 @@ class Daemon:
                     wait = min(wait, watchdog / 2)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_first(self.stopping, self.woken), max(wait, 0.01))
+        poll_task.cancel()  # a long poll in flight is not waited for
+        with contextlib.suppress(asyncio.CancelledError):
+            await poll_task
         await store_watch
         await feed_task
         await self.stop()
@@ -395,6 +465,8 @@ class Daemon:
         log.info("stopping")
         if self.watcher is not None:
             self.watcher.stop()
+        self._closing = True  # long polls held open answer now
+        self._queued_event.set()
         if self.server is not None:
             self.server.exit()
             with contextlib.suppress(Exception):
@@ -507,7 +579,7 @@ def once(home: NodeHome) -> dict[str, Any]:
         try:
             timeout = httpx.Timeout(daemon.eng.settings.limits.timeout)
             async with httpx.AsyncClient(timeout=timeout) as client:
-                await daemon.one_pass(client)
+                await daemon.one_pass(client, pull=True)
             async with feed_client(daemon.eng.settings.limits.timeout) as client:
                 await FeedReader(daemon.run_in_engine, daemon.eng).read_all_due(client)
             return await daemon.run_in_engine(daemon.eng.status)

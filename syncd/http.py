@@ -54,10 +54,12 @@ the outer headers and the traffic pattern from the wire).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import heapq
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -430,18 +432,24 @@ def _refuse(request: Request, refusal: Refusal, peer: str = "", **headers: str) 
 Run = Callable[..., Awaitable[Any]]
 
 
+LONG_POLL_SECONDS = 25.0  # the longest a child's pull is held open (its client waits longer)
+
+
 def make_app(
     run: Run,
     check: Run,
     engine: Any,
     wake: Callable[[], None],
     revoked: Callable[[], frozenset[str]],
+    queued: Callable[[], asyncio.Event | None] = lambda: None,
 ) -> ASGIApp:
     """The node's HTTP endpoint. ``run(fn, *args)`` runs ``fn`` on the engine's thread (only
     the pull-mode queue lookups need it); ``check(fn, *args)`` on a pool of its own (key
     lookups, signature and bundle checks), so a slow drop folder or a bundle being applied
     never holds up an upload. ``revoked()``: the revoked node ids, read on the engine's thread.
-    The limits are read from ``engine.settings`` at each request (syncd.toml reloads)."""
+    The limits are read from ``engine.settings`` at each request (syncd.toml reloads).
+    ``queued()``: an event set when the next pass has queued bundles (None: the daemon is
+    stopping) — a child's long poll (``GET /v1/pull/{peer}?wait=S``) waits on it."""
     skew = Limits.load().clock_skew.total_seconds()  # the same tolerance as for bundles
     home: NodeHome = engine.home
     incoming: Path = engine.incoming
@@ -627,10 +635,23 @@ def make_app(
         return await authenticate(request, fields, parent_too=False)
 
     async def pull_list(request: Request) -> Response:
+        """What waits for the child; with ``?wait=S`` (a long poll) and nothing waiting, the
+        answer is held until a pass queues something or ``S`` seconds (at most
+        ``LONG_POLL_SECONDS``) pass: a record for a child in pull mode leaves at once."""
         peer = await child(request, ())
         if isinstance(peer, Refusal):
             return _refuse(request, peer)
         hops = await run(engine.waiting_for, peer)
+        try:
+            wait = min(float(request.query_params.get("wait", "0")), LONG_POLL_SECONDS)
+        except ValueError:
+            wait = 0.0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (wait if math.isfinite(wait) else 0.0)
+        while not hops and (event := queued()) is not None and loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), deadline - loop.time())
+            hops = await run(engine.waiting_for, peer)
         return JSONResponse(hops)
 
     async def pull_one(request: Request) -> Response:
@@ -861,13 +882,21 @@ def _reason(response: httpx.Response) -> str:
 
 
 async def pull(
-    client: httpx.AsyncClient, url: str, me: str, keys: NodeKeys, into: Path
+    client: httpx.AsyncClient,
+    url: str,
+    me: str,
+    keys: NodeKeys,
+    into: Path,
+    wait: float = 0.0,
 ) -> list[Path]:
     """Fetch every bundle the parent holds for this node into ``into`` (durably), then
-    acknowledge them; the files fetched."""
+    acknowledge them; the files fetched. ``wait``: hold the listing that long for something
+    to arrive when nothing waits (a long poll; the parent caps it)."""
     base = url.rstrip("/")
     path = f"/v1/pull/{me}"
-    listing = await client.get(base + path, headers=signed_headers(keys, me, "GET", path))
+    query = f"?wait={wait:g}" if wait > 0 else ""
+    headers = signed_headers(keys, me, "GET", path)
+    listing = await client.get(base + path + query, headers=headers)
     listing.raise_for_status()
     fetched: list[Path] = []
     taken: list[str] = []

@@ -6,6 +6,7 @@ A chain township → county → city → province, enrolled through the CLIs. Ev
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,40 @@ def test_the_running_daemon_keeps_a_status_file_for_the_console(
     finally:
         assert daemon.stop() == 0
     assert not status_file.exists()  # stopped: the console says the daemon is not running
+
+
+def test_a_child_in_pull_mode_gets_a_record_at_once_by_long_poll(
+    chain: dict[str, Path], tmp_path: Path
+) -> None:
+    """Down without waiting (issue 19): the county's daemon holds a long poll open to the city,
+    so the city's decision reaches it at once — not at its next ``fetch``, set here to a
+    minute — and the city's daemon stops promptly with the poll still open."""
+    county, city = chain["140212"], chain["140200"]
+    daemon = city_daemon(county, city)
+    daemons = [daemon]
+    try:
+        link_up(county, daemon)
+        text = (county / "syncd.toml").read_text("utf-8").replace("fetch = 0.3", "fetch = 60.0")
+        (county / "syncd.toml").write_text(text, "utf-8")
+        daemons.append(Daemon(county))
+        item = submit(
+            county, ROUTINE.format(title="供暖巡查", classification="内部"), tmp_path, "item.toml"
+        )
+        until(lambda: item in inbox(city), "the item arrives")
+        time.sleep(1.5)  # the county's poll is now held open at the city
+        started = time.monotonic()
+        ok(run("xinbao", "adopt", item, home=city))
+
+        def adopted() -> bool:
+            shown = ok(run("xinbao", "--json", "show", item, home=county)).json()
+            return bool(shown["edges"][0]["state"] == "已采用")
+
+        until(adopted, "the city's decision comes down by the long poll", 8)
+        assert time.monotonic() - started < 8  # far under the county's fetch of 60 s
+        stopping = time.monotonic()
+        assert daemon.stop() == 0
+        assert time.monotonic() - stopping < 8  # the open poll did not hold the stop up
+    finally:
+        for d in daemons:
+            if d.proc.poll() is None:
+                assert d.stop() == 0
