@@ -73,6 +73,7 @@ def insert(
             "INSERT INTO item_fts(rowid, title, body) VALUES (?, ?, ?)",
             [seq, index_text(draft.title), index_text(draft.body)],
         )
+        _keep_sketch(db, seq, item_id, origin, draft, created)
     return get(store, item_id)
 
 
@@ -105,6 +106,7 @@ def revise(
             "INSERT INTO item_fts(rowid, title, body) VALUES (?, ?, ?)",
             [item.seq, index_text(draft.title), index_text(draft.body)],
         )
+        _keep_sketch(db, item.seq, item.id, item.origin, draft, item.created_at)
     return get(store, item.id)
 
 
@@ -196,6 +198,20 @@ def revisions(store: Store, item_id: str) -> list[dict[str, Any]]:
 def without_recipients(draft: ItemDraft) -> ItemDraft:
     """The draft as stored with an item: recipients live on its edges."""
     return replace(draft, to=())
+
+
+def _keep_sketch(
+    db: Any, seq: int, item_id: str, origin: str, draft: ItemDraft, created: datetime
+) -> None:
+    """Keep the item's near-duplicate sketch (schema/similar.py) as it arrives: a look at a
+    window of thousands reads sketches, not texts."""
+    from schema import similar  # its rules and fixtures load only where items are written
+
+    doc = similar.Doc(item_id, origin, draft.title, draft.body, created)
+    db.execute(
+        "INSERT OR REPLACE INTO item_sketch(seq, sketch) VALUES (?, ?)",
+        [seq, similar.sketch(doc)],
+    )
 
 
 def _content_columns(draft: ItemDraft) -> list[Any]:

@@ -32,6 +32,7 @@ import argparse
 import re
 import tomllib
 import unicodedata
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -218,6 +219,51 @@ def near_among(
             found.append((other.id, score))
     found.sort(key=lambda hit: (-hit[1], hit[0]))
     return found
+
+
+# ── sketches: a window of thousands without reading their texts ─────────────────────────────
+
+SKETCH_BINS = 64  # one-permutation hashing: the smallest hash of each of 64 bins
+_EMPTY = 0xFFFFFFFF  # a bin no feature fell into
+
+
+def sketch(doc: Doc, rules: SimilarRules | None = None) -> bytes:
+    """A 256-byte sketch of ``doc``'s weighted features (one-permutation hashing: each
+    feature hashed once, the smallest hash kept per bin; a figure counted ``figure_weight``
+    times, as its weight in the Jaccard): kept per item, it estimates :func:`similarity`
+    between two docs without their texts (:func:`estimates`)."""
+    rules = rules or default_rules()
+    fs = features(doc, rules)
+    weight = max(1, round(rules.figure_weight))
+    keys = [s.encode() for s in fs.shingles]
+    keys += [
+        f"{_FIGURE_KEY}{f}{_FIGURE_KEY}{i}".encode() for f in fs.figures for i in range(weight)
+    ]
+    bins = [_EMPTY] * SKETCH_BINS
+    for key in keys:
+        h = zlib.crc32(key, 0x9E3779B9) * 0x9E3779B1 & 0xFFFFFFFF  # spread crc32's low bits
+        b, v = h % SKETCH_BINS, h // SKETCH_BINS
+        if v < bins[b]:
+            bins[b] = v
+    return array("I", bins).tobytes()
+
+
+_LOW = int.from_bytes(array("I", [1] * SKETCH_BINS).tobytes(), "little")  # bit 0 of each bin
+
+
+def estimates(mine: bytes, others: Iterable[bytes]) -> list[float]:
+    """The Jaccard ``mine`` and each of ``others`` estimate — the share of bins whose
+    smallest hash is the same — each as one comparison of whole integers (the bins that
+    differ, folded to one bit each and counted): microseconds a sketch, for windows of
+    thousands. Two empty bins count as equal (rare: a text has hundreds of features)."""
+    x = int.from_bytes(mine, "little")
+    out = []
+    for other in others:
+        z = x ^ int.from_bytes(other, "little")
+        for shift in (1, 2, 4, 8, 16):  # fold each 32-bit bin onto its lowest bit
+            z |= z >> shift
+        out.append(1 - (z & _LOW).bit_count() / SKETCH_BINS)
+    return out
 
 
 def comparable(a: Doc, b: Doc, rules: SimilarRules | None = None) -> bool:

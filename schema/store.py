@@ -436,6 +436,20 @@ def m018_bulletin_issue(db: Database) -> None:
     )
 
 
+@migrations()
+def m019_item_sketch(db: Database) -> None:
+    """Each item's near-duplicate sketch (schema/similar.py), made the first time the item is
+    in a window looked at; dropped with a new revision (its text changed)."""
+    db.executescript(
+        """
+        CREATE TABLE item_sketch (seq INTEGER PRIMARY KEY, sketch BLOB NOT NULL);
+        CREATE TRIGGER item_sketch_stale AFTER UPDATE OF title, body ON item BEGIN
+            DELETE FROM item_sketch WHERE seq = NEW.seq;
+        END;
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

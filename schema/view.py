@@ -143,12 +143,66 @@ def show(store: Store, item_id: str) -> ItemView:
     )
 
 
+# a window this small is scored exactly, text by text; a larger one through the sketches
+EXACT_WINDOW = 300
+# a sketch estimate this far under the threshold is still scored exactly (estimates err by
+# about 0.05 with 64 bins: a near duplicate is not missed for an unlucky estimate)
+MARGIN = 0.1
+
+
 def near_duplicates(store: Store, item: Item) -> list[tuple[str, float]]:
     """Items held here from other units, written within the window of ``item``, that look
-    like reports of the same event (schema/similar.py), best first."""
+    like reports of the same event (schema/similar.py), best first.
+
+    A large window is not re-read text by text on every look: each item's sketch is kept
+    (``item_sketch``, made the first time the item is in a window looked at), the window's
+    sketches are compared, and only the items whose estimate comes near the threshold are
+    scored exactly — the same list, at a cost that follows the window's size in sketches."""
     rules = similar.default_rules()
-    around = _window(store, item.created_at, rules.window_days)
-    return similar.near_among(similar.Doc.of_item(item), around, rules)
+    doc = similar.Doc.of_item(item)
+    span = timedelta(days=rules.window_days)
+    rows = store.db.execute(
+        "SELECT i.seq, i.id, i.origin, i.created_at, s.sketch FROM item i "
+        "LEFT JOIN item_sketch s ON s.seq = i.seq "
+        "WHERE i.created_at BETWEEN ? AND ? AND i.origin != ?",
+        [to_text(item.created_at - span), to_text(item.created_at + span), item.origin],
+    ).fetchall()
+    if len(rows) <= EXACT_WINDOW:
+        around = _window(store, item.created_at, rules.window_days)
+        return similar.near_among(doc, around, rules)
+    missing = [r[0] for r in rows if r[4] is None]
+    made = _sketches(store, missing, rules) if missing else {}
+    floor = rules.threshold - MARGIN
+    kept = [r[4] if r[4] is not None else made[r[0]] for r in rows]
+    guesses = similar.estimates(similar.sketch(doc, rules), kept)
+    close = [r[1] for r, guess in zip(rows, guesses, strict=True) if guess >= floor]
+    if not close:
+        return []
+    marks = ",".join("?" * len(close))
+    found = store.db.execute(
+        f"SELECT id, origin, title, body, created_at FROM item WHERE id IN ({marks})", close
+    ).fetchall()
+    others = [similar.Doc(r[0], r[1], r[2], r[3], from_text(r[4])) for r in found]
+    return similar.near_among(doc, others, rules)
+
+
+def _sketches(store: Store, seqs: list[int], rules: similar.SimilarRules) -> dict[int, bytes]:
+    """Make and keep the sketches of the items ``seqs`` (read in one query)."""
+    made: dict[int, bytes] = {}
+    for start in range(0, len(seqs), 500):
+        part = seqs[start : start + 500]
+        marks = ",".join("?" * len(part))
+        rows = store.db.execute(
+            f"SELECT seq, id, origin, title, body, created_at FROM item WHERE seq IN ({marks})",
+            part,
+        ).fetchall()
+        for r in rows:
+            made[r[0]] = similar.sketch(similar.Doc(r[1], r[2], r[3], r[4], from_text(r[5])), rules)
+    with store.write() as db:
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO item_sketch(seq, sketch) VALUES (?, ?)", list(made.items())
+        )
+    return made
 
 
 def duplicate_groups(store: Store, me: str, now: datetime) -> list[list[str]]:

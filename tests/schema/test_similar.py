@@ -258,3 +258,41 @@ def test_rules_load_and_name_every_bad_key(tmp_path: Path) -> None:
     bad.write_text("ngram = ", "utf-8")
     with pytest.raises(ConfigError, match="TOML"):
         SimilarRules.load(bad)
+
+
+def test_a_large_window_is_read_through_the_kept_sketches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`show` at scale (issue 19): every item keeps its sketch as it is stored (a revision
+    makes a new one); past EXACT_WINDOW items the window is compared by sketches and only the
+    near ones scored exactly — the same near duplicates as scoring every text."""
+    from schema import item as items
+    from schema import similar, view
+    from schema.store import Store
+
+    store = Store.memory()
+    samples = load_items()
+    for sample in samples:
+        items.insert(
+            store, f"{sample.unit}-2026-{sample.key[-5:]:>05}", sample.unit, sample.draft,
+            editor="x", at=sample.created, created_at=sample.created,
+        )  # fmt: skip
+    held = store.one("SELECT COUNT(*) AS n FROM item")
+    kept = store.one("SELECT COUNT(*) AS n FROM item_sketch")
+    assert held and kept and held["n"] == kept["n"] == len(samples)
+    rules = similar.default_rules()
+    monkeypatch.setattr(view, "EXACT_WINDOW", 2)  # every window goes through the sketches
+    compared = 0
+    for row in store.query("SELECT id FROM item"):
+        item = items.get(store, row["id"])
+        around = view._window(store, item.created_at, rules.window_days)
+        exact = similar.near_among(similar.Doc.of_item(item), around, rules)
+        fast = view.near_duplicates(store, item)
+        assert [i for i, _ in fast] == [i for i, _ in exact], item.id
+        compared += bool(exact)
+    assert compared >= 4  # the fixtures' labelled duplicates were among them
+    # a new revision drops the old sketch and keeps the new one
+    first = items.get(store, store.query("SELECT id FROM item LIMIT 1")[0]["id"])
+    before = store.one("SELECT sketch FROM item_sketch WHERE seq = ?", (first.seq,))
+    items.revise(store, first, replace(first.draft, body="全新的正文，与原稿无关。"), editor="x",
+                 at=first.created_at, revision=2)  # fmt: skip
+    after = store.one("SELECT sketch FROM item_sketch WHERE seq = ?", (first.seq,))
+    assert before and after and before["sketch"] != after["sketch"]
