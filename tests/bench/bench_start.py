@@ -66,7 +66,7 @@ def main() -> None:
                 [str(BIN / "xinbao"), "--home", str(home), "list", "--inbox"],
                 0.3,
             ),
-            ("xinbao-syncd --help", [str(BIN / "xinbao-syncd"), "--help"], None),
+            ("xinbao-syncd --help", [str(BIN / "xinbao-syncd"), "--help"], 0.2),
         ]
         print(f"{'command':<36}{'median':>10}{'target':>10}")
         for name, argv, target in rows:

@@ -39,3 +39,9 @@ def test_the_schema_package_loads_its_names_on_first_use() -> None:
 def test_listing_the_inbox_leaves_the_document_code_unloaded() -> None:
     loaded = imported("import console.commands")
     assert "docx" not in loaded and "textual" not in loaded and "openpyxl" not in loaded
+
+
+def test_the_daemon_s_command_line_parses_without_its_engine() -> None:
+    loaded = imported("from syncd.cli import build_parser\nbuild_parser().parse_args(['status'])")
+    assert "syncd.engine" not in loaded and "syncd.daemon" not in loaded
+    assert "uvicorn" not in loaded and "httpx" not in loaded and "sqlite_utils" not in loaded
