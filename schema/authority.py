@@ -169,14 +169,21 @@ def _decision(record: Record, me: str) -> None:
     _need(record.id == f"edge:{item_id}:{frm}>{to}", "id", f"决定记录编号 {record.id} 不符")
 
 
-def _request(record: Record, me: str) -> None:
+def _issued(record: Record, what: str) -> None:
+    """A record its issuer made and numbered (``{issuer}-XX-{year}-{n}``): a 约稿, a 通报."""
     p = record.payload
-    _need(p.get("issuer") == record.origin, "issuer", f"约稿 {record.id} 的发文单位与发送节点不符")
+    _need(
+        p.get("issuer") == record.origin, "issuer", f"{what} {record.id} 的发文单位与发送节点不符"
+    )
     _need(
         record.id == p.get("id") and owner(record.id, 3) == record.origin,
         "id",
-        f"约稿编号 {record.id} 不属于 {record.origin}",
+        f"{what}编号 {record.id} 不属于 {record.origin}",
     )
+
+
+def _request(record: Record, me: str) -> None:
+    _issued(record, "约稿")
 
 
 def _status(record: Record, me: str) -> None:
@@ -280,13 +287,7 @@ def _roster(record: Record, me: str) -> None:
 
 
 def _bulletin(record: Record, me: str) -> None:
-    p = record.payload
-    _need(p.get("issuer") == record.origin, "issuer", f"通报 {record.id} 的发文单位与发送节点不符")
-    _need(
-        record.id == p.get("id") and owner(record.id, 3) == record.origin,
-        "id",
-        f"通报编号 {record.id} 不属于 {record.origin}",
-    )
+    _issued(record, "通报")
 
 
 def _trust(record: Record, me: str) -> None:

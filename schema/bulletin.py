@@ -45,7 +45,7 @@ from schema import request as requests
 from schema.clock import from_text, to_text
 from schema.datafile import data_text
 from schema.error import NotFound
-from schema.network import tier_of
+from schema.network import tier_of, units_below
 from schema.scoring import (
     Event,
     EventKind,
@@ -399,13 +399,19 @@ class Bulletin:
 
 
 def compute(
-    store: Store, me: str, period_text: str, now: datetime, rules: ScoringRules
+    store: Store,
+    me: str,
+    period_text: str,
+    now: datetime,
+    rules: ScoringRules,
+    events: list[Event] | None = None,
 ) -> Bulletin:
-    """The bulletin of ``period_text`` (2026-11, 2026-Q4, 2026) by ``rules``."""
+    """The bulletin of ``period_text`` (2026-11, 2026-Q4, 2026) by ``rules``; ``events``:
+    what :func:`sync` returned just now, when the caller has it (not read twice)."""
     period = Period.parse(period_text)
-    events = sync(store, me, now)
+    events = sync(store, me, now) if events is None else events
     entries = ledger(events, rules)
-    below = _units_below(store, me)
+    below = units_below(store, me)
     kinds = {r["id"]: r["kind"] for r in store.query("SELECT id, kind FROM unit")}
     types = {
         u: "resident" if kinds.get(u) == "驻地单位" else _QUOTA_TYPE.get(t, "")
@@ -460,22 +466,6 @@ def compute(
 def _live(events: list[Event]) -> set[str]:
     undone = {e.reverses for e in events if e.kind is K.UNDO}
     return {e.id for e in events if e.id not in undone}
-
-
-def _units_below(store: Store, me: str) -> dict[str, Tier]:
-    """Every unit known here below this office (townships, departments, …), with its tier."""
-    rows = store.query("SELECT id, tier, parent FROM unit")
-    parent = {r["id"]: r["parent"] for r in rows}
-    tiers = {r["id"]: Tier(r["tier"]) for r in rows}
-    out = {}
-    for unit in parent:
-        up, depth = parent.get(unit, ""), 0
-        while up and depth < 16:
-            if up == me:
-                out[unit] = tiers[unit]
-                break
-            up, depth = parent.get(up, ""), depth + 1
-    return dict(sorted(out.items()))
 
 
 def _label(store: Store, unit: str) -> str:

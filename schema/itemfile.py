@@ -46,20 +46,6 @@ ITEM_KEYS = {
     "themes",
     "section",
 }
-INCIDENT_KEYS = {
-    "type",
-    "severity",
-    "occurred_at",
-    "learned_at",
-    "place",
-    "casualties",
-    "loss",
-    "cause",
-    "measures",
-    "leaders_on_site",
-    "report",
-    "thread",
-}
 INCIDENT_REQUIRED = ("severity", "occurred_at", "place")
 # the optional incident fields, in the order a 突发事件 report gives them
 INCIDENT_OPTIONAL = (
@@ -73,6 +59,7 @@ INCIDENT_OPTIONAL = (
     "report",
     "thread",
 )
+INCIDENT_KEYS = {*INCIDENT_REQUIRED, *INCIDENT_OPTIONAL}
 # Stand-ins put in place of a refused value so that parsing goes on to the next field: the
 # parser stops at its first problem, the desk wants to see every one at once. They are never
 # kept: a draft is made only when no stand-in was needed.

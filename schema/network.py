@@ -60,3 +60,28 @@ def tier_of(store: Store, unit_id: str) -> Tier | None:
     if unit_id.endswith("00"):
         return Tier.CITY
     return Tier.COUNTY
+
+
+MAX_DEPTH = 32  # deeper than any administrative tree; a cycle in bad data ends here
+
+
+def depth_below(unit: str, root: str, parents: dict[str, str]) -> int | None:
+    """How many tiers ``unit`` is below ``root`` by the ``parents`` map (unit → its parent):
+    0 for the root itself, None when it is not below it."""
+    current, depth = unit, 0
+    while current and depth <= MAX_DEPTH:
+        if current == root:
+            return depth
+        current, depth = parents.get(current, ""), depth + 1
+    return None
+
+
+def units_below(store: Store, me: str) -> dict[str, Tier]:
+    """Every unit known here below ``me`` (at any depth), with its tier, by id."""
+    rows = store.query("SELECT id, tier, parent FROM unit")
+    parents = {r["id"]: r["parent"] for r in rows}
+    return {
+        r["id"]: Tier(r["tier"])
+        for r in sorted(rows, key=lambda r: r["id"])
+        if (depth_below(r["id"], me, parents) or 0) > 0
+    }

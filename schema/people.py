@@ -32,7 +32,7 @@ from schema import item as items
 from schema.clock import to_text
 from schema.error import NotFound, ValidationError
 from schema.limit import check_text
-from schema.scoring import EventKind, Period, ScoringRules, ledger
+from schema.scoring import Event, EventKind, Period, ScoringRules, ledger
 from schema.store import Store
 
 K = EventKind
@@ -140,12 +140,17 @@ def _section(store: Store, item_id: str, unit: str, roster_sections: dict[str, s
 
 
 def tables(
-    store: Store, me: str, period_text: str, now: datetime, rules: ScoringRules
+    store: Store,
+    me: str,
+    period_text: str,
+    now: datetime,
+    rules: ScoringRules,
+    events: list[Event] | None = None,
 ) -> tuple[list[Row], list[Row]]:
     """The writers' and this office's sections' rows for ``period_text``, each ranked by
-    points (then submissions, then name)."""
+    points (then submissions, then name); ``events`` as for :func:`bulletin.compute`."""
     period = Period.parse(period_text)
-    events = bulletin.sync(store, me, now)
+    events = bulletin.sync(store, me, now) if events is None else events
     entries = [e for e in ledger(events, rules) if period.start <= e.at < period.end]
     undone = {e.reverses for e in events if e.kind is K.UNDO}
     live = {e.id for e in events if e.id not in undone}

@@ -24,6 +24,7 @@ from schema.clock import CHINA, from_text, to_text
 from schema.datafile import data_text
 from schema.error import NotFound, TransitionError, ValidationError
 from schema.itemfile import UNIT_ID as UNIT_CODE
+from schema.network import depth_below
 from schema.record import Item, Record
 from schema.store import Store
 from schema.vocabulary import Classification, Tier, Urgency
@@ -102,16 +103,6 @@ def send_to(store: Store, me: str, parent: str, words: tuple[str, ...]) -> set[s
     tier = {r["id"]: r["tier"] for r in rows}
     parent = parent or up.get(me, "")
 
-    def below(unit: str) -> bool:
-        current = up.get(unit, "")
-        for _ in range(32):
-            if not current:
-                return False
-            if current == me:
-                return True
-            current = up.get(current, "")
-        return False
-
     found: set[str] = set()
     for word in words:
         if word == "parent":
@@ -122,7 +113,7 @@ def send_to(store: Store, me: str, parent: str, words: tuple[str, ...]) -> set[s
             found |= {u for u in up if parent and up[u] == parent and u != me}
         elif word.startswith("all:"):
             wanted = Tier.parse(word.removeprefix("all:")).value
-            found |= {u for u in up if tier[u] == wanted and below(u)}
+            found |= {u for u in up if tier[u] == wanted and (depth_below(u, me, up) or 0) > 0}
         elif word in up:
             found.add(word)
     found.discard(me)

@@ -28,6 +28,7 @@ from schema.datafile import data_text
 from schema.error import NotFound, TransitionError, ValidationError
 from schema.itemfile import UNIT_ID, load_mapping, required_field, text_field, time_field, type_name
 from schema.limit import InputLimits, check_document
+from schema.network import depth_below
 from schema.record import Record
 from schema.store import Store
 from schema.vocabulary import Classification, Tier, Urgency
@@ -281,7 +282,9 @@ def resolve_targets(store: Store, targets: tuple[str, ...], me: str = "") -> tup
             _, tier_name, root = target.split(":")
             wanted = Tier.parse(tier_name).value
             found = sorted(
-                u for u in parent if tier[u] == wanted and _below(u, root, parent) and u != me
+                u
+                for u in parent
+                if tier[u] == wanted and (depth_below(u, root, parent) or 0) > 0 and u != me
             )
             if not found:
                 raise ValidationError(
@@ -295,16 +298,6 @@ def resolve_targets(store: Store, targets: tuple[str, ...], me: str = "") -> tup
     if me in out:
         raise ValidationError("targets", "约稿对象不能包含本单位")
     return tuple(out)
-
-
-def _below(unit: str, root: str, parent: dict[str, str]) -> bool:
-    for _ in range(16):  # the tree is shallow; a cycle in bad data ends here
-        unit = parent.get(unit, "")
-        if not unit:
-            return False
-        if unit == root:
-            return True
-    return False
 
 
 # -- issuer side -------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from schema.clock import from_text, to_text
 from schema.datafile import data_text
 from schema.error import ValidationError
 from schema.limit import check_text
+from schema.network import depth_below
 from schema.record import Record
 from schema.store import Store
 from schema.vocabulary import Classification
@@ -274,21 +275,13 @@ def book(store: Store, me: str, rules: RosterRules | None = None) -> list[Entry]
     parent = {r["id"]: r["parent"] for r in units}
     label = {r["id"]: r["short"] or r["name"] for r in units}
 
-    def depth(unit: str) -> int | None:
-        up, n = unit, 0
-        while up and n < 32:
-            if up == me:
-                return n
-            up, n = parent.get(up, ""), n + 1
-        return None
-
     versions = store.query("SELECT unit, updated_at, name FROM roster_version")
     updated = {r["unit"]: from_text(r["updated_at"]) for r in versions}
     for r in versions:
         label.setdefault(r["unit"], r["name"] or r["unit"])
     # a unit that sent its roster here but is missing from the unit table is listed too
     # (after the known tiers): it addressed this office as one above it
-    found = {u: d for u in parent if (d := depth(u)) is not None}
+    found = {u: d for u in parent if (d := depth_below(u, me, parent)) is not None}
     found.update({u: 99 for u in updated if u not in parent})
     found[me] = 0
     below = sorted(((d, u) for u, d in found.items()), key=lambda du: (du[0] != 0, du))

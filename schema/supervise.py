@@ -11,6 +11,7 @@ of a unit's leaders is recorded here (:func:`interview`) against the 督办 it f
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,8 +48,6 @@ class Issued:
 
 
 def _from_row(row: dict[str, Any]) -> Issued:
-    import json
-
     return Issued(
         id=row["id"],
         issuer=row["issuer"],
@@ -167,8 +166,6 @@ def _supervise(
 
 
 def _insert(db: Any, done: Issued, rules: str) -> None:
-    import json
-
     db.execute(
         "INSERT OR IGNORE INTO bulletin_issue(id, issuer, number, period, rules, title, text, "
         "read_by, signed_by, at, units, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",

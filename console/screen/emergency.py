@@ -20,6 +20,7 @@ from schema import emergency
 from schema.clock import CHINA, from_text
 from schema.desk import Desk
 from schema.error import ValidationError, XinbaoError
+from schema.network import units_below
 from schema.vocabulary import Severity
 
 WHEN = "事发时间（如 14:35 或 2026-11-21 14:35）："
@@ -129,20 +130,7 @@ def callers(desk: Desk) -> dict[str, str]:
     """The units that may phone this desk: those below it that it knows (the unit table, or
     that ever sent it an item), label → unit id."""
     store, me = desk.store, desk.node.id
-    rows = store.query("SELECT id, parent FROM unit")
-    parent = {r["id"]: r["parent"] for r in rows}
-
-    def below(unit: str) -> bool:
-        up = parent.get(unit, "")
-        for _ in range(32):
-            if not up:
-                return False
-            if up == me:
-                return True
-            up = parent.get(up, "")
-        return False
-
-    units = [u for u in parent if below(u)]
+    units = list(units_below(store, me))
     senders = store.query("SELECT DISTINCT from_unit FROM edge WHERE to_unit = ?", (me,))
     units += [r["from_unit"] for r in senders if r["from_unit"] not in units]
     return {f"{itemtext.label(store, u)}（{u}）": u for u in sorted(units)}

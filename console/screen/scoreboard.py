@@ -97,9 +97,10 @@ def compute(desk: Desk, period: str, with_people: bool = False) -> Computed:
     now = desk.clock()
     try:
         rules = bulletin.load_rules()
-        made = bulletin.compute(desk.store, desk.node.id, period, now, rules)
+        events = bulletin.sync(desk.store, desk.node.id, now)  # read once for both views
+        made = bulletin.compute(desk.store, desk.node.id, period, now, rules, events)
         writers, parts = (
-            people.tables(desk.store, desk.node.id, period, now, rules)
+            people.tables(desk.store, desk.node.id, period, now, rules, events)
             if with_people
             else (None, None)
         )
