@@ -204,12 +204,14 @@ def _dispatch(desk: Desk, args: Any, attachments: Attachments | None) -> Any:
             return made
         case "verify" if args.answer is not None:
             done = ops.answer_verification(desk, args.id, args.answer)
-            _say(args, f"已答复核实要求 {done.id}，排队报送{done.asker}")
+            asker = itemtext.label(desk.store, done.asker)
+            _say(args, f"已答复核实要求 {done.id}，排队报送{asker}")
             return done
         case "verify":
             deadline = time_field(args.deadline, "deadline") if args.deadline else None
             asked = ops.ask_to_verify(desk, args.id, args.question, deadline)
-            _say(args, f"已要求 {asked.source} 核实 {asked.item_id}（{asked.id}），答复前不能刊用")
+            source = itemtext.label(desk.store, asked.source)
+            _say(args, f"已要求{source}核实 {asked.item_id}（{asked.id}），答复前不能刊用")
             return asked
         case "feedback":
             request = ops.answer_request(desk, args.id, args.text)

@@ -30,9 +30,19 @@ def entry_lines(entry: Entry) -> list[str]:
     return lines
 
 
+def in_order(entries: list[Entry]) -> list[Entry]:
+    """The units with a roster first (whom to phone), then those that never sent one."""
+    return [e for e in entries if e.people] + [e for e in entries if not e.people]
+
+
 def book_lines(entries: list[Entry]) -> list[str]:
-    """The whole 通讯录, a blank line between units."""
+    """The whole 通讯录: each unit with a roster, a blank line between; then those that never
+    sent one, a line each under their count."""
     out: list[str] = []
-    for entry in entries:
+    for entry in (e for e in entries if e.people):
         out += [*entry_lines(entry), ""]
-    return out[:-1]
+    silent = [e for e in entries if not e.people]
+    if silent:
+        out.append(f"未报送通讯录的单位（{len(silent)}）")
+        out += [line for entry in silent for line in entry_lines(entry)]
+    return out[:-1] if out and out[-1] == "" else out

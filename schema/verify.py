@@ -117,9 +117,10 @@ def check_publishable(store: Store, me: str, item_ids: list[str] | tuple[str, ..
     waiting = open_asked(store, me, item_ids)
     if waiting:
         first = waiting[0]
+        due = first.deadline.astimezone(CHINA)
         raise TransitionError(
-            f"信息 {first.item_id} 正在核实（{first.id}，"
-            f"{first.deadline.astimezone(CHINA):%m月%d日 %H:%M}前答复），来源单位答复后才能刊用"
+            f"信息 {first.item_id} 正在核实（{first.id}，{due.month}月{due.day}日 {due:%H:%M}"
+            "前答复），来源单位答复后才能刊用"
         )
 
 

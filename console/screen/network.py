@@ -173,7 +173,7 @@ def book_text(book: list[roster.Entry], width: int) -> Text:
     text.append(f"\n通讯录（{len(book)} 个单位", style="bold")
     text.append(f"，{lacking} 个未报或不全" if lacking else "", style="bold yellow")
     text.append("）\n", style="bold")
-    for entry in book:
+    for entry in rostertext.in_order(book):
         for n, line in enumerate(rostertext.entry_lines(entry)):
             short = not entry.people or bool(entry.missing)
             style = "bold yellow" if n == 0 and short else ("bold" if n == 0 else "")

@@ -38,7 +38,7 @@ def test_the_demo_runs_a_live_network_and_leaves_nothing_behind() -> None:
     assert "新荣区某煤矿" in done.out and "平城区" in done.out  # counties' items at the city
     assert done.out.count("已接收") >= 4
     # the 通讯录: the counties' and, two tiers down, the township's, routed up to the city
-    assert "  信息员　李晓红　信息科科员" in done.out and "  信息员　孙丽" in done.out
+    assert "  信息员　张慧敏　信息科科员" in done.out and "  信息员　刘晓燕" in done.out
     root = re.search(r"演示网络 (\S+) 已删除", done.out)
     assert root is not None
     assert not Path(root.group(1)).exists()

@@ -81,6 +81,9 @@ def test_the_book_names_who_never_sent_one_and_when_each_was_heard() -> None:
 
     text = "\n".join(book_lines(book))
     assert "新荣区（140212）　最近活动" in text and "未报送通讯录" in text
+    # whom to phone first; those that never sent one after, a line each under their count
+    assert text.index("平城区（140213）") < text.index("未报送通讯录的单位（5）")
+    assert text.index("未报送通讯录的单位（5）") < text.index("新荣区（140212）")
     assert "  分管领导　张某某　区政府办公室副主任　办 0352-6012345　手机 13903521234" in text
 
 
