@@ -8,7 +8,6 @@ from typing import Any
 
 from console.text import fit
 from schema import request as requests
-from schema import supervise
 from schema.clock import CHINA
 from schema.network import find_unit
 from schema.store import Store
@@ -93,6 +92,8 @@ def print_request(store: Store, request: requests.Request, me: str, now: datetim
     if request.issuer == me and request.state is requests.RequestState.ISSUED:
         print()
         print_matrix(store, requests.matrix(store, request.id, now))
+        from schema import supervise  # the 通报 code loads only where a 督办 is shown
+
         for talk in supervise.interviews(store):
             if talk.request_id == request.id:
                 print(f"约谈 {label(store, talk.unit)}　{when(talk.at)}　{talk.actor}：{talk.note}")
