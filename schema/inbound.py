@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from schema import authority, emergency, roster, state, supervise, verify
+from schema import authority, emergency, network, roster, state, supervise, verify
 from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
@@ -68,6 +68,8 @@ def apply(
     if handler is None:
         raise ValidationError("kind", f"未知的记录类型“{record.kind}”")
     addressees = tuple(to) if to is not None else (me,)
+    if me not in addressees and network.covered(store, me, addressees):
+        addressees = (*addressees, me)  # a group this unit belongs to (all:county:…)
     authority.check(record, me, addressees)
     with store.write() as db:
         row = db.execute("SELECT version FROM applied WHERE record_id = ?", [record.id]).fetchone()

@@ -76,6 +76,35 @@ def depth_below(unit: str, root: str, parents: dict[str, str]) -> int | None:
     return None
 
 
+GROUP = "all:"  # all:<tier>:<unit> names every unit of that tier below <unit>
+
+
+def covered(store: Store, me: str, addressees: Iterable[str]) -> bool:
+    """Whether ``me`` is among ``addressees`` (unit ids, or ``all:<tier>:<unit>`` groups) —
+    a group by this unit's own tier and ancestry as its unit table holds them (set from its
+    own certificate chain at enrolment). A record to every county of a province names the
+    group, not 2,800 ids: its signed bytes then stay the same size whoever it reaches."""
+    terms = [a for a in addressees if a == me or a.startswith(GROUP)]
+    if me in terms:
+        return True
+    if not terms:
+        return False
+    rows = store.query("SELECT id, tier, parent FROM unit")
+    parents = {r["id"]: r["parent"] for r in rows}
+    tiers = {r["id"]: r["tier"] for r in rows}
+    for term in terms:
+        parts = term.split(":")
+        if len(parts) != 3:
+            continue
+        try:
+            tier = Tier.parse(parts[1]).value
+        except ValueError:
+            continue
+        if tiers.get(me) == tier and (depth_below(me, parts[2], parents) or 0) > 0:
+            return True
+    return False
+
+
 def units_below(store: Store, me: str) -> dict[str, Tier]:
     """Every unit known here below ``me`` (at any depth), with its tier, by id."""
     rows = store.query("SELECT id, tier, parent FROM unit")

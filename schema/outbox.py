@@ -25,12 +25,15 @@ def enqueue(
     priority: int,
     classification: Classification,
     at: datetime,
+    to: tuple[str, ...] = (),
 ) -> int:
-    """Queue ``record`` for ``recipients``; returns its queue sequence number."""
+    """Queue ``record`` for ``recipients``; returns its queue sequence number. ``to``: the
+    addressees it is signed for when they are groups covering ``recipients`` (a request to
+    ``all:county:140000``), so its bytes do not grow with the recipients."""
     with store.write() as db:
         cursor = db.execute(
             "INSERT INTO outbox(record_id, kind, version, origin, recipients, priority, "
-            "classification, payload, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            "classification, payload, created_at, address) VALUES (?,?,?,?,?,?,?,?,?,?)",
             [
                 record.id,
                 record.kind,
@@ -41,6 +44,7 @@ def enqueue(
                 classification.value,
                 json.dumps(record.payload, ensure_ascii=False),
                 to_text(at),
+                json.dumps(list(to)),
             ],
         )
         return int(cursor.lastrowid or 0)
@@ -72,6 +76,7 @@ def split(
                     priority=q.priority,
                     classification=q.classification,
                     at=q.created_at,
+                    to=q.to,
                 )
             rest = tuple(r for r in q.recipients if r not in later)
             now_for.append(dataclasses.replace(q, recipients=rest))
@@ -101,6 +106,7 @@ def _from_row(row: dict[str, Any]) -> QueuedRecord:
         classification=Classification(row["classification"]),
         created_at=from_text(row["created_at"]),
         shipped_at=from_text(row["shipped_at"]) if row["shipped_at"] else None,
+        to=tuple(json.loads(row["address"])),
     )
 
 

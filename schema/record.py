@@ -157,6 +157,9 @@ class QueuedRecord:
     classification: Classification
     created_at: datetime
     shipped_at: datetime | None = None
+    # the addressees the record is signed for where they are groups (schema.network.covered);
+    # empty: ``recipients``
+    to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

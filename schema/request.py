@@ -28,7 +28,7 @@ from schema.datafile import data_text
 from schema.error import NotFound, TransitionError, ValidationError
 from schema.itemfile import UNIT_ID, load_mapping, required_field, text_field, time_field, type_name
 from schema.limit import InputLimits, check_document
-from schema.network import depth_below
+from schema.network import GROUP, covered, depth_below
 from schema.record import Record
 from schema.store import Store
 from schema.vocabulary import Classification, Tier, Urgency
@@ -354,6 +354,10 @@ def signoff(
     if request.state is not RequestState.AWAITING_SIGNOFF:
         raise TransitionError(f"约稿 {request_id} 当前为“{request.state}”，不能签发")
     units = resolve_targets(store, request.draft.targets, me)
+    # groups travel as groups: the record to every county of a province names all:county:…
+    # (each county checks itself against it), so its bytes do not grow with the counties
+    targets = request.draft.targets
+    groups = targets if any(t.startswith(GROUP) for t in targets) else ()
     rules = RequestRules.load()
     with store.write() as db:
         db.execute(
@@ -376,11 +380,12 @@ def signoff(
         signed = get(store, request_id)
         outbox.enqueue(
             store,
-            _request_record(signed, units),
+            _request_record(signed, groups or units),
             units,
             priority=priority,
             classification=signed.classification,
             at=at,
+            to=groups,
         )
     return signed
 
@@ -621,7 +626,8 @@ def _request_record(request: Request, units: tuple[str, ...]) -> Record:
 def apply_request(store: Store, record: Record, me: str, at: datetime) -> None:
     """At a target: keep a request addressed to it (called by ``schema.inbound``)."""
     p = record.payload  # its issuer is its maker: schema/authority.py, checked first
-    if me not in p.get("units", []):
+    units = p.get("units", [])
+    if not isinstance(units, list) or not covered(store, me, [str(u) for u in units]):
         raise ValidationError("units", f"约稿 {record.id} 不是发给本单位（{me}）的")
     draft = _draft_from(p["body"])
     with store.write() as db:

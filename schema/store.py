@@ -450,6 +450,13 @@ def m019_item_sketch(db: Database) -> None:
     )
 
 
+@migrations()
+def m020_outbox_address(db: Database) -> None:
+    """The addressees a queued record is signed for, where they are groups (``all:county:
+    140000``) rather than its recipients one by one; empty: its recipients."""
+    db.execute("ALTER TABLE outbox ADD COLUMN address TEXT NOT NULL DEFAULT '[]'")
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

@@ -1,11 +1,13 @@
-"""The bundle: the sealed, signed file nodes exchange (DESIGN.md §2), format version 2.
+"""The bundle: the sealed, signed file nodes exchange (DESIGN.md §2), format version 3.
 
 Layout (all integers big-endian)::
 
     magic "XINBAOB\\0" · version u16
     header   u32 length · canonical JSON {classification, created, expires, hop_limit, id,
-             priority, recipients, sender}                 (no title, no content)
-    keys     u16 count · per recipient: u8 id length · id · u16 length · HPKE(bundle key)
+             priority, recipient_count, recipient_root, sender}      (no title, no content)
+    keys     u32 length of what follows · u16 count · per key: u16 index · u8 id length ·
+             id · u8 suite · u16 length · HPKE(bundle key) · u16 count · that many 32-byte
+             hashes (the proof)
     chunks   per chunk: u32 (bit 31 = last, bits 0–30 = length) · AEAD ciphertext
     trailer  u32 length · sender's certificate chain (PEM, leaf first) · Ed25519 signature (64)
 
@@ -17,26 +19,44 @@ The plaintext payload is a sequence of sections, each ``u8 kind · u64 length ·
                   to by that hash from records; they are usually compressed formats already)
     0 end         length 0, last; nothing may follow
 
-Version 2 (this one) differs from 1 only in the records: each is signed by the node that
-made it, for the addressees it names (``syncd/proof.py``); in a version 1 bundle they are
-unsigned and count as the sender's own. The version number is bound into every key
-derivation, associated data and the signature, so a bundle cannot be passed off as the
-other version. Both are read; only version 2 is written.
+**Fan-out by subtree (version 3, ``docs/fanout.md``).** The sender wraps the bundle key for
+every recipient once; recipient ``i`` (in the order of the ids) is leaf ``i`` of a Merkle
+tree (RFC 6962's shape: leaf = SHA-256(0x00 · index · id · suite · wrapped key), node =
+SHA-256(0x01 · left · right)) whose root and leaf count the signed header carries instead of
+the recipients' list. A copy of the bundle carries only some of the keys and, as its proof,
+the hashes of the largest subtrees it leaves out, so the root can be computed from any copy:
+a relay hands each next hop a copy holding the keys of the recipients below that hop only —
+without the bundle key and without signing anything, as the header, the chunks and the
+trailer are the sender's bytes, unchanged. The bytes of a notice to every county therefore
+grow with the number of counties, not with its square, and a recipient learns only the
+recipients on its own side of the tree.
+
+Version 2 differs from 3 in the keys: its header lists every recipient, its keys section
+holds them all (``u16 count · per recipient: u8 id length · id · u16 length · wrapped``),
+and the signature covers the whole section, so it is carried whole over every hop. Version 1
+differs from 2 in the records: in version 2 and 3 each is signed by the node that made it,
+for the addressees it names (``syncd/proof.py``); in version 1 they are unsigned and count as
+the sender's own. The version number is bound into every key derivation, associated data and
+the signature, so a bundle cannot be passed off as another version. All three are read; only
+version 3 is written.
 
 The payload is cut into fixed-size chunks and
 encrypted with ChaCha20-Poly1305 under a random per-bundle key; each chunk's nonce is its
 index and its associated data binds the version, bundle id, sender, index and last flag, so
 chunks cannot be reordered, dropped, or moved between bundles. The bundle key is wrapped with
-HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305) to each recipient, its info binding version, id,
-sender and recipient. The signature covers the header, the wrapped keys, the SHA-256 of the
-chunk section and the sender's chain, so sender, recipients, id and expiry cannot be changed
-or re-addressed (Davis, "Defective Sign & Encrypt"). Opening verifies everything before a
-record or an attachment is given out; attachments stream to files, so memory stays flat.
+HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305; suite 1) to each recipient, its info binding
+version, id, sender and recipient. The signature covers the header, the keys (version 3: the
+recipients' root; before: the keys section), the SHA-256 of the chunk section and the
+sender's chain, so sender, recipients, id and expiry cannot be changed or re-addressed
+(Davis, "Defective Sign & Encrypt"). Opening verifies everything before a record or an
+attachment is given out; attachments stream to files, so memory stays flat.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -46,7 +66,7 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -69,8 +89,10 @@ from syncd.error import SyncError, TrustError
 from syncd.keys import NodeKeys
 
 MAGIC = b"XINBAOB\x00"
-VERSION = 2
-SUPPORTED_VERSIONS = frozenset({1, 2})  # retired versions stay listed here with their readers
+VERSION = 3
+SUPPORTED_VERSIONS = frozenset({1, 2, 3})  # retired versions stay listed here with their readers
+TREE_VERSION = 3  # the first version whose keys hang in a Merkle tree (fan-out by subtree)
+SUITE_X25519 = 1  # a key entry's wrap: HPKE X25519, HKDF-SHA256, ChaCha20-Poly1305
 LAST = 0x8000_0000
 SIGNATURE_BYTES = 64
 END, RECORDS, ATTACHMENT = 0, 1, 2  # payload section kinds
@@ -101,6 +123,7 @@ class Limits:
     max_decompressed_bytes: int
     max_record_bytes: int
     max_chain_bytes: int
+    max_keys_bytes: int
     default_lifetime: timedelta
     chunk_bytes: int
     clock_skew: timedelta
@@ -118,6 +141,7 @@ class Limits:
             max_decompressed_bytes=int(b["max_decompressed_bytes"]),
             max_record_bytes=int(b["max_record_bytes"]),
             max_chain_bytes=int(b["max_chain_bytes"]),
+            max_keys_bytes=int(b["max_keys_bytes"]),
             default_lifetime=timedelta(days=int(b["default_lifetime_days"])),
             chunk_bytes=int(b["chunk_bytes"]),
             clock_skew=timedelta(seconds=int(data["certificate"]["clock_skew_seconds"])),
@@ -137,35 +161,47 @@ class Header:
     hop_limit: int = 8
     # rank of the highest classification inside (0 公开 … 3 机密): relays honour link ceilings
     classification: int = 1
+    # version 3: how many recipients the sender addressed and the root of their keys' tree;
+    # ``recipients`` are then those whose keys this copy carries (all of them at the sender)
+    recipient_count: int = 0
+    recipient_root: str = ""
 
     def to_bytes(self) -> bytes:
-        """Canonical JSON, as signed."""
-        fields = {
+        """Canonical JSON, as signed (version 3's form once the recipients' root is set)."""
+        fields: dict[str, Any] = {
             "classification": self.classification,
             "id": self.id,
             "sender": self.sender,
-            "recipients": list(self.recipients),
             "created": self.created,
             "expires": self.expires,
             "priority": self.priority,
             "hop_limit": self.hop_limit,
         }
+        if self.recipient_root:
+            fields["recipient_count"] = self.recipient_count
+            fields["recipient_root"] = self.recipient_root
+        else:
+            fields["recipients"] = list(self.recipients)
         return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes, limits: Limits) -> Header:
-        """Parse and type-check a header."""
+    def from_bytes(cls, data: bytes, limits: Limits, version: int = VERSION) -> Header:
+        """Parse and type-check a header (of version 3, without its recipients: they come
+        from the keys section)."""
+        tree = version >= TREE_VERSION
         try:
             raw = json.loads(data)
             header = cls(
                 id=raw["id"],
                 sender=raw["sender"],
-                recipients=tuple(raw["recipients"]),
+                recipients=() if tree else tuple(raw["recipients"]),
                 created=raw["created"],
                 expires=raw["expires"],
                 priority=raw["priority"],
                 hop_limit=raw["hop_limit"],
                 classification=raw["classification"],
+                recipient_count=raw["recipient_count"] if tree else 0,
+                recipient_root=raw["recipient_root"] if tree else "",
             )
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise BundleError("header-invalid", "数据包头无法解析") from exc
@@ -182,15 +218,26 @@ class Header:
                     header.priority,
                     header.hop_limit,
                     header.classification,
+                    header.recipient_count,
                 )
             )
             and 0 <= header.classification <= 3
+            and (not tree or _is_hash_hex(header.recipient_root))
         )
         if not ok or header.to_bytes() != data:
             raise BundleError("header-invalid", "数据包头格式不符")
-        if not header.recipients or len(header.recipients) > limits.max_recipients:
+        count = header.recipient_count if tree else len(header.recipients)
+        if not 0 < count <= min(limits.max_recipients, 0xFFFF):
             raise BundleError("header-invalid", "数据包收件节点数不符合限制")
         return header
+
+
+def _is_hash_hex(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == 2 * HASH_BYTES
+        and all(c in "0123456789abcdef" for c in value)
+    )
 
 
 @dataclass(frozen=True)
@@ -264,6 +311,144 @@ def _to_be_signed(
     )
 
 
+# -- the recipients' tree (version 3) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """One recipient's wrapped bundle key: leaf ``index`` of the recipients' tree."""
+
+    index: int
+    recipient: str
+    suite: int
+    wrapped: bytes
+
+    def to_bytes(self) -> bytes:
+        rid = self.recipient.encode()
+        return (
+            struct.pack(">HB", self.index, len(rid))
+            + rid
+            + struct.pack(">BH", self.suite, len(self.wrapped))
+            + self.wrapped
+        )
+
+    def leaf(self) -> bytes:
+        rid = self.recipient.encode()
+        return hashlib.sha256(
+            b"\x00"
+            + struct.pack(">HB", self.index, len(rid))
+            + rid
+            + struct.pack(">BH", self.suite, len(self.wrapped))
+            + self.wrapped
+        ).digest()
+
+
+def _split_at(size: int) -> int:
+    """The left subtree's leaf count: the largest power of two below ``size`` (≥ 2)."""
+    return 1 << ((size - 1).bit_length() - 1)
+
+
+def _tree_root(
+    count: int,
+    leaves: dict[int, bytes],
+    proof: Iterable[bytes],
+    keep: frozenset[int] | None = None,
+) -> tuple[bytes, list[bytes]]:
+    """The root of a tree of ``count`` leaves from the ``leaves`` at hand (index → hash) and
+    the ``proof``: the hashes of the largest subtrees without a leaf at hand, left to right.
+
+    With ``keep`` (a non-empty subset of ``leaves``), also the proof of a copy that carries
+    only those leaves. Raises :class:`BundleError` when the proof does not fit the tree.
+    """
+    present = sorted(leaves)
+    kept = sorted(keep) if keep is not None else []
+    hashes = iter(proof)
+
+    def holds(indices: list[int], lo: int, hi: int) -> bool:
+        i = bisect.bisect_left(indices, lo)
+        return i < len(indices) and indices[i] < hi
+
+    out: list[bytes] = []
+
+    def walk(lo: int, hi: int, emit: bool) -> bytes:
+        if not holds(present, lo, hi):
+            found = next(hashes, None)
+            if found is None:
+                raise BundleError("keys-invalid", "收件节点密钥的校验路径不完整")
+            return found
+        if hi - lo == 1:
+            return leaves[lo]
+        mid = lo + _split_at(hi - lo)
+        parts = []
+        for a, b in ((lo, mid), (mid, hi)):
+            if emit and not holds(kept, a, b):
+                parts.append(walk(a, b, False))
+                out.append(parts[-1])
+            else:
+                parts.append(walk(a, b, emit))
+        return hashlib.sha256(b"\x01" + parts[0] + parts[1]).digest()
+
+    root = walk(0, count, keep is not None)
+    if next(hashes, None) is not None:
+        raise BundleError("keys-invalid", "收件节点密钥的校验路径有多余数据")
+    return root, out
+
+
+def _keys_section(entries: list[KeyEntry], proof: list[bytes]) -> bytes:
+    """A version 3 keys section: its length first, so a reader takes it in one read."""
+    body = (
+        struct.pack(">H", len(entries))
+        + b"".join(e.to_bytes() for e in entries)
+        + struct.pack(">H", len(proof))
+        + b"".join(proof)
+    )
+    return struct.pack(">I", len(body)) + body
+
+
+@dataclass(frozen=True)
+class Front:
+    """What precedes a bundle's chunks, read and checked for layout (nothing verified)."""
+
+    version: int
+    header: Header  # version 3: ``recipients`` are those whose keys this copy carries
+    header_bytes: bytes
+    signed_keys: bytes  # the keys as signed: version 3 the recipients' root, else the section
+    entries: tuple[KeyEntry, ...]
+    proof: tuple[bytes, ...]  # version 3 only
+    size: int  # bytes from the file's start to its first chunk
+
+    def wrapped_for(self, me: str) -> KeyEntry | None:
+        return next((e for e in self.entries if e.recipient == me), None)
+
+
+def read_front(source: IO[bytes], limits: Limits | None = None) -> Front:
+    """The magic, version, header and keys at the start of ``source`` (checked for layout and,
+    in version 3, that the keys hang in the tree the header names)."""
+    limits = limits or Limits.load()
+    return _read_front(_Reader(source, limits.max_bundle_bytes), limits)
+
+
+def narrowed(front: Front, recipients: Iterable[str]) -> bytes:
+    """The front of a copy of a version 3 bundle carrying only ``recipients``' keys (every one
+    of them must be in ``front``): magic, version, the same header, the fewer keys and their
+    proof. The chunks and the trailer follow unchanged."""
+    wanted = set(recipients)
+    entries = [e for e in front.entries if e.recipient in wanted]
+    if front.version < TREE_VERSION or len(entries) != len(wanted) or not entries:
+        raise SyncError("数据包副本的收件节点不在原包之内")
+    leaves = {e.index: e.leaf() for e in front.entries}
+    keep = frozenset(e.index for e in entries)
+    root, proof = _tree_root(front.header.recipient_count, leaves, front.proof, keep)
+    if root != front.signed_keys:
+        raise SyncError("数据包的收件节点密钥与包头不符")
+    return (
+        MAGIC
+        + struct.pack(">HI", front.version, len(front.header_bytes))
+        + front.header_bytes
+        + _keys_section(entries, proof)
+    )
+
+
 def new_header(
     sender: str,
     recipients: Iterable[str],
@@ -298,8 +483,9 @@ def seal(
     limits: Limits | None = None,
     attachments: Iterable[tuple[str, Path]] = (),
     version: int = VERSION,
-) -> None:
-    """Write a sealed, signed bundle of ``records`` to ``out``, streaming.
+) -> Header:
+    """Write a sealed, signed bundle of ``records`` to ``out``, streaming; its header as
+    written (version 3: with the recipients' root).
 
     ``attachments`` are (SHA-256 hex, file) pairs, read in pieces; a file whose bytes no longer
     match its hash fails the seal (raises :class:`SyncError`). ``records`` go in as given: in
@@ -312,15 +498,27 @@ def seal(
     missing = [r for r in header.recipients if r not in recipient_keys]
     if missing:
         raise TrustError(f"没有收件节点 {'、'.join(missing)} 的加密公钥（需要其证书）")
-    header_bytes = header.to_bytes()
+    if len(header.recipients) > min(limits.max_recipients, 0xFFFF):
+        raise SyncError(f"收件节点过多（{len(header.recipients)} 个）")
     bundle_key = ChaCha20Poly1305.generate_key()
-    keys_section = struct.pack(">H", len(header.recipients))
-    for recipient in header.recipients:
+    entries = []
+    for index, recipient in enumerate(header.recipients):
         public = x25519.X25519PublicKey.from_public_bytes(recipient_keys[recipient])
         wrapped = _SUITE.encrypt(bundle_key, public, info=_key_info(header, recipient, version))
-        rid = recipient.encode()
-        keys_section += struct.pack(">B", len(rid)) + rid + struct.pack(">H", len(wrapped))
-        keys_section += wrapped
+        entries.append(KeyEntry(index, recipient, SUITE_X25519, wrapped))
+    if version >= TREE_VERSION:
+        leaves = {e.index: e.leaf() for e in entries}
+        root = _tree_root(len(entries), leaves, ())[0]
+        header = replace(header, recipient_count=len(entries), recipient_root=root.hex())
+        keys_section, signed_keys = _keys_section(entries, []), root
+    else:
+        keys_section = struct.pack(">H", len(entries))
+        for e in entries:
+            rid = e.recipient.encode()
+            keys_section += struct.pack(">B", len(rid)) + rid + struct.pack(">H", len(e.wrapped))
+            keys_section += e.wrapped
+        signed_keys = keys_section
+    header_bytes = header.to_bytes()
     out.write(MAGIC + struct.pack(">H", version))
     out.write(struct.pack(">I", len(header_bytes)) + header_bytes)
     out.write(keys_section)
@@ -347,9 +545,10 @@ def seal(
 
     chain = chain_to_pem(sender_chain)
     signature = sender_keys.signing.sign(
-        _to_be_signed(header_bytes, keys_section, digest.digest(), chain, version)
+        _to_be_signed(header_bytes, signed_keys, digest.digest(), chain, version)
     )
     out.write(struct.pack(">I", len(chain)) + chain + signature)
+    return header
 
 
 def _payload(
@@ -420,7 +619,12 @@ class _Reader:
 
     def __init__(self, source: IO[bytes], budget: int) -> None:
         self.source = source
+        self.budget = budget
         self.left = budget
+
+    @property
+    def used(self) -> int:
+        return self.budget - self.left
 
     def take(self, n: int) -> bytes:
         if n > self.left:
@@ -437,12 +641,10 @@ class _Reader:
 
 def read_header(source: IO[bytes], limits: Limits | None = None) -> Header:
     """Only the outer header (what a relay needs); nothing is decrypted or verified."""
-    limits = limits or Limits.load()
-    reader = _Reader(source, limits.max_bundle_bytes)
-    return _read_header(reader, limits)[0]
+    return read_front(source, limits).header
 
 
-def _read_header(reader: _Reader, limits: Limits) -> tuple[Header, bytes, int]:
+def _read_front(reader: _Reader, limits: Limits) -> Front:
     if reader.take(len(MAGIC)) != MAGIC:
         raise BundleError("bad-magic", "不是信报数据包")
     version = reader.u(">H")
@@ -452,7 +654,73 @@ def _read_header(reader: _Reader, limits: Limits) -> tuple[Header, bytes, int]:
     if size > limits.max_header_bytes:
         raise BundleError("header-invalid", "数据包头过大")
     header_bytes = reader.take(size)
-    return Header.from_bytes(header_bytes, limits), header_bytes, version
+    header = Header.from_bytes(header_bytes, limits, version)
+    if version >= TREE_VERSION:
+        entries, proof = _read_tree_keys(reader, header, limits)
+        header = replace(header, recipients=tuple(e.recipient for e in entries))
+        signed_keys = bytes.fromhex(header.recipient_root)
+    else:
+        signed_keys, entries = _read_keys(reader, header)
+        proof = ()
+    return Front(version, header, header_bytes, signed_keys, entries, proof, reader.used)
+
+
+def _read_tree_keys(
+    source: _Reader, header: Header, limits: Limits
+) -> tuple[tuple[KeyEntry, ...], tuple[bytes, ...]]:
+    """The keys a version 3 copy carries and their proof, checked against the header's root.
+
+    A key's suite is not judged here: a relay passes on keys it could not use itself, and
+    only the recipient must know how its own key is wrapped."""
+    size = source.u(">I")
+    if size > limits.max_keys_bytes:
+        raise BundleError("keys-invalid", "密钥段过大")
+    reader = _Reader(io.BytesIO(source.take(size)), size)  # one read, then parsed in memory
+    try:
+        return _parse_tree_keys(reader, header)
+    except BundleError as exc:
+        if exc.reason in ("truncated", "too-large"):  # within the section: not the file's
+            raise BundleError("keys-invalid", "密钥段格式不符") from exc
+        raise
+
+
+def _parse_tree_keys(
+    reader: _Reader, header: Header
+) -> tuple[tuple[KeyEntry, ...], tuple[bytes, ...]]:
+    total = header.recipient_count
+    count = reader.u(">H")
+    if not 0 < count <= total:
+        raise BundleError("keys-invalid", "密钥段与收件节点不符")
+    entries: list[KeyEntry] = []
+    names: set[str] = set()
+    for _ in range(count):
+        index = reader.u(">H")
+        rid = reader.take(reader.u(">B"))
+        suite = reader.u(">B")
+        wrapped = reader.take(reader.u(">H"))
+        try:
+            recipient = rid.decode()
+        except UnicodeDecodeError as exc:
+            raise BundleError("keys-invalid", "密钥段的收件节点编码不符") from exc
+        if (
+            index >= total
+            or (entries and index <= entries[-1].index)
+            or not recipient
+            or recipient in names
+        ):
+            raise BundleError("keys-invalid", "密钥段与收件节点不符")
+        names.add(recipient)
+        entries.append(KeyEntry(index, recipient, suite, wrapped))
+    hashes = reader.u(">H")
+    if hashes > total:
+        raise BundleError("keys-invalid", "收件节点密钥的校验路径过长")
+    proof = tuple(reader.take(HASH_BYTES) for _ in range(hashes))
+    if reader.left:
+        raise BundleError("keys-invalid", "密钥段长度不符")
+    root, _ = _tree_root(total, {e.index: e.leaf() for e in entries}, proof)
+    if root.hex() != header.recipient_root:
+        raise BundleError("keys-invalid", "密钥段与包头的收件节点不符")
+    return tuple(entries), proof
 
 
 def open_bundle(
@@ -494,15 +762,17 @@ def opened_stream(
     """
     limits = limits or Limits.load()
     reader = _Reader(source, limits.max_bundle_bytes)
-    header, header_bytes, version = _read_header(reader, limits)
+    front = _read_front(reader, limits)
+    header, version = front.header, front.version
     _check_times(header, now, limits)
-    if me not in header.recipients:
+    mine = front.wrapped_for(me)
+    if mine is None:
         raise BundleError("not-addressed", f"数据包不是发给本节点（{me}）的")
-
-    keys_section, wrapped_for_me = _read_keys(reader, header, me)
+    if mine.suite != SUITE_X25519:
+        raise BundleError("unwrap-failed", f"不支持的密钥封装方式（{mine.suite}）")
     try:
         info = _key_info(header, me, version)
-        bundle_key = _SUITE.decrypt(wrapped_for_me, keys.encryption, info=info)
+        bundle_key = _SUITE.decrypt(mine.wrapped, keys.encryption, info=info)
     except (InvalidTag, ValueError) as exc:
         raise BundleError("unwrap-failed", "无法解开数据包密钥") from exc
 
@@ -516,7 +786,7 @@ def opened_stream(
             finally:
                 payload.close()
             chain_pem, signature = _read_trailer(reader, source, limits)
-            signed = (header_bytes, keys_section, digest.digest(), chain_pem, signature)
+            signed = (front.header_bytes, front.signed_keys, digest.digest(), chain_pem, signature)
             sender = _verify_sender(header, *signed, root, now, revoked, version)
             payload.check()
             plain.seek(0)
@@ -527,23 +797,22 @@ def opened_stream(
             payload.remove_staged()
 
 
-def _read_keys(reader: _Reader, header: Header, me: str) -> tuple[bytes, bytes]:
-    """The keys section as signed, and the wrapped key for ``me`` (empty if none)."""
+def _read_keys(reader: _Reader, header: Header) -> tuple[bytes, tuple[KeyEntry, ...]]:
+    """A version 1 or 2 keys section as signed, and its keys (one per listed recipient)."""
     count = reader.u(">H")
     if count != len(header.recipients):
         raise BundleError("keys-invalid", "密钥段与收件节点不符")
     keys_section = struct.pack(">H", count)
-    wrapped_for_me = b""
-    for recipient in header.recipients:
+    entries = []
+    for index, recipient in enumerate(header.recipients):
         rid = reader.take(reader.u(">B"))
         size = reader.u(">H")
         wrapped = reader.take(size)
         keys_section += struct.pack(">B", len(rid)) + rid + struct.pack(">H", size) + wrapped
         if rid != recipient.encode():
             raise BundleError("keys-invalid", "密钥段与收件节点不符")
-        if recipient == me:
-            wrapped_for_me = wrapped
-    return keys_section, wrapped_for_me
+        entries.append(KeyEntry(index, recipient, SUITE_X25519, wrapped))
+    return keys_section, tuple(entries)
 
 
 def _read_trailer(reader: _Reader, source: IO[bytes], limits: Limits) -> tuple[bytes, bytes]:
@@ -568,9 +837,9 @@ def verify_outer(
     sender's chain and the signature over the header, keys and ciphertext. Its header."""
     limits = limits or Limits.load()
     reader = _Reader(source, limits.max_bundle_bytes)
-    header, header_bytes, version = _read_header(reader, limits)
+    front = _read_front(reader, limits)
+    header = front.header
     _check_times(header, now, limits)
-    keys_section, _ = _read_keys(reader, header, "")
     digest = hashlib.sha256()
     while True:
         word = reader.u(">I")
@@ -585,8 +854,8 @@ def verify_outer(
         if word & LAST:
             break
     chain_pem, signature = _read_trailer(reader, source, limits)
-    signed = (header_bytes, keys_section, digest.digest(), chain_pem, signature)
-    _verify_sender(header, *signed, root, now, revoked, version)
+    signed = (front.header_bytes, front.signed_keys, digest.digest(), chain_pem, signature)
+    _verify_sender(header, *signed, root, now, revoked, front.version)
     return header
 
 

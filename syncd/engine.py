@@ -132,7 +132,7 @@ class Engine:
             # after this only means the bundle is resent after resend_after)
             resend_at = now.timestamp() + self.settings.intervals.resend_after
             self.outgoing.track(path, header, carried, resend_at)
-        self.outgoing.add(path, header, sorted(hops), now.timestamp())
+        self.outgoing.hand(path, hops, now.timestamp())
         outbox.mark_shipped(self.store, [q.seq for q in batch], now)
         log.info(
             "sealed bundle %s: %d records for %s via %s (priority %d)",
@@ -156,8 +156,8 @@ class Engine:
         for path, waiting in self.outgoing.resend_due(now.timestamp(), every):
             with open(path, "rb") as fh:
                 header = read_header(fh)
-            hops = self.receiver.routes.hops(tuple(waiting))
-            self.outgoing.add(path, header, sorted(hops), now.timestamp())
+            hops = self.receiver.routes.hops(tuple(r for r in waiting if r in header.recipients))
+            self.outgoing.hand(path, hops, now.timestamp())
             count += 1
             log.info("no receipt from %s for bundle %s: sent again", waiting, header.id)
         self.outgoing.expire(now.timestamp())

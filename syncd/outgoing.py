@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from syncd.bundle import Header
+from syncd.bundle import TREE_VERSION, Header, narrowed, read_front
 from syncd.keys import fsync_dir
 from syncd.spool import SUFFIX, Spool, open_regular
 
@@ -74,13 +74,16 @@ class Outgoing:
 
     # -- custody --------------------------------------------------------------------------
 
-    def keep(self, source: Path) -> Path:
+    def keep(self, source: Path, head: bytes = b"", skip: int = 0) -> Path:
         """A durable copy of a bundle file in ``spool/out``, named by its content (never by
-        the name it arrived under, which another node chose)."""
+        the name it arrived under, which another node chose); with ``head``, the copy starts
+        with it in place of the first ``skip`` bytes of ``source``."""
         tmp = self.folder / f".keep-{secrets.token_hex(8)}.part"
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(head)
         try:
             with open_regular(source) as src, open(tmp, "wb") as dst:
+                dst.write(head)
+                src.seek(skip)
                 while block := src.read(1 << 20):
                     digest.update(block)
                     dst.write(block)
@@ -94,6 +97,32 @@ class Outgoing:
             tmp.unlink(missing_ok=True)
         fsync_dir(self.folder)
         return final
+
+    def hand(self, source: Path, hops: dict[str, list[str]], now: float) -> None:
+        """Hand a bundle to each next hop in ``hops`` (neighbour → the recipients reached
+        through it), in custody in ``spool/out``.
+
+        A version 3 bundle is split where the tree splits: each hop gets a copy holding only
+        the keys of the recipients below it (``syncd.bundle.narrowed``; the sender's header,
+        chunks and signature unchanged), so a notice to every county costs each link its
+        own subtree, not the whole list. A copy carrying exactly what ``source`` carries is
+        ``source`` itself; older versions go whole."""
+        if not hops:
+            return
+        with open_regular(source) as fh:
+            front = read_front(fh)
+        header, present = front.header, set(front.header.recipients)
+        whole = front.version < TREE_VERSION or all(set(r) == present for r in hops.values())
+        if whole:
+            kept = source if source.parent == self.folder else self.keep(source)
+            self.add(kept, header, sorted(hops), now)
+            return
+        for peer, recipients in sorted(hops.items()):
+            copy = self.keep(source, narrowed(front, recipients), front.size)
+            self.add(copy, header, [peer], now)
+            self._collect(copy)  # the hop was already queued (with another copy)
+        if source.parent == self.folder:
+            self._collect(source)  # kept only while a receipt is awaited for it
 
     def add(self, path: Path, header: Header, peers: list[str], now: float) -> None:
         """Hand ``path`` (in ``spool/out``) to each of ``peers`` (rows already there stay)."""

@@ -330,8 +330,7 @@ class Receiver:
             if me in header.recipients:
                 return False
             raise BundleError("no-route", "本节点无法转发此数据包（收件节点不在下级，也无上级）")
-        kept = self.outgoing.keep(path)
-        self.outgoing.add(kept, header, sorted(hops), now.timestamp())
+        self.outgoing.hand(path, hops, now.timestamp())
         return True
 
     def _refuse(

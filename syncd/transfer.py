@@ -29,10 +29,10 @@ from syncd.spool import SUFFIX
 
 def record_dict(queued: QueuedRecord, keys: NodeKeys) -> dict[str, Any]:
     """A queued record as it travels inside a bundle: signed by this node, its maker, for
-    the recipients it is queued for (``syncd/proof.py``)."""
+    the recipients it is queued for, or the groups it is addressed to (``syncd/proof.py``)."""
     r = queued.record
     plain = {"id": r.id, "kind": r.kind, "version": r.version, "origin": r.origin}
-    return sign({**plain, "payload": r.payload}, queued.recipients, keys)
+    return sign({**plain, "payload": r.payload}, queued.to or queued.recipients, keys)
 
 
 Group = tuple[tuple[str, ...], int, int]  # recipients, classification rank, priority

@@ -303,14 +303,20 @@ def parse_layout(data: bytes) -> Layout:
     header = (14, 14 + size)
     pos = header[1]
     keys_start = pos
+    tree = version >= 3  # u16 index · u8 id length · id · u8 suite · u16 length · key; proof
+    pos += 4 if tree else 0  # version 3: the section's u32 length comes first
     (count,) = struct.unpack_from(">H", data, pos)
     pos += 2
     wrapped = []
     for _ in range(count):
-        pos += 1 + data[pos]
+        pos += 2 if tree else 0
+        pos += 1 + data[pos] + (1 if tree else 0)
         (length,) = struct.unpack_from(">H", data, pos)
         wrapped.append((pos + 2, pos + 2 + length))
         pos += 2 + length
+    if tree:
+        (hashes,) = struct.unpack_from(">H", data, pos)
+        pos += 2 + 32 * hashes
     keys = (keys_start, pos)
     frames = []
     while True:
@@ -339,8 +345,10 @@ def _part(data: bytes, span: tuple[int, int]) -> bytes:
 def signature_message(
     version: int, header: bytes, keys: bytes, chunks: bytes, chain: bytes
 ) -> bytes:
-    """What the sender signs: the version, then the header, the keys section, the chunk section
-    and the chain, each hashed."""
+    """What the sender signs: the version, then the header, the keys section (version 3: the
+    root of the keys' tree, from the header), the chunk section and the chain, each hashed."""
+    if version >= 3:
+        keys = bytes.fromhex(json.loads(header)["recipient_root"])
     return (
         b"xinbao-bundle-signature\x00"
         + struct.pack(">H", version)

@@ -9,6 +9,7 @@ import pytest
 
 from schema import outbox
 from schema import request as requests
+from schema.authority import AuthorityError
 from schema.desk import (
     Desk,
     compose_request,
@@ -239,3 +240,41 @@ def test_items_are_tagged_to_the_themes_of_reporting_priorities_held_here(
         submit(a, draft(themes=["别的主题"]))
     with pytest.raises(TransitionError, match="不需要答复"):
         zero_report(a, made.id)
+
+
+def test_a_request_to_a_group_is_signed_for_the_group_and_each_unit_checks_itself(
+    net: tuple[Fixed, Desk, dict[str, Desk]],
+) -> None:
+    """A request to ``all:county:140200`` names the group, not each county (its bytes would
+    otherwise grow with the counties, on every link, issue 19); each unit it reaches decides
+    by its own tier and ancestry whether it is in the group."""
+    clock, city, counties = net
+    issued = signoff_request(city, compose_request(city, request_draft()).id)
+    (queued,) = outbox.pending(city.store)
+    assert queued.recipients == ("140211", "140212", "140213", "140214")
+    assert queued.to == ("all:county:140200",)
+    assert queued.record.payload["units"] == ["all:county:140200"]
+    # the issuer still tracks every county it resolved
+    assert [t.unit for t in requests.matrix(city.store, issued.id, clock())] == list(
+        queued.recipients
+    )
+    county = counties["140212"]
+    applied = apply(county.store, queued.record, "140212", clock, to=queued.to)
+    assert applied.outcome is Applied.APPLIED
+    assert requests.get(county.store, issued.id).state is requests.RequestState.RECEIVED
+    # a county of another city, a township below the city and the city's own department are
+    # not in the group, whatever they hold: each refuses it as not addressed to it
+    elsewhere = [
+        (
+            Unit("140105", "小店区", Tier.COUNTY, "140100"),
+            Unit("140100", "太原市", Tier.CITY, "140000"),
+        ),
+        (OTHERS[0], Unit("140211", "第1县", Tier.COUNTY, "140200")),
+        (OTHERS[1], CITY),
+    ]
+    for unit, parent in elsewhere:
+        store = Store.memory()
+        add_units(store, [CITY, parent, unit])
+        with pytest.raises(AuthorityError) as refused:
+            apply(store, queued.record, unit.id, clock, to=queued.to)
+        assert refused.value.code == "record-addressee", unit.id

@@ -56,7 +56,7 @@ from syncd.bundle import (
     seal,
 )
 from syncd.certificate import NodeIdentity, _certificate, chain_to_pem, issue, read_request
-from syncd.error import TrustError
+from syncd.error import SyncError, TrustError
 from syncd.home import init_node
 from syncd.keys import NodeKeys, load_keys
 
@@ -187,6 +187,8 @@ class KeyEntry:
     recipient: str
     id_span: tuple[int, int]
     wrapped: tuple[int, int]
+    index_at: int = -1  # version 3: the u16 leaf index, and the suite byte
+    suite_at: int = -1
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,14 @@ class Layout:
     chain_length_at: int
     chain: tuple[int, int]
     signature: tuple[int, int]
+    version: int = bx.VERSION
+    proof: tuple[tuple[int, int], ...] = ()  # version 3: each hash of the proof
+
+    def signed_keys(self, data: bytes) -> bytes:
+        """The keys as the signature covers them: version 3 the header's recipients' root."""
+        if self.version >= 3:
+            return bytes.fromhex(json.loads(data[slice(*self.header)])["recipient_root"])
+        return data[slice(*self.keys)]
 
     @property
     def chunks(self) -> tuple[int, int]:
@@ -215,21 +225,38 @@ class Layout:
 
 def parse_layout(data: bytes) -> Layout:
     """Offsets of every region of a well-formed bundle (magic 0–8, version 8–10)."""
+    (version,) = struct.unpack_from(">H", data, 8)
     at = 10
     (size,) = struct.unpack_from(">I", data, at)
     header = (at + 4, at + 4 + size)
     at = header[1]
     keys_start = at
+    if version >= 3:  # u32 length of the keys section
+        at += 4
     (count,) = struct.unpack_from(">H", data, at)
     at += 2
     entries = []
+    proof = []
     for _ in range(count):
+        index_at = at
+        if version >= 3:  # u16 index · u8 id length · id · u8 suite · u16 length · wrapped
+            at += 2
         id_len = data[at]
         id_span = (at + 1, at + 1 + id_len)
-        (wrapped_len,) = struct.unpack_from(">H", data, id_span[1])
-        wrapped = (id_span[1] + 2, id_span[1] + 2 + wrapped_len)
-        entries.append(KeyEntry(data[id_span[0] : id_span[1]].decode(), id_span, wrapped))
+        suite_at = id_span[1] if version >= 3 else -1
+        length_at = id_span[1] + (1 if version >= 3 else 0)
+        (wrapped_len,) = struct.unpack_from(">H", data, length_at)
+        wrapped = (length_at + 2, length_at + 2 + wrapped_len)
+        recipient = data[id_span[0] : id_span[1]].decode()
+        entries.append(
+            KeyEntry(recipient, id_span, wrapped, index_at if version >= 3 else -1, suite_at)
+        )
         at = wrapped[1]
+    if version >= 3:  # u16 count · 32-byte hashes
+        (hashes,) = struct.unpack_from(">H", data, at)
+        at += 2
+        proof = [(at + 32 * i, at + 32 * (i + 1)) for i in range(hashes)]
+        at += 32 * hashes
     keys = (keys_start, at)
     frames = []
     while True:
@@ -243,7 +270,7 @@ def parse_layout(data: bytes) -> Layout:
     chain = (at + 4, at + 4 + chain_len)
     signature = (chain[1], chain[1] + 64)
     assert signature[1] == len(data)
-    return Layout(10, header, keys, entries, frames, at, chain, signature)
+    return Layout(10, header, keys, entries, frames, at, chain, signature, version, tuple(proof))
 
 
 def flip(data: bytes, offset: int, bit: int = 0) -> bytes:
@@ -275,12 +302,12 @@ def to_be_signed(data: bytes) -> bytes:
     """What the sender signs, for a bundle whose regions are taken from ``data``."""
     layout = parse_layout(data)
     header = data[slice(*layout.header)]
-    keys = data[slice(*layout.keys)]
     return bx._to_be_signed(
         header,
-        keys,
+        layout.signed_keys(data),
         hashlib.sha256(data[slice(*layout.chunks)]).digest(),
         data[slice(*layout.chain)],
+        layout.version,
     )
 
 
@@ -311,15 +338,16 @@ def seal_raw(
 ) -> bytes:
     if sections:
         payload = [section(bx.RECORDS, b"".join(payload)), section(bx.END, b"")]
-    header_bytes = header.to_bytes()
     key = ChaCha20Poly1305.generate_key()
-    keys_section = struct.pack(">H", len(header.recipients))
-    for recipient in header.recipients:
+    entries = []
+    for index, recipient in enumerate(header.recipients):
         public = x25519.X25519PublicKey.from_public_bytes(recipient_keys[recipient])
         wrapped = bx._SUITE.encrypt(key, public, info=bx._key_info(header, recipient))
-        rid = recipient.encode()
-        keys_section += struct.pack(">B", len(rid)) + rid + struct.pack(">H", len(wrapped))
-        keys_section += wrapped
+        entries.append(bx.KeyEntry(index, recipient, bx.SUITE_X25519, wrapped))
+    root = bx._tree_root(len(entries), {e.index: e.leaf() for e in entries}, ())[0]
+    header = dataclasses.replace(header, recipient_count=len(entries), recipient_root=root.hex())
+    header_bytes = header.to_bytes()
+    keys_section = bx._keys_section(entries, [])
     out = io.BytesIO()
     out.write(
         MAGIC + struct.pack(">HI", bx.VERSION, len(header_bytes)) + header_bytes + keys_section
@@ -334,7 +362,7 @@ def seal_raw(
     out.write(chunks.getvalue())
     digest = hashlib.sha256(chunks.getvalue()).digest()
     pem = chain_to_pem(chain)
-    signature = sender_keys.signing.sign(bx._to_be_signed(header_bytes, keys_section, digest, pem))
+    signature = sender_keys.signing.sign(bx._to_be_signed(header_bytes, root, digest, pem))
     out.write(struct.pack(">I", len(pem)) + pem + signature)
     return out.getvalue()
 
@@ -454,7 +482,7 @@ def test_every_recipient_opens_exactly_the_records_and_no_one_else_can(
     assert SECRET_TITLE.encode() not in data
     for text in _texts(records):  # every long enough non-ASCII text
         assert text.encode() not in data
-    assert read_header(io.BytesIO(data)) == header
+    assert bare(read_header(io.BytesIO(data))) == header
     layout = parse_layout(data)
     event(f"{len(records) // 100 * 100}+ records")
     event(f"{min(len(layout.frames), 10)}{'+' if len(layout.frames) >= 10 else ''} chunks")
@@ -464,7 +492,7 @@ def test_every_recipient_opens_exactly_the_records_and_no_one_else_can(
         if node_id in recipients:
             opened = net.open(node_id, data)
             assert opened.records == records
-            assert opened.header == header
+            assert bare(opened.header) == header
         else:
             net.refuses(node_id, data, "not-addressed")
 
@@ -484,12 +512,13 @@ def _texts(value: Any) -> Iterator[str]:
 
 def test_the_outer_header_holds_routing_only(net: Net, ref: Reference) -> None:
     header = read_header(io.BytesIO(ref.data))
-    assert header == ref.header
+    assert bare(header) == ref.header
     fields = json.loads(header.to_bytes())
     assert set(fields) == {
         "id",
         "sender",
-        "recipients",
+        "recipient_count",  # the recipients themselves are leaves of the keys' tree
+        "recipient_root",
         "created",
         "expires",
         "priority",
@@ -498,6 +527,8 @@ def test_the_outer_header_holds_routing_only(net: Net, ref: Reference) -> None:
     }
     assert set(header.to_bytes().decode()) <= set('{}[]":,0123456789abcdefghijklmnopqrstuvwxyz_')
     assert (header.sender, header.recipients) == (COUNTY_A, (CITY, COUNTY_B))
+    assert header.recipient_count == 2
+    assert CITY.encode() not in ref.data[slice(*ref.layout.header)]
     assert header.expires - header.created == int(DEFAULTS.default_lifetime.total_seconds())
 
 
@@ -533,23 +564,33 @@ def _digit_offset(data: bytes, layout: Layout, field: str) -> int:
 REGION_FLIPS: dict[str, tuple[Callable[[bytes, Layout], int], int, str]] = {
     # name: (offset in the bundle, bit, reason the city gets)
     "magic": (lambda d, lay: 3, 0, "bad-magic"),
-    "version": (lambda d, lay: 9, 1, "unsupported-version"),
+    "version": (lambda d, lay: 9, 2, "unsupported-version"),
     "header length": (lambda d, lay: lay.header_length_at, 7, "header-invalid"),
     "header syntax": (lambda d, lay: lay.header[0], 0, "header-invalid"),
     "header id": (lambda d, lay: d.index(b'"id":"', *lay.header) + 6, 0, "unwrap-failed"),
     "header expires": (lambda d, lay: _digit_offset(d, lay, "expires"), 0, "signature"),
     "header priority": (lambda d, lay: _digit_offset(d, lay, "priority"), 0, "signature"),
     "header hop limit": (lambda d, lay: _digit_offset(d, lay, "hop_limit"), 0, "signature"),
-    "header other recipient": (
-        lambda d, lay: d.index(f'"{COUNTY_B}"'.encode(), *lay.header) + 6,
+    # the keys hang in a tree whose root the header carries: any change to a key is seen
+    # before anything is unwrapped
+    "header recipient count": (
+        lambda d, lay: _digit_offset(d, lay, "recipient_count"),
         0,
         "keys-invalid",
     ),
-    "keys count": (lambda d, lay: lay.keys[0] + 1, 0, "keys-invalid"),
+    "keys length": (lambda d, lay: lay.keys[0] + 3, 0, "keys-invalid"),
+    "keys count": (lambda d, lay: lay.keys[0] + 5, 0, "keys-invalid"),
+    "keys leaf index": (lambda d, lay: lay.entries[1].index_at + 1, 0, "keys-invalid"),
     "keys recipient id": (lambda d, lay: lay.entries[0].id_span[0], 0, "keys-invalid"),
-    "keys my wrapped key (enc)": (lambda d, lay: lay.entries[0].wrapped[0], 0, "unwrap-failed"),
-    "keys my wrapped key (tag)": (lambda d, lay: lay.entries[0].wrapped[1] - 1, 7, "unwrap-failed"),
-    "keys another's wrapped key": (lambda d, lay: lay.entries[1].wrapped[0] + 40, 3, "signature"),
+    "keys suite": (lambda d, lay: lay.entries[0].suite_at, 1, "keys-invalid"),
+    "keys my wrapped key (enc)": (lambda d, lay: lay.entries[0].wrapped[0], 0, "keys-invalid"),
+    "keys my wrapped key (tag)": (lambda d, lay: lay.entries[0].wrapped[1] - 1, 7, "keys-invalid"),
+    "keys another's wrapped key": (
+        lambda d, lay: lay.entries[1].wrapped[0] + 40,
+        3,
+        "keys-invalid",
+    ),
+    "keys proof count": (lambda d, lay: lay.keys[1] - 1, 0, "keys-invalid"),
     "first chunk": (lambda d, lay: lay.frames[0].body, 0, "chunk-auth"),
     "middle chunk": (lambda d, lay: lay.frames[len(lay.frames) // 2].body + 100, 4, "chunk-auth"),
     "last chunk": (lambda d, lay: lay.frames[-1].end - 1, 7, "chunk-auth"),
@@ -743,14 +784,17 @@ def test_bad_magic_and_unsupported_versions(net: Net, ref: Reference) -> None:
     net.refuses(CITY, b"XINBAOA\x00" + ref.data[8:], "bad-magic")
     net.refuses(CITY, b"PK\x03\x04" + ref.data[4:], "bad-magic")
     net.refuses(CITY, b"", "truncated")
-    for version in (0, 3, 0xFFFF):
+    for version in (0, 4, 0xFFFF):
         data = ref.data[:8] + struct.pack(">H", version) + ref.data[10:]
         net.refuses(CITY, data, "unsupported-version")
         with pytest.raises(BundleError, match="unsupported-version"):
             read_header(io.BytesIO(data))
-    # a version 2 bundle relabelled as version 1 (unsigned records) does not open: the
-    # version is bound into the key derivation, every chunk and the signature
-    net.refuses(CITY, ref.data[:8] + struct.pack(">H", 1) + ref.data[10:], "unwrap-failed")
+    # a version 3 bundle relabelled as version 2 or 1 (unsigned records) does not open: its
+    # header is not of their form (and the version is bound into the key derivation, every
+    # chunk and the signature, see test_golden's relabelling of version 2)
+    for version in (1, 2):
+        data = ref.data[:8] + struct.pack(">H", version) + ref.data[10:]
+        net.refuses(CITY, data, "header-invalid")
 
 
 def _with_header(data: bytes, header_bytes: bytes) -> bytes:
@@ -939,6 +983,42 @@ def test_a_node_cannot_certify_a_child_under_another_nodes_id(
 # 2. Attacks: surreptitious forwarding, signature stripping and replacement
 
 
+def bare(header: Header) -> Header:
+    """``header`` without what sealing adds (version 3: the recipients' count and root)."""
+    return dataclasses.replace(header, recipient_count=0, recipient_root="")
+
+
+def narrowed(data: bytes, recipients: list[str]) -> bytes:
+    """A copy of ``data`` carrying only ``recipients``' keys, as a relay makes it."""
+    front = bx.read_front(io.BytesIO(data))
+    return bx.narrowed(front, recipients) + data[front.size :]
+
+
+def readdressed(
+    net: Net, ref: Reference, header: Header, key: bytes, kept: list[bx.KeyEntry]
+) -> bytes:
+    """``ref``'s chunks and trailer under ``header``: the ``kept`` keys and one wrapped with
+    the bundle ``key`` for each recipient of ``header`` not among them, in a new tree."""
+    entries = list(kept)
+    for recipient in header.recipients[len(kept) :]:
+        wrapped = bx._SUITE.encrypt(
+            key,
+            x25519.X25519PublicKey.from_public_bytes(net.encryption[recipient]),
+            info=bx._key_info(header, recipient),
+        )
+        entries.append(bx.KeyEntry(len(entries), recipient, bx.SUITE_X25519, wrapped))
+    root = bx._tree_root(len(entries), {e.index: e.leaf() for e in entries}, ())[0]
+    header = dataclasses.replace(header, recipient_count=len(entries), recipient_root=root.hex())
+    header_bytes = header.to_bytes()
+    return (
+        ref.data[:10]
+        + struct.pack(">I", len(header_bytes))
+        + header_bytes
+        + bx._keys_section(entries, [])
+        + ref.data[ref.layout.chunks[0] :]
+    )
+
+
 def _bundle_key(net: Net, data: bytes, me: str) -> bytes:
     """What a legitimate recipient learns: the bundle key."""
     header = read_header(io.BytesIO(data))
@@ -962,42 +1042,20 @@ def test_surreptitious_forwarding_is_detected(net: Net, ref: Reference) -> None:
     # B re-addresses A's very bundle: a new header and a key wrapped for C with the bundle
     # key B unwrapped; ciphertext, chain and A's signature untouched
     key = _bundle_key(net, ref.data, b)
-    header_bytes = as_a.to_bytes()
-    wrapped = bx._SUITE.encrypt(
-        key,
-        x25519.X25519PublicKey.from_public_bytes(net.encryption[c]),
-        info=bx._key_info(as_a, c),
-    )
-    keys_section = struct.pack(">HB", 1, len(c)) + c.encode()
-    keys_section += struct.pack(">H", len(wrapped)) + wrapped
-    layout = ref.layout
-    forwarded = (
-        ref.data[:10]
-        + struct.pack(">I", len(header_bytes))
-        + header_bytes
-        + keys_section
-        + ref.data[layout.chunks[0] :]
-    )
-    net.refuses(c, forwarded, "signature")
+    net.refuses(c, readdressed(net, ref, as_a, key, []), "signature")
     # ... and adding C to A's recipients (keeping theirs) is no better
     widened = dataclasses.replace(ref.header, recipients=(*ref.header.recipients, c))
-    header_bytes = widened.to_bytes()
-    wrapped = bx._SUITE.encrypt(
-        key,
-        x25519.X25519PublicKey.from_public_bytes(net.encryption[c]),
-        info=bx._key_info(widened, c),
-    )
-    old_keys = ref.data[slice(*layout.keys)]
-    keys_section = struct.pack(">H", 3) + old_keys[2:] + struct.pack(">B", len(c)) + c.encode()
-    keys_section += struct.pack(">H", len(wrapped)) + wrapped
-    widened_data = (
-        ref.data[:10]
-        + struct.pack(">I", len(header_bytes))
-        + header_bytes
-        + keys_section
-        + ref.data[layout.chunks[0] :]
-    )
-    net.refuses(c, widened_data, "signature")
+    layout = ref.layout
+    kept = [
+        bx.KeyEntry(i, e.recipient, bx.SUITE_X25519, ref.data[slice(*e.wrapped)])
+        for i, e in enumerate(layout.entries)
+    ]
+    net.refuses(c, readdressed(net, ref, widened, key, kept), "signature")
+    # ... or keeping A's recipients' count and root while swapping a key for C's
+    entry = bx.KeyEntry(1, c, bx.SUITE_X25519, kept[1].wrapped)
+    proof = bx._tree_root(2, {0: kept[0].leaf(), 1: kept[1].leaf()}, (), frozenset({1}))[1]
+    swapped = ref.data[: layout.keys[0]] + bx._keys_section([entry], proof)
+    net.refuses(c, swapped + ref.data[layout.chunks[0] :], "keys-invalid")
     # what B may legitimately do: forward under its own name, which C sees
     own = net.seal(b, [c], records)
     opened = net.open(c, own)
@@ -1230,3 +1288,74 @@ def test_opening_a_large_bundle_stays_well_below_its_size(net: Net, big_bundle: 
     assert peak < 8 * MIB, (
         f"peak {peak / MIB:.0f} MiB for a {big_bundle.path.stat().st_size >> 20} MiB bundle"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Fan-out by subtree (format 3): a relay's narrowed copies
+
+
+def test_a_narrowed_copy_opens_for_the_recipients_it_keeps_and_for_no_one_else(
+    net: Net,
+) -> None:
+    records = reference_records()
+    data = net.seal(COUNTY_A, [PROVINCE, CITY, COUNTY_B], records, limits=SMALL_CHUNKS)
+    copy = narrowed(data, [COUNTY_B])
+    assert len(copy) < len(data)
+    # the sender's header, chunks and trailer, byte for byte: only the keys differ
+    lay, full = parse_layout(copy), parse_layout(data)
+    assert copy[slice(*lay.header)] == data[slice(*full.header)]
+    assert copy[lay.keys[1] :] == data[full.keys[1] :]
+    assert [e.recipient for e in lay.entries] == [COUNTY_B] and len(lay.proof) == 1
+    header = read_header(io.BytesIO(copy))
+    assert header.recipients == (COUNTY_B,) and header.recipient_count == 3
+    assert bx.verify_outer(io.BytesIO(copy), net.root, NOW).id == header.id  # a relay's check
+    assert net.open(COUNTY_B, copy).records == records
+    for other in (PROVINCE, CITY):
+        net.refuses(other, copy, "not-addressed")
+    # narrowed again (the next relay down) and to what it already is: the same bytes
+    assert narrowed(copy, [COUNTY_B]) == copy
+    two = narrowed(data, [PROVINCE, COUNTY_B])
+    assert narrowed(two, [COUNTY_B]) == copy
+    # a relay cannot narrow to a recipient the copy does not carry
+    with pytest.raises(SyncError):
+        narrowed(copy, [CITY])
+
+
+def test_a_narrowed_copys_proof_is_checked_like_the_keys(net: Net) -> None:
+    data = net.seal(COUNTY_A, [PROVINCE, CITY, COUNTY_B], [{"n": 1}])
+    copy = narrowed(data, [CITY])
+    lay = parse_layout(copy)
+    assert len(lay.proof) == 2
+    for span in lay.proof:  # a flipped bit in either hash
+        net.refuses(CITY, flip(copy, span[0] + 7, 3), "keys-invalid")
+    # a hash dropped, or one more, with the lengths made to match
+    for proof in ([copy[slice(*lay.proof[0])]], [copy[slice(*p)] for p in lay.proof] * 2):
+        front = bx.read_front(io.BytesIO(copy))
+        entry = front.entries[0]
+        head = copy[: lay.keys[0]] + bx._keys_section([entry], proof)
+        net.refuses(CITY, head + copy[lay.keys[1] :], "keys-invalid")
+    # the key moved to another leaf index, proof unchanged
+    moved = copy[: lay.entries[0].index_at + 1] + b"\x00" + copy[lay.entries[0].index_at + 2 :]
+    assert moved != copy
+    net.refuses(CITY, moved, "keys-invalid")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    count=st.integers(1, 3000),
+    picks=st.lists(st.integers(0, 2999), min_size=1, max_size=20),
+)
+def test_any_copy_proves_the_same_root_with_a_short_proof(count: int, picks: list[int]) -> None:
+    leaves = {i: hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(count)}
+    root, _ = bx._tree_root(count, leaves, ())
+    keep = frozenset(p % count for p in picks)
+    again, proof = bx._tree_root(count, leaves, (), keep)
+    assert again == root
+    depth = max(1, (count - 1).bit_length())
+    assert len(proof) <= len(keep) * depth
+    # from the kept leaves and the proof alone, as the next hop computes it
+    assert bx._tree_root(count, {i: leaves[i] for i in keep}, proof)[0] == root
+    # one contiguous subtree (a city's counties) costs at most two hashes a level
+    lo = min(keep)
+    block = frozenset(range(lo, min(count, lo + 9)))
+    assert len(bx._tree_root(count, leaves, (), block)[1]) <= 2 * depth

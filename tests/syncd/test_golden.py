@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import io
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,48 @@ def test_the_version_2_golden_bundle_opens_and_its_records_verify() -> None:
     with pytest.raises(BundleError) as info:
         verifier.verify(tampered)
     assert info.value.reason == "record-signature"
+
+
+GOLDEN_V3 = Path(__file__).resolve().parent / "golden" / "v3"
+
+
+@pytest.mark.parametrize("name", ["bundle.xbb", "narrowed.xbb"])
+def test_the_version_3_golden_bundles_open_whole_and_narrowed(name: str) -> None:
+    from syncd.proof import Verifier
+    from tests.syncd.golden.make_v2 import NOW as NOW_V2
+    from tests.syncd.golden.make_v2 import RECORDS as RECORDS_V2
+
+    province = NodeHome(GOLDEN / "140000")
+    root = load_root(province)
+    assert root is not None
+    at = NOW_V2 + timedelta(hours=1)
+    data = (GOLDEN_V3 / name).read_bytes()
+    assert data[:10] == b"XINBAOB\x00\x00\x03"
+    header = read_header(io.BytesIO(data))
+    assert header.recipient_count == 2
+    whole = name == "bundle.xbb"
+    assert header.recipients == (("140000", "140100") if whole else ("140000",))
+    with opened_stream(io.BytesIO(data), "140000", load_keys(province.path, None), root, at) as op:
+        assert op.version == 3 and op.sender is not None
+        verifier = Verifier(op.sender, op.chain, root, at, frozenset())
+        raws = list(op.records)
+    assert [{k: r[k] for k in ("id", "kind", "version", "origin", "payload")} for r in raws] == (
+        RECORDS_V2
+    )
+    item, to = verifier.verify(raws[0])
+    assert (item.origin, to) == ("140200", ("140000", "140100"))
+
+
+def test_a_version_3_bundle_relabelled_as_version_2_does_not_open() -> None:
+    province = NodeHome(GOLDEN / "140000")
+    data = (GOLDEN_V3 / "bundle.xbb").read_bytes()
+    relabelled = data[:8] + b"\x00\x02" + data[10:]
+    with pytest.raises(BundleError) as info:
+        open_bundle(
+            io.BytesIO(relabelled),
+            "140000",
+            load_keys(province.path, None),
+            load_root(province),  # type: ignore[arg-type]
+            datetime(2026, 11, 21, 9, 0, tzinfo=UTC),
+        )
+    assert info.value.reason == "header-invalid"

@@ -571,15 +571,22 @@ def test_slow_and_chunked_bodies_are_cut_off_in_bounded_time(net: Net) -> None:
 
 def chunks_start(data: bytes) -> int:
     """Where the chunk section of a bundle file begins (the documented layout: magic, version,
-    header size and header, then the wrapped keys, each with its recipient id)."""
+    header size and header, then the wrapped keys, each with its recipient id; from version 3
+    each key also has a leaf index and a suite, and the proof's hashes follow)."""
+    (version,) = struct.unpack_from(">H", data, 8)
+    tree = version >= 3
     (size,) = struct.unpack_from(">I", data, 10)
-    pos = 14 + size
+    pos = 14 + size + (4 if tree else 0)  # version 3: the keys section's u32 length
     (count,) = struct.unpack_from(">H", data, pos)
     pos += 2
     for _ in range(count):
-        pos += 1 + data[pos]
+        pos += 2 if tree else 0
+        pos += 1 + data[pos] + (1 if tree else 0)
         (length,) = struct.unpack_from(">H", data, pos)
         pos += 2 + length
+    if tree:
+        (hashes,) = struct.unpack_from(">H", data, pos)
+        pos += 2 + 32 * hashes
     return pos
 
 
