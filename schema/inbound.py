@@ -122,8 +122,8 @@ def _apply_item(store: Store, record: Record, me: str, at: datetime) -> None:
     draft = parse_item(data["content"])
     revision = int(data["revision"])
     held = items.find(store, data["id"])
-    if held is None:
-        items.insert(
+    if held is None:  # parse_item above held it to the input limits
+        items.store_new(
             store,
             data["id"],
             data["origin"],

@@ -43,6 +43,40 @@ def insert(
     content is held to the input limits first, whoever made the draft (a file, a form, a
     forward, a lead); what the store holds is read back as it is (:func:`draft_of`)."""
     checked(draft)
+    store_new(
+        store,
+        item_id,
+        origin,
+        draft,
+        editor=editor,
+        at=at,
+        revision=revision,
+        created_at=created_at,
+        sources=sources,
+        derivation=derivation,
+        signer=signer,
+        signed_at=signed_at,
+    )
+    return get(store, item_id)
+
+
+def store_new(
+    store: Store,
+    item_id: str,
+    origin: str,
+    draft: ItemDraft,
+    *,
+    editor: str,
+    at: datetime,
+    revision: int = 1,
+    created_at: datetime | None = None,
+    sources: tuple[str, ...] = (),
+    derivation: str = "",
+    signer: str = "",
+    signed_at: datetime | None = None,
+) -> int:
+    """:func:`insert` of a draft already held to the input limits (one parsed from a
+    received record, ``parse_item`` untrusted), without reading it back: its row's seq."""
     created = created_at or at
     with store.write() as db:
         cursor = db.execute(
@@ -74,7 +108,7 @@ def insert(
             [seq, index_text(draft.title), index_text(draft.body)],
         )
         _keep_sketch(db, seq, item_id, origin, draft, created)
-    return get(store, item_id)
+    return seq
 
 
 def revise(
@@ -215,7 +249,7 @@ def _keep_sketch(
 
 
 def _content_columns(draft: ItemDraft) -> list[Any]:
-    incident = draft_to_dict(draft).get("incident")
+    incident = draft_to_dict(draft).get("incident") if draft.incident is not None else None
     return [
         draft.title,
         draft.body,

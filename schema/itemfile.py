@@ -9,7 +9,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -262,10 +262,15 @@ def parse_item(
     )
 
 
+_DRAFT_FIELDS = tuple(f.name for f in fields(ItemDraft))
+
+
 def draft_to_dict(draft: ItemDraft) -> dict[str, Any]:
     """The item-file mapping of a draft, JSON-ready (enums as their Chinese values)."""
+    # the fields read one level deep (asdict copied the whole tree, the incident and the
+    # attachments only to have them replaced below: a third of applying a received item)
     out: dict[str, Any] = {
-        k: v for k, v in asdict(draft).items() if k != "incident" and v not in ("", ())
+        k: v for k in _DRAFT_FIELDS if k != "incident" and (v := getattr(draft, k)) not in ("", ())
     }
     out["to"] = list(draft.to)
     for key in ("category", "urgency", "classification"):

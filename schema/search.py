@@ -13,15 +13,25 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # CJK ideographs (URO, Ext A, compatibility) plus kana and hangul, searched per character.
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 _RUN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+", re.UNICODE)
 _CJK_START = re.compile(rf"[{_CJK}]")
+_TOKEN_RUN = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)", re.UNICODE)  # (CJK run, word)
+
+
+@lru_cache(maxsize=64)
+def fold(text: str) -> str:
+    """NFKC (full-width digits, letters and punctuation become ASCII) and lower case. Kept
+    for the last few texts: an item's title and body are folded for the index and again for
+    its near-duplicate sketch as it is stored."""
+    return unicodedata.normalize("NFKC", text).lower()
 
 
 def _runs(text: str) -> list[str]:
-    return _RUN.findall(unicodedata.normalize("NFKC", text).lower())
+    return _RUN.findall(fold(text))
 
 
 def _is_cjk(run: str) -> bool:
@@ -31,12 +41,12 @@ def _is_cjk(run: str) -> bool:
 def index_text(text: str) -> str:
     """The space-separated token string stored in the FTS5 table for ``text``."""
     tokens: list[str] = []
-    for run in _runs(text):
-        if _is_cjk(run):
+    for run, word in _TOKEN_RUN.findall(fold(text)):
+        if run:
             tokens.extend(map(str.__add__, run, run[1:]))  # each bigram …
             tokens.append(run[-1])  # … and the lone last character
         else:
-            tokens.append(run)
+            tokens.append(word)
     return " ".join(tokens)
 
 

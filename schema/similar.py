@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import re
 import tomllib
-import unicodedata
 import zlib
 from array import array
 from collections import Counter
@@ -42,6 +41,7 @@ from functools import cache
 from itertools import combinations
 from pathlib import Path
 
+from schema import search
 from schema.datafile import data_text
 from schema.error import ConfigError, reason
 from schema.fixture import SampleItem, load_items
@@ -129,7 +129,7 @@ def default_rules() -> SimilarRules:
 
 def fold(text: str) -> str:
     """NFKC (full-width digits, letters and punctuation become ASCII) and lower case."""
-    return unicodedata.normalize("NFKC", text).lower()
+    return search.fold(text)
 
 
 def normalize(text: str) -> str:

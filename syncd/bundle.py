@@ -59,6 +59,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import struct
@@ -232,12 +233,11 @@ class Header:
         return header
 
 
+_HASH_HEX = re.compile(r"[0-9a-f]{64}")
+
+
 def _is_hash_hex(value: object) -> bool:
-    return (
-        isinstance(value, str)
-        and len(value) == 2 * HASH_BYTES
-        and all(c in "0123456789abcdef" for c in value)
-    )
+    return isinstance(value, str) and _HASH_HEX.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,7 @@ class Receiver:
         self._owed: dict[str, list[tuple[str, int]]] = {}  # sender → (bundle, priority)
         # receipts of this batch, noted in the spool only after the store committed
         self._receipts: list[tuple[str, str, str]] = []  # (bundle, recipient, at)
+        self._revoked: frozenset[str] = frozenset()
         # a received batch is durable at its commit, before its ids enter the seen-set
         self.store.db.execute("PRAGMA synchronous = FULL")
 
@@ -165,6 +166,8 @@ class Receiver:
             try:
                 self._owed = {}
                 self._receipts = []
+                # read once a batch (and again after a revocation notice applied in it)
+                self._revoked = revoked_in(self.spool)
                 with self.store.write():
                     for path in files[:limit]:
                         if taken >= BATCH or time.monotonic() - started > BATCH_SECONDS:
@@ -209,7 +212,7 @@ class Receiver:
             try:
                 header = read_header(fh, self.limits)
                 fh.seek(0)
-                revoked = revoked_in(self.spool)
+                revoked = self._revoked
                 count = 0
                 if me not in header.recipients:
                     verify_outer(fh, self.root, now, self.limits, revoked)
@@ -260,6 +263,8 @@ class Receiver:
                 if trust is not None:
                     authority.check(record, me, to)
                     trust(self.home, raw, self.root, now, self.store)
+                    if record.kind == revocation.KIND:  # counts for the rest of the batch
+                        self._revoked = revoked_in(self.spool)
                 elif apply(self.store, record, me, to=to).outcome is Outcome.APPLIED:
                     count += 1
             for staged in op.attachments:

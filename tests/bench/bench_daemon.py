@@ -79,6 +79,7 @@ from syncd.engine import MAX_RECORDS_PER_PASS
 from syncd.home import init_node
 from syncd.keys import load_keys
 from syncd.outgoing import Outgoing
+from syncd.proof import sign
 from syncd.receive import BATCH, BATCH_SECONDS
 from syncd.route import Routes
 from syncd.spool import SUFFIX, Spool, content_name
@@ -380,7 +381,8 @@ def seal_bundles(
     for record in records:
         header = new_header(me, [recipient], datetime.now(UTC), priority=0, classification=rank)
         buffer = io.BytesIO()
-        seal(header, [record], keys, chain, public, buffer)
+        # each record signed by its maker for its addressee, as the daemon seals it
+        seal(header, [sign(record, [recipient], keys)], keys, chain, public, buffer)
         data = buffer.getvalue()
         path = folder / content_name(data)
         path.write_bytes(data)
