@@ -59,6 +59,12 @@ FEED_CHECK_SECONDS = 5.0  # the feed sources are checked at least this often (sy
 USER_AGENT = "xinbao-syncd (feed reader)"
 CHECK_WORKERS = 4  # upload checks at once (each reads a whole bundle file)
 SHUTDOWN_SECONDS = 5  # in-flight requests may finish this long after SIGTERM
+# a push sends small bundles together (one request, one fsync at the peer): at most this many
+# or this many bytes a request; a bundle larger than BATCH_ONE_MAX goes on its own
+BATCH_BUNDLES = 256
+BATCH_BYTES = 4 << 20
+BATCH_ONE_MAX = 256 << 10
+PUSH_LIMIT = 1024  # hops looked at per link per pass
 
 
 class Daemon:
@@ -85,6 +91,7 @@ class Daemon:
         self._store_version: int | None = None
         self._status: dict[str, Any] | None = None  # as last written to the status file
         self._status_at = 0.0
+        self._single: set[str] = set()  # peers that take no batches (an earlier release)
 
     async def run_in_engine(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the engine's thread."""
@@ -291,31 +298,103 @@ class Daemon:
     async def _push_link(
         self, client: httpx.AsyncClient, peer: str, url: str, ceiling: int
     ) -> None:
+        """Hand what waits for ``peer`` over: most urgent first, small bundles together in
+        batches (``http.push_batch``), large ones on their own (resumable above
+        ``limits.resume_above``). Stops at the first failure of the link."""
         eng = self.eng
-        intervals = eng.settings.intervals
         now = datetime.now(UTC).timestamp()
-        hops = await self.run_in_engine(eng.outgoing.due, peer, now, ceiling)
-        for hop in hops:  # most urgent first
-            try:
-                resume_above = eng.settings.limits.resume_above
-                await http.push(client, url, eng.me, eng.receiver.keys, hop.path, resume_above)
-            except http.Refused as exc:
-                log.error("%s refused bundle %s for good: %s", peer, hop.bundle_id, exc)
-                await self.run_in_engine(eng.outgoing.handed, hop, now)
+        hops = await self.run_in_engine(eng.outgoing.due, peer, now, ceiling, PUSH_LIMIT)
+        small_max = min(eng.settings.limits.resume_above, BATCH_ONE_MAX)
+        batch: list[Any] = []
+        for hop in hops:
+            small = hop.size <= small_max and peer not in self._single
+            room = len(batch) < BATCH_BUNDLES and sum(h.size for h in batch) + hop.size
+            if small and room and room <= BATCH_BYTES:
+                batch.append(hop)
                 continue
-            except FileNotFoundError:
-                # the child pulled it meanwhile and its file was collected: nothing to send,
-                # and nothing wrong with the link
-                log.info("bundle %s for %s was taken by a pull meanwhile", hop.bundle_id, peer)
-                await self.run_in_engine(eng.outgoing.handed, hop, now)  # its row, if any
-                continue
-            except (httpx.HTTPError, OSError) as exc:
-                log.warning("cannot send bundle %s to %s: %s", hop.bundle_id, peer, exc)
-                backoff = (intervals.retry_min, intervals.retry_max)
-                await self.run_in_engine(eng.outgoing.failed, hop, str(exc), now, *backoff)
-                return  # the link is down: the rest waits for its backoff too
-            await self.run_in_engine(eng.outgoing.handed, hop, datetime.now(UTC).timestamp())
-            log.info("handed bundle %s to %s", hop.bundle_id, peer)
+            if batch and not await self._push_batch(client, peer, url, batch, now):
+                return
+            batch = [hop] if small else []
+            if not small and not await self._push_one(client, peer, url, hop, now):
+                return
+        if batch:
+            await self._push_batch(client, peer, url, batch, now)
+
+    async def _push_batch(
+        self, client: httpx.AsyncClient, peer: str, url: str, batch: list[Any], now: float
+    ) -> bool:
+        """Send ``batch`` in one request; whether the link is still up. A peer without
+        batches, a batch refused whole (too large for the peer, a file gone meanwhile) is
+        sent one by one instead."""
+        eng = self.eng
+        if len(batch) == 1 or peer in self._single:
+            return await self._one_by_one(client, peer, url, batch, now)
+        try:
+            outcomes = await http.push_batch(
+                client, url, eng.me, eng.receiver.keys, [hop.path for hop in batch]
+            )
+        except http.NoBatch:
+            log.info("%s takes no batches: sending one bundle a request", peer)
+            self._single.add(peer)
+            return await self._push_batch(client, peer, url, batch, now)
+        except (http.Refused, FileNotFoundError) as exc:
+            log.info("batch of %d for %s not taken whole (%s): one by one", len(batch), peer, exc)
+            return await self._one_by_one(client, peer, url, batch, now)
+        except (httpx.HTTPError, OSError) as exc:
+            log.warning("cannot send %d bundles to %s: %s", len(batch), peer, exc)
+            await self._failed(batch, str(exc), now)
+            return False
+        done = []
+        for hop, (status, message) in zip(batch, outcomes, strict=True):
+            if status == "taken":
+                done.append(hop)
+            elif status:
+                why = f"{status} {message}"
+                log.error("%s refused bundle %s for good: %s", peer, hop.bundle_id, why)
+                done.append(hop)
+        await self.run_in_engine(eng.outgoing.handed_many, done, datetime.now(UTC).timestamp())
+        log.info("handed %d bundles to %s in one request", len(done), peer)
+        return True
+
+    async def _one_by_one(
+        self, client: httpx.AsyncClient, peer: str, url: str, hops: list[Any], now: float
+    ) -> bool:
+        for hop in hops:
+            if not await self._push_one(client, peer, url, hop, now):
+                return False
+        return True
+
+    async def _push_one(
+        self, client: httpx.AsyncClient, peer: str, url: str, hop: Any, now: float
+    ) -> bool:
+        """Send one bundle; whether the link is still up."""
+        eng = self.eng
+        try:
+            resume_above = eng.settings.limits.resume_above
+            await http.push(client, url, eng.me, eng.receiver.keys, hop.path, resume_above)
+        except http.Refused as exc:
+            log.error("%s refused bundle %s for good: %s", peer, hop.bundle_id, exc)
+            await self.run_in_engine(eng.outgoing.handed, hop, now)
+            return True
+        except FileNotFoundError:
+            # the child pulled it meanwhile and its file was collected: nothing to send,
+            # and nothing wrong with the link
+            log.info("bundle %s for %s was taken by a pull meanwhile", hop.bundle_id, peer)
+            await self.run_in_engine(eng.outgoing.handed, hop, now)  # its row, if any
+            return True
+        except (httpx.HTTPError, OSError) as exc:
+            log.warning("cannot send bundle %s to %s: %s", hop.bundle_id, peer, exc)
+            await self._failed([hop], str(exc), now)
+            return False  # the link is down: the rest waits for its backoff too
+        await self.run_in_engine(eng.outgoing.handed, hop, datetime.now(UTC).timestamp())
+        log.info("handed bundle %s to %s", hop.bundle_id, peer)
+        return True
+
+    async def _failed(self, hops: list[Any], error: str, now: float) -> None:
+        intervals = self.eng.settings.intervals
+        backoff = (intervals.retry_min, intervals.retry_max)
+        for hop in hops:
+            await self.run_in_engine(self.eng.outgoing.failed, hop, error, now, *backoff)
 
     async def _poll_parent(self) -> None:
         """A child whose parent has an HTTP link pulls in a long poll: the parent holds the

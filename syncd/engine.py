@@ -17,6 +17,7 @@ import errno
 import logging
 import os
 import secrets
+import shutil
 import stat
 from contextlib import suppress
 from dataclasses import dataclass
@@ -38,7 +39,17 @@ from syncd.enrolment import ISSUED_DIR, encryption_keys, load_chain
 from syncd.error import TrustError
 from syncd.keys import KEY_DIR, copy_durably
 from syncd.receive import APPLIED, DUPLICATE, RECEIPT_KIND, ImportReport, Receiver
-from syncd.spool import SUFFIX, NotRegularFile, escaped, file_kind, open_regular, safe_name
+from syncd.spool import (
+    BATCH_SUFFIX,
+    CHECKED,
+    SUFFIX,
+    NotRegularFile,
+    batch_frames,
+    escaped,
+    file_kind,
+    open_regular,
+    safe_name,
+)
 from syncd.transfer import Group, grouped, seal_queued
 
 log = logging.getLogger("xinbao.syncd")
@@ -277,19 +288,60 @@ class Engine:
             else:
                 aside = self.spool.quarantine_folder / "entries"
                 self._set_aside(path, info, aside, now, report)
-        if not files and not _any(report):
+        batches = self._split_batches()
+        parts = [part for _, _, batch in batches for part in batch]
+        if not files and not parts and not _any(report):
             return None
-        received, failed = self._receive(files, now, frozenset())
+        received, failed = self._receive(files + parts, now, frozenset())
         report.merge(received)
-        for path in files:
-            if path in failed:
-                continue
+        done = [p for p in files if p not in failed]
+        for path, scratch, batch in batches:
+            if not any(part in failed for part in batch):
+                done.append(path)  # every bundle of it received: the batch is done
+                with contextlib.suppress(OSError):
+                    CHECKED.take(path.stat())
+            shutil.rmtree(scratch, ignore_errors=True)
+        for path in done:
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
                 self._once(("unlink", path), "cannot delete %s: %s", escaped(str(path)), _why(exc))
         _log_report(report)
         return report
+
+    def _split_batches(self) -> list[tuple[Path, Path, list[Path]]]:
+        """The batch files an upload left in ``spool/in`` (``syncd/http.py`` ``take_batch``),
+        each split into its bundles in a scratch folder: (batch, scratch, bundle files). The
+        batch file is the durable copy until all its bundles are received, so the parts are
+        not synced; after a crash the batch is split and received again (the seen-set keeps
+        anything from being applied twice)."""
+        out: list[tuple[Path, Path, list[Path]]] = []
+        largest = self.receiver.limits.max_bundle_bytes
+        for path in sorted(self.incoming.glob(f"batch-*{BATCH_SUFFIX}")):
+            scratch = self.incoming / f".split-{path.stem}"
+            try:
+                shutil.rmtree(scratch, ignore_errors=True)
+                scratch.mkdir()
+                parts: list[Path] = []
+                with open_regular(path) as fh:
+                    info = os.fstat(fh.fileno())
+                    checked = CHECKED.has(info)  # each part checked when the batch came in
+                    for index, (offset, length) in enumerate(
+                        batch_frames(fh, info.st_size, largest)
+                    ):
+                        part = scratch / f"{index:05d}{SUFFIX}"
+                        fh.seek(offset)
+                        with open(part, "wb") as out_fh:
+                            out_fh.write(fh.read(length))
+                        if checked:
+                            CHECKED.add(os.stat(part))
+                        parts.append(part)
+            except (OSError, ValueError) as exc:  # ours, checked when taken: not expected
+                self._once(("batch", path), "cannot split batch %s: %s", escaped(str(path)), exc)
+                shutil.rmtree(scratch, ignore_errors=True)
+                continue
+            out.append((path, scratch, parts))
+        return out
 
     def sweep(self, now: datetime) -> int:
         """Delete interrupted uploads nobody resumed (and temporary files a crash left) after
@@ -315,6 +367,7 @@ class Engine:
         return [
             *(self.incoming / "partial").glob("*.part"),
             *self.incoming.glob(".upload-*.part"),
+            *self.incoming.glob(".batch-*.part*"),
             *self.incoming.glob(".pull-*.part"),
         ]
 

@@ -7,6 +7,16 @@ Endpoints (``/v1``):
   answer: ``200 {"id": …}`` means the node has taken custody (the hop receipt). Bundles from
   nodes that are not enrolled in this deployment are not kept (403); other refusals are 422
   with the reason code; too large 413; too many uploads from one peer per minute 429.
+* ``POST /v1/batch`` — several small bundles in one request: the body is frames of ``u32
+  length · bundle`` (at most ``syncd.spool.MAX_BATCH_FRAMES``), signed like ``POST
+  /v1/bundles`` (``content-length=N``). It is written once, fsync'd once, and each bundle in
+  it checked as one upload is; the good ones are kept together as one batch file in
+  ``spool/in`` (the engine splits it) and the answer is per bundle: ``200 {"taken": [{index,
+  id}], "refused": [{index, reason, message}]}``. A body that is not a batch (a frame empty,
+  cut short or past the bundle limit, too many frames) is refused whole, 400 ``batch-invalid``,
+  nothing kept. A daemon pushes small bundles this way (``syncd/daemon.py``: up to
+  ``BATCH_BUNDLES`` or ``BATCH_BYTES`` a request) and falls back to one a request for a peer
+  that answers 404.
 * ``HEAD /v1/uploads/{key}`` and ``PATCH /v1/uploads/{key}`` — a resumable upload of a large
   bundle (``key``: the bundle id). HEAD answers how many bytes the node durably holds
   (``Upload-Offset``; 404 for none); PATCH sends bytes from ``Upload-Offset`` (which must be
@@ -90,7 +100,7 @@ from syncd.config import HttpLimits
 from syncd.enrolment import ISSUED_DIR, load_chain
 from syncd.error import TrustError
 from syncd.keys import KEY_DIR, NodeKeys, fsync_dir
-from syncd.spool import SUFFIX, open_regular
+from syncd.spool import BATCH_SUFFIX, CHECKED, FRAME, SUFFIX, batch_frames, open_regular
 
 log = logging.getLogger("xinbao.syncd")
 
@@ -109,6 +119,7 @@ _SIGNATURE = re.compile(r"[0-9a-f]{128}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _NAME = re.compile(r"[0-9A-Za-z_.-]{1,128}")
 _POST = "post:"  # reservations of POST bodies (no resumable key contains a colon)
+BATCH_PATH = "/v1/batch"  # several small bundles in one request body (u32 length · bundle …)
 # 403s about the link, not about the bundle: the client keeps the bundle and retries later
 _LINK_REASONS = frozenset({"unknown-node", "revoked-node", "expired-node"})
 
@@ -318,7 +329,65 @@ def take_custody(
     final = incoming / f"{header.sender}-{header.id}{SUFFIX}"  # both signed
     os.replace(path, final)
     fsync_dir(incoming)
+    CHECKED.add(os.stat(final))  # the engine relays it without checking it again
     return header
+
+
+def take_batch(
+    path: Path, incoming: Path, root: x509.Certificate, revoked: frozenset[str], max_bundle: int
+) -> tuple[list[tuple[int, str]], list[tuple[int, str, str]]]:
+    """:func:`take_custody` for an uploaded batch (``syncd.spool.batch_frames``): each bundle
+    in it checked as one upload is, the good ones kept in ``incoming`` as one batch file —
+    the upload itself when all are good, so custody of a batch costs one fsync, not one a
+    bundle. Returns (index, bundle id) of those taken and (index, reason, message) of those
+    refused. Raises :class:`BundleError` ``batch-invalid`` for a body that is not a batch."""
+    now = datetime.now(UTC)
+    taken: list[tuple[int, str, int, int]] = []
+    refused: list[tuple[int, str, str]] = []
+    with open(path, "rb") as fh:
+        try:
+            frames = batch_frames(fh, os.fstat(fh.fileno()).st_size, max_bundle)
+        except ValueError as exc:
+            raise BundleError("batch-invalid", f"批量上传格式不符：{exc}") from exc
+        for index, (offset, length) in enumerate(frames):
+            reads = _CappedReads(_Region(fh, offset, length), length)
+            try:
+                header = verify_outer(cast(IO[bytes], reads), root, now, None, revoked)
+            except BundleError as exc:
+                refused.append((index, exc.reason, exc.message))
+                continue
+            taken.append((index, header.id, offset, length))
+        keep = path
+        if taken and refused:  # only the good ones are kept
+            keep = path.with_name(path.name + ".good")
+            with open(keep, "wb") as out:
+                for _, _, offset, length in taken:
+                    fh.seek(offset - FRAME)
+                    out.write(fh.read(FRAME + length))
+                _sync(out)
+    if taken:
+        final = incoming / f"batch-{secrets.token_hex(8)}{BATCH_SUFFIX}"
+        os.replace(keep, final)
+        fsync_dir(incoming)
+        CHECKED.add(os.stat(final))  # each of its parts, as the engine splits it
+    return [(i, bundle_id) for i, bundle_id, _, _ in taken], refused
+
+
+class _Region:
+    """Reads of one part of an open file, as if it were the whole file."""
+
+    def __init__(self, fh: IO[bytes], start: int, length: int) -> None:
+        self.fh, self.start, self.length, self.at = fh, start, length, 0
+
+    def read(self, n: int = -1) -> bytes:
+        left = self.length - self.at
+        n = left if n < 0 else min(n, left)
+        if n <= 0:
+            return b""
+        self.fh.seek(self.start + self.at)
+        data = self.fh.read(n)
+        self.at += len(data)
+        return data
 
 
 class _CappedReads:
@@ -327,7 +396,7 @@ class _CappedReads:
     after bounded work instead of being walked for seconds (and then kept, for nobody can
     open it)."""
 
-    def __init__(self, fh: IO[bytes], size: int) -> None:
+    def __init__(self, fh: IO[bytes] | _Region, size: int) -> None:
         self.fh = fh
         self.left = CHECK_READS_FREE + size // CHECK_BYTES_PER_READ
 
@@ -546,6 +615,64 @@ def make_app(
             partials.release(peer, slot)
             tmp.unlink(missing_ok=True)
 
+    async def batch(request: Request) -> Response:
+        """Several bundles in one body (``u32 length · bundle``, repeated): each checked as a
+        single upload is, the good ones kept together (one fsync), the answer per bundle."""
+        length = _declared_length(request, limits().max_upload_bytes)
+        if isinstance(length, Refusal):
+            return _refuse(request, length)
+        peer = await authenticate(request, length_fields(length))
+        if isinstance(peer, Refusal):
+            return _refuse(request, peer)
+        if not allowed(peer):
+            return _refuse(request, Refusal(429, "rate-limited", "上传过于频繁"), peer)
+        slot = _POST + secrets.token_hex(8)
+        full = partials.reserve(peer, slot, length, limits())
+        if full is not None:
+            return _refuse(request, full, peer)
+        tmp = incoming / f".batch-{secrets.token_hex(8)}.part"
+        try:
+            size = 0
+            with open(tmp, "wb") as fh:
+                async for piece in _body(request, length, limits()):
+                    size += len(piece)
+                    fh.write(piece)
+                await check(_sync, fh)
+            if size != length:
+                return _refuse(request, Refusal(400, "incomplete", "上传不完整"), peer)
+            largest = Limits.load().max_bundle_bytes
+            try:
+                taken, refused = await check(take_batch, tmp, incoming, root, revoked(), largest)
+            except BundleError as exc:
+                return _refuse(request, Refusal(400, exc.reason, exc.message), peer)
+            if taken:
+                wake()
+            log.info(
+                "batch taken: %d bundles, %d refused %s, peer=%s",
+                len(taken),
+                len(refused),
+                sorted({reason for _, reason, _ in refused}),
+                peer,
+            )
+            return JSONResponse(
+                {
+                    "taken": [{"index": i, "id": bundle_id} for i, bundle_id in taken],
+                    "refused": [
+                        {"index": i, "reason": reason, "message": message}
+                        for i, reason, message in refused
+                    ],
+                }
+            )
+        except _Cut as cut:
+            return _refuse(request, cut.refusal, peer)
+        except ClientDisconnect:
+            log.warning("upload broken off: peer=%s path=%s (nothing kept)", peer, BATCH_PATH)
+            return Response(status_code=400)
+        finally:
+            partials.release(peer, slot)
+            for leftover in (tmp, tmp.with_name(tmp.name + ".good")):
+                leftover.unlink(missing_ok=True)
+
     def upload_key(request: Request) -> str | Refusal:
         key = str(request.path_params["key"])
         if not _KEY.fullmatch(key):
@@ -700,6 +827,7 @@ def make_app(
     app = Starlette(
         routes=[
             Route("/v1/bundles", upload, methods=["POST"]),
+            Route(BATCH_PATH, batch, methods=["POST"]),
             Route("/v1/uploads/{key}", upload_offset, methods=["HEAD"]),
             Route("/v1/uploads/{key}", upload_piece, methods=["PATCH"]),
             Route("/v1/health", health, methods=["GET"]),
@@ -797,6 +925,53 @@ def _where(scope: Scope) -> str:
 
 class Refused(Exception):
     """The peer refused a bundle for good (a 4xx about the bundle, not about the link)."""
+
+
+class NoBatch(Exception):
+    """The peer does not take batches (a node of an earlier release): send one by one."""
+
+
+async def push_batch(
+    client: httpx.AsyncClient, url: str, me: str, keys: NodeKeys, paths: list[Path]
+) -> list[tuple[str, str]]:
+    """Upload several bundle files in one request (``BATCH_PATH``); for each, in order,
+    ("taken", bundle id) or (reason, message) when the peer refused it for good, or ("", "")
+    when the answer does not say (left for the next try). Raises httpx errors for a transient
+    failure of the whole request, :class:`Refused` for a permanent one, :class:`NoBatch`
+    when the peer has no such endpoint."""
+    sizes = [path.stat().st_size for path in paths]
+    total = sum(FRAME + size for size in sizes)
+    headers = {
+        **signed_headers(keys, me, "POST", BATCH_PATH, length_fields(total)),
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(total),
+    }
+    response = await client.post(
+        url.rstrip("/") + BATCH_PATH, content=_frames(paths, sizes), headers=headers
+    )
+    if response.status_code in (404, 405):
+        raise NoBatch(f"{response.status_code}")
+    if response.status_code != 200:
+        _custody(response)  # raises: Refused, or an httpx error for a transient status
+    outcomes = [("", "")] * len(paths)
+    try:
+        answer = response.json()
+        for taken in answer.get("taken", []):
+            outcomes[int(taken["index"])] = ("taken", str(taken["id"]))
+        for refused in answer.get("refused", []):
+            outcomes[int(refused["index"])] = (str(refused["reason"]), str(refused["message"]))
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise httpx.HTTPError(f"unreadable batch answer: {exc}") from exc
+    return outcomes
+
+
+async def _frames(paths: list[Path], sizes: list[int]) -> AsyncIterator[bytes]:
+    """Each file as ``u32 length · bytes`` (the length as measured before: a file that
+    changed meanwhile makes the body's length wrong, and the peer refuses it whole)."""
+    for path, size in zip(paths, sizes, strict=True):
+        yield size.to_bytes(FRAME, "big")
+        async for piece in _pieces(path):
+            yield piece
 
 
 async def push(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from syncd.bundle import TREE_VERSION, Header, narrowed, read_front
+from syncd.bundle import TREE_VERSION, Front, Header, narrowed, read_front
 from syncd.keys import fsync_dir
 from syncd.spool import SUFFIX, Spool, open_regular
 
@@ -71,34 +71,77 @@ class Outgoing:
         self.folder = spool.root / "out"
         self.folder.mkdir(exist_ok=True)
         self.db.executescript(_SCHEMA)
+        self._unsettled = False  # files kept whose folder entry is not synced yet
 
     # -- custody --------------------------------------------------------------------------
 
     def keep(self, source: Path, head: bytes = b"", skip: int = 0) -> Path:
         """A durable copy of a bundle file in ``spool/out``, named by its content (never by
         the name it arrived under, which another node chose); with ``head``, the copy starts
-        with it in place of the first ``skip`` bytes of ``source``."""
+        with it in place of the first ``skip`` bytes of ``source``.
+
+        A whole file is kept by a hard link where it can be (a relay's custody: one read to
+        name it, no second copy of its bytes); the folder's entry is made durable by
+        :meth:`settle`, once for every file kept since."""
         tmp = self.folder / f".keep-{secrets.token_hex(8)}.part"
-        digest = hashlib.sha256(head)
         try:
-            with open_regular(source) as src, open(tmp, "wb") as dst:
-                dst.write(head)
-                src.seek(skip)
-                while block := src.read(1 << 20):
-                    digest.update(block)
-                    dst.write(block)
-                dst.flush()
-                os.fsync(dst.fileno())
-            final = self.folder / (digest.hexdigest() + SUFFIX)
+            with open_regular(source) as src:
+                linked = None if head else self._linked(source, src, tmp)
+                if linked is not None:
+                    final = self.folder / (linked + SUFFIX)
+                else:
+                    digest = hashlib.sha256(head)
+                    with open(tmp, "wb") as dst:
+                        dst.write(head)
+                        src.seek(skip)
+                        while block := src.read(1 << 20):
+                            digest.update(block)
+                            dst.write(block)
+                        dst.flush()
+                        os.fsync(dst.fileno())
+                    final = self.folder / (digest.hexdigest() + SUFFIX)
             if final.is_file():  # the same content, kept before
                 return final
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-        fsync_dir(self.folder)
+        self._unsettled = True
         return final
 
-    def hand(self, source: Path, hops: dict[str, list[str]], now: float) -> None:
+    @staticmethod
+    def _linked(source: Path, src: Any, tmp: Path) -> str | None:
+        """Hard-link ``source`` (open as ``src``) as ``tmp``, its bytes synced: its SHA-256
+        (hex); None (nothing made, ``src`` rewound) where a link cannot be made — another
+        file system, a name that no longer is the file that was opened."""
+        opened = os.fstat(src.fileno())
+        digest = hashlib.sha256()
+        while block := src.read(1 << 20):
+            digest.update(block)
+        try:
+            named = source.lstat()
+            if (named.st_dev, named.st_ino) != (opened.st_dev, opened.st_ino):
+                raise OSError("not the file opened")
+            os.link(source, tmp, follow_symlinks=False)
+        except OSError:
+            src.seek(0)
+            return None
+        os.fsync(src.fileno())  # the inode's data: cheap where the file was synced already
+        return digest.hexdigest()
+
+    def settle(self) -> None:
+        """Make the entries of files kept since the last call durable (one folder sync)."""
+        if self._unsettled:
+            fsync_dir(self.folder)
+            self._unsettled = False
+
+    def hand(
+        self,
+        source: Path,
+        hops: dict[str, list[str]],
+        now: float,
+        settle: bool = True,
+        front: Front | None = None,
+    ) -> None:
         """Hand a bundle to each next hop in ``hops`` (neighbour → the recipients reached
         through it), in custody in ``spool/out``.
 
@@ -106,11 +149,23 @@ class Outgoing:
         the keys of the recipients below it (``syncd.bundle.narrowed``; the sender's header,
         chunks and signature unchanged), so a notice to every county costs each link its
         own subtree, not the whole list. A copy carrying exactly what ``source`` carries is
-        ``source`` itself; older versions go whole."""
+        ``source`` itself; older versions go whole. ``settle=False``: the caller calls
+        :meth:`settle` (once for a batch) before it lets go of ``source``. ``front``: the
+        front of ``source``, where the caller has read it already."""
         if not hops:
             return
-        with open_regular(source) as fh:
-            front = read_front(fh)
+        try:
+            self._hand(source, hops, now, front)
+        finally:
+            if settle:
+                self.settle()
+
+    def _hand(
+        self, source: Path, hops: dict[str, list[str]], now: float, front: Front | None
+    ) -> None:
+        if front is None:
+            with open_regular(source) as fh:
+                front = read_front(fh)
         header, present = front.header, set(front.header.recipients)
         whole = front.version < TREE_VERSION or all(set(r) == present for r in hops.values())
         if whole:
@@ -181,12 +236,21 @@ class Outgoing:
 
     def handed(self, hop: Hop, now: float) -> None:
         """The neighbour took custody of the bundle."""
+        self.handed_many([hop], now)
+
+    def handed_many(self, hops: list[Hop], now: float) -> None:
+        """The neighbour took custody of these bundles (one transaction: a batch upload)."""
+        if not hops:
+            return
         with self.db:
-            self.db.execute(
-                "DELETE FROM hop WHERE bundle_id = ? AND peer = ?", (hop.bundle_id, hop.peer)
+            self.db.executemany(
+                "DELETE FROM hop WHERE bundle_id = ? AND peer = ?",
+                [(hop.bundle_id, hop.peer) for hop in hops],
             )
-            self._contact(hop.peer, now, "")
-        self._collect(hop.path)
+            for peer in {hop.peer for hop in hops}:
+                self._contact(peer, now, "")
+        for hop in hops:
+            self._collect(hop.path)
 
     def failed(self, hop: Hop, error: str, now: float, retry_min: float, retry_max: float) -> float:
         """A try failed: back off (exponential, with jitter). When the next try is due."""

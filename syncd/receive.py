@@ -19,6 +19,7 @@ in between leaves the receipt to be applied again, never counted without ``deliv
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -40,7 +41,15 @@ from schema.state import mark_delivered
 from schema.store import Store
 from schema.vocabulary import Classification
 from syncd import revocation
-from syncd.bundle import BundleError, Header, Limits, opened_stream, read_header, verify_outer
+from syncd.bundle import (
+    BundleError,
+    Front,
+    Header,
+    Limits,
+    opened_stream,
+    read_front,
+    verify_outer,
+)
 from syncd.enrolment import CERT_KIND, learn, load_root
 from syncd.error import TrustError
 from syncd.keys import NodeKeys, load_keys, passphrase_from_env
@@ -48,7 +57,7 @@ from syncd.outgoing import Outgoing
 from syncd.proof import Verifier, unsigned
 from syncd.revocation import revoked_in
 from syncd.route import Routes
-from syncd.spool import Spool, escaped, open_regular
+from syncd.spool import CHECKED, Spool, escaped, open_regular
 
 Progress = Callable[[int, int], None]
 # Records the trust layer handles itself; every other kind is applied through schema.
@@ -189,6 +198,7 @@ class Receiver:
                 limit = files.index(bad.path) + 1  # those before it were fine: apply them
                 continue
             break
+        self.outgoing.settle()  # what was relayed is durable before its source may go
         for bundle_id, recipient, at in self._receipts:
             self.outgoing.receipt(bundle_id, recipient, at)
         self._receipts = []
@@ -210,23 +220,29 @@ class Receiver:
         # the files one by one so the error stays with its file
         with open_regular(path) as fh:
             try:
-                header = read_header(fh, self.limits)
+                # checked already by this process as it took the file in (an upload): a
+                # relay or a duplicate need not be checked twice; applying checks everything
+                checked = CHECKED.take(os.fstat(fh.fileno()))
+                front = read_front(fh, self.limits)
+                header = front.header
                 fh.seek(0)
                 revoked = self._revoked
                 count = 0
                 if me not in header.recipients:
-                    verify_outer(fh, self.root, now, self.limits, revoked)
+                    if not checked:
+                        verify_outer(fh, self.root, now, self.limits, revoked)
                     status = RELAYED
                 elif header.id in batch_ids or self.spool.seen(header.id):
                     # acknowledged only as the whole, signed bundle: a half-copied file of a
                     # bundle seen before is held as truncated, never taken for done
-                    verify_outer(fh, self.root, now, self.limits, revoked)
+                    if not checked:
+                        verify_outer(fh, self.root, now, self.limits, revoked)
                     self._acknowledge(header, now)  # its receipt may have been lost: again
                     status = DUPLICATE
                 else:
                     count = self._apply(fh, header, now, revoked)
                     status = APPLIED
-                self._relay(path, header, now)
+                self._relay(path, front, now)
             except BundleError as exc:
                 raise _Refused(path, exc) from exc
             except StoreError:
@@ -323,9 +339,10 @@ class Receiver:
                     mark_delivered(self.store, carried["id"], self.config.id, by, at)
             self._receipts.append((bundle_id, by, to_text(at)))
 
-    def _relay(self, path: Path, header: Header, now: datetime) -> bool:
+    def _relay(self, path: Path, front: Front, now: datetime) -> bool:
         """Take custody of a bundle for recipients beyond this node; whether it was relayed."""
         me = self.config.id
+        header = front.header
         others = tuple(r for r in header.recipients if r != me)
         if not others:
             return False
@@ -335,7 +352,7 @@ class Receiver:
             if me in header.recipients:
                 return False
             raise BundleError("no-route", "本节点无法转发此数据包（收件节点不在下级，也无上级）")
-        self.outgoing.hand(path, hops, now.timestamp())
+        self.outgoing.hand(path, hops, now.timestamp(), settle=False, front=front)
         return True
 
     def _refuse(

@@ -28,6 +28,7 @@ import shutil
 import sqlite3
 import stat
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -56,6 +57,77 @@ _KINDS = (
     (stat.S_ISBLK, "device", "设备文件"),
     (stat.S_ISDIR, "directory", "目录"),
 )
+
+
+BATCH_SUFFIX = ".xbbs"  # several bundles in one file: u32 length · bundle, repeated
+FRAME = 4
+MAX_BATCH_FRAMES = 1024
+
+
+def batch_frames(
+    fh: BinaryIO, size: int, max_bundle: int, max_frames: int = MAX_BATCH_FRAMES
+) -> list[tuple[int, int]]:
+    """The (offset, length) of each bundle in a batch file of ``size`` bytes: frames of ``u32
+    length · bundle``, one after another to the end. Raises ``ValueError`` naming what is
+    wrong: a frame cut short, an empty or oversized one, more than ``max_frames``."""
+    frames: list[tuple[int, int]] = []
+    at = 0
+    while at < size:
+        if len(frames) >= max_frames:
+            raise ValueError(f"more than {max_frames} bundles in one batch")
+        fh.seek(at)
+        word = fh.read(FRAME)
+        if len(word) != FRAME:
+            raise ValueError("a frame's length is cut short")
+        length = int.from_bytes(word, "big")
+        if length == 0 or length > max_bundle:
+            raise ValueError(f"a frame of {length} bytes")
+        if at + FRAME + length > size:
+            raise ValueError("a frame is cut short")
+        frames.append((at + FRAME, length))
+        at += FRAME + length
+    if not frames:
+        raise ValueError("an empty batch")
+    return frames
+
+
+class Checked:
+    """Files this process has checked as a relay checks a bundle (``verify_outer``) as it
+    kept them — an upload in ``spool/in``, the parts of a batch — by (device, inode, size,
+    mtime): the engine relays them without checking them again. Only an identity noted
+    here by this process counts, and each is used once; thread-safe (the HTTP checks run on
+    a pool of their own)."""
+
+    LIMIT = 100_000  # forgotten all at once past this: they are then only checked again
+
+    def __init__(self) -> None:
+        self._known: set[tuple[int, int, int, int]] = set()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(info: os.stat_result) -> tuple[int, int, int, int]:
+        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+    def add(self, info: os.stat_result) -> None:
+        with self._lock:
+            if len(self._known) >= self.LIMIT:
+                self._known.clear()
+            self._known.add(self._key(info))
+
+    def has(self, info: os.stat_result) -> bool:
+        with self._lock:
+            return self._key(info) in self._known
+
+    def take(self, info: os.stat_result) -> bool:
+        """Whether the file was checked here (and forget it)."""
+        with self._lock:
+            key = self._key(info)
+            found = key in self._known
+            self._known.discard(key)
+            return found
+
+
+CHECKED = Checked()
 
 
 def content_name(data: bytes) -> str:
