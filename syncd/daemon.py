@@ -27,6 +27,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,6 +66,16 @@ BATCH_BUNDLES = 256
 BATCH_BYTES = 4 << 20
 BATCH_ONE_MAX = 256 << 10
 PUSH_LIMIT = 1024  # hops looked at per link per pass
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """What a pass's first hand-over to the engine's thread gives back."""
+
+    revoked: frozenset[str]
+    drops: Any  # the drop folders' ImportReport, if they were scanned
+    settling: bool  # a dropped file waits to keep its size
+    due: dict[str, tuple[str, list[Any]]]  # peer → (url, hops to push now)
 
 
 class Daemon:
@@ -170,53 +181,104 @@ class Daemon:
         tmp.write_text(json.dumps(data), "utf-8")
         os.replace(tmp, folder / RUN_FILE)
 
-    async def one_pass(self, client: httpx.AsyncClient, pull: bool = False) -> None:
+    async def one_pass(self, client: httpx.AsyncClient, pull: bool = False) -> float | None:
         """Seal, send, import: one full pass; with ``pull`` (``xinbao-syncd once``) fetch
-        from the parent too (a running daemon's long poll does that on its own)."""
+        from the parent too (a running daemon's long poll does that on its own). When work
+        is next due (``Engine.next_work``).
+
+        The engine's part runs in two hand-overs to its thread, before and after the
+        network (an idle daemon's pass wakes that thread twice, not once a step)."""
         now = datetime.now(UTC)
-        eng = self.eng
-        await self.run_in_engine(eng.maybe_reload)
-        await self.run_in_engine(eng.accept_incoming, now)
-        await self._read_revoked()  # a notice may just have been applied
-        await self._scan_drops(now)
-        await self.run_in_engine(eng.resend, now)
-        await self.run_in_engine(eng.sweep, now)
-        await self.run_in_engine(eng.pack, now)
-        await self.run_in_engine(eng.to_folders, now)
-        await self.run_in_engine(eng.note_held, now)
+        closed = self._drops_due()
+        ready = await self.run_in_engine(self._prepare, now, closed)
+        self.revoked = ready.revoked  # a notice may just have been applied
+        if closed is not None:
+            self._drops_scanned(ready.settling)
         await asyncio.gather(
-            *(
-                self._push_link(client, link.peer, link.url, link.ceiling.rank)
-                for link in eng.settings.links.values()
-                if link.url
-            )
+            *(self._push_link(client, peer, url, hops) for peer, (url, hops) in ready.due.items())
         )
         if pull:
             await self._pull_now(client)
-        await self.run_in_engine(eng.accept_incoming, datetime.now(UTC))
+        return await self.run_in_engine(self._finish, datetime.now(UTC))
+
+    def _prepare(self, now: datetime, closed: dict[Path, int] | None) -> _Ready:
+        """On the engine's thread: everything a pass does before the network."""
+        eng = self.eng
+        eng.maybe_reload()
+        eng.accept_incoming(now)
+        revoked = revoked_in(eng.spool)
+        report, settling = None, False
+        if closed is not None:
+            report = eng.scan_drops(now, closed)
+            settling = eng.drops_waiting()
+        eng.resend(now)
+        eng.sweep(now)
+        eng.pack(now)
+        eng.to_folders(now)
+        eng.note_held(now)
+        moment = now.timestamp()
+        due = {
+            peer: (link.url, eng.outgoing.due(peer, moment, link.ceiling.rank, PUSH_LIMIT))
+            for peer, link in eng.settings.links.items()
+            if link.url
+        }
+        return _Ready(revoked, report, settling, due)
+
+    def _finish(self, now: datetime) -> float | None:
+        """On the engine's thread: what arrived during the pass, the status file (written
+        when it changed and every ``STATUS_HEARTBEAT`` seconds), when work is next due."""
+        eng = self.eng
+        eng.accept_incoming(now)
+        try:
+            status = eng.status()
+            moment = time.monotonic()
+            if status != self._status or moment - self._status_at >= STATUS_HEARTBEAT:
+                self._write_status(status)
+                self._status, self._status_at = status, moment
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("cannot write status: %s", exc)
+        return eng.next_work(datetime.now(UTC).timestamp())
 
     async def _scan_drops(self, now: datetime) -> bool:
-        """Import from the drop folders when the watcher saw something or a poll is due;
-        whether a bundle file was met (imported, held, quarantined)."""
+        """Between passes: import from the drop folders when the watcher saw something or a
+        poll is due; whether a bundle file was met (imported, held, quarantined)."""
+        closed = self._drops_due()
+        if closed is None:
+            return False
+        report, settling = await self.run_in_engine(self._scan, now, closed)
+        self._drops_scanned(settling)
+        return report is not None and any(
+            (report.applied, report.duplicate, report.quarantined, report.relayed, report.held)
+        )
+
+    def _scan(self, now: datetime, closed: dict[Path, int]) -> tuple[Any, bool]:
+        return self.eng.scan_drops(now, closed), self.eng.drops_waiting()
+
+    def _drops_due(self) -> dict[Path, int] | None:
+        """The files the watcher saw closed, when the drop folders are to be scanned now
+        (something happened in them, or a poll is due); None when not."""
         eng = self.eng
-        intervals = eng.settings.intervals
-        loop_now = asyncio.get_running_loop().time()
         closed: dict[Path, int] = {}
         if self.watcher is not None:
             self.watcher.watch(eng.settings.drop)  # follows syncd.toml reloads
             closed = self.watcher.take_closed()
+        loop_now = asyncio.get_running_loop().time()
         if not closed and not self.drop_event and loop_now < self.next_drop_scan:
-            return False
+            return None
+        if not closed and not self.drop_event and not any(map(os.path.isdir, eng.settings.drop)):
+            # a poll with no folder there (removable media not mounted): nothing to hand over
+            self.next_drop_scan = loop_now + eng.settings.intervals.drop_poll
+            return None
         self.drop_event = False
-        report = await self.run_in_engine(eng.scan_drops, now, closed)
-        self._settling = await self.run_in_engine(eng.drops_waiting)
+        return closed
+
+    def _drops_scanned(self, settling: bool) -> None:
+        intervals = self.eng.settings.intervals
+        self._settling = settling
         again = intervals.drop_poll
-        if self._settling:
+        if settling:
             again = min(intervals.stable, intervals.drop_poll)
-        self.next_drop_scan = loop_now + again
-        return report is not None and any(
-            (report.applied, report.duplicate, report.quarantined, report.relayed, report.held)
-        )
+        self.next_drop_scan = asyncio.get_running_loop().time() + again
 
     async def _watch_store(self) -> None:
         """Wake a pass when another process (a desk signing off) commits to the store, so a
@@ -268,20 +330,6 @@ class Daemon:
             finally:
                 await reader.stop()
 
-    async def _publish_status(self) -> None:
-        """The engine's status (links, queues, quarantine) as JSON in the node home, for the
-        console's 网络 tab (console and daemon meet in the node's files only), looked at after
-        each pass: written when it changed, and every ``STATUS_HEARTBEAT`` seconds regardless
-        (its ``written_at`` tells the console the daemon is alive)."""
-        try:
-            status = await self.run_in_engine(self.eng.status)
-            now = time.monotonic()
-            if status != self._status or now - self._status_at >= STATUS_HEARTBEAT:
-                await self.run_in_engine(self._write_status, status)
-                self._status, self._status_at = status, now
-        except (OSError, sqlite3.Error) as exc:
-            log.warning("cannot write status: %s", exc)
-
     def _write_status(self, found: dict[str, Any]) -> None:
         status = {**found, "written_at": datetime.now(UTC).timestamp()}
         status["pid"] = os.getpid()
@@ -296,14 +344,13 @@ class Daemon:
         self.woken.set()
 
     async def _push_link(
-        self, client: httpx.AsyncClient, peer: str, url: str, ceiling: int
+        self, client: httpx.AsyncClient, peer: str, url: str, hops: list[Any]
     ) -> None:
         """Hand what waits for ``peer`` over: most urgent first, small bundles together in
         batches (``http.push_batch``), large ones on their own (resumable above
         ``limits.resume_above``). Stops at the first failure of the link."""
         eng = self.eng
         now = datetime.now(UTC).timestamp()
-        hops = await self.run_in_engine(eng.outgoing.due, peer, now, ceiling, PUSH_LIMIT)
         small_max = min(eng.settings.limits.resume_above, BATCH_ONE_MAX)
         batch: list[Any] = []
         for hop in hops:
@@ -473,15 +520,13 @@ class Daemon:
         done, self._queued_event = self._queued_event, asyncio.Event()
         done.set()
 
-    async def _next_pass(self) -> float:
+    def _next_pass(self, until: float | None) -> float:
         """How long until the next full pass unless something wakes one: ``send`` (or a
         bundle's next retry, if later) while bundles wait for a link or a dropped file
         settles; an interrupted upload's ttl; else ``IDLE_SECONDS`` — a desk's commit, an
         upload, a pulled bundle, a dropped file and an edit of syncd.toml wake a pass at once.
         A drop folder that cannot be watched is polled between (:meth:`_polled_drops`)."""
-        eng = self.eng
-        intervals = eng.settings.intervals
-        until = await self.run_in_engine(eng.next_work, datetime.now(UTC).timestamp())
+        intervals = self.eng.settings.intervals
         wait = IDLE_SECONDS if until is None else min(IDLE_SECONDS, max(intervals.send, until))
         return max(wait, 0.01)
 
@@ -512,10 +557,9 @@ class Daemon:
                 self.woken.clear()  # a wake during the pass brings the next one at once
                 try:
                     if woken or loop.time() >= full_at:
-                        await self.one_pass(client)
+                        until = await self.one_pass(client)
                         self._pulse()
-                        await self._publish_status()
-                        full_at = loop.time() + await self._next_pass()
+                        full_at = loop.time() + self._next_pass(until)
                     elif await self._scan_drops(datetime.now(UTC)):
                         self.woken.set()  # a poll of an unwatched drop folder found bundles
                 except Exception:  # a bug must not stop the node: log it and go on

@@ -91,6 +91,8 @@ class FeedReader:
     async def start_due(self, client: httpx.AsyncClient, most: float = 1.0) -> float:
         """Start a task for every configured source that is due and not being read now; the
         seconds until the next source falls due (at most ``most``)."""
+        if not self.settings.feeds:  # nothing to read: no need to wake the engine's thread
+            return most
         now = datetime.now(CHINA)
         states = await self.run_in_engine(self.engine.feed_states)
         wait = most

@@ -672,13 +672,16 @@ def test_a_bundle_taken_by_a_push_during_a_pull_is_answered_404_and_the_pull_goe
     try:
         ok(run("xinbao-syncd", "link", "add", COUNTY, "--url", daemon.url, home=town))
         item = submit(town, ROUTINE.format(title="供暖巡查", classification="内部"), tmp_path, "a")
-        ok(run("xinbao-syncd", "once", home=town))  # up; the county's receipt waits for a pull
+        ok(run("xinbao-syncd", "once", home=town))  # up (that pass may pull the receipt too)
+        until(lambda: item in inbox(county), "the item at the county")
+        # something for the township that no pass of its own has pulled yet: the adoption
+        ok(run("xinbao", "adopt", item, home=county))
 
         def queued() -> bool:
             status = ok(run("xinbao-syncd", "--json", "status", home=county)).json()
             return any(p["peer"] == "140212101" and p["depth"] for p in status["links"])
 
-        until(queued, "the receipt waits for the township")
+        until(queued, "the adoption waits for the township")
         for file in (county / "spool" / "out").glob("*.xbb"):  # handed meanwhile
             file.unlink()
         once = run("xinbao-syncd", "--json", "once", home=town)
