@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_idle
 	$(BIN)/python -m tests.bench.bench_show
 	$(BIN)/python -m tests.bench.bench_down
+	$(BIN)/python -m tests.bench.bench_hybrid
 	$(BIN)/python tests/bench/sim_national.py
 
 # the exported documents (a 信息刊物, a 通报) as .docx, PDF (LibreOffice) and PNGs of their

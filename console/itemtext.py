@@ -7,7 +7,7 @@ import itertools
 from typing import Any
 
 from console import requests_text
-from schema import emergency, state, view
+from schema import emergency, outbox, state, view
 from schema.attachment import Attachments
 from schema.network import find_unit
 from schema.store import Store
@@ -84,9 +84,16 @@ def item_lines(
     for other, score in shown.near[:5]:
         out.append(f"疑似重复 {other}（相似度 {score:.2f}）：可用 xinbao merge 综合")
     for held in shown.held:
+        since = requests_text.when(held.since)
+        if held.ceiling == outbox.HYBRID_WAIT:
+            out.append(
+                f"受阻 按加密策略本信息须用抗量子密钥加密，{label(store, held.peer)}的证书尚无"
+                f"抗量子公钥，暂不能发出（自 {since}），待其更新证书后自动发出"
+            )
+            continue
         out.append(
             f"受阻 发往{label(store, held.peer)}的链路密级上限为{held.ceiling}，"
-            f"本信息暂不能发出（自 {requests_text.when(held.since)}），等待合适链路"
+            f"本信息暂不能发出（自 {since}），等待合适链路"
         )
     out.append("记录：")
     for a in shown.audit:

@@ -110,6 +110,9 @@ def _from_row(row: dict[str, Any]) -> QueuedRecord:
     )
 
 
+HYBRID_WAIT = "抗量子"  # a held row's "ceiling" when policy waits for the recipient's hybrid key
+
+
 def set_held(store: Store, held: dict[tuple[str, str], str], at: datetime) -> None:
     """Replace what the daemon holds back: (record id, neighbour) → the link's ceiling. Rows
     still held keep their ``since``."""

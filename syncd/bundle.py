@@ -87,13 +87,14 @@ from syncd.certificate import (
     verify_chain,
 )
 from syncd.error import SyncError, TrustError
-from syncd.keys import NodeKeys
+from syncd.keys import NodeKeys, hybrid_public_key
 
 MAGIC = b"XINBAOB\x00"
 VERSION = 3
 SUPPORTED_VERSIONS = frozenset({1, 2, 3})  # retired versions stay listed here with their readers
 TREE_VERSION = 3  # the first version whose keys hang in a Merkle tree (fan-out by subtree)
 SUITE_X25519 = 1  # a key entry's wrap: HPKE X25519, HKDF-SHA256, ChaCha20-Poly1305
+SUITE_HYBRID = 2  # HPKE MLKEM768-X25519 (post-quantum hybrid), HKDF-SHA256, ChaCha20-Poly1305
 LAST = 0x8000_0000
 SIGNATURE_BYTES = 64
 END, RECORDS, ATTACHMENT = 0, 1, 2  # payload section kinds
@@ -101,6 +102,7 @@ _SECTION = struct.Struct(">BQ")
 HASH_BYTES = 32
 TAG_BYTES = 16  # ChaCha20-Poly1305's tag: the least a chunk frame holds
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+_HYBRID = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 
 class BundleError(SyncError):
@@ -128,6 +130,7 @@ class Limits:
     default_lifetime: timedelta
     chunk_bytes: int
     clock_skew: timedelta
+    retired_versions: frozenset[int] = frozenset()  # [policy]: no longer opened
 
     @classmethod
     def load(cls) -> Limits:
@@ -146,7 +149,37 @@ class Limits:
             default_lifetime=timedelta(days=int(b["default_lifetime_days"])),
             chunk_bytes=int(b["chunk_bytes"]),
             clock_skew=timedelta(seconds=int(data["certificate"]["clock_skew_seconds"])),
+            retired_versions=frozenset(int(v) for v in data["policy"]["retired_versions"]),
         )
+
+
+@dataclass(frozen=True)
+class WrapPolicy:
+    """Which bundles must wrap their key with the hybrid post-quantum KEM for every recipient
+    (``syncd/data/trust.toml`` [policy]): those holding anything at or above ``hybrid_from``
+    (a classification rank; None: none), or all of them with ``hybrid_all``."""
+
+    hybrid_from: int | None
+    hybrid_all: bool = False
+
+    @classmethod
+    def load(cls) -> WrapPolicy:
+        from schema.vocabulary import Classification
+
+        policy = trust_data()["policy"]
+        threshold = str(policy["hybrid_from"])
+        rank = Classification.parse(threshold, "hybrid_from").rank if threshold else None
+        return cls(rank, bool(policy["hybrid_all"]))
+
+    def requires_hybrid(self, classification: int) -> bool:
+        """Whether a bundle of this classification rank must be hybrid for every recipient."""
+        return self.hybrid_all or (
+            self.hybrid_from is not None and classification >= self.hybrid_from
+        )
+
+
+class HybridRequired(TrustError):
+    """Policy says the bundle must be hybrid, and a recipient has no hybrid key."""
 
 
 @dataclass(frozen=True)
@@ -273,16 +306,19 @@ class Unsealed:
     chain: bytes = b""  # the sender's certificate chain (PEM), as verified
 
 
-def _key_info(header: Header, recipient: str, version: int = VERSION) -> bytes:
-    return b"\x00".join(
-        [
-            b"xinbao-bundle-key",
-            str(version).encode(),
-            header.id.encode(),
-            header.sender.encode(),
-            recipient.encode(),
-        ]
-    )
+def _key_info(
+    header: Header, recipient: str, version: int = VERSION, suite: int = SUITE_X25519
+) -> bytes:
+    parts = [
+        b"xinbao-bundle-key",
+        str(version).encode(),
+        header.id.encode(),
+        header.sender.encode(),
+        recipient.encode(),
+    ]
+    if suite != SUITE_X25519:  # the wrap's suite is bound too (suite 1 as it always was)
+        parts.append(f"suite{suite}".encode())
+    return b"\x00".join(parts)
 
 
 def _chunk_aad(header: Header, index: int, last: bool, version: int = VERSION) -> bytes:
@@ -483,9 +519,17 @@ def seal(
     limits: Limits | None = None,
     attachments: Iterable[tuple[str, Path]] = (),
     version: int = VERSION,
+    hybrid_keys: dict[str, bytes] | None = None,
+    require_hybrid: bool = False,
 ) -> Header:
     """Write a sealed, signed bundle of ``records`` to ``out``, streaming; its header as
     written (version 3: with the recipients' root).
+
+    ``hybrid_keys``: recipients' hybrid public keys (``syncd/keys.py``); their bundle key is
+    wrapped with HPKE MLKEM768-X25519 (suite 2), the others' with X25519 (suite 1). With
+    ``require_hybrid`` (``WrapPolicy``), a recipient without a hybrid key is refused
+    (:class:`HybridRequired`) before anything is written: such a bundle is never sealed
+    classic.
 
     ``attachments`` are (SHA-256 hex, file) pairs, read in pieces; a file whose bytes no longer
     match its hash fails the seal (raises :class:`SyncError`). ``records`` go in as given: in
@@ -500,9 +544,21 @@ def seal(
         raise TrustError(f"没有收件节点 {'、'.join(missing)} 的加密公钥（需要其证书）")
     if len(header.recipients) > min(limits.max_recipients, 0xFFFF):
         raise SyncError(f"收件节点过多（{len(header.recipients)} 个）")
+    hybrid = (hybrid_keys or {}) if version >= TREE_VERSION else {}  # suites: version 3
+    if require_hybrid:
+        classic = [r for r in header.recipients if r not in hybrid]
+        if classic:
+            raise HybridRequired(
+                f"按加密策略须用抗量子密钥封装，收件节点 {'、'.join(classic)} 的证书尚无抗量子公钥"
+            )
     bundle_key = ChaCha20Poly1305.generate_key()
     entries = []
     for index, recipient in enumerate(header.recipients):
+        if recipient in hybrid:
+            info = _key_info(header, recipient, version, SUITE_HYBRID)
+            wrapped = _HYBRID.encrypt(bundle_key, hybrid_public_key(hybrid[recipient]), info)
+            entries.append(KeyEntry(index, recipient, SUITE_HYBRID, wrapped))
+            continue
         public = x25519.X25519PublicKey.from_public_bytes(recipient_keys[recipient])
         wrapped = _SUITE.encrypt(bundle_key, public, info=_key_info(header, recipient, version))
         entries.append(KeyEntry(index, recipient, SUITE_X25519, wrapped))
@@ -650,6 +706,8 @@ def _read_front(reader: _Reader, limits: Limits) -> Front:
     version = reader.u(">H")
     if version not in SUPPORTED_VERSIONS:
         raise BundleError("unsupported-version", f"不支持的数据包格式版本 {version}")
+    if version in limits.retired_versions:
+        raise BundleError("retired-version", f"数据包格式版本 {version} 已按策略停用")
     size = reader.u(">I")
     if size > limits.max_header_bytes:
         raise BundleError("header-invalid", "数据包头过大")
@@ -768,13 +826,7 @@ def opened_stream(
     mine = front.wrapped_for(me)
     if mine is None:
         raise BundleError("not-addressed", f"数据包不是发给本节点（{me}）的")
-    if mine.suite != SUITE_X25519:
-        raise BundleError("unwrap-failed", f"不支持的密钥封装方式（{mine.suite}）")
-    try:
-        info = _key_info(header, me, version)
-        bundle_key = _SUITE.decrypt(mine.wrapped, keys.encryption, info=info)
-    except (InvalidTag, ValueError) as exc:
-        raise BundleError("unwrap-failed", "无法解开数据包密钥") from exc
+    bundle_key = _unwrap(mine, header, me, keys, version)
 
     aead = ChaCha20Poly1305(bundle_key)
     digest = hashlib.sha256()
@@ -795,6 +847,21 @@ def opened_stream(
             yield Unsealed(header, records, payload.attachments, version, sender, chain_pem)
         finally:
             payload.remove_staged()
+
+
+def _unwrap(mine: KeyEntry, header: Header, me: str, keys: NodeKeys, version: int) -> bytes:
+    """The bundle key from this node's key entry (classic or hybrid)."""
+    info = _key_info(header, me, version, mine.suite)
+    try:
+        if mine.suite == SUITE_X25519:
+            return _SUITE.decrypt(mine.wrapped, keys.encryption, info=info)
+        if mine.suite == SUITE_HYBRID:
+            if keys.hybrid is None:
+                raise BundleError("unwrap-failed", "本节点没有抗量子密钥，无法解开数据包密钥")
+            return _HYBRID.decrypt(mine.wrapped, keys.hybrid.private, info=info)
+    except (InvalidTag, ValueError) as exc:
+        raise BundleError("unwrap-failed", "无法解开数据包密钥") from exc
+    raise BundleError("unwrap-failed", f"不支持的密钥封装方式（{mine.suite}）")
 
 
 def _read_keys(reader: _Reader, header: Header) -> tuple[bytes, tuple[KeyEntry, ...]]:

@@ -2,8 +2,10 @@
 
 A node certificate is a standard X.509 v3 certificate whose subject key is the node's Ed25519
 signing key; the node's X25519 (HPKE) key and its place in the tree (id, tier, parent) ride in
-two non-critical extensions under xinbao's own OID arc. Format version 1; the version is part
-of the node extension so later versions can be told apart.
+two non-critical extensions under xinbao's own OID arc, and its hybrid post-quantum key
+(ML-KEM-768 + X25519, ``syncd/keys.py``) in a third where it has one (a certificate without
+it is a classic-only node's, as every one issued before). Format version 1; the version is
+part of the node extension so later versions can be told apart.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from cryptography.x509.oid import NameOID
 from schema.itemfile import UNIT_ID
 from schema.vocabulary import Tier
 from syncd.error import TrustError
-from syncd.keys import NodeKeys, raw_public
+from syncd.keys import NodeKeys, hybrid_public_key, raw_public
 
 FORMAT_VERSION = 1
 # A UUID-derived arc (ITU-T X.667 2.25): ours without registration.
 ARC = "2.25.38991347659215936226698519715450442057"
 OID_ENCRYPTION_KEY = x509.ObjectIdentifier(f"{ARC}.1")
 OID_NODE = x509.ObjectIdentifier(f"{ARC}.2")
+OID_HYBRID_KEY = x509.ObjectIdentifier(f"{ARC}.3")
 
 # Depth of the administrative tiers; departments and correspondents hang under any of them.
 LEVEL = {Tier.CENTRAL: 0, Tier.PROVINCE: 1, Tier.CITY: 2, Tier.COUNTY: 3, Tier.TOWNSHIP: 4}
@@ -75,6 +78,7 @@ class NodeIdentity:
     parent: str
     signing_public: bytes
     encryption_public: bytes
+    hybrid_public: bytes = b""  # ML-KEM-768 + X25519 (syncd/keys.py); empty: classic only
 
 
 # How many leading digits of a GB/T 2260 code name the division at each tier.
@@ -124,10 +128,13 @@ def _extensions(identity: NodeIdentity) -> list[x509.ExtensionType]:
         "tier": identity.tier.name.lower(),
         "parent": identity.parent,
     }
-    return [
+    extensions: list[x509.ExtensionType] = [
         x509.UnrecognizedExtension(OID_ENCRYPTION_KEY, identity.encryption_public),
         x509.UnrecognizedExtension(OID_NODE, json.dumps(node, ensure_ascii=False).encode()),
     ]
+    if identity.hybrid_public:
+        extensions.append(x509.UnrecognizedExtension(OID_HYBRID_KEY, identity.hybrid_public))
+    return extensions
 
 
 def identity_of(
@@ -165,6 +172,7 @@ def _identity(subject: x509.Name, extensions: x509.Extensions, public_key: objec
             parent=str(node.get("parent", "")),
             signing_public=raw_public(public_key),
             encryption_public=bytes(enc.value),
+            hybrid_public=_hybrid(extensions),
         )
     except (x509.ExtensionNotFound, ValueError, KeyError, AssertionError) as exc:
         raise TrustError("证书或申请缺少信报节点信息") from exc
@@ -172,6 +180,21 @@ def _identity(subject: x509.Name, extensions: x509.Extensions, public_key: objec
     if not UNIT_ID.match(identity.id) or not ids or ids[0].value != identity.id:
         raise TrustError(f"证书中的节点代码“{identity.id}”无效或与主体不符")
     return identity
+
+
+def _hybrid(extensions: x509.Extensions) -> bytes:
+    """The hybrid public key a certificate or request carries (empty: none); one that is not
+    a valid ML-KEM-768 + X25519 key is refused."""
+    try:
+        found = extensions.get_extension_for_oid(OID_HYBRID_KEY).value
+    except x509.ExtensionNotFound:
+        return b""
+    assert isinstance(found, x509.UnrecognizedExtension)
+    try:
+        hybrid_public_key(bytes(found.value))
+    except ValueError as exc:
+        raise TrustError("证书中的抗量子加密公钥格式不符") from exc
+    return bytes(found.value)
 
 
 def cert_identity(cert: x509.Certificate) -> NodeIdentity:

@@ -69,6 +69,12 @@ def build_parser() -> Parser:
     install = enroll_cmds.add_parser("install", parents=[sub_opts], help="安装上级签发的证书")
     install.add_argument("certificate", type=Path, help="上级签发的证书文件")
 
+    keys = commands.add_parser("keys", parents=[sub_opts], help="本节点的密钥")
+    key_acts = keys.add_subparsers(dest="keys_command", required=True, metavar="命令")
+    key_acts.add_parser(
+        "hybrid", parents=[sub_opts], help="生成抗量子密钥（早期节点；之后重新申请证书）"
+    )
+
     revoke = commands.add_parser("revoke", parents=[sub_opts], help="吊销本节点为下级签发的证书")
     revoke.add_argument("node", help="下级节点代码")
     revoke.add_argument("--reason", required=True, help="吊销原因")

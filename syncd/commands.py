@@ -78,7 +78,7 @@ def _status(home: NodeHome, args: Any) -> int:
 def _print_status(status: dict[str, Any]) -> None:
     print(
         f"节点 {status['node']}　待回执数据包 {status['awaiting_receipts']}　隔离区 "
-        f"{status['quarantined']}"
+        f"{status['quarantined']}　抗量子密钥 {'已载入证书' if status.get('hybrid') else '无'}"
     )
     states = {"ok": "正常", "waiting": "未联系", "failing": "故障"}
     for link in status["links"]:
@@ -156,6 +156,8 @@ def execute(args: Any) -> int:
         return _user(home, args)
     if args.command == "enroll":
         return _enroll(home, args)
+    if args.command == "keys":
+        return _hybrid_key(home, args)
     if args.command == "revoke":
         record = revocation.revoke(home, args.node, args.reason, datetime.now(UTC))
         if args.json:
@@ -253,6 +255,30 @@ def _user(home: NodeHome, args: Any) -> int:
 def _key_added(home: NodeHome, args: Any, key: access.StaffKey) -> None:
     if not args.json:
         print(f"已登记 {key.name} 的登录密钥 {key.fingerprint}（{access.keys_file()}）")
+
+
+def _hybrid_key(home: NodeHome, args: Any) -> int:
+    """``keys hybrid``: give a node made before hybrid keys its hybrid post-quantum key; its
+    next certificate (``enroll request`` → the parent's ``issue`` → ``install``) carries it."""
+    from syncd.keys import HybridKey, load_keys, passphrase_from_env, save_hybrid
+
+    config = home.load()
+    keys = load_keys(home.path, passphrase_from_env())
+    made = keys.hybrid is None
+    if made and not config.parent:
+        raise TrustError(
+            "本节点是根节点：根证书不能更换，不能补发抗量子密钥（新建网络的根节点自带）"
+        )
+    if made:
+        save_hybrid(home.path, HybridKey.generate(), passphrase_from_env())
+    if args.json:
+        emit_json({"hybrid": True, "made": made})
+    elif made:
+        print("已生成抗量子密钥（ML-KEM-768 + X25519）。请用 xinbao-syncd enroll request 重新申请")
+        print("证书，上级 enroll issue 签发后 enroll install 安装；此前本节点仍按经典密钥收发。")
+    else:
+        print("本节点已有抗量子密钥；证书未载明时请重新申请证书（enroll request）。")
+    return 0
 
 
 def _enroll(home: NodeHome, args: Any) -> int:

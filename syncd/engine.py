@@ -33,9 +33,9 @@ from schema.network import find_unit
 from schema.node import NodeHome
 from schema.record import QueuedRecord
 from syncd import config as syncconfig
-from syncd.bundle import BundleError, read_header
+from syncd.bundle import BundleError, WrapPolicy, read_header
 from syncd.certificate import cert_identity, chain_from_pem
-from syncd.enrolment import ISSUED_DIR, encryption_keys, load_chain
+from syncd.enrolment import ISSUED_DIR, encryption_keys, hybrid_keys, load_chain
 from syncd.error import TrustError
 from syncd.keys import KEY_DIR, copy_durably
 from syncd.receive import APPLIED, DUPLICATE, RECEIPT_KIND, ImportReport, Receiver
@@ -75,6 +75,9 @@ class Engine:
         self.incoming = self.spool.root / "in"
         self.incoming.mkdir(exist_ok=True)
         self._public: dict[str, bytes] = {}
+        self._hybrid: dict[str, bytes] = {}  # recipients whose certificates carry a hybrid key
+        self.policy = WrapPolicy.load()
+        self._pq_wait: dict[tuple[str, str], str] = {}  # (record, recipient) → why it waits
         self._drops: dict[Path, _Dropped] = {}
         self._held: dict[tuple[str, str], str] | None = None
         self._warned: set[tuple[str, ...]] = set()
@@ -91,6 +94,7 @@ class Engine:
         self.settings = syncconfig.load(self.home.path)
         self.receiver.routes = type(self.receiver.routes).load(self.home)
         self._public = {}
+        self._hybrid = {}
 
     def maybe_reload(self) -> None:
         """:meth:`reload` if ``syncd.toml`` or the held certificates changed since."""
@@ -110,13 +114,31 @@ class Engine:
         return sum(self._seal(group, batch, now) for group, batch in grouped(pending).items())
 
     def _seal(self, group: Group, batch: list[QueuedRecord], now: datetime) -> bool:
-        recipients, _, priority = group
+        recipients, rank, priority = group
         public = self._keys_for(recipients)
         routes = self.receiver.routes
         if any(routes.next_hop(r) is None for r in recipients):
             # a certificate learned in this very pass brings its route with it
             routes = self.receiver.routes = type(routes).load(self.home)
         waiting = tuple(r for r in recipients if r not in public or routes.next_hop(r) is None)
+        must = self.policy.requires_hybrid(rank)
+        classic = tuple(r for r in recipients if must and r not in self._hybrid and r in public)
+        for record_id in {q.record.id for q in batch}:  # the desk sees why (schema.outbox)
+            for r in recipients:
+                if r in classic:
+                    self._pq_wait[(record_id, r)] = outbox.HYBRID_WAIT
+                else:
+                    self._pq_wait.pop((record_id, r), None)
+        if classic:
+            if classic not in self._warned:
+                self._warned.add(classic)
+                log.warning(
+                    "policy: %d records for %s wait for a hybrid key (their certificates "
+                    "carry none)",
+                    len(batch),
+                    ",".join(classic),
+                )
+            waiting = tuple(dict.fromkeys(waiting + classic))
         if waiting:
             if waiting not in self._warned:  # once, not every pass
                 self._warned.add(waiting)
@@ -131,7 +153,9 @@ class Engine:
             group = (recipients, group[1], priority)
         held = Attachments(self.home.attachments_path)
         args = (self.receiver.keys, self.chain, public, held, now)
-        path, header = seal_queued(self.outgoing.folder, self.me, group, batch, *args)
+        path, header = seal_queued(
+            self.outgoing.folder, self.me, group, batch, *args, self._hybrid, must
+        )
         hops = routes.hops(recipients)
         carried = [
             {"id": q.record.id, "kind": q.record.kind}
@@ -158,6 +182,7 @@ class Engine:
     def _keys_for(self, recipients: tuple[str, ...]) -> dict[str, bytes]:
         if any(r not in self._public for r in recipients):
             self._public = encryption_keys(self.home)
+            self._hybrid = hybrid_keys(self.home)
         return self._public
 
     def resend(self, now: datetime) -> int:
@@ -200,7 +225,7 @@ class Engine:
     def note_held(self, now: datetime) -> bool:
         """Tell the desk which records wait above a link's ceiling (``schema.outbox.set_held``),
         when that changed; whether it did."""
-        held: dict[tuple[str, str], str] = {}
+        held: dict[tuple[str, str], str] = dict(self._pq_wait)
         for link in self.settings.links.values():
             for record_id in self.outgoing.blocked_records(link.peer, link.ceiling.rank):
                 held[(record_id, link.peer)] = link.ceiling.value
@@ -738,6 +763,8 @@ class Engine:
             )
         return {
             "node": self.me,
+            # this node's certificate carries its hybrid post-quantum key (syncd/keys.py)
+            "hybrid": bool(cert_identity(self.chain[0]).hybrid_public),
             "links": links,
             "awaiting_receipts": self.outgoing.waiting_receipts(),
             "quarantined": len(self.spool.quarantined()),

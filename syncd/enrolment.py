@@ -52,6 +52,7 @@ def identity(config: NodeConfig, keys: NodeKeys) -> NodeIdentity:
         parent=config.parent,
         signing_public=keys.signing_public,
         encryption_public=keys.encryption_public,
+        hybrid_public=keys.hybrid_public,
     )
 
 
@@ -172,6 +173,18 @@ def encryption_keys(home: NodeHome) -> dict[str, bytes]:
         for path in sorted(folder.glob("*.pem")) if folder.is_dir() else []:
             certs.extend(chain_from_pem(path.read_bytes()))
     return {(who := cert_identity(c)).id: who.encryption_public for c in certs}
+
+
+def hybrid_keys(home: NodeHome) -> dict[str, bytes]:
+    """The hybrid public keys of the nodes this node can seal to whose certificates carry one
+    (:func:`encryption_keys`' nodes; those without are classic-only)."""
+    certs = list(load_chain(home) or [])
+    for sub in (KNOWN_DIR, ISSUED_DIR):
+        folder = home.path / KEY_DIR / sub
+        for path in sorted(folder.glob("*.pem")) if folder.is_dir() else []:
+            certs.extend(chain_from_pem(path.read_bytes()))
+    found = {(who := cert_identity(c)).id: who.hybrid_public for c in certs}
+    return {node: key for node, key in found.items() if key}
 
 
 def load_chain(home: NodeHome) -> list[x509.Certificate] | None:

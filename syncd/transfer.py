@@ -18,8 +18,8 @@ from schema.attachment import Attachments, referenced
 from schema.node import NodeHome
 from schema.record import QueuedRecord
 from schema.store import Store
-from syncd.bundle import Header, new_header, seal
-from syncd.enrolment import encryption_keys, load_chain
+from syncd.bundle import Header, WrapPolicy, new_header, seal
+from syncd.enrolment import encryption_keys, hybrid_keys, load_chain
 from syncd.error import TrustError
 from syncd.keys import NodeKeys, fsync_dir, load_keys, passphrase_from_env
 from syncd.proof import sign
@@ -59,16 +59,29 @@ def seal_queued(
     public: dict[str, bytes],
     held: Attachments,
     now: datetime,
+    hybrid: dict[str, bytes] | None = None,
+    require_hybrid: bool = False,
 ) -> tuple[Path, Header]:
     """Seal one group of queued records, with the attachments they refer to, into a bundle
-    file in ``folder`` (atomically, named by content)."""
+    file in ``folder`` (atomically, named by content); the key wrapped hybrid for the
+    recipients in ``hybrid`` (for all of them with ``require_hybrid``, ``bundle.seal``)."""
     recipients, rank, priority = group
     header = new_header(sender, recipients, now, priority=priority, classification=rank)
     files = attachments_of(batch, held)
+    records = (record_dict(q, keys) for q in batch)
     path = write_sealed(
         folder,
         lambda out: seal(
-            header, (record_dict(q, keys) for q in batch), keys, chain, public, out, None, files
+            header,
+            records,
+            keys,
+            chain,
+            public,
+            out,
+            None,
+            files,
+            hybrid_keys=hybrid,
+            require_hybrid=require_hybrid,
         ),
     )
     return path, header
@@ -81,7 +94,8 @@ def export(home: NodeHome, peer: str, folder: Path, now: datetime) -> list[Path]
     if chain is None:
         raise TrustError("本节点尚未入网（没有证书），不能导出数据包")
     keys = load_keys(home.path, passphrase_from_env())
-    public = encryption_keys(home)
+    public, hybrid = encryption_keys(home), hybrid_keys(home)
+    policy = WrapPolicy.load()
     held = Attachments(home.attachments_path)
     store = Store.open(home.store_path)
     written: list[Path] = []
@@ -96,7 +110,7 @@ def export(home: NodeHome, peer: str, folder: Path, now: datetime) -> list[Path]
         for recipients, batch in by_recipients.items():
             rank = max(q.classification.rank for q in batch)
             group = (recipients, rank, max(q.priority for q in batch))
-            args = (keys, chain, public, held, now)
+            args = (keys, chain, public, held, now, hybrid, policy.requires_hybrid(rank))
             written.append(seal_queued(folder, config.id, group, batch, *args)[0])
             outbox.mark_shipped(store, [q.seq for q in batch], now)
     finally:

@@ -121,3 +121,29 @@ def test_a_version_3_bundle_relabelled_as_version_2_does_not_open() -> None:
             datetime(2026, 11, 21, 9, 0, tzinfo=UTC),
         )
     assert info.value.reason == "header-invalid"
+
+
+def test_the_version_3_hybrid_golden_bundle_opens_with_the_hybrid_key() -> None:
+    from syncd.bundle import SUITE_HYBRID, read_front
+    from syncd.keys import NodeKeys
+    from tests.syncd.golden.make_v2 import NOW as NOW_V2
+    from tests.syncd.golden.make_v2 import RECORDS as RECORDS_V2
+    from tests.syncd.golden.make_v3 import PROVINCE_HYBRID
+
+    province = NodeHome(GOLDEN / "140000")
+    root = load_root(province)
+    assert root is not None
+    classic = load_keys(province.path, None)
+    data = (GOLDEN_V3 / "hybrid.xbb").read_bytes()
+    (entry,) = read_front(io.BytesIO(data)).entries
+    assert (entry.recipient, entry.suite, len(entry.wrapped)) == ("140000", SUITE_HYBRID, 1168)
+    keys = NodeKeys(classic.signing, classic.encryption, PROVINCE_HYBRID)
+    at = NOW_V2 + timedelta(hours=1)
+    opened = open_bundle(io.BytesIO(data), "140000", keys, root, at)
+    assert [
+        {k: r[k] for k in ("id", "kind", "version", "origin", "payload")} for r in (opened.records)
+    ] == RECORDS_V2
+    # without the hybrid key it does not open
+    with pytest.raises(BundleError) as info:
+        open_bundle(io.BytesIO(data), "140000", classic, root, at)
+    assert info.value.reason == "unwrap-failed"
