@@ -94,6 +94,9 @@ def build_parser() -> Parser:
     where.add_argument("--url", help="对方的 HTTP 地址，如 http://10.0.0.2:8470")
     where.add_argument("--folder", type=Path, help="离线传递目录（写入发给对方的数据包）")
     link_add.add_argument("--ceiling", default="机密", help="本链路可传送的最高密级（默认 机密）")
+    link_add.add_argument(
+        "--hybrid", action="store_true", help="经本链路的数据包一律以抗量子密钥封装"
+    )
     link_cmds.add_parser("list", parents=[sub_opts], help="列出链路")
     link_rm = link_cmds.add_parser("remove", parents=[sub_opts], help="删除链路")
     link_rm.add_argument("peer", help="相邻节点代码")

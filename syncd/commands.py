@@ -36,10 +36,13 @@ def _links(home: NodeHome, args: Any) -> int:
             url=args.url,
             folder=args.folder.expanduser().resolve() if args.folder else None,
             ceiling=Classification.parse(args.ceiling, "--ceiling"),
+            hybrid=args.hybrid,
         )
         syncconfig.save_link(home.path, link)
         if not args.json:
-            print(f"已设置链路 {link.peer}：{link.url or link.folder}（最高密级 {link.ceiling}）")
+            pq = "，须抗量子加密" if link.hybrid else ""
+            where = link.url or link.folder
+            print(f"已设置链路 {link.peer}：{where}（最高密级 {link.ceiling}{pq}）")
     elif args.link_command == "remove":
         syncconfig.remove_link(home.path, args.peer)
         if not args.json:
@@ -48,7 +51,13 @@ def _links(home: NodeHome, args: Any) -> int:
     if args.json:
         emit_json(
             [
-                {"peer": k.peer, "url": k.url, "folder": k.folder, "ceiling": k.ceiling}
+                {
+                    "peer": k.peer,
+                    "url": k.url,
+                    "folder": k.folder,
+                    "ceiling": k.ceiling,
+                    "hybrid": k.hybrid,
+                }
                 for k in links.values()
             ]
         )
@@ -56,7 +65,8 @@ def _links(home: NodeHome, args: Any) -> int:
         if not links:
             print("（没有链路）")
         for k in links.values():
-            print(f"{k.peer}\t{k.url or k.folder}\t最高密级 {k.ceiling}")
+            pq = "\t须抗量子加密" if k.hybrid else ""
+            print(f"{k.peer}\t{k.url or k.folder}\t最高密级 {k.ceiling}{pq}")
     return 0
 
 

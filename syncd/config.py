@@ -55,6 +55,8 @@ The format::
     url = "http://127.0.0.1:8471"  # exactly one of url / folder
     # folder = "/media/usb/to-140200"
     ceiling = "机密"                # highest classification sent on this link (default 机密)
+    hybrid = false                 # true: every bundle over it is wrapped post-quantum hybrid
+                                   # for every recipient (a USB stick, a leased line)
 
     [[feeds]]                      # media and government feeds read for the desk's leads
     name = "大同日报"               # the source, as the desk sees it (unique)
@@ -101,7 +103,7 @@ from syncd.keys import write_durably
 SYNC_CONFIG_FILE = "syncd.toml"
 DEFAULT_DROP = "drop"
 _TOP_KEYS = ("listen", "tls_cert", "tls_key", "drop", "intervals", "limits", "links", "feeds")
-_LINK_KEYS = ("url", "folder", "ceiling")
+_LINK_KEYS = ("url", "folder", "ceiling", "hybrid")
 _FEED_KEYS = ("name", "url", "folder", "interval", "keywords")
 DEFAULT_FEED_INTERVAL = 900.0
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -170,6 +172,7 @@ class Link:
     url: str | None = None
     folder: Path | None = None
     ceiling: Classification = Classification.CONFIDENTIAL
+    hybrid: bool = False  # every bundle over it must be wrapped hybrid (docs/pq.md)
 
     def carries(self, classification: Classification) -> bool:
         """Whether a record of ``classification`` may travel over this link."""
@@ -406,8 +409,12 @@ def _links(
         except ValidationError as exc:
             problems.append(f"{exc.field}：{exc.reason}")
             ok = False
+        hybrid = entry.get("hybrid", False)
+        if not isinstance(hybrid, bool):
+            problems.append(f"{key}.hybrid：应为 true 或 false，实际为 {_show(hybrid)}")
+            ok = False
         if ok:
-            links[peer] = Link(peer=peer, url=url, folder=folder, ceiling=ceiling)
+            links[peer] = Link(peer, url, folder, ceiling, bool(hybrid))
     return links
 
 
@@ -628,13 +635,15 @@ def _show(value: object) -> str:
 # --- writing -------------------------------------------------------------------------------
 
 
-def _link_table(link: Link) -> dict[str, str]:
-    table: dict[str, str] = {}
+def _link_table(link: Link) -> dict[str, Any]:
+    table: dict[str, Any] = {}
     if link.url is not None:
         table["url"] = link.url
     if link.folder is not None:
         table["folder"] = str(link.folder)
     table["ceiling"] = Classification(link.ceiling).value
+    if link.hybrid:
+        table["hybrid"] = True
     return table
 
 

@@ -122,7 +122,16 @@ class Engine:
             routes = self.receiver.routes = type(routes).load(self.home)
         waiting = tuple(r for r in recipients if r not in public or routes.next_hop(r) is None)
         must = self.policy.requires_hybrid(rank)
-        classic = tuple(r for r in recipients if must and r not in self._hybrid and r in public)
+        # a link that must carry hybrid wraps only: every recipient reached over it needs one
+        over = {
+            r
+            for peer, reached in routes.hops(tuple(r for r in recipients if r in public)).items()
+            if (link := self.settings.links.get(peer)) is not None and link.hybrid
+            for r in reached
+        }
+        classic = tuple(
+            r for r in recipients if (must or r in over) and r not in self._hybrid and r in public
+        )
         for record_id in {q.record.id for q in batch}:  # the desk sees why (schema.outbox)
             for r in recipients:
                 if r in classic:

@@ -20,6 +20,7 @@ import pytest
 
 from schema import outbox
 from schema.node import NodeConfig, NodeHome
+from schema.record import Record
 from schema.vocabulary import Classification, Tier
 from syncd import bundle as bx
 from syncd import enrolment
@@ -270,3 +271,31 @@ def test_a_retired_format_version_is_refused(net: Net) -> None:
     with pytest.raises(bx.BundleError) as refused:
         open_bundle(io.BytesIO(data), HYBRID, net.keys(HYBRID), root, NOW, retired)  # type: ignore[arg-type]
     assert refused.value.reason == "retired-version"
+
+
+def test_a_link_marked_hybrid_carries_hybrid_wraps_only(net: Net, tmp_path: Path) -> None:
+    city = net.homes[CITY]
+    stick = tmp_path / "usb-to-140213"
+    added = run(
+        "xinbao-syncd", "link", "add", CLASSIC, "--folder", str(stick), "--hybrid", home=city.path
+    )
+    assert added.code == 0 and "须抗量子加密" in added.out, added.err
+    listed = run("xinbao-syncd", "--json", "link", "list", home=city.path)
+    assert [k["hybrid"] for k in listed.json() if k["peer"] == CLASSIC] == [True]
+    engine = Engine(city)
+    try:
+        record = Record(f"{CITY}-YG-2026-0001", "request", 1, CITY, {"units": []})
+        args = {"priority": 0, "classification": Classification.INTERNAL, "at": NOW}
+        outbox.enqueue(engine.store, record, (HYBRID, CLASSIC), **args)
+        engine.pack(NOW)
+        (front,) = [f for f in fronts_in(engine.outgoing.folder) if HYBRID in f.header.recipients]
+        # 内部 is no policy matter: the county not behind the hybrid link could have had
+        # a classic wrap; the one behind it waits for its hybrid key
+        assert front.header.recipients == (HYBRID,)
+        (waiting,) = outbox.pending(engine.store)
+        assert waiting.recipients == (CLASSIC,)
+        engine.note_held(NOW)
+        (held,) = outbox.held_back(engine.store, record.id)
+        assert held.ceiling == outbox.HYBRID_WAIT
+    finally:
+        engine.close()
