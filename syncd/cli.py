@@ -75,6 +75,19 @@ def build_parser() -> Parser:
         "hybrid", parents=[sub_opts], help="生成抗量子密钥（早期节点；之后重新申请证书）"
     )
 
+    backup = commands.add_parser(
+        "backup", parents=[sub_opts], help="备份本节点，或检查备份（backup verify DIR）"
+    )
+    backup.add_argument(
+        "action", nargs="?", choices=["verify"], help="verify：检查备份而不恢复（省略则备份）"
+    )
+    backup.add_argument("dir", type=Path, metavar="DIR", help="备份目录（或其中一份）")
+    backup.add_argument("--keep", type=int, default=7, help="保留最近几份（默认 7）")
+    restore = commands.add_parser(
+        "restore", parents=[sub_opts], help="从备份恢复到新的节点目录（--home）"
+    )
+    restore.add_argument("dir", type=Path, help="备份目录（或其中一份）")
+
     revoke = commands.add_parser("revoke", parents=[sub_opts], help="吊销本节点为下级签发的证书")
     revoke.add_argument("node", help="下级节点代码")
     revoke.add_argument("--reason", required=True, help="吊销原因")

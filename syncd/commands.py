@@ -90,6 +90,11 @@ def _print_status(status: dict[str, Any]) -> None:
         f"节点 {status['node']}　待回执数据包 {status['awaiting_receipts']}　隔离区 "
         f"{status['quarantined']}　抗量子密钥 {'已载入证书' if status.get('hybrid') else '无'}"
     )
+    taken = status.get("backup")
+    print(f"最近备份 {_when(taken.get('at')) if taken else '（从未）'}")
+    if status.get("restored"):
+        restored = status["restored"]
+        print(f"本节点由备份 {restored.get('snapshot', '')} 恢复（重同步功能尚未完成）")
     states = {"ok": "正常", "waiting": "未联系", "failing": "故障"}
     for link in status["links"]:
         oldest = f"　最早 {_when(link['oldest'])}" if link["depth"] else ""
@@ -168,6 +173,8 @@ def execute(args: Any) -> int:
         return _enroll(home, args)
     if args.command == "keys":
         return _hybrid_key(home, args)
+    if args.command in ("backup", "restore"):
+        return _backup(home, args)
     if args.command == "revoke":
         record = revocation.revoke(home, args.node, args.reason, datetime.now(UTC))
         if args.json:
@@ -265,6 +272,37 @@ def _user(home: NodeHome, args: Any) -> int:
 def _key_added(home: NodeHome, args: Any, key: access.StaffKey) -> None:
     if not args.json:
         print(f"已登记 {key.name} 的登录密钥 {key.fingerprint}（{access.keys_file()}）")
+
+
+def _backup(home: NodeHome, args: Any) -> int:
+    """``backup DIR``, ``backup verify DIR``, ``restore DIR`` (syncd/backup.py)."""
+    from syncd import backup
+
+    if args.command == "restore":
+        manifest = backup.restore(args.dir, home)
+        if args.json:
+            emit_json(manifest)
+        else:
+            print(f"已恢复节点 {manifest['node']}（备份时间 {manifest['created']}）到 {home.path}")
+            print("注意：备份之后发生的收发须由相邻节点重新补发（重同步功能尚未完成）。")
+        return 0
+    if args.action == "verify":
+        snapshot, manifest = backup.verify(args.dir)
+        if args.json:
+            emit_json({"snapshot": str(snapshot), **manifest})
+        else:
+            print(
+                f"备份完好：{snapshot}（节点 {manifest['node']}，{len(manifest['files'])} 个文件，"
+                f"附件 {len(manifest['attachments'])} 个）"
+            )
+        return 0
+    taken = backup.take(home, args.dir, datetime.now(UTC), args.keep)
+    if args.json:
+        emit_json({"snapshot": str(taken.path), "files": taken.files})
+    else:
+        added = taken.attachments_added
+        print(f"已备份到 {taken.path}（{taken.files} 个文件，新增附件 {added} 个）")
+    return 0
 
 
 def _hybrid_key(home: NodeHome, args: Any) -> int:

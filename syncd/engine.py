@@ -32,6 +32,7 @@ from schema.error import XinbaoError
 from schema.network import find_unit
 from schema.node import NodeHome
 from schema.record import QueuedRecord
+from syncd import backup as backups
 from syncd import config as syncconfig
 from syncd.bundle import BundleError, WrapPolicy, read_header
 from syncd.certificate import cert_identity, chain_from_pem
@@ -777,6 +778,7 @@ class Engine:
             "links": links,
             "awaiting_receipts": self.outgoing.waiting_receipts(),
             "quarantined": len(self.spool.quarantined()),
+            **backups.last(self.home),  # the last backup; a restore (syncd/backup.py)
             "feeds": self._feed_status(),
         }
 

@@ -29,12 +29,20 @@ class Result:
         return json.loads(self.out)
 
 
-def run(program: str, *args: str, user: str | None = None, home: Path | None = None) -> Result:
+def run(
+    program: str,
+    *args: str,
+    user: str | None = None,
+    home: Path | None = None,
+    env_extra: dict[str, str] | None = None,
+) -> Result:
     """Run ``xinbao`` or ``xinbao-syncd`` (as their modules) as this OS account, the actor at
     a local desk; with ``user``, ``xinbao`` runs as that person signed in over SSH (the
-    forced command ``xinbao --as USER ssh``; a file argument goes on standard input as ``-``)."""
+    forced command ``xinbao --as USER ssh``; a file argument goes on standard input as ``-``).
+    The environment's ``XINBAO_*`` are not passed on; ``env_extra`` is."""
     module = {"xinbao": "console", "xinbao-syncd": "syncd"}[program]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XINBAO_", "SSH_"))}
+    env.update(env_extra or {})
     if home is not None:
         env["XINBAO_HOME"] = str(home)
     argv, given = [*args], None

@@ -281,6 +281,12 @@ def network_text(net: Network, width: int) -> Text:
         text.append(str(_count(status.get("awaiting_receipts"))))
         text.append("　隔离区 ")
         text.append(str(quarantined), style="bold red" if quarantined else "")
+        taken = status.get("backup")
+        at = taken.get("at") if isinstance(taken, dict) else None
+        text.append("　最近备份 ")
+        text.append(stamp(at) if at else "从未", style="" if at else "yellow")
+        if status.get("restored"):
+            text.append("　由备份恢复", style="yellow")
         text.append("\n")
     pending = net.pending
     text.append("本单位待发记录 ")

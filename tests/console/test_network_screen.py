@@ -193,7 +193,7 @@ async def test_a_running_daemon_s_links_and_the_held_records(tmp_path: Path) -> 
         assert top(app) == "同步服务运行中（进程 4242，状态更新于 11月21日 15:59:58）"
         text = body(app)
         lines = text.splitlines()
-        assert lines[0] == "节点 140200　待回执数据包 2　隔离区 1"
+        assert lines[0] == "节点 140200　待回执数据包 2　隔离区 1　最近备份 从未"
         pending = pending_records(app.desk.store, app.desk.rules.priority)
         assert lines[1].startswith(f"本单位待发记录 特急 {pending.by_urgency['特急']}　加急 0")
         # each link: state, peer and name; how, where and ceiling; queue; error

@@ -1,0 +1,178 @@
+"""Backups (syncd/backup.py; issue 21's first part): a snapshot taken while bundles are being
+applied opens and verifies; a damaged one is refused by ``backup verify`` and by ``restore``,
+naming what is wrong; a restore writes a working home with the keys re-encrypted; snapshots
+share their attachments and only N are kept."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from schema.node import NodeHome
+from syncd import backup, enrolment
+from syncd.bundle import new_header, seal
+from syncd.keys import load_keys
+from syncd.receive import Receiver
+from tests.bench.bench_bundle import NOW, network, small_records
+from tests.cli_helpers import run
+
+SECRET = "备份口令-测试"
+ENV = {backup.PASSPHRASE_ENV: SECRET}
+
+
+@pytest.fixture(autouse=True)
+def passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(backup.PASSPHRASE_ENV, SECRET)
+
+
+def bundles(city: NodeHome, folder: Path, count: int) -> list[Path]:
+    keys, chain = load_keys(city.path, None), enrolment.load_chain(city) or []
+    public = enrolment.encryption_keys(city)
+    folder.mkdir()
+    out = []
+    for i in range(count):
+        path = folder / f"{i}.xbb"
+        data = io.BytesIO()
+        seal(
+            new_header("140200", ["140000"], NOW), small_records(i, keys), keys, chain, public, data
+        )
+        path.write_bytes(data.getvalue())
+        out.append(path)
+    return out
+
+
+def items(store: Path) -> int:
+    db = sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM item").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_a_snapshot_taken_while_bundles_apply_verifies_and_restores(tmp_path: Path) -> None:
+    province, city = network(tmp_path / "net")
+    attachment = province.attachments_path / "ab" / ("ab" + "0" * 62)
+    files = bundles(city, tmp_path / "in", 400)
+    done = threading.Event()
+
+    def apply() -> None:
+        with Receiver(province) as receiver:
+            for start in range(0, len(files), 50):
+                receiver.receive(files[start : start + 50], NOW)
+        done.set()
+
+    worker = threading.Thread(target=apply)
+    worker.start()
+    try:
+        taken = backup.take(province, tmp_path / "backups", datetime.now(UTC))
+    finally:
+        worker.join(60)
+    assert done.is_set()
+    snapshot, manifest = backup.verify(tmp_path / "backups")
+    assert snapshot == taken.path and manifest["node"] == "140000"
+    held = items(snapshot / "store.db")
+    assert 0 <= held <= 400
+    # the private keys are in it only encrypted
+    for name in ("signing.pem", "encryption.pem", "hybrid.pem"):
+        assert b"ENCRYPTED PRIVATE KEY" in (snapshot / "keys" / name).read_bytes()
+    assert not attachment.exists()
+    new = NodeHome(tmp_path / "restored")
+    backup.restore(tmp_path / "backups", new)
+    assert new.load().id == "140000" and items(new.store_path) == held
+    assert load_keys(new.path, None).signing_public == load_keys(province.path, None).signing_public
+    assert (new.path / "run" / "restored.json").is_file()
+    status = run("xinbao-syncd", "--json", "status", home=new.path)
+    assert status.code == 0 and status.json()["node"] == "140000"
+
+
+def test_snapshots_share_attachments_and_only_n_are_kept(tmp_path: Path) -> None:
+    province, _ = network(tmp_path / "net")
+    blob = province.attachments_path / "cd" / ("cd" + "1" * 62)
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(b"x")
+    folder = tmp_path / "backups"
+    first = backup.take(province, folder, NOW, keep=2)
+    assert first.attachments_added == 1
+    second = backup.take(province, folder, NOW + timedelta(days=1), keep=2)
+    assert second.attachments_added == 0  # already there
+    backup.take(province, folder, NOW + timedelta(days=2), keep=2)
+    assert [p.name for p in backup.snapshots(folder)] == [
+        "20261122T080000Z",
+        "20261123T080000Z",
+    ]
+
+
+def test_a_damaged_backup_is_refused_by_verify_and_restore_naming_what_is_wrong(
+    tmp_path: Path,
+) -> None:
+    province, _ = network(tmp_path / "net")
+    blob = province.attachments_path / "ef" / ("ef" + "2" * 62)
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(b"y")
+    folder = tmp_path / "backups"
+    snapshot = backup.take(province, folder, NOW).path
+    store = snapshot / "store.db"
+    data = bytearray(store.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    store.write_bytes(bytes(data))
+    (folder / "attachments" / "ef" / blob.name).write_bytes(b"z")
+    for check in (
+        lambda: backup.verify(folder),
+        lambda: backup.restore(folder, NodeHome(tmp_path / "new")),
+    ):
+        with pytest.raises(backup.BackupError) as refused:
+            check()
+        assert "store.db 已损坏" in refused.value.message
+        assert "附件 ef2222222222… 已损坏" in refused.value.message
+    assert not (tmp_path / "new" / "config.toml").exists()  # nothing restored
+    # by the command line too
+    answer = run("xinbao-syncd", "backup", "verify", str(folder), home=province.path, env_extra=ENV)
+    assert answer.code != 0 and "store.db 已损坏" in answer.err
+    # no manifest: not a backup
+    (snapshot / "manifest.json").unlink()
+    with pytest.raises(backup.BackupError, match="没有完整的备份"):
+        backup.verify(folder)
+
+
+def test_a_backup_needs_its_passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    province, _ = network(tmp_path / "net")
+    monkeypatch.delenv(backup.PASSPHRASE_ENV)
+    with pytest.raises(backup.BackupError, match=backup.PASSPHRASE_ENV):
+        backup.take(province, tmp_path / "b", NOW)
+    monkeypatch.setenv(backup.PASSPHRASE_ENV, SECRET)
+    backup.take(province, tmp_path / "b", NOW)
+    monkeypatch.setenv(backup.PASSPHRASE_ENV, "另一个口令")
+    with pytest.raises(backup.BackupError, match="备份口令错误"):
+        backup.restore(tmp_path / "b", NodeHome(tmp_path / "new"))
+
+
+def test_backup_and_restore_from_the_command_line(tmp_path: Path) -> None:
+    province, _ = network(tmp_path / "net")
+    env_dir = tmp_path / "backups"
+    made = run("xinbao-syncd", "backup", str(env_dir), home=province.path, env_extra=ENV)
+    assert made.code == 0 and "已备份到" in made.out, made.err
+    checked = run(
+        "xinbao-syncd", "backup", "verify", str(env_dir), home=province.path, env_extra=ENV
+    )
+    assert checked.code == 0 and "备份完好" in checked.out
+    restored = run("xinbao-syncd", "restore", str(env_dir), home=tmp_path / "new", env_extra=ENV)
+    assert restored.code == 0 and "已恢复节点 140000" in restored.out, restored.err
+    again = run("xinbao-syncd", "restore", str(env_dir), home=tmp_path / "new", env_extra=ENV)
+    assert again.code != 0 and "不是空目录" in again.err
+
+
+def test_status_tells_the_last_backup_and_a_restore(tmp_path: Path) -> None:
+    province, _ = network(tmp_path / "net")
+    before = run("xinbao-syncd", "status", home=province.path)
+    assert before.code == 0 and "最近备份 （从未）" in before.out
+    backup.take(province, tmp_path / "b", NOW)
+    status = run("xinbao-syncd", "--json", "status", home=province.path).json()
+    assert status["backup"]["snapshot"].endswith("20261121T080000Z")
+    backup.restore(tmp_path / "b", NodeHome(tmp_path / "new"))
+    again = run("xinbao-syncd", "status", home=tmp_path / "new")
+    assert "由备份" in again.out and "重同步功能尚未完成" in again.out
