@@ -43,9 +43,11 @@ version 3 is written.
 The payload is cut into fixed-size chunks and
 encrypted with ChaCha20-Poly1305 under a random per-bundle key; each chunk's nonce is its
 index and its associated data binds the version, bundle id, sender, index and last flag, so
-chunks cannot be reordered, dropped, or moved between bundles. The bundle key is wrapped with
-HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305; suite 1) to each recipient, its info binding
-version, id, sender and recipient. The signature covers the header, the keys (version 3: the
+chunks cannot be reordered, dropped, or moved between bundles. The bundle key is wrapped to
+each recipient with HPKE — suite 2, the post-quantum hybrid MLKEM768-X25519, for a recipient
+whose certificate carries a hybrid key; else suite 1, X25519 (both with HKDF-SHA256 and
+ChaCha20-Poly1305; ``docs/pq.md``) — its info binding version, id, sender and recipient, and
+for suite 2 the suite. The signature covers the header, the keys (version 3: the
 recipients' root; before: the keys section), the SHA-256 of the chunk section and the
 sender's chain, so sender, recipients, id and expiry cannot be changed or re-addressed
 (Davis, "Defective Sign & Encrypt"). Opening verifies everything before a record or an
