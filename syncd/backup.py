@@ -24,8 +24,10 @@ time in ``run/restored.json``.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
+import re
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ from syncd.keys import (
     HYBRID_FILE,
     KEY_DIR,
     SIGNING_FILE,
+    fsync_dir,
     load_keys,
     passphrase_from_env,
     save_keys,
@@ -55,7 +58,14 @@ ATTACHMENTS = "attachments"
 KEEP = 7  # snapshots kept by default (``--keep``)
 LAST = "backup.json"  # in the home's run/: the last snapshot taken
 PRIVATE = (SIGNING_FILE, ENCRYPTION_FILE, HYBRID_FILE)
-_DATABASES = (STORE_FILE, "spool/state.db")
+# the spool's state first: a bundle applied between the two copies is then in the store and
+# not in the seen-set, so it is applied again (idempotently) when resent — never the reverse,
+# which would take it for a duplicate and lose it
+_DATABASES = ("spool/state.db", STORE_FILE)
+_NAMES = re.compile(
+    r"(store\.db|config\.toml|syncd\.toml|spool/state\.db|keys/[a-z]+\.pem|"
+    r"keys/(issued|known)/[0-9A-Za-z-]+\.pem|spool/out/[0-9a-f]{64}\.xbb)"
+)
 _SETTINGS = (CONFIG_FILE, "syncd.toml")
 _CERTS = ("keys/chain.pem", "keys/root.pem")
 _CERT_DIRS = ("keys/issued", "keys/known")
@@ -140,9 +150,14 @@ def take(home: NodeHome, folder: Path, now: datetime, keep: int = KEEP) -> Snaps
             if not path.is_file() or path.name.startswith("."):
                 continue
             kept = shared / path.parent.name / path.name
-            if not kept.is_file():
+            if not kept.is_file() or kept.stat().st_size != path.stat().st_size:
                 kept.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, kept)
+                temp = kept.with_name(f".{kept.name}.part")
+                shutil.copyfile(path, temp)
+                with open(temp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(temp, kept)  # never a half-copied file under its hash
+                fsync_dir(kept.parent)
                 added += 1
             held.append(path.name)
         manifest = {
@@ -152,6 +167,7 @@ def take(home: NodeHome, folder: Path, now: datetime, keep: int = KEEP) -> Snaps
             "files": files,
             "attachments": held,
         }
+        manifest["mac"] = _mac(manifest, secret)
         _sync_tree(partial)
         write_durably(partial / MANIFEST, json.dumps(manifest, indent=1).encode())
         os.replace(partial, target)
@@ -187,6 +203,16 @@ def snapshots(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
 
 
+def _mac(manifest: dict[str, Any], secret: bytes) -> str:
+    """HMAC-SHA256 of the manifest (without its mac) under a key from the backup passphrase:
+    a snapshot changed by someone without the passphrase (a root certificate swapped, a store
+    replaced) is refused even where its hashes were made to match."""
+    body = {k: v for k, v in manifest.items() if k != "mac"}
+    key = hashlib.sha256(b"xinbao-backup-manifest\x00" + secret).digest()
+    data = json.dumps(body, sort_keys=True, ensure_ascii=False).encode()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
 def verify(where: Path) -> tuple[Path, dict[str, Any]]:
     """Check a snapshot (``where``, or the newest in the backup folder ``where``) without
     restoring it: the manifest, every file's hash and size, every attachment, the databases'
@@ -195,15 +221,22 @@ def verify(where: Path) -> tuple[Path, dict[str, Any]]:
     snapshot = where if (where / MANIFEST).is_file() else next(reversed(snapshots(where)), None)
     if snapshot is None:
         raise BackupError(f"{where} 中没有完整的备份（缺少 {MANIFEST}）")
+    secret = passphrase()
     problems: list[str] = []
     try:
         manifest = json.loads((snapshot / MANIFEST).read_text("utf-8"))
         files = dict(manifest["files"])
-        held = list(manifest["attachments"])
+        held = [str(h) for h in manifest["attachments"]]
         if manifest.get("format") != FORMAT:
             problems.append(f"不支持的备份格式 {manifest.get('format')}")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BackupError(f"备份清单 {snapshot / MANIFEST} 无法读取：{exc}") from exc
+    if not hmac.compare_digest(str(manifest.get("mac", "")), _mac(manifest, secret)):
+        raise BackupError("备份清单的校验码不符：备份被改动过，或备份口令不对")
+    strange = [n for n in files if not _NAMES.fullmatch(str(n))]
+    strange += [h for h in held if not re.fullmatch(r"[0-9a-f]{64}", h)]
+    if strange:
+        raise BackupError(f"备份清单中有不应有的文件名：{strange[0]!r}")
     for name in (STORE_FILE, CONFIG_FILE, f"{KEY_DIR}/{SIGNING_FILE}"):
         if name not in files:
             problems.append(f"备份缺少 {name}")

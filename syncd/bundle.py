@@ -939,6 +939,15 @@ def _check_chunk(size: int, last: bool, limits: Limits) -> None:
         raise BundleError("chunk-invalid", "数据块大小不符")
 
 
+def fresh(header: Header, now: datetime, limits: Limits) -> bool:
+    """Whether ``header`` is within its validity period at ``now`` (with the clock skew)."""
+    try:
+        _check_times(header, now, limits)
+    except BundleError:
+        return False
+    return True
+
+
 def _check_times(header: Header, now: datetime, limits: Limits) -> None:
     moment = int(now.timestamp())
     skew = int(limits.clock_skew.total_seconds())

@@ -55,8 +55,8 @@ The format::
     url = "http://127.0.0.1:8471"  # exactly one of url / folder
     # folder = "/media/usb/to-140200"
     ceiling = "机密"                # highest classification sent on this link (default 机密)
-    hybrid = false                 # true: every bundle over it is wrapped post-quantum hybrid
-                                   # for every recipient (a USB stick, a leased line)
+    hybrid = false                 # true: what this node seals for recipients reached over it
+                                   # is wrapped post-quantum hybrid (a USB stick, a leased line)
 
     [[feeds]]                      # media and government feeds read for the desk's leads
     name = "大同日报"               # the source, as the desk sees it (unique)

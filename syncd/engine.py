@@ -46,6 +46,7 @@ from syncd.spool import (
     SUFFIX,
     NotRegularFile,
     batch_frames,
+    copy_range,
     escaped,
     file_kind,
     open_regular,
@@ -112,6 +113,7 @@ class Engine:
     def pack(self, now: datetime) -> int:
         """Seal queued records into bundles and queue their hops; how many bundles."""
         pending = outbox.pending(self.store, limit=MAX_RECORDS_PER_PASS)
+        self._pq_wait = {}  # rebuilt from what is pending: a withdrawn record is not shown
         return sum(self._seal(group, batch, now) for group, batch in grouped(pending).items())
 
     def _seal(self, group: Group, batch: list[QueuedRecord], now: datetime) -> bool:
@@ -365,9 +367,8 @@ class Engine:
                         batch_frames(fh, info.st_size, largest)
                     ):
                         part = scratch / f"{index:05d}{SUFFIX}"
-                        fh.seek(offset)
                         with open(part, "wb") as out_fh:
-                            out_fh.write(fh.read(length))
+                            copy_range(fh, out_fh, offset, length)
                         if checked:
                             CHECKED.add(os.stat(part))
                         parts.append(part)

@@ -100,7 +100,15 @@ from syncd.config import HttpLimits
 from syncd.enrolment import ISSUED_DIR, load_chain
 from syncd.error import TrustError
 from syncd.keys import KEY_DIR, NodeKeys, fsync_dir
-from syncd.spool import BATCH_SUFFIX, CHECKED, FRAME, SUFFIX, batch_frames, open_regular
+from syncd.spool import (
+    BATCH_SUFFIX,
+    CHECKED,
+    FRAME,
+    SUFFIX,
+    batch_frames,
+    copy_range,
+    open_regular,
+)
 
 log = logging.getLogger("xinbao.syncd")
 
@@ -326,7 +334,8 @@ def take_custody(
     with open(path, "rb") as fh:
         reads = _CappedReads(fh, os.fstat(fh.fileno()).st_size)
         header = verify_outer(cast(IO[bytes], reads), root, datetime.now(UTC), None, revoked)
-    final = incoming / f"{header.sender}-{header.id}{SUFFIX}"  # both signed
+    # sender and id are signed; two copies of one bundle may differ in their keys (format 3)
+    final = incoming / f"{header.sender}-{header.id}-{secrets.token_hex(4)}{SUFFIX}"
     os.replace(path, final)
     fsync_dir(incoming)
     CHECKED.add(os.stat(final))  # the engine relays it without checking it again
@@ -362,8 +371,7 @@ def take_batch(
             keep = path.with_name(path.name + ".good")
             with open(keep, "wb") as out:
                 for _, _, offset, length in taken:
-                    fh.seek(offset - FRAME)
-                    out.write(fh.read(FRAME + length))
+                    copy_range(fh, out, offset - FRAME, FRAME + length)
                 _sync(out)
     if taken:
         final = incoming / f"batch-{secrets.token_hex(8)}{BATCH_SUFFIX}"
@@ -640,7 +648,8 @@ def make_app(
                 await check(_sync, fh)
             if size != length:
                 return _refuse(request, Refusal(400, "incomplete", "上传不完整"), peer)
-            largest = Limits.load().max_bundle_bytes
+            # batches are for small bundles: a large one goes alone (resumable)
+            largest = min(Limits.load().max_bundle_bytes, max(limits().resume_above, 1 << 20))
             try:
                 taken, refused = await check(take_batch, tmp, incoming, root, revoked(), largest)
             except BundleError as exc:

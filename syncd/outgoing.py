@@ -86,7 +86,10 @@ class Outgoing:
         tmp = self.folder / f".keep-{secrets.token_hex(8)}.part"
         try:
             with open_regular(source) as src:
-                linked = None if head else self._linked(source, src, tmp)
+                # only a file of this spool's own (an upload, a batch's part, a staged drop)
+                # is linked: one in an operator's folder could change after it was checked
+                private = source.resolve().is_relative_to(self.spool.root.resolve())
+                linked = None if head or not private else self._linked(source, src, tmp)
                 if linked is not None:
                     final = self.folder / (linked + SUFFIX)
                 else:

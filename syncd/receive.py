@@ -46,6 +46,7 @@ from syncd.bundle import (
     Front,
     Header,
     Limits,
+    fresh,
     opened_stream,
     read_front,
     verify_outer,
@@ -225,6 +226,8 @@ class Receiver:
                 checked = CHECKED.take(os.fstat(fh.fileno()))
                 front = read_front(fh, self.limits)
                 header = front.header
+                # a revocation known now may postdate that check: then check again
+                checked = checked and not self._revoked and fresh(header, now, self.limits)
                 fh.seek(0)
                 revoked = self._revoked
                 count = 0

@@ -91,6 +91,17 @@ def batch_frames(
     return frames
 
 
+def copy_range(src: BinaryIO, dst: BinaryIO, offset: int, length: int) -> None:
+    """``length`` bytes of ``src`` from ``offset`` into ``dst``, in pieces (memory stays flat)."""
+    src.seek(offset)
+    while length > 0:
+        block = src.read(min(BLOCK, length))
+        if not block:
+            raise OSError("the source ended early")
+        dst.write(block)
+        length -= len(block)
+
+
 class Checked:
     """Files this process has checked as a relay checks a bundle (``verify_outer``) as it
     kept them — an upload in ``spool/in``, the parts of a batch — by (device, inode, size,

@@ -18,7 +18,8 @@ from schema.attachment import Attachments, referenced
 from schema.node import NodeHome
 from schema.record import QueuedRecord
 from schema.store import Store
-from syncd.bundle import Header, WrapPolicy, new_header, seal
+from syncd import config as syncconfig
+from syncd.bundle import Header, HybridRequired, WrapPolicy, new_header, seal
 from syncd.enrolment import encryption_keys, hybrid_keys, load_chain
 from syncd.error import TrustError
 from syncd.keys import NodeKeys, fsync_dir, load_keys, passphrase_from_env
@@ -110,8 +111,13 @@ def export(home: NodeHome, peer: str, folder: Path, now: datetime) -> list[Path]
         for recipients, batch in by_recipients.items():
             rank = max(q.classification.rank for q in batch)
             group = (recipients, rank, max(q.priority for q in batch))
-            args = (keys, chain, public, held, now, hybrid, policy.requires_hybrid(rank))
-            written.append(seal_queued(folder, config.id, group, batch, *args)[0])
+            link = syncconfig.load(home.path).links.get(peer)
+            must = policy.requires_hybrid(rank) or (link is not None and link.hybrid)
+            args = (keys, chain, public, held, now, hybrid, must)
+            try:
+                written.append(seal_queued(folder, config.id, group, batch, *args)[0])
+            except HybridRequired:
+                continue  # they wait, as the daemon's would (docs/pq.md)
             outbox.mark_shipped(store, [q.seq for q in batch], now)
     finally:
         store.close()

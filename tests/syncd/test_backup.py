@@ -6,6 +6,7 @@ share their attachments and only N are kept."""
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
@@ -147,7 +148,7 @@ def test_a_backup_needs_its_passphrase(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv(backup.PASSPHRASE_ENV, SECRET)
     backup.take(province, tmp_path / "b", NOW)
     monkeypatch.setenv(backup.PASSPHRASE_ENV, "另一个口令")
-    with pytest.raises(backup.BackupError, match="备份口令错误"):
+    with pytest.raises(backup.BackupError, match="备份口令不对"):
         backup.restore(tmp_path / "b", NodeHome(tmp_path / "new"))
 
 
@@ -176,3 +177,29 @@ def test_status_tells_the_last_backup_and_a_restore(tmp_path: Path) -> None:
     backup.restore(tmp_path / "b", NodeHome(tmp_path / "new"))
     again = run("xinbao-syncd", "status", home=tmp_path / "new")
     assert "由备份" in again.out and "重同步功能尚未完成" in again.out
+
+
+def test_a_manifest_changed_without_the_passphrase_is_refused(tmp_path: Path) -> None:
+    """Hashes made to match are not enough: the manifest carries a MAC under the passphrase,
+    and it may name only the files a snapshot holds."""
+    province, _ = network(tmp_path / "net")
+    folder = tmp_path / "backups"
+    snapshot = backup.take(province, folder, NOW).path
+    manifest_path = snapshot / "manifest.json"
+    original = json.loads(manifest_path.read_text("utf-8"))
+    # a root certificate swapped, its hash in the manifest made to match
+    root = snapshot / "keys" / "root.pem"
+    root.write_bytes(root.read_bytes().replace(b"A", b"B", 1))
+    changed = {**original, "files": {**original["files"], "keys/root.pem": backup._entry(root)}}
+    manifest_path.write_text(json.dumps(changed), "utf-8")
+    with pytest.raises(backup.BackupError, match="校验码不符"):
+        backup.verify(folder)
+    with pytest.raises(backup.BackupError, match="校验码不符"):
+        backup.restore(folder, NodeHome(tmp_path / "new"))
+    # a name outside what a snapshot holds, even with a valid MAC
+    for name in ("/etc/passwd", "../store.db", "keys/../../x"):
+        odd = {**original, "files": {**original["files"], name: {"sha256": "0", "size": 0}}}
+        odd["mac"] = backup._mac(odd, SECRET.encode())
+        manifest_path.write_text(json.dumps(odd), "utf-8")
+        with pytest.raises(backup.BackupError, match="不应有的文件名"):
+            backup.verify(folder)
