@@ -187,18 +187,26 @@ async def test_the_filter_from_slash_and_from_the_command_line(
         assert isinstance(app.screen, AskText)
         await answer(pilot, "秸秆")
         await shows(pilot, app, [RANKED[2]])
-        assert status(app) == "新 3　保留 0　筛选：秸秆（1 条）"
+        await has_status(pilot, app, "新 3　保留 0　筛选：秸秆（1 条）")
         await pilot.press("slash")
         await settle(pilot)
         assert isinstance(app.screen, AskText) and app.screen.value == "秸秆"
         await answer(pilot, "", replace=True)  # empty: the filter is cleared
         await shows(pilot, app, RANKED)
-        assert status(app) == "新 3　保留 0"
+        await has_status(pilot, app, "新 3　保留 0")
         await command(pilot, "筛选 工资")  # a word of a summary only
         await shows(pilot, app, [RANKED[1]])
         await command(pilot, "筛选 没有这个词")
         await shows(pilot, app, [])
         assert detail(app).plain == "没有含“没有这个词”的线索（按 / 修改或清除筛选）。"
+
+
+async def has_status(pilot: Pilot[Any], app: DeskApp, expected: str) -> None:
+    """Wait (bounded) for the status line to read ``expected`` (set by the filter's worker)."""
+    deadline = time.monotonic() + 10
+    while status(app) != expected and time.monotonic() < deadline:
+        await settle(pilot, rounds=1)
+    assert status(app) == expected
 
 
 async def shows(pilot: Pilot[Any], app: DeskApp, expected: list[str]) -> None:
