@@ -566,7 +566,7 @@ def test_duplicate_and_reordered_bundles_are_applied_once_and_the_newer_version_
         # the same bundle again, twice over HTTP: known from the seen-set, acknowledged again
         first_id = header(first).id
         assert first_id in seen(city)
-        for n in (2, 3):  # one at a time: both uploads are stored under one (content) name
+        for n in (2, 3):  # one at a time, each counted as it is received
             data = first.read_bytes()
             fields = http.length_fields(len(data))
             signed = http.signed_headers(
