@@ -590,7 +590,15 @@ def make_app(
         log.info("upload taken: bundle=%s sender=%s peer=%s", header.id, header.sender, peer)
         return JSONResponse({"id": header.id})
 
-    async def upload(request: Request) -> Response:
+    async def posted(
+        request: Request,
+        prefix: str,
+        where: str,
+        take: Callable[[Path, str], Awaitable[Response]],
+    ) -> Response:
+        """A POSTed body of bundles from a neighbour: signed, rate-limited, within the
+        partial-upload quota, written whole and synced to a temporary file, then ``take``n
+        (the file and the peer); the temporary files are gone afterwards whatever happened."""
         length = _declared_length(request, limits().max_upload_bytes)
         if isinstance(length, Refusal):
             return _refuse(request, length)
@@ -603,7 +611,7 @@ def make_app(
         full = partials.reserve(peer, slot, length, limits())
         if full is not None:
             return _refuse(request, full, peer)
-        tmp = incoming / f".upload-{secrets.token_hex(8)}.part"
+        tmp = incoming / f".{prefix}-{secrets.token_hex(8)}.part"
         try:
             size = 0
             with open(tmp, "wb") as fh:
@@ -613,41 +621,27 @@ def make_app(
                 await check(_sync, fh)
             if size != length:
                 return _refuse(request, Refusal(400, "incomplete", "上传不完整"), peer)
-            return await keep(request, tmp, peer)
+            return await take(tmp, peer)
         except _Cut as cut:
             return _refuse(request, cut.refusal, peer)
         except ClientDisconnect:
-            log.warning("upload broken off: peer=%s path=/v1/bundles (nothing kept)", peer)
+            log.warning("upload broken off: peer=%s path=%s (nothing kept)", peer, where)
             return Response(status_code=400)  # nobody reads it
         finally:
             partials.release(peer, slot)
-            tmp.unlink(missing_ok=True)
+            for leftover in (tmp, tmp.with_name(tmp.name + ".good")):
+                leftover.unlink(missing_ok=True)
+
+    async def upload(request: Request) -> Response:
+        return await posted(
+            request, "upload", "/v1/bundles", lambda tmp, peer: keep(request, tmp, peer)
+        )
 
     async def batch(request: Request) -> Response:
         """Several bundles in one body (``u32 length · bundle``, repeated): each checked as a
         single upload is, the good ones kept together (one fsync), the answer per bundle."""
-        length = _declared_length(request, limits().max_upload_bytes)
-        if isinstance(length, Refusal):
-            return _refuse(request, length)
-        peer = await authenticate(request, length_fields(length))
-        if isinstance(peer, Refusal):
-            return _refuse(request, peer)
-        if not allowed(peer):
-            return _refuse(request, Refusal(429, "rate-limited", "上传过于频繁"), peer)
-        slot = _POST + secrets.token_hex(8)
-        full = partials.reserve(peer, slot, length, limits())
-        if full is not None:
-            return _refuse(request, full, peer)
-        tmp = incoming / f".batch-{secrets.token_hex(8)}.part"
-        try:
-            size = 0
-            with open(tmp, "wb") as fh:
-                async for piece in _body(request, length, limits()):
-                    size += len(piece)
-                    fh.write(piece)
-                await check(_sync, fh)
-            if size != length:
-                return _refuse(request, Refusal(400, "incomplete", "上传不完整"), peer)
+
+        async def take(tmp: Path, peer: str) -> Response:
             # batches are for small bundles: a large one goes alone (resumable)
             largest = min(Limits.load().max_bundle_bytes, max(limits().resume_above, 1 << 20))
             try:
@@ -672,15 +666,8 @@ def make_app(
                     ],
                 }
             )
-        except _Cut as cut:
-            return _refuse(request, cut.refusal, peer)
-        except ClientDisconnect:
-            log.warning("upload broken off: peer=%s path=%s (nothing kept)", peer, BATCH_PATH)
-            return Response(status_code=400)
-        finally:
-            partials.release(peer, slot)
-            for leftover in (tmp, tmp.with_name(tmp.name + ".good")):
-                leftover.unlink(missing_ok=True)
+
+        return await posted(request, "batch", BATCH_PATH, take)
 
     def upload_key(request: Request) -> str | Refusal:
         key = str(request.path_params["key"])

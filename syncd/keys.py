@@ -112,11 +112,7 @@ def save_keys(home: Path, keys: NodeKeys, passphrase: bytes | None) -> None:
     """Write both keys under ``home/keys`` with mode 0600."""
     folder = home / KEY_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
-    protection: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase)
-        if passphrase
-        else serialization.NoEncryption()
-    )
+    protection = _protection(passphrase)
     for name, key in ((SIGNING_FILE, keys.signing), (ENCRYPTION_FILE, keys.encryption)):
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, protection
@@ -126,16 +122,17 @@ def save_keys(home: Path, keys: NodeKeys, passphrase: bytes | None) -> None:
         save_hybrid(home, keys.hybrid, passphrase)
 
 
+def _protection(passphrase: bytes | None) -> serialization.KeySerializationEncryption:
+    if passphrase:
+        return serialization.BestAvailableEncryption(passphrase)
+    return serialization.NoEncryption()
+
+
 def save_hybrid(home: Path, key: HybridKey, passphrase: bytes | None) -> None:
     """Write the hybrid key (its two parts, one PKCS#8 block each) with mode 0600."""
     folder = home / KEY_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
-    protection: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase)
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    pkcs8 = (serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, protection)
+    pkcs8 = (serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, _protection(passphrase))
     pem = b"".join(part.private_bytes(*pkcs8) for part in (key.mlkem, key.x25519))
     write_private(folder / HYBRID_FILE, pem)
 
