@@ -283,7 +283,8 @@ def _backup(home: NodeHome, args: Any) -> int:
         if args.json:
             emit_json(manifest)
         else:
-            print(f"已恢复节点 {manifest['node']}（备份时间 {manifest['created']}）到 {home.path}")
+            taken = _when(datetime.fromisoformat(manifest["created"]).timestamp())
+            print(f"已恢复节点 {manifest['node']}（备份于 {taken}）到 {home.path}")
             print("注意：备份之后发生的收发须由相邻节点重新补发（重同步功能尚未完成）。")
         return 0
     if args.action == "verify":
