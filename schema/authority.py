@@ -39,6 +39,7 @@ RECEIPT, CERTIFICATE, REVOCATION = "receipt", "certificate", "revocation"
 VERIFY, VERIFY_ANSWER = "verify", "verify-answer"
 ROSTER = "roster"
 BULLETIN = "bulletin"
+RESYNC, RETURNED, RESYNC_DONE = "resync", "returned", "resync-done"  # schema/resync.py
 MAX_CITE_DEPTH = 8  # tiers a provenance chain may span (township … State Council, with room)
 
 # the fields an instruction relayed down keeps exactly as its issuer signed them
@@ -290,6 +291,25 @@ def _bulletin(record: Record, me: str) -> None:
     _issued(record, "通报")
 
 
+def _resync(record: Record, me: str) -> None:
+    """A restored node asks its neighbour to resync: only for itself."""
+    _need(record.payload.get("node") == record.origin, "node", "重新同步请求不是由该节点本身发出的")
+    _need(
+        record.id.startswith(f"resync:{record.origin}:"), "id", f"重新同步请求编号 {record.id} 不符"
+    )
+
+
+def _resync_answer(record: Record, me: str) -> None:
+    """A neighbour's answer to a resync (a returned record, or that it is done): its own id;
+    what a returned record carries must be signed by the node it returns to, which the
+    daemon checks."""
+    _need(
+        record.id.startswith(f"{record.kind}:{record.origin}:"),
+        "id",
+        f"回传记录编号 {record.id} 不符",
+    )
+
+
 def _trust(record: Record, me: str) -> None:
     """Certificates and revocations carry their own proofs (a chain to the root, the issuer's
     signature over the notice), checked by the daemon's trust layer."""
@@ -310,6 +330,9 @@ _RULES: dict[str, Callable[[Record, str], None]] = {
     BULLETIN: _bulletin,
     CERTIFICATE: _trust,
     REVOCATION: _trust,
+    RESYNC: _resync,
+    RETURNED: _resync_answer,
+    RESYNC_DONE: _resync_answer,
 }
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from schema import authority, emergency, network, roster, state, supervise, verify
+from schema import authority, emergency, network, resync, roster, state, supervise, verify
 from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
@@ -40,6 +40,7 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"  # this (id, version) was applied before
     STALE = "stale"  # a newer version of this record is already applied
+    WAITING = "waiting"  # after a restore: kept until what it refers to is back
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,18 @@ def apply(
             outcome = Outcome.DUPLICATE if row[0] == record.version else Outcome.STALE
             return ApplyResult(record.id, record.version, outcome)
         at = clock()
-        handler(store, record, me, at)
+        try:
+            with store.savepoint():
+                handler(store, record, me, at)
+        except NotFound:
+            # after a restore, what it refers to may not be back yet: it waits for it
+            if not resync.running(store):
+                raise
+            resync.park(store, record, addressees, False, to_text(at))
+            return ApplyResult(record.id, record.version, Outcome.WAITING)
         if record.kind == authority.ITEM:
             keep_proof(store, record.proof or authority.citable(record, addressees))
+        resync.keep(store, record, at)
         db.execute(
             "INSERT INTO applied(record_id, kind, version, applied_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(record_id) DO UPDATE SET version = excluded.version, "

@@ -248,3 +248,44 @@ def audit_log(store: Store, item_id: str) -> list[AuditEntry]:
         )
         for r in rows
     ]
+
+
+def restore(
+    store: Store,
+    item_id: str,
+    from_unit: str,
+    to_unit: str,
+    target: S,
+    version: int,
+    *,
+    actor: str,
+    at: datetime,
+    note: str,
+    origin: str,
+    placement: str | None = None,
+) -> Edge:
+    """Put an edge back as this node last had it, after a restore from a backup (its own
+    decision or sign-off, as the neighbour that holds the signed record says): the state and
+    the version exactly, with no transition check — the transitions happened before the disk
+    was lost. Creates the edge where it is missing."""
+    with store.write() as db:
+        edge = find_edge(store, item_id, from_unit, to_unit)
+        if edge is None:
+            cursor = db.execute(
+                "INSERT INTO edge(item_id, from_unit, to_unit, state, version, note, "
+                "updated_at, placement) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    item_id,
+                    from_unit,
+                    to_unit,
+                    target.value,
+                    version,
+                    note,
+                    to_text(at),
+                    placement or "",
+                ],
+            )
+            edge_id = int(cursor.lastrowid or 0)
+            _log(store, edge_id, actor, at, None, target, note, origin)
+            return get_edge(store, edge_id)
+        return _set(store, edge, target, version, actor, at, note, origin, placement)

@@ -457,6 +457,33 @@ def m020_outbox_address(db: Database) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN address TEXT NOT NULL DEFAULT '[]'")
 
 
+@migrations()
+def m021_resync(db: Database) -> None:
+    """Resync after a restore (schema/resync.py): the signed records received here, kept for
+    the retention window so their maker can have them back; the neighbours a restored node
+    asked and what they answered; records waiting for what they refer to."""
+    db.executescript(
+        """
+        CREATE TABLE kept (
+            record_id TEXT PRIMARY KEY, version INTEGER NOT NULL, origin TEXT NOT NULL,
+            kind TEXT NOT NULL, received_at TEXT NOT NULL, proof TEXT NOT NULL
+        );
+        CREATE INDEX kept_origin ON kept(origin, received_at);
+        CREATE INDEX kept_received ON kept(received_at);
+        CREATE TABLE resync (
+            peer TEXT PRIMARY KEY, since TEXT NOT NULL, asked_at TEXT NOT NULL,
+            answered_at TEXT, records INTEGER NOT NULL DEFAULT 0,
+            bundles INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE parked (
+            record_id TEXT NOT NULL, own INTEGER NOT NULL, version INTEGER NOT NULL,
+            record TEXT NOT NULL, addressees TEXT NOT NULL, received_at TEXT NOT NULL,
+            PRIMARY KEY (record_id, own)
+        );
+        """
+    )
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 

@@ -38,6 +38,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from schema.node import CONFIG_FILE, STORE_FILE, NodeHome
+from syncd import resync
 from syncd.error import SyncError
 from syncd.keys import (
     ENCRYPTION_FILE,
@@ -268,8 +269,9 @@ def verify(where: Path) -> tuple[Path, dict[str, Any]]:
 
 def restore(where: Path, home: NodeHome) -> dict[str, Any]:
     """Verify a snapshot, then write it as a new node home (which must not exist yet); the
-    private keys are re-encrypted under this machine's key passphrase, if one is set. The
-    manifest."""
+    private keys are re-encrypted under this machine's key passphrase, if one is set; then
+    ask the neighbours to resync (queued for the daemon). The manifest, with ``resync``: the
+    neighbours asked."""
     if home.exists() or (home.path.exists() and any(home.path.iterdir())):
         raise BackupError(f"{home.path} 不是空目录：恢复只写入新的节点目录")
     secret = passphrase()
@@ -294,8 +296,10 @@ def restore(where: Path, home: NodeHome) -> dict[str, Any]:
     run.mkdir(exist_ok=True)
     note = {"snapshot": snapshot.name, "created": manifest["created"], "resynced": False}
     write_durably(run / "restored.json", json.dumps(note).encode())
+    # what happened after the backup comes back from the neighbours (syncd/resync.py)
+    asked = resync.ask(home, datetime.fromisoformat(manifest["created"]), datetime.now(UTC))
     _sync_tree(home.path)
-    return dict(manifest)
+    return {**manifest, "resync": asked}
 
 
 def _backup_keys(snapshot: Path, secret: bytes) -> Any:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from schema.clock import CHINA
+from schema.clock import CHINA, from_text
 from schema.commandline import (
     current_user,
     emit_json,
@@ -94,7 +94,22 @@ def _print_status(status: dict[str, Any]) -> None:
     print(f"最近备份 {_when(taken.get('at')) if taken else '（从未）'}")
     if status.get("restored"):
         restored = status["restored"]
-        print(f"本节点由备份 {restored.get('snapshot', '')} 恢复（重同步功能尚未完成）")
+        print(f"本节点由备份 {restored.get('snapshot', '')} 恢复")
+    sync = status.get("resync") or {}
+    if sync:
+        answered = [p for p in sync["peers"] if p["answered_at"]]
+        state = "进行中" if sync["running"] else "已完成"
+        waiting = f"　待补齐记录 {sync['waiting']}" if sync["waiting"] else ""
+        print(f"重新同步 {state}：已答复 {len(answered)}/{len(sync['peers'])}{waiting}")
+        for p in sync["peers"]:
+            if p["answered_at"]:
+                done = (
+                    f"{_text_when(p['answered_at'])} 答复，重发数据包 {p['bundles']}，"
+                    f"回传本节点记录 {p['records']}"
+                )
+            else:
+                done = f"等待答复（{_text_when(p['asked_at'])} 请求）"
+            print(f"　　{p['peer']}　{done}")
     states = {"ok": "正常", "waiting": "未联系", "failing": "故障"}
     for link in status["links"]:
         oldest = f"　最早 {_when(link['oldest'])}" if link["depth"] else ""
@@ -113,6 +128,10 @@ def _print_status(status: dict[str, Any]) -> None:
         )
         if feed["last_error"]:
             print(f"　　最近问题：{feed['last_error'][:60]}")
+
+
+def _text_when(text: str) -> str:
+    return from_text(text).strftime("%m-%d %H:%M")
 
 
 def _when(stamp: float | None) -> str:
@@ -280,12 +299,15 @@ def _backup(home: NodeHome, args: Any) -> int:
 
     if args.command == "restore":
         manifest = backup.restore(args.dir, home)
+        created, asked = datetime.fromisoformat(manifest["created"]), manifest["resync"]
         if args.json:
             emit_json(manifest)
         else:
-            taken = _when(datetime.fromisoformat(manifest["created"]).timestamp())
+            taken = _when(created.timestamp())
             print(f"已恢复节点 {manifest['node']}（备份于 {taken}）到 {home.path}")
-            print("注意：备份之后发生的收发须由相邻节点重新补发（重同步功能尚未完成）。")
+            names = "、".join(asked) or "（无相邻节点）"
+            print(f"已请求相邻节点重新同步：{names}。启动守护进程后自动补齐备份之后的收发，")
+            print("进度见 xinbao-syncd status 或控制台“网络”页。")
         return 0
     if args.action == "verify":
         snapshot, manifest = backup.verify(args.dir)

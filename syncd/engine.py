@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from schema import lead as leads
-from schema import outbox
+from schema import outbox, resync
 from schema.attachment import Attachments
 from schema.error import XinbaoError
 from schema.network import find_unit
@@ -40,6 +40,7 @@ from syncd.enrolment import ISSUED_DIR, encryption_keys, hybrid_keys, load_chain
 from syncd.error import TrustError
 from syncd.keys import KEY_DIR, copy_durably
 from syncd.receive import APPLIED, DUPLICATE, RECEIPT_KIND, ImportReport, Receiver
+from syncd.resync import Retention
 from syncd.spool import (
     BATCH_SUFFIX,
     CHECKED,
@@ -56,6 +57,7 @@ from syncd.transfer import Group, grouped, seal_queued
 
 log = logging.getLogger("xinbao.syncd")
 MAX_RECORDS_PER_PASS = 10_000
+PRUNE_EVERY = 3600.0  # seconds between prunes of what is kept for neighbours' resyncs
 MAX_LOGGED = 10_000  # problems remembered so each is logged once
 
 
@@ -86,6 +88,8 @@ class Engine:
         self._logged: set[tuple[Any, ...]] = set()  # problems with files, logged once each
         self._aside: set[tuple[Path, int, int]] = set()  # entries that could not be moved aside
         self._stamp = _stamp(home)
+        self.retention = Retention.load()
+        self._prune_at = 0.0  # what is kept for a neighbour's resync is pruned hourly
 
     def close(self) -> None:
         """Close the store and the spool."""
@@ -396,6 +400,13 @@ class Engine:
         gone += self.spool.clear_stages(cutoff)
         if gone:
             log.info("deleted %d interrupted uploads nobody resumed", gone)
+        if now.timestamp() >= self._prune_at:
+            self._prune_at = now.timestamp() + PRUNE_EVERY
+            keep = self.retention.keep
+            bundles = self.outgoing.prune_sent(now.timestamp(), keep.total_seconds())
+            records = resync.prune(self.store, now - keep)
+            if bundles or records:
+                log.info("retention: forgot %d bundles and %d records", bundles, records)
         return gone
 
     def _leftovers(self) -> list[Path]:
@@ -780,6 +791,8 @@ class Engine:
             "awaiting_receipts": self.outgoing.waiting_receipts(),
             "quarantined": len(self.spool.quarantined()),
             **backups.last(self.home),  # the last backup; a restore (syncd/backup.py)
+            "resync": resync.summary(self.store),  # after a restore (schema/resync.py)
+            "retained": dict(zip(("bundles", "bytes"), self.outgoing.retained(), strict=True)),
             "feeds": self._feed_status(),
         }
 

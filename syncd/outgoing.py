@@ -8,6 +8,10 @@ Tables in the spool's ``state.db``:
 * ``sealed`` — bundles this node sealed itself, until every recipient's end-to-end receipt
   came back; a bundle still waiting after ``resend_after`` is handed to its next hops again
   (the recipient acknowledges a duplicate again and never applies it twice).
+* ``sent`` — what each neighbour took custody of, kept for the retention window (``[resync]``
+  in ``syncd/data/trust.toml``) or until the bundle expires: a neighbour restored from a
+  backup asks, and everything it was handed since its backup is handed to it again
+  (:meth:`Outgoing.resend_to`; its seen-set keeps it from applying anything twice).
 * ``peer`` — last contact and last error per neighbour, for ``status``.
 
 A file in ``spool/out`` is removed once no row refers to it.
@@ -41,6 +45,14 @@ CREATE TABLE IF NOT EXISTS sealed (
     bundle_id TEXT PRIMARY KEY, file TEXT NOT NULL, recipients TEXT NOT NULL,
     waiting TEXT NOT NULL, records TEXT NOT NULL, created REAL NOT NULL,
     resend_at REAL NOT NULL, expires INTEGER NOT NULL, delivered TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS sent (
+    bundle_id TEXT NOT NULL, peer TEXT NOT NULL, file TEXT NOT NULL,
+    priority INTEGER NOT NULL, classification INTEGER NOT NULL, size INTEGER NOT NULL,
+    created REAL NOT NULL, expires INTEGER NOT NULL, handed REAL NOT NULL,
+    PRIMARY KEY (bundle_id, peer));
+CREATE INDEX IF NOT EXISTS sent_peer ON sent(peer, handed);
+CREATE INDEX IF NOT EXISTS sent_file ON sent(file);
+CREATE INDEX IF NOT EXISTS hop_file ON hop(file);
 CREATE TABLE IF NOT EXISTS peer (
     peer TEXT PRIMARY KEY, last_contact REAL, last_error TEXT NOT NULL DEFAULT '',
     failures INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0);
@@ -72,6 +84,7 @@ class Outgoing:
         self.folder.mkdir(exist_ok=True)
         self.db.executescript(_SCHEMA)
         self._unsettled = False  # files kept whose folder entry is not synced yet
+        self.retain = True  # keep what neighbours took (the sent table) for their resync
 
     # -- custody --------------------------------------------------------------------------
 
@@ -246,6 +259,14 @@ class Outgoing:
         if not hops:
             return
         with self.db:
+            if self.retain:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO sent(bundle_id, peer, file, priority, "
+                    "classification, size, created, expires, handed) "
+                    "SELECT bundle_id, peer, file, priority, classification, size, created, "
+                    "expires, ? FROM hop WHERE bundle_id = ? AND peer = ?",
+                    [(now, hop.bundle_id, hop.peer) for hop in hops],
+                )
             self.db.executemany(
                 "DELETE FROM hop WHERE bundle_id = ? AND peer = ?",
                 [(hop.bundle_id, hop.peer) for hop in hops],
@@ -394,12 +415,48 @@ class Outgoing:
         """Bundles sealed here still waiting for an end-to-end receipt."""
         return int(self.db.execute("SELECT COUNT(*) FROM sealed").fetchone()[0])
 
+    # -- retention, for a neighbour restored from a backup -------------------------------------
+
+    def resend_to(self, peer: str, since: float, now: float) -> int:
+        """Hand ``peer`` again every bundle it took custody of since ``since`` (and has not
+        expired); how many. Rows already waiting for it stay as they are."""
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO hop(bundle_id, peer, file, priority, classification, "
+                "size, created, expires) SELECT bundle_id, peer, file, priority, "
+                "classification, size, ?, expires FROM sent "
+                "WHERE peer = ? AND handed >= ? AND expires >= ?",
+                (now, peer, since, now),
+            )
+        return cursor.rowcount
+
+    def prune_sent(self, now: float, keep: float) -> int:
+        """Forget what neighbours took custody of before the window (``keep`` seconds) or
+        what has expired; their files go once nothing else holds them."""
+        where = "handed < ? OR expires < ?"
+        files = [
+            r[0]
+            for r in self.db.execute(
+                f"SELECT DISTINCT file FROM sent WHERE {where}", (now - keep, now)
+            )
+        ]
+        with self.db:
+            cursor = self.db.execute(f"DELETE FROM sent WHERE {where}", (now - keep, now))
+        for file in files:
+            self._collect(self.folder / file)
+        return cursor.rowcount
+
+    def retained(self) -> tuple[int, int]:
+        """Bundles kept for a neighbour's resync, and their bytes."""
+        row = self.db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM sent").fetchone()
+        return int(row[0]), int(row[1])
+
     def _collect(self, path: Path) -> None:
         name = path.name
         used = self.db.execute(
             "SELECT 1 FROM hop WHERE file = ? UNION ALL SELECT 1 FROM sealed WHERE file = ? "
-            "LIMIT 1",
-            (name, name),
+            "UNION ALL SELECT 1 FROM sent WHERE file = ? LIMIT 1",
+            (name, name, name),
         ).fetchone()
         if used is None:
             path.unlink(missing_ok=True)

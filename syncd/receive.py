@@ -19,6 +19,7 @@ in between leaves the receipt to be applied again, never counted without ``deliv
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -30,10 +31,10 @@ from typing import Any
 
 from cryptography import x509
 
-from schema import authority, outbox
+from schema import authority, outbox, resync
 from schema.attachment import Attachments
 from schema.clock import from_text, to_text
-from schema.error import StoreError, XinbaoError
+from schema.error import NotFound, StoreError, XinbaoError
 from schema.inbound import Outcome, apply
 from schema.node import NodeConfig, NodeHome
 from schema.record import Record
@@ -56,14 +57,17 @@ from syncd.error import TrustError
 from syncd.keys import NodeKeys, load_keys, passphrase_from_env
 from syncd.outgoing import Outgoing
 from syncd.proof import Verifier, unsigned
+from syncd.resync import Retention
 from syncd.revocation import revoked_in
 from syncd.route import Routes
 from syncd.spool import CHECKED, Spool, escaped, open_regular
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger("xinbao.syncd")
 # Records the trust layer handles itself; every other kind is applied through schema.
 TRUST_KINDS = {revocation.KIND: revocation.accept, CERT_KIND: learn}
 RECEIPT_KIND = "receipt"  # end-to-end receipts: handled here, never receipted themselves
+RESYNC_KINDS = frozenset({resync.RESYNC, resync.RETURNED, resync.DONE})  # handled here too
 APPLIED, DUPLICATE, RELAYED = "applied", "duplicate", "relayed"  # ImportReport fields
 BATCH = 1024
 BATCH_SECONDS = 0.5
@@ -190,6 +194,8 @@ class Receiver:
                         if outcome[2] == APPLIED:
                             fresh.add(outcome[1].id)
                     self._queue_receipts(now)
+                    if resync.running(self.store):  # after a restore: what waited may go on
+                        resync.retry(self.store, self.config.id, now, self._apply_parked)
             except _Refused as bad:
                 refused.add(bad.path)
                 if bad.error.reason in hold:
@@ -277,6 +283,11 @@ class Receiver:
                     authority.check(record, me, to)
                     self._receipt(record, header, now)
                     continue
+                if record.kind in RESYNC_KINDS:
+                    authority.check(record, me, to)
+                    self._resync(record, header, verifier, now)
+                    wants_receipt = True
+                    continue
                 wants_receipt = True
                 trust = TRUST_KINDS.get(record.kind)
                 if trust is not None:
@@ -291,6 +302,65 @@ class Receiver:
         if wants_receipt:
             self._acknowledge(header, now)
         return count
+
+    # -- resync after a restore (schema/resync.py, syncd/resync.py) ----------------------------
+
+    def _resync(
+        self, record: Record, header: Header, verifier: Verifier | None, now: datetime
+    ) -> None:
+        """A resync request from a restored neighbour, a record returned to this node after
+        its restore, or a neighbour's word that it is done: each handled once."""
+        if record.origin != header.sender or verifier is None:
+            raise BundleError("record-authority", f"记录 {record.id} 须由相邻节点本身签发并发送")
+        if not resync.once(self.store, record, now):
+            return
+        if record.kind == resync.RESYNC:
+            self._answer_resync(record, now)
+        elif record.kind == resync.RETURNED:
+            self._returned(record, verifier, now)
+        else:
+            resync.done(self.store, record.origin, record.payload, now)
+            log.info("resync: %s has answered", record.origin)
+
+    def _answer_resync(self, record: Record, now: datetime) -> None:
+        node = record.origin
+        if self.routes.next_hop(node) != node:  # only a parent or a child
+            raise BundleError(
+                "record-authority", f"{node} 不是本节点的上级或直接下级，不能请求重新同步"
+            )
+        try:
+            since = from_text(str(record.payload.get("since", "")))
+        except ValueError as exc:
+            raise BundleError("payload-invalid", "重新同步请求的起始时间无效") from exc
+        kept = Retention.load()
+        since = max(since - kept.margin, now - kept.keep)
+        bundles = self.outgoing.resend_to(node, since.timestamp(), now.timestamp())
+        records = resync.answer(self.store, self.config.id, node, record.id, since, bundles, now)
+        log.info(
+            "resync for %s from %s: %d bundles handed again, %d of its records returned",
+            node,
+            to_text(since),
+            bundles,
+            records,
+        )
+
+    def _returned(self, record: Record, verifier: Verifier, now: datetime) -> None:
+        me = self.config.id
+        raw, received_at = record.payload.get("record"), str(record.payload.get("received_at"))
+        if not isinstance(raw, dict):
+            raise BundleError("payload-invalid", f"回传记录 {record.id} 格式不符")
+        own, to = verifier.verify(raw)  # signed by this node's own key, or refused
+        if own.origin != me:
+            raise BundleError("record-authority", f"回传记录 {own.id} 不是本节点编发的")
+        try:
+            resync.restore_own(self.store, own, me, now, received_at)
+        except NotFound:
+            resync.park(self.store, own, to, True, received_at)
+        except XinbaoError as exc:  # this node's own record: refusing the bundle loses the rest
+            log.warning("returned record %s not restored: %s", own.id, exc.message)
+
+    def _apply_parked(self, record: Record, to: tuple[str, ...]) -> bool:
+        return apply(self.store, record, self.config.id, to=to).outcome is not Outcome.WAITING
 
     def _acknowledge(self, header: Header, now: datetime) -> None:
         """Note an end-to-end receipt owed to ``header``'s sender (queued per batch)."""

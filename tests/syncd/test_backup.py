@@ -174,9 +174,11 @@ def test_status_tells_the_last_backup_and_a_restore(tmp_path: Path) -> None:
     backup.take(province, tmp_path / "b", NOW)
     status = run("xinbao-syncd", "--json", "status", home=province.path).json()
     assert status["backup"]["snapshot"].endswith("20261121T080000Z")
-    backup.restore(tmp_path / "b", NodeHome(tmp_path / "new"))
+    done = backup.restore(tmp_path / "b", NodeHome(tmp_path / "new"))
+    assert done["resync"] == ["140200"]  # the province's one child is asked to resync
     again = run("xinbao-syncd", "status", home=tmp_path / "new")
-    assert "由备份" in again.out and "重同步功能尚未完成" in again.out
+    assert "由备份" in again.out and "重新同步 进行中：已答复 0/1" in again.out
+    assert "140200　等待答复" in again.out
 
 
 def test_a_manifest_changed_without_the_passphrase_is_refused(tmp_path: Path) -> None:

@@ -1,0 +1,647 @@
+"""Resync after a restore: what a node made and received after its backup comes back from its
+neighbours (issue 21; operator's page: docs/operator.md §9).
+
+A node restored from a backup stands where the backup was taken. What it received after that
+its neighbours still hold as bundles they handed it (``syncd/outgoing.py`` keeps them for a
+retention window); what it made itself after that, and delivered, they hold as the signed
+records they applied — kept here (table ``kept``) for the same window. The restored node asks
+each neighbour (a ``resync`` record, from when its backup was taken); each answers with the
+node's own records it holds (each a ``returned`` record carrying the signed original, whose
+signature the restored node checks is its own) and ``resync-done`` with the highest item and
+request numbers it has seen from the node, and hands it again every bundle it handed it since.
+
+Here, with no crypto: keeping received records, what a neighbour answers, putting a node's own
+records back (:func:`restore_own`: its items, its decisions on received items, its topic
+requests and its answers to them, its publication issues — exactly as they stood, versions
+included, so no neighbour sees a decision twice), counters that continue above anything seen,
+and records that wait while what they refer to has not come back yet (:func:`park`,
+:func:`retry`). Applying stays idempotent throughout: the seen-set and the ``applied`` table
+keep anything from happening twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schema import authority, outbox, state
+from schema import item as items
+from schema import publication as pubs
+from schema import request as requests
+from schema.clock import from_text, to_text
+from schema.error import NotFound, ValidationError, XinbaoError
+from schema.itemfile import parse_item
+from schema.record import Record
+from schema.store import Store
+from schema.vocabulary import Classification, EdgeState
+
+RESYNC, RETURNED, DONE = authority.RESYNC, authority.RETURNED, authority.RESYNC_DONE
+PRIORITY = 9  # above every desk priority: what a restored node lacks comes before the rest
+MAX_WAITING = 100_000  # records parked at once; past this the oldest stop being retried
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A neighbour asked to resync, and how far it has answered."""
+
+    peer: str
+    since: str
+    asked_at: str
+    answered_at: str | None
+    records: int
+    bundles: int
+
+
+# -- records received: kept for the window ------------------------------------------------------
+
+
+def keep(store: Store, record: Record, at: datetime) -> None:
+    """Keep the signed form of a record just applied here (the latest version of each), so
+    that its maker, restored from a backup, can have it back. Records with no signature
+    (delivered in process) are not kept: their maker could not check them."""
+    proof = record.proof
+    if not proof or not isinstance(proof.get("sig"), str):
+        return
+    store.db.execute(
+        "INSERT INTO kept(record_id, version, origin, kind, received_at, proof) "
+        "VALUES (?,?,?,?,?,?) ON CONFLICT(record_id) DO UPDATE SET "
+        "version = excluded.version, received_at = excluded.received_at, "
+        "proof = excluded.proof WHERE excluded.version >= kept.version",
+        [record.id, record.version, record.origin, record.kind, to_text(at), _dumps(proof)],
+    )
+
+
+def prune(store: Store, before: datetime) -> int:
+    """Forget kept records received before ``before`` (the end of the retention window)."""
+    with store.write() as db:
+        cursor = db.execute("DELETE FROM kept WHERE received_at < ?", [to_text(before)])
+    return cursor.rowcount
+
+
+def held_from(store: Store, origin: str, since: datetime) -> list[dict[str, Any]]:
+    """The signed records made by ``origin`` received here since ``since``, oldest first."""
+    rows = store.query(
+        "SELECT proof, received_at FROM kept WHERE origin = ? AND received_at >= ? "
+        "ORDER BY received_at, rowid",
+        (origin, to_text(since)),
+    )
+    return [{"record": json.loads(r["proof"]), "received_at": r["received_at"]} for r in rows]
+
+
+def counters_of(store: Store, origin: str) -> dict[str, dict[str, int]]:
+    """The highest item and topic-request numbers of ``origin`` held here, by year: a node
+    restored from a backup numbers on above them."""
+    found: dict[str, dict[str, int]] = {"item": {}, "request": {}}
+    ids = [r["id"] for r in store.query("SELECT id FROM item WHERE origin = ?", (origin,))]
+    ids += [
+        r["record_id"]
+        for r in store.query(
+            "SELECT record_id FROM kept WHERE origin = ? AND kind = 'item'", (origin,)
+        )
+    ]
+    for item_id in ids:
+        _count(found["item"], item_id, f"{origin}-")
+    for row in store.query("SELECT id FROM request WHERE issuer = ?", (origin,)):
+        _count(found["request"], row["id"], f"{origin}-YG-")
+    return found
+
+
+def _count(into: dict[str, int], record_id: str, prefix: str) -> None:
+    if not record_id.startswith(prefix):
+        return
+    year, _, number = record_id[len(prefix) :].partition("-")
+    if year.isdigit() and number.isdigit():
+        into[year] = max(into.get(year, 0), int(number))
+
+
+def continue_counters(store: Store, counters: Any) -> None:
+    """Number on above what a neighbour has seen (``counters`` as :func:`counters_of` gives,
+    from another node: anything malformed is ignored)."""
+    if not isinstance(counters, dict):
+        return
+    seen = counters.get("item")
+    if isinstance(seen, dict):
+        for year, number in seen.items():
+            if str(year).isdigit() and isinstance(number, int) and 0 < number < 10**9:
+                _at_least(store, f"item:{year}", number)
+    # topic-request numbers follow the rows held (schema/request.py counts them): the
+    # requests come back as records; nothing else to move
+
+
+def _at_least(store: Store, name: str, value: int) -> None:
+    store.db.execute(
+        "INSERT INTO counter(name, value) VALUES (?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)",
+        [name, value],
+    )
+
+
+# -- the restored node: asking ----------------------------------------------------------------
+
+
+def start(store: Store, me: str, peers: Sequence[str], since: datetime, at: datetime) -> int:
+    """Ask each of ``peers`` to resync: a ``resync`` record to each, from ``since`` (when the
+    backup was taken). How many were asked."""
+    with store.write() as db:
+        for peer in peers:
+            record = Record(
+                id=f"resync:{me}:{secrets.token_hex(8)}",
+                kind=RESYNC,
+                version=1,
+                origin=me,
+                payload={"node": me, "since": to_text(since), "asked_at": to_text(at)},
+            )
+            outbox.enqueue(
+                store,
+                record,
+                (peer,),
+                priority=PRIORITY,
+                classification=Classification.PUBLIC,
+                at=at,
+            )
+            db.execute(
+                "INSERT INTO resync(peer, since, asked_at) VALUES (?,?,?) "
+                "ON CONFLICT(peer) DO UPDATE SET since = excluded.since, "
+                "asked_at = excluded.asked_at, answered_at = NULL, records = 0, bundles = 0",
+                [peer, to_text(since), to_text(at)],
+            )
+    return len(peers)
+
+
+def peers(store: Store) -> list[Peer]:
+    """The neighbours asked to resync and what each has answered."""
+    rows = store.query("SELECT * FROM resync ORDER BY peer")
+    return [
+        Peer(r["peer"], r["since"], r["asked_at"], r["answered_at"], r["records"], r["bundles"])
+        for r in rows
+    ]
+
+
+def waiting(store: Store) -> int:
+    """Records that wait for what they refer to (an item, a request) to come back."""
+    return int(store.db.execute("SELECT COUNT(*) FROM parked").fetchone()[0])
+
+
+def running(store: Store) -> bool:
+    """Whether a resync is under way: a neighbour has not answered, or records still wait."""
+    row = store.db.execute(
+        "SELECT EXISTS(SELECT 1 FROM resync WHERE answered_at IS NULL) "
+        "OR EXISTS(SELECT 1 FROM parked)"
+    ).fetchone()
+    return bool(row[0])
+
+
+def summary(store: Store) -> dict[str, Any]:
+    """For ``status`` and the console's 网络 tab: whether a resync runs, each neighbour's
+    answer, records waiting; empty if this node was never restored."""
+    asked = peers(store)
+    if not asked:
+        return {}
+    return {
+        "running": running(store),
+        "waiting": waiting(store),
+        "peers": [
+            {
+                "peer": p.peer,
+                "since": p.since,
+                "asked_at": p.asked_at,
+                "answered_at": p.answered_at,
+                "records": p.records,
+                "bundles": p.bundles,
+            }
+            for p in asked
+        ],
+    }
+
+
+def done(store: Store, peer: str, payload: dict[str, Any], at: datetime) -> None:
+    """A neighbour's ``resync-done``: it has answered (the records it returned came before)."""
+    continue_counters(store, payload.get("counters"))
+    records, bundles = payload.get("records"), payload.get("bundles")
+    store.db.execute(
+        "UPDATE resync SET answered_at = ?, records = ?, bundles = ? WHERE peer = ?",
+        [
+            to_text(at),
+            records if isinstance(records, int) else 0,
+            bundles if isinstance(bundles, int) else 0,
+            peer,
+        ],
+    )
+
+
+# -- a neighbour: answering ---------------------------------------------------------------------
+
+
+def answer(
+    store: Store,
+    me: str,
+    node: str,
+    request_id: str,
+    since: datetime,
+    bundles: int,
+    at: datetime,
+) -> int:
+    """Answer ``node``'s resync: each of its own records held here since ``since`` as a
+    ``returned`` record, then ``resync-done`` with its counters (how many bundles were handed
+    to it again: ``bundles``). How many records were returned."""
+    held = held_from(store, node, since)
+    with store.write():
+        for entry in held:
+            _send(
+                store,
+                me,
+                node,
+                RETURNED,
+                {"for": request_id, **entry},
+                Classification.parse(_classification(entry["record"])),
+                at,
+            )
+        _send(
+            store,
+            me,
+            node,
+            DONE,
+            {
+                "for": request_id,
+                "node": node,
+                "counters": counters_of(store, node),
+                "records": len(held),
+                "bundles": bundles,
+            },
+            Classification.PUBLIC,
+            at,
+        )
+    return len(held)
+
+
+def _classification(proof: dict[str, Any]) -> str:
+    """The classification a returned record travels under: its item's, else 内部."""
+    payload = proof.get("payload")
+    content = payload.get("item", {}).get("content", {}) if isinstance(payload, dict) else {}
+    value = content.get("classification") if isinstance(content, dict) else None
+    return value if isinstance(value, str) and value else Classification.INTERNAL.value
+
+
+def _send(
+    store: Store,
+    me: str,
+    node: str,
+    kind: str,
+    payload: dict[str, Any],
+    classification: Classification,
+    at: datetime,
+) -> None:
+    record = Record(
+        id=f"{kind}:{me}:{secrets.token_hex(8)}", kind=kind, version=1, origin=me, payload=payload
+    )
+    outbox.enqueue(store, record, (node,), priority=PRIORITY, classification=classification, at=at)
+
+
+def once(store: Store, record: Record, at: datetime) -> bool:
+    """Mark a resync record handled; False if it was handled before (a bundle sent again)."""
+    row = store.db.execute("SELECT 1 FROM applied WHERE record_id = ?", [record.id]).fetchone()
+    if row is not None:
+        return False
+    store.db.execute(
+        "INSERT INTO applied(record_id, kind, version, applied_at) VALUES (?,?,?,?)",
+        [record.id, record.kind, record.version, to_text(at)],
+    )
+    return True
+
+
+# -- the restored node: putting its own records back ------------------------------------------
+
+
+def restore_own(store: Store, record: Record, me: str, at: datetime, received_at: str) -> bool:
+    """Put back a record this node made itself (its signature checked by the daemon), as it
+    stood when the neighbour got it; False if nothing was missing. Raises ``NotFound`` when it
+    refers to something not back yet (the caller parks it), ``ValidationError`` for a kind
+    this node does not put back."""
+    if record.origin != me:
+        raise ValidationError(
+            "origin", f"记录 {record.id} 不是本节点编发的，不能作为本节点记录恢复"
+        )
+    restorer = _RESTORERS.get(record.kind)
+    if restorer is None:
+        return False  # a receipt, a roster … : nothing of it is state this node keeps
+    mark = f"own:{record.id}"
+    row = store.db.execute("SELECT version FROM applied WHERE record_id = ?", [mark]).fetchone()
+    if row is not None and row[0] >= record.version:
+        return False
+    with store.savepoint():
+        changed = restorer(store, record, me, at, received_at)
+        store.db.execute(
+            "INSERT INTO applied(record_id, kind, version, applied_at) VALUES (?,?,?,?) "
+            "ON CONFLICT(record_id) DO UPDATE SET version = excluded.version",
+            [mark, record.kind, record.version, to_text(at)],
+        )
+    return changed
+
+
+def _own_item(store: Store, record: Record, me: str, at: datetime, received_at: str) -> bool:
+    data = record.payload.get("item")
+    if not isinstance(data, dict) or data.get("id") != record.id or data.get("origin") != me:
+        raise ValidationError("item", f"记录 {record.id} 不是本节点的信息")
+    draft = parse_item(data["content"])
+    revision = int(data["revision"])
+    signed_at = from_text(data["signed_at"]) if data.get("signed_at") else None
+    held = items.find(store, record.id)
+    changed = False
+    if held is None:
+        items.store_new(
+            store,
+            record.id,
+            me,
+            draft,
+            editor=data.get("signer") or me,
+            at=at,
+            revision=revision,
+            created_at=from_text(data["created_at"]),
+            sources=tuple(str(s) for s in data.get("sources", [])),
+            derivation=str(data.get("derivation", "")),
+            signer=str(data.get("signer", "")),
+            signed_at=signed_at,
+        )
+        changed = True
+    elif revision > held.revision:
+        items.revise(store, held, draft, editor=data.get("signer") or me, at=at, revision=revision)
+        changed = True
+    if signed_at is not None:
+        items.set_signed(store, record.id, str(data.get("signer", "")), signed_at)
+    year, _, number = record.id[len(me) + 1 :].partition("-")
+    if year.isdigit() and number.isdigit():
+        _at_least(store, f"item:{year}", int(number))
+    for pair in record.payload.get("edges", []):
+        if not (isinstance(pair, list) and len(pair) == 2 and pair[0] == me):
+            continue
+        edge = state.find_edge(store, record.id, me, str(pair[1]))
+        if edge is None or edge.state in (EdgeState.DRAFT, EdgeState.AWAITING_SIGNOFF):
+            state.restore(
+                store,
+                record.id,
+                me,
+                str(pair[1]),
+                EdgeState.SENT,
+                (edge.version + 1) if edge else 3,
+                actor=str(data.get("signer") or me),
+                at=signed_at or at,
+                note="备份恢复后由上级回传",
+                origin=me,
+            )
+            changed = True
+        state.mark_delivered(store, record.id, me, str(pair[1]), _time(received_at, at))
+    return changed
+
+
+def _own_decision(store: Store, record: Record, me: str, at: datetime, received_at: str) -> bool:
+    p = record.payload
+    if p.get("to") != me:
+        raise ValidationError("to", f"决定记录 {record.id} 不是本节点作出的")
+    decided = EdgeState.parse(p.get("state"), "state")
+    edge = state.find_edge(store, str(p["item_id"]), str(p["from"]), me)
+    if edge is None:
+        raise NotFound(f"信息 {p['item_id']} 尚未重新收到，处理结果待其到达后恢复")
+    if edge.version >= record.version:
+        return False
+    state.restore(
+        store,
+        edge.item_id,
+        edge.from_unit,
+        me,
+        decided,
+        record.version,
+        actor=str(p.get("actor", "")),
+        at=_time(str(p.get("at", "")), at),
+        note=str(p.get("note", "")),
+        origin=me,
+        placement=p.get("placement") or None,
+    )
+    return True
+
+
+def _own_request(store: Store, record: Record, me: str, at: datetime, received_at: str) -> bool:
+    p = record.payload
+    if p.get("issuer") != me or p.get("id") != record.id:
+        raise ValidationError("issuer", f"约稿 {record.id} 不是本单位发出的")
+    if requests.find(store, record.id) is not None:
+        return False
+    draft = requests._draft_from(p["body"])
+    units = requests.resolve_targets(store, draft.targets, me)
+    created = from_text(p["created_at"])
+    year = created.astimezone(requests.CHINA).year
+    rules = requests.RequestRules.load()
+    store.db.execute(
+        "INSERT INTO request(id, issuer, number, year, state, body, classification, "
+        "created_at, author, signer, signed_at, follows, units) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            record.id,
+            me,
+            p["number"],
+            year,
+            requests.RequestState.ISSUED.value,
+            json.dumps(requests._draft_dict(draft), ensure_ascii=False),
+            Classification.parse(p["classification"]).value,
+            p["created_at"],
+            "",
+            p.get("signer", ""),
+            p.get("signed_at") or None,
+            p.get("follows", ""),
+            json.dumps(list(units)),
+        ],
+    )
+    store.db.conn.executemany(
+        "INSERT OR IGNORE INTO request_target(request_id, unit) VALUES (?, ?)",
+        [(record.id, u) for u in units],
+    )
+    if draft.policy_date is not None:
+        store.db.conn.executemany(
+            "INSERT OR IGNORE INTO request_followup(request_id, step, label, due) VALUES (?,?,?,?)",
+            [
+                (record.id, n, rule.label, rule.due(draft.policy_date).isoformat())
+                for n, rule in enumerate(rules.follow_ups, 1)
+            ],
+        )
+    return True
+
+
+def _own_status(store: Store, record: Record, me: str, at: datetime, received_at: str) -> bool:
+    p = record.payload
+    request_id = str(p.get("request", ""))
+    if record.id != f"rq:{request_id}:{me}":
+        raise ValidationError("request", f"约稿答复 {record.id} 不是本单位的")
+    row = store.one(
+        "SELECT version FROM request_target WHERE request_id = ? AND unit = ?", (request_id, me)
+    )
+    if row is None:
+        raise NotFound(f"约稿 {request_id} 尚未重新收到，本单位的答复待其到达后恢复")
+    if int(row["version"]) >= record.version:
+        return False
+    store.db.execute(
+        "UPDATE request_target SET read_at = ?, answered_at = ?, zero_report = ?, replies = ?, "
+        "note = ?, version = ? WHERE request_id = ? AND unit = ?",
+        [
+            p.get("read_at"),
+            p.get("answered_at"),
+            int(bool(p.get("zero_report"))),
+            json.dumps(list(json.loads(p.get("replies") or "[]"))),
+            str(p.get("note") or ""),
+            record.version,
+            request_id,
+            me,
+        ],
+    )
+    return True
+
+
+def _own_issue(store: Store, record: Record, me: str, at: datetime, received_at: str) -> bool:
+    p = record.payload
+    issue_id = str(p.get("id", ""))
+    if p.get("publisher") != me or record.id != f"issue:{me}:{issue_id}":
+        raise ValidationError("publisher", f"刊物 {record.id} 不是本单位印发的")
+    row = store.one("SELECT state FROM issue WHERE id = ?", (issue_id,))
+    if row is not None and row["state"] == pubs.ISSUED:
+        return False
+    entries = [e for e in p.get("entries", []) if isinstance(e, dict)]
+    missing = [
+        str(e.get("item_id")) for e in entries if items.find(store, str(e.get("item_id"))) is None
+    ]
+    if missing:
+        raise NotFound(f"刊物 {issue_id} 所收信息 {missing[0]} 尚未重新收到")
+    copies = p.get("copies") or [1, 1]
+    if row is None:
+        store.db.execute(
+            "INSERT INTO issue(id, publication, year, number, cumulative, publisher, state, "
+            "date, editor, signer, signed_at, copies_from, copies_to, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                issue_id,
+                p["publication"],
+                int(p["year"]),
+                int(p["number"]),
+                int(p["cumulative"]),
+                me,
+                pubs.ISSUED,
+                p["date"],
+                p.get("editor", ""),
+                p.get("signer", ""),
+                p.get("signed_at") or None,
+                int(copies[0]),
+                int(copies[1]),
+                to_text(at),
+            ],
+        )
+    else:
+        store.db.execute(
+            "UPDATE issue SET state = ?, signer = ?, signed_at = ? WHERE id = ?",
+            [pubs.ISSUED, p.get("signer", ""), p.get("signed_at") or None, issue_id],
+        )
+    store.db.execute("DELETE FROM issue_item WHERE issue_id = ?", [issue_id])
+    store.db.conn.executemany(
+        "INSERT INTO issue_item(issue_id, item_id, position) VALUES (?,?,?)",
+        [(issue_id, str(e["item_id"]), n) for n, e in enumerate(entries, 1)],
+    )
+    return True
+
+
+_RESTORERS: dict[str, Callable[[Store, Record, str, datetime, str], bool]] = {
+    "item": _own_item,
+    "decision": _own_decision,
+    requests.REQUEST_KIND: _own_request,
+    requests.STATUS_KIND: _own_status,
+    pubs.ISSUE_KIND: _own_issue,
+}
+
+
+# -- records that wait for what they refer to ---------------------------------------------------
+
+
+def park(store: Store, record: Record, to: Sequence[str], own: bool, received_at: str) -> None:
+    """Keep a record that refers to something not back yet (an own decision on an item the
+    county has not sent again; the province's decision on an own item not returned yet), to
+    be applied by :func:`retry`. Inside the caller's transaction: the bundle it came in is
+    acknowledged only with it kept."""
+    store.db.execute(
+        "INSERT INTO parked(record_id, version, own, record, addressees, received_at) "
+        "VALUES (?,?,?,?,?,?) ON CONFLICT(record_id, own) DO UPDATE SET "
+        "version = excluded.version, record = excluded.record, "
+        "addressees = excluded.addressees WHERE excluded.version >= parked.version",
+        [
+            record.id,
+            record.version,
+            int(own),
+            _dumps(
+                {
+                    "id": record.id,
+                    "kind": record.kind,
+                    "version": record.version,
+                    "origin": record.origin,
+                    "payload": record.payload,
+                    "proof": record.proof,
+                }
+            ),
+            json.dumps(list(to)),
+            received_at,
+        ],
+    )
+
+
+def retry(
+    store: Store, me: str, at: datetime, apply: Callable[[Record, tuple[str, ...]], bool]
+) -> int:
+    """Apply the parked records whose dependencies came back (own ones here, received ones
+    through ``apply``, which says whether it no longer waits); rounds until one changes
+    nothing (bounded). How many left the waiting list."""
+    total = 0
+    for _ in range(16):
+        rows = store.query(
+            "SELECT record_id, own, record, addressees, received_at FROM parked "
+            "ORDER BY received_at, rowid LIMIT ?",
+            (MAX_WAITING,),
+        )
+        progress = 0
+        for row in rows:
+            data = json.loads(row["record"])
+            record = Record(
+                data["id"],
+                data["kind"],
+                data["version"],
+                data["origin"],
+                data["payload"],
+                proof=data.get("proof"),
+            )
+            try:
+                with store.savepoint():
+                    if row["own"]:
+                        restore_own(store, record, me, at, row["received_at"])
+                    elif not apply(record, tuple(json.loads(row["addressees"]))):
+                        continue  # still waiting (parked again)
+            except NotFound:
+                continue
+            except XinbaoError as exc:  # refused now: it no longer waits
+                log.warning("parked record %s refused: %s", record.id, exc)
+            store.db.execute(
+                "DELETE FROM parked WHERE record_id = ? AND own = ?", [row["record_id"], row["own"]]
+            )
+            progress += 1
+        total += progress
+        if not progress:
+            break
+    return total
+
+
+def _time(text: str, default: datetime) -> datetime:
+    try:
+        return from_text(text)
+    except (TypeError, ValueError):
+        return default
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
