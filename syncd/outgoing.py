@@ -84,7 +84,7 @@ class Outgoing:
         self.folder.mkdir(exist_ok=True)
         self.db.executescript(_SCHEMA)
         self._unsettled = False  # files kept whose folder entry is not synced yet
-        self.retain = True  # keep what neighbours took (the sent table) for their resync
+        self.retain_sent = True  # keep what neighbours took (the sent table) for their resync
 
     # -- custody --------------------------------------------------------------------------
 
@@ -259,7 +259,7 @@ class Outgoing:
         if not hops:
             return
         with self.db:
-            if self.retain:
+            if self.retain_sent:
                 self.db.executemany(
                     "INSERT OR REPLACE INTO sent(bundle_id, peer, file, priority, "
                     "classification, size, created, expires, handed) "
@@ -416,6 +416,33 @@ class Outgoing:
         return int(self.db.execute("SELECT COUNT(*) FROM sealed").fetchone()[0])
 
     # -- retention, for a neighbour restored from a backup -------------------------------------
+
+    def retain(self, source: Path, peer: str, now: float) -> None:
+        """Keep a bundle handed to ``peer`` outside the hop queue (``export`` to a carried
+        folder) for its resync, as a hop taken would be."""
+        if not self.retain_sent:
+            return
+        with open_regular(source) as fh:
+            header = read_front(fh).header
+        kept = self.keep(source)
+        self.settle()
+        size = kept.stat().st_size
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO sent(bundle_id, peer, file, priority, classification, "
+                "size, created, expires, handed) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    header.id,
+                    peer,
+                    kept.name,
+                    header.priority,
+                    header.classification,
+                    size,
+                    now,
+                    header.expires,
+                    now,
+                ),
+            )
 
     def resend_to(self, peer: str, since: float, now: float) -> int:
         """Hand ``peer`` again every bundle it took custody of since ``since`` (and has not

@@ -23,9 +23,10 @@ from syncd.bundle import Header, HybridRequired, WrapPolicy, new_header, seal
 from syncd.enrolment import encryption_keys, hybrid_keys, load_chain
 from syncd.error import TrustError
 from syncd.keys import NodeKeys, fsync_dir, load_keys, passphrase_from_env
+from syncd.outgoing import Outgoing
 from syncd.proof import sign
 from syncd.receive import ImportReport, Progress, Receiver
-from syncd.spool import SUFFIX
+from syncd.spool import SUFFIX, Spool
 
 
 def record_dict(queued: QueuedRecord, keys: NodeKeys) -> dict[str, Any]:
@@ -99,6 +100,8 @@ def export(home: NodeHome, peer: str, folder: Path, now: datetime) -> list[Path]
     policy = WrapPolicy.load()
     held = Attachments(home.attachments_path)
     store = Store.open(home.store_path)
+    spool = Spool(home.path)
+    outgoing = Outgoing(spool)
     written: list[Path] = []
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -118,9 +121,12 @@ def export(home: NodeHome, peer: str, folder: Path, now: datetime) -> list[Path]
                 written.append(seal_queued(folder, config.id, group, batch, *args)[0])
             except HybridRequired:
                 continue  # they wait, as the daemon's would (docs/pq.md)
+            # kept for the peer's resync, should it be restored from a backup (syncd/resync.py)
+            outgoing.retain(written[-1], peer, now.timestamp())
             outbox.mark_shipped(store, [q.seq for q in batch], now)
     finally:
         store.close()
+        spool.close()
     return written
 
 

@@ -1,0 +1,149 @@
+"""Resync after a restore, the domain's side (schema/resync.py): a restored node's own records
+put back exactly as they stood, records that refer to something not back yet waiting for it,
+what a neighbour keeps and answers, and numbering that goes on above what was seen."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from schema import outbox, resync, state
+from schema.clock import to_text
+from schema.desk import Desk, adopt, forward, signoff, submit
+from schema.error import NotFound
+from schema.inbound import Outcome, apply
+from schema.item import new_item_id
+from schema.record import Record, Unit
+from schema.vocabulary import EdgeState, Tier
+from tests.conftest import CITY, COUNTY, T0, carry, draft, make_desk
+
+PROVINCE = Unit("140000", "山西省人民政府办公厅", Tier.PROVINCE, short="山西省")
+
+
+def queued(desk: Desk, kind: str) -> list[Record]:
+    return [q.record for q in outbox.pending(desk.store) if q.record.kind == kind]
+
+
+def signed(record: Record, to: list[str]) -> Record:
+    """As the daemon hands a verified record to schema: with its signed form."""
+    proof: dict[str, Any] = {
+        "id": record.id,
+        "kind": record.kind,
+        "version": record.version,
+        "origin": record.origin,
+        "payload": record.payload,
+        "to": to,
+        "sig": "00" * 64,
+    }
+    return dataclasses.replace(record, proof=proof)
+
+
+def restored(peers: list[str]) -> Desk:
+    """The city on a new machine, from a backup taken before anything here: resyncing."""
+    desk = make_desk(CITY)
+    resync.start(desk.store, CITY.id, peers, T0, T0)
+    return desk
+
+
+def test_an_own_decision_waits_for_the_item_it_decides_then_stands_as_it_was(
+    county: Desk, city: Desk
+) -> None:
+    item = submit(county, draft())
+    signoff(county, item.id)
+    (sent,) = queued(county, "item")
+    carry(county, city)
+    adopt(city, item.id, "每日要情/1")  # adopted, then placed: the county holds version 3
+    decision = queued(city, "decision")[-1]
+    new = restored(["140212"])
+    with new.store.write():
+        with pytest.raises(NotFound):
+            resync.restore_own(new.store, decision, CITY.id, T0, "")
+        resync.park(new.store, decision, ("140212",), True, to_text(T0))
+    assert resync.waiting(new.store) == 1 and resync.running(new.store)
+    # the county hands its item again: then the decision can stand
+    assert apply(new.store, sent, CITY.id).outcome is Outcome.APPLIED
+    with new.store.write():
+        assert resync.retry(new.store, CITY.id, T0, lambda r, to: True) == 1
+    edge = state.find_edge(new.store, item.id, COUNTY.id, CITY.id)
+    assert edge is not None and edge.state is EdgeState.PLACED
+    assert edge.version == decision.version and edge.placement == "每日要情/2026/1"
+    assert resync.waiting(new.store) == 0
+    # the province returns the same record too: nothing changes a second time
+    with new.store.write():
+        assert resync.restore_own(new.store, decision, CITY.id, T0, "") is False
+
+
+def test_a_decision_on_an_own_item_waits_for_the_item_to_come_back(city: Desk) -> None:
+    province = make_desk(PROVINCE)
+    own = submit(city, draft())
+    signoff(city, own.id)
+    (item_record,) = queued(city, "item")
+    carry(city, province)
+    adopt(province, own.id)
+    (decision,) = queued(province, "decision")
+    new = restored(["140000"])
+    # the province hands its decision again before it returns the item: it waits
+    assert apply(new.store, decision, CITY.id).outcome is Outcome.WAITING
+    with new.store.write():
+        assert resync.restore_own(new.store, item_record, CITY.id, T0, to_text(T0))
+
+        def again(record: Record, to: tuple[str, ...]) -> bool:
+            return apply(new.store, record, CITY.id, to=to).outcome is not Outcome.WAITING
+
+        assert resync.retry(new.store, CITY.id, T0, again) == 1
+    (edge,) = new.store.query("SELECT * FROM edge WHERE item_id = ?", (own.id,))
+    assert edge["state"] == EdgeState.ADOPTED.value and edge["delivered_at"]
+    # its own numbering goes on above the item that came back
+    with new.store.write():
+        assert new_item_id(new.store, CITY.id, T0) > own.id
+    # once nothing waits and every neighbour answered, a missing reference is an error again
+    with new.store.write():
+        resync.done(new.store, "140000", {"counters": {}}, T0)
+    assert not resync.running(new.store)
+
+
+def test_without_a_resync_a_decision_for_an_unknown_item_is_refused(city: Desk) -> None:
+    province = make_desk(PROVINCE)
+    own = submit(city, draft())
+    signoff(city, own.id)
+    carry(city, province)
+    adopt(province, own.id)
+    (decision,) = queued(province, "decision")
+    with pytest.raises(NotFound):
+        apply(make_desk(CITY).store, decision, CITY.id)
+
+
+def test_a_neighbour_keeps_what_a_node_made_and_answers_with_it(county: Desk, city: Desk) -> None:
+    item = submit(county, draft())
+    signoff(county, item.id)
+    carry(county, city)
+    forwarded = forward(city, item.id)
+    signoff(city, forwarded.id)
+    province = make_desk(PROVINCE)
+    (record,) = queued(city, "item")
+    assert apply(province.store, signed(record, ["140000"]), PROVINCE.id).outcome is Outcome.APPLIED
+    unsigned = make_desk(PROVINCE)  # a record with no signature (in process) is not kept
+    apply(unsigned.store, record, PROVINCE.id)
+    assert resync.held_from(unsigned.store, CITY.id, T0) == []
+    (kept,) = resync.held_from(province.store, CITY.id, T0)
+    assert kept["record"]["id"] == forwarded.id and kept["record"]["sig"]
+    counters = resync.counters_of(province.store, CITY.id)
+    assert counters["item"] == {"2026": int(forwarded.id.rsplit("-", 1)[1])}
+    with province.store.write():
+        count = resync.answer(province.store, PROVINCE.id, CITY.id, "resync:140200:x", T0, 4, T0)
+    assert count == 1
+    answered = queued(province, resync.RETURNED) + queued(province, resync.DONE)
+    assert [r.kind for r in answered] == [resync.RETURNED, resync.DONE]
+    assert answered[0].payload["record"]["id"] == forwarded.id
+    assert answered[1].payload["bundles"] == 4 and answered[1].payload["records"] == 1
+    # what the answer says of numbers moves the restored node's counter on, never back
+    new = restored(["140000"])
+    with new.store.write():
+        resync.continue_counters(new.store, answered[1].payload["counters"])
+        resync.continue_counters(new.store, {"item": {"2026": 0, "x": 5, "2027": "9"}})
+        assert new_item_id(new.store, CITY.id, T0) > forwarded.id
+    # and the window ends: kept records go
+    assert resync.prune(province.store, T0.replace(year=2030)) == 1
+    assert resync.held_from(province.store, CITY.id, T0) == []

@@ -1,0 +1,163 @@
+"""Resync records are hostile input too (syncd/receive.py, schema/authority.py): only a direct
+neighbour may ask, only for itself; a record "returned" must carry this node's own signature;
+an honest request gets back what was handed since, and only the asker's own records, once."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from schema import outbox, resync
+from schema.clock import to_text
+from schema.node import NodeHome
+from schema.store import Store
+from syncd.outgoing import Outgoing
+from syncd.spool import Spool
+from tests.cli_helpers import run
+from tests.syncd.daemons import ok
+from tests.syncd.test_record_authority import (
+    CITY,
+    COUNTY,
+    SIBLING,
+    TOWNSHIP,
+    TREE,
+    crafted,
+    enrol,
+    move,
+    receive,
+    signed,
+    submit,
+)
+
+LONG_AGO = to_text(datetime.now(UTC) - timedelta(days=1))
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[dict[str, Path]]:
+    homes = enrol(tmp_path, TREE)
+    move(homes, TOWNSHIP, COUNTY)  # certificates of the nodes below travel up
+    move(homes, COUNTY, CITY)
+    move(homes, SIBLING, CITY)
+    yield homes
+
+
+def ask(homes: dict[str, Path], maker: str, node: str, to: str, record_id: str = "") -> Path:
+    record = {
+        "id": record_id or f"resync:{maker}:{secrets.token_hex(4)}",
+        "kind": resync.RESYNC,
+        "version": 1,
+        "origin": maker,
+        "payload": {"node": node, "since": LONG_AGO, "asked_at": LONG_AGO},
+    }
+    return crafted(homes, maker, [to], [signed(homes, maker, record, [to])])
+
+
+def pending(home: Path, kind: str) -> list[str]:
+    store = Store.open(home / "store.db")
+    try:
+        return [q.record.id for q in outbox.pending(store) if q.record.kind == kind]
+    finally:
+        store.close()
+
+
+def waiting_for(home: Path, peer: str) -> list[str]:
+    spool = Spool(home)
+    try:
+        return [h.bundle_id for h in Outgoing(spool).due(peer, float("inf"), 3)]
+    finally:
+        spool.close()
+
+
+def test_a_neighbour_hands_again_what_it_handed_and_returns_the_askers_records_once(
+    net: dict[str, Path],
+) -> None:
+    item = submit(net[COUNTY], "新荣区完成冬季供暖设施巡查")
+    move(net, COUNTY, CITY)
+    ok(run("xinbao", "adopt", item, home=net[CITY]))
+    move(net, CITY, COUNTY)  # the decision: handed to the county, and kept for its resync
+    assert waiting_for(net[CITY], COUNTY) == []
+    asked = f"resync:{COUNTY}:{secrets.token_hex(4)}"
+    assert receive(net, CITY, ask(net, COUNTY, COUNTY, CITY, asked)) == ("applied", "")
+    assert len(waiting_for(net[CITY], COUNTY)) >= 1  # handed again
+    returned = pending(net[CITY], resync.RETURNED)
+    assert len(returned) == 1 and len(pending(net[CITY], resync.DONE)) == 1
+    # the same request again (its bundle resent): answered once
+    assert receive(net, CITY, ask(net, COUNTY, COUNTY, CITY, asked)) == ("applied", "")
+    assert len(pending(net[CITY], resync.RETURNED)) == 1
+    # the county takes them: its own item back, the city's word that it is done
+    new_home = NodeHome(net[COUNTY])
+    store = Store.open(new_home.store_path)
+    try:
+        resync.start(
+            store, COUNTY, [CITY], datetime.now(UTC) - timedelta(days=1), datetime.now(UTC)
+        )
+    finally:
+        store.close()
+    report = move(net, CITY, COUNTY)
+    assert report["quarantined"] == []
+    store = Store.open(new_home.store_path)
+    try:
+        (peer,) = resync.peers(store)
+        assert peer.answered_at and peer.records == 1 and peer.bundles >= 1
+        assert not resync.running(store)
+    finally:
+        store.close()
+
+
+def test_only_a_parent_or_a_direct_child_may_ask(net: dict[str, Path]) -> None:
+    outcome = receive(net, CITY, ask(net, TOWNSHIP, TOWNSHIP, CITY))
+    assert outcome == ("quarantined", "record-authority")
+    assert pending(net[CITY], resync.DONE) == []
+
+
+def test_a_node_may_ask_only_for_itself(net: dict[str, Path]) -> None:
+    outcome = receive(net, CITY, ask(net, COUNTY, SIBLING, CITY))
+    assert outcome == ("quarantined", "record-authority")
+    assert pending(net[CITY], resync.DONE) == []
+
+
+def test_a_returned_record_must_carry_the_nodes_own_signature(net: dict[str, Path]) -> None:
+    item = submit(net[COUNTY], "新荣区完成冬季供暖设施巡查")
+    move(net, COUNTY, CITY)
+    store = Store.open(net[CITY] / "store.db")
+    try:
+        before = store.query("SELECT state, version FROM edge")
+    finally:
+        store.close()
+    decision = {
+        "id": f"edge:{item}:{COUNTY}>{CITY}",
+        "kind": "decision",
+        "version": 9,
+        "payload": {
+            "item_id": item,
+            "from": COUNTY,
+            "to": CITY,
+            "state": "退稿",
+            "note": "",
+            "placement": "",
+            "actor": "某某",
+            "at": LONG_AGO,
+        },
+    }
+    # a decision "of the city" signed by the county; then one that is the county's own
+    forged = signed(net, COUNTY, {**decision, "origin": CITY}, [COUNTY])
+    own = signed(net, COUNTY, {**decision, "origin": COUNTY}, [COUNTY])
+    for inner, reason in ((forged, "record-signature"), (own, "record-authority")):
+        wrapper = {
+            "id": f"returned:{COUNTY}:{secrets.token_hex(4)}",
+            "kind": resync.RETURNED,
+            "version": 1,
+            "origin": COUNTY,
+            "payload": {"for": "resync:x", "record": inner, "received_at": LONG_AGO},
+        }
+        bundle = crafted(net, COUNTY, [CITY], [signed(net, COUNTY, wrapper, [CITY])])
+        assert receive(net, CITY, bundle) == ("quarantined", reason)
+    store = Store.open(net[CITY] / "store.db")
+    try:
+        assert store.query("SELECT state, version FROM edge") == before
+    finally:
+        store.close()
