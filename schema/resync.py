@@ -41,7 +41,7 @@ from schema.store import Store
 from schema.vocabulary import Classification, EdgeState
 
 RESYNC, RETURNED, DONE = authority.RESYNC, authority.RETURNED, authority.RESYNC_DONE
-PRIORITY = 9  # above every desk priority: what a restored node lacks comes before the rest
+PRIORITY = 9  # as 特急 (schema/data/desk.toml): what a restored node lacks comes first
 MAX_WAITING = 100_000  # records parked at once; past this the oldest stop being retried
 
 log = logging.getLogger(__name__)

@@ -267,11 +267,11 @@ def verify(where: Path) -> tuple[Path, dict[str, Any]]:
     return snapshot, manifest
 
 
-def restore(where: Path, home: NodeHome) -> dict[str, Any]:
+def restore(where: Path, home: NodeHome, ask: bool = True) -> dict[str, Any]:
     """Verify a snapshot, then write it as a new node home (which must not exist yet); the
     private keys are re-encrypted under this machine's key passphrase, if one is set; then
-    ask the neighbours to resync (queued for the daemon). The manifest, with ``resync``: the
-    neighbours asked."""
+    (with ``ask``; not for a rehearsal) ask the neighbours to resync (queued for the daemon).
+    The manifest, with ``resync``: the neighbours asked."""
     if home.exists() or (home.path.exists() and any(home.path.iterdir())):
         raise BackupError(f"{home.path} 不是空目录：恢复只写入新的节点目录")
     secret = passphrase()
@@ -297,7 +297,8 @@ def restore(where: Path, home: NodeHome) -> dict[str, Any]:
     note = {"snapshot": snapshot.name, "created": manifest["created"], "resynced": False}
     write_durably(run / "restored.json", json.dumps(note).encode())
     # what happened after the backup comes back from the neighbours (syncd/resync.py)
-    asked = resync.ask(home, datetime.fromisoformat(manifest["created"]), datetime.now(UTC))
+    taken = datetime.fromisoformat(manifest["created"])
+    asked = resync.ask(home, taken, datetime.now(UTC)) if ask else []
     _sync_tree(home.path)
     return {**manifest, "resync": asked}
 

@@ -84,9 +84,16 @@ def build_parser() -> Parser:
     backup.add_argument("dir", type=Path, metavar="DIR", help="备份目录（或其中一份）")
     backup.add_argument("--keep", type=int, default=7, help="保留最近几份（默认 7）")
     restore = commands.add_parser(
-        "restore", parents=[sub_opts], help="从备份恢复到新的节点目录（--home）"
+        "restore",
+        parents=[sub_opts],
+        help="从备份恢复到新的节点目录（--home），并请求相邻节点重新同步",
     )
     restore.add_argument("dir", type=Path, help="备份目录（或其中一份）")
+    restore.add_argument(
+        "--no-resync",
+        action="store_true",
+        help="不请求相邻节点重新同步（仅用于恢复演练，切勿在此副本上启动守护进程）",
+    )
 
     revoke = commands.add_parser("revoke", parents=[sub_opts], help="吊销本节点为下级签发的证书")
     revoke.add_argument("node", help="下级节点代码")

@@ -298,16 +298,19 @@ def _backup(home: NodeHome, args: Any) -> int:
     from syncd import backup
 
     if args.command == "restore":
-        manifest = backup.restore(args.dir, home)
+        manifest = backup.restore(args.dir, home, ask=not args.no_resync)
         created, asked = datetime.fromisoformat(manifest["created"]), manifest["resync"]
         if args.json:
             emit_json(manifest)
         else:
             taken = _when(created.timestamp())
             print(f"已恢复节点 {manifest['node']}（备份于 {taken}）到 {home.path}")
-            names = "、".join(asked) or "（无相邻节点）"
-            print(f"已请求相邻节点重新同步：{names}。启动守护进程后自动补齐备份之后的收发，")
-            print("进度见 xinbao-syncd status 或控制台“网络”页。")
+            if args.no_resync:
+                print("未请求重新同步（恢复演练）：核对后请删除此目录，切勿在其上启动守护进程。")
+            else:
+                names = "、".join(asked) or "（无相邻节点）"
+                print(f"已请求相邻节点重新同步：{names}。启动守护进程后自动补齐备份之后的收发，")
+                print("进度见 xinbao-syncd status 或控制台“网络”页。")
         return 0
     if args.action == "verify":
         snapshot, manifest = backup.verify(args.dir)

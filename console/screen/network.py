@@ -25,7 +25,7 @@ from textual.widgets import Static
 from console import rostertext
 from console.screen.desk import DeskScreen, store_version
 from console.text import cell_width, fit
-from schema import roster
+from schema import resync, roster
 from schema.clock import CHINA, from_text
 from schema.desk import Desk
 from schema.error import reason
@@ -82,6 +82,7 @@ class Network:
     held_total: int
     pending: Pending
     book: list[roster.Entry] | None = None  # the 通讯录, when read this time
+    resync: dict[str, Any] | None = None  # after a restore (schema/resync.py): how far it is
 
 
 def read_status(path: Path | None) -> tuple[dict[str, Any] | None, str]:
@@ -162,6 +163,7 @@ def look(desk: Desk, path: Path | None, with_book: bool = True) -> Network:
         total,
         pending_records(desk.store, desk.rules.priority),
         roster.book(desk.store, desk.node.id) if with_book else None,
+        resync.summary(desk.store),
     )
 
 
@@ -270,6 +272,32 @@ def feed_text(feed: dict[str, Any], width: int) -> Text:
     return text
 
 
+def resync_text(sync: dict[str, Any], width: int) -> Text:
+    """After a restore: whether the resync runs, and each neighbour's answer."""
+    text = Text()
+    peers = [p for p in sync.get("peers", []) if isinstance(p, dict)]
+    answered = sum(1 for p in peers if p.get("answered_at"))
+    running = bool(sync.get("running"))
+    text.append("重新同步 ")
+    text.append("进行中" if running else "已完成", style="bold yellow" if running else "green")
+    text.append(f"：已答复 {answered}/{len(peers)}")
+    if _count(sync.get("waiting")):
+        text.append(f"　待补齐记录 {_count(sync.get('waiting'))}", style="yellow")
+    text.append("\n")
+    for p in peers:
+        if p.get("answered_at"):
+            line = (
+                f"{p.get('peer', '')}　{when(from_text(str(p['answered_at'])))} 答复，"
+                f"重发数据包 {_count(p.get('bundles'))}，回传本节点记录 {_count(p.get('records'))}"
+            )
+        else:
+            line = (
+                f"{p.get('peer', '')}　等待答复（{when(from_text(str(p.get('asked_at'))))} 请求）"
+            )
+        text.append(" " * 8 + fit(line, width - 8).rstrip() + "\n")
+    return text
+
+
 def network_text(net: Network, width: int) -> Text:
     """The tab below its status line (whether the daemon runs) in ``width`` cells."""
     width = max(40, width)
@@ -288,6 +316,8 @@ def network_text(net: Network, width: int) -> Text:
         if status.get("restored"):
             text.append("　由备份恢复", style="yellow")
         text.append("\n")
+    if net.resync:
+        text.append_text(resync_text(net.resync, width))
     pending = net.pending
     text.append("本单位待发记录 ")
     text.append(

@@ -347,3 +347,28 @@ async def test_the_roster_of_every_unit_below_is_shown(tmp_path: Path) -> None:
         text = body(app)
         assert "  信息员　李四　科员　手机 13903521234" in text
         assert "通讯录（3 个单位，2 个未报或不全）" in text
+
+
+async def test_after_a_restore_the_tab_shows_the_resync(tmp_path: Path) -> None:
+    """Read from the store (schema/resync.py): shown with or without a running daemon."""
+    from schema import resync
+
+    app, _ = app_for(tmp_path, None)
+    store = app.desk.store
+    resync.start(store, CITY.id, ["140000", "140212"], T0, T0)
+    with store.write():
+        resync.done(store, "140000", {"records": 3, "bundles": 7, "counters": {}}, NOW)
+    async with app.run_test(size=(80, 40)) as pilot:
+        await open_tab(pilot)
+        lines = body(app).splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("重新同步"))
+        assert lines[at] == "重新同步 进行中：已答复 1/2"
+        assert lines[at + 1].strip() == (
+            "140000　11月21日 16:00 答复，重发数据包 7，回传本节点记录 3"
+        )
+        assert lines[at + 2].strip() == "140212　等待答复（11月21日 15:00 请求）"
+        with store.write():
+            resync.done(store, "140212", {"records": 0, "bundles": 2, "counters": {}}, NOW)
+        await pilot.press("r")
+        await settle(pilot)
+        assert "重新同步 已完成：已答复 2/2" in body(app)

@@ -163,8 +163,22 @@ def test_backup_and_restore_from_the_command_line(tmp_path: Path) -> None:
     assert checked.code == 0 and "备份完好" in checked.out
     restored = run("xinbao-syncd", "restore", str(env_dir), home=tmp_path / "new", env_extra=ENV)
     assert restored.code == 0 and "已恢复节点 140000" in restored.out, restored.err
+    assert "已请求相邻节点重新同步：140200" in restored.out
     again = run("xinbao-syncd", "restore", str(env_dir), home=tmp_path / "new", env_extra=ENV)
     assert again.code != 0 and "不是空目录" in again.err
+    # a rehearsal asks nothing of the neighbours: nothing queued, no resync shown
+    args = ("restore", str(env_dir), "--no-resync")
+    drill = run("xinbao-syncd", *args, home=tmp_path / "drill", env_extra=ENV)
+    assert drill.code == 0 and "恢复演练" in drill.out, drill.err
+    status = run("xinbao-syncd", "--json", "status", home=tmp_path / "drill").json()
+    assert status["resync"] == {} and status["restored"]
+    for home, asked in ((tmp_path / "drill", 0), (tmp_path / "new", 1)):
+        db = sqlite3.connect(home / "store.db")
+        try:
+            row = db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'resync'").fetchone()
+        finally:
+            db.close()
+        assert row[0] == asked
 
 
 def test_status_tells_the_last_backup_and_a_restore(tmp_path: Path) -> None:
