@@ -218,6 +218,13 @@ def _insert(conn: Any, made: Instruction, *, recorded_by: str = "", received: st
     return bool(cursor.rowcount)
 
 
+def insert_row(store: Store, made: Instruction) -> bool:
+    """Keep an instruction of this node's own as it was made (a restore: schema/resync.py);
+    whether it was new here."""
+    with store.write() as db:
+        return _insert(db.conn, made)
+
+
 def apply_instruction(store: Store, rec: Record, me: str, at: datetime) -> None:
     """Keep an instruction from above and pass it further down the chains of the items it
     concerns that were made here from lower units' items (called by ``schema.inbound``)."""

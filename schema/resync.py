@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from schema import authority, outbox, state
+from schema import authority, outbox, roster, state, supervise, verify
+from schema import instruction as instructions
 from schema import item as items
 from schema import publication as pubs
 from schema import request as requests
@@ -38,10 +39,9 @@ from schema.error import NotFound, ValidationError, XinbaoError
 from schema.itemfile import parse_item
 from schema.record import Record
 from schema.store import Store
-from schema.vocabulary import Classification, EdgeState
+from schema.vocabulary import Classification, EdgeState, Urgency
 
 RESYNC, RETURNED, DONE = authority.RESYNC, authority.RETURNED, authority.RESYNC_DONE
-PRIORITY = 9  # as 特急 (schema/data/desk.toml): what a restored node lacks comes first
 MAX_WAITING = 100_000  # records parked at once; past this the oldest stop being retried
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ def start(store: Store, me: str, peers: Sequence[str], since: datetime, at: date
                 store,
                 record,
                 (peer,),
-                priority=PRIORITY,
+                priority=_priority(),
                 classification=Classification.PUBLIC,
                 at=at,
             )
@@ -219,6 +219,26 @@ def summary(store: Store) -> dict[str, Any]:
             for p in asked
         ],
     }
+
+
+def asked(store: Store, peer: str) -> bool:
+    """Whether this node asked ``peer`` to resync (an answer nobody asked for is ignored)."""
+    row = store.db.execute("SELECT 1 FROM resync WHERE peer = ?", [peer]).fetchone()
+    return row is not None
+
+
+def give_up(store: Store, before: datetime) -> list[str]:
+    """Once every neighbour has answered, records still waiting since before ``before`` will
+    not be met: they stop waiting (so a resync ends, and a reference to something unknown is
+    refused again as it is on any node). Their ids (for the log)."""
+    with store.write() as db:
+        if db.execute("SELECT 1 FROM resync WHERE answered_at IS NULL").fetchone():
+            return []
+        rows = db.execute(
+            "SELECT record_id FROM parked WHERE received_at < ?", [to_text(before)]
+        ).fetchall()
+        db.execute("DELETE FROM parked WHERE received_at < ?", [to_text(before)])
+    return [r[0] for r in rows]
 
 
 def done(store: Store, peer: str, payload: dict[str, Any], at: datetime) -> None:
@@ -301,7 +321,10 @@ def _send(
     record = Record(
         id=f"{kind}:{me}:{secrets.token_hex(8)}", kind=kind, version=1, origin=me, payload=payload
     )
-    outbox.enqueue(store, record, (node,), priority=PRIORITY, classification=classification, at=at)
+    # what is returned goes first; the word that it is done last, after the bundles handed
+    # again (they keep their own priorities), so "done" is seldom said before they arrive
+    priority = _priority(Urgency.FLASH if kind == RETURNED else Urgency.ROUTINE)
+    outbox.enqueue(store, record, (node,), priority=priority, classification=classification, at=at)
 
 
 def once(store: Store, record: Record, at: datetime) -> bool:
@@ -550,12 +573,74 @@ def _own_issue(store: Store, record: Record, me: str, at: datetime, received_at:
     return True
 
 
+def _own_instruction(store: Store, record: Record, me: str, at: datetime, received: str) -> bool:
+    p = record.payload
+    if p.get("issuer") != me:
+        return False  # a relay of another office's instruction: made again when it comes back
+    if store.one("SELECT 1 FROM instruction WHERE id = ?", (str(p.get("id")),)):
+        return False
+    made = instructions.Instruction(
+        id=str(p["id"]),
+        issuer=me,
+        subject=str(p["subject"]),
+        items=tuple(str(i) for i in p.get("items", [])),
+        leader=str(p["leader"]),
+        level=instructions.Level.parse(p["level"], "level"),
+        text=str(p["text"]),
+        at=from_text(p["at"]),
+        feedback=bool(p.get("feedback")),
+        deadline=from_text(p["deadline"]) if p.get("deadline") else None,
+        assigned=tuple(str(u) for u in p.get("assigned", [])),
+        request_id=str(p.get("request_id", "")),
+    )
+    return instructions.insert_row(store, made)
+
+
+def _own_question(store: Store, record: Record, me: str, at: datetime, received: str) -> bool:
+    p = record.payload
+    if p.get("to") != me or store.one("SELECT 1 FROM verification WHERE id = ?", (record.id,)):
+        return False
+    verify.keep_question(store, record.id, str(p["item_id"]), me, str(p["from"]), p)
+    return True
+
+
+def _own_answer(store: Store, record: Record, me: str, at: datetime, received: str) -> bool:
+    p = record.payload
+    asked = verify.get(store, str(p.get("id", "")))  # NotFound: the question is not back yet
+    if asked.source != me or not asked.open:
+        return False
+    verify.keep_answer(store, asked.id, p)
+    return True
+
+
+def _own_roster(store: Store, record: Record, me: str, at: datetime, received: str) -> bool:
+    row = store.one("SELECT version FROM roster_version WHERE unit = ?", (me,))
+    if row is not None and int(row["version"]) >= record.version:
+        return False
+    roster.apply_roster(store, record, me, at)
+    _at_least(store, f"roster/{me}", record.version)
+    return True
+
+
+def _own_bulletin(store: Store, record: Record, me: str, at: datetime, received: str) -> bool:
+    if store.one("SELECT 1 FROM bulletin_issue WHERE id = ?", (record.id,)):
+        return False
+    supervise.keep_own(store, record, me)
+    return True
+
+
 _RESTORERS: dict[str, Callable[[Store, Record, str, datetime, str], bool]] = {
     "item": _own_item,
     "decision": _own_decision,
     requests.REQUEST_KIND: _own_request,
     requests.STATUS_KIND: _own_status,
     pubs.ISSUE_KIND: _own_issue,
+    instructions.INSTRUCTION_KIND: _own_instruction,
+    verify.ASK_KIND: _own_question,
+    verify.ANSWER_KIND: _own_answer,
+    roster.KIND: _own_roster,
+    supervise.KIND: _own_bulletin,
+    # feedback passed down: made again when the decision it passes on comes back
 }
 
 
@@ -634,6 +719,14 @@ def retry(
         if not progress:
             break
     return total
+
+
+def _priority(urgency: Urgency = Urgency.FLASH) -> int:
+    """The queue priority of ``urgency`` (``schema/data/desk.toml``); a resync request and
+    the records returned travel as 特急: what a restored node lacks comes before the rest."""
+    from schema.desk import DeskRules  # the desk applies records through this module
+
+    return DeskRules.load().priority[urgency]
 
 
 def _time(text: str, default: datetime) -> datetime:

@@ -207,12 +207,25 @@ def _record(done: Issued) -> Record:
     )
 
 
+def keep_own(store: Store, record: Record, me: str) -> None:
+    """A bulletin this node signed off, as its record says (a restore: schema/resync.py;
+    the scoring rules it was made under are not in the record: kept empty)."""
+    units = record.payload.get("units")
+    if not isinstance(units, list) or not all(isinstance(u, str) for u in units):
+        raise ValidationError("units", "通报记录格式不符")
+    _keep(store, record, tuple(units), None)
+
+
 def apply_bulletin(store: Store, record: Record, me: str, at: datetime) -> None:
     """A bulletin from the office above that names this unit: kept to be read."""
-    p = record.payload
-    units = p.get("units")
+    units = record.payload.get("units")
     if not isinstance(units, list) or me not in units:
         raise ValidationError("units", f"通报 {record.id} 没有点到本单位（{me}）")
+    _keep(store, record, (me,), at)
+
+
+def _keep(store: Store, record: Record, units: tuple[str, ...], at: datetime | None) -> None:
+    p = record.payload
     texts = {}
     for key, field in (
         ("number", "title"),
@@ -244,7 +257,7 @@ def apply_bulletin(store: Store, record: Record, me: str, at: datetime) -> None:
                 read_by=texts["read_by"],
                 signed_by=texts["signed_by"],
                 at=signed,
-                units=(me,),
+                units=units,
                 received_at=at,
             ),
             "",

@@ -282,6 +282,36 @@ def _time(p: dict[str, Any], key: str) -> datetime:
         raise ValidationError(key, f"核实记录的时间无效：{p.get(key)!r:.40}") from exc
 
 
+def keep_question(
+    store: Store, question_id: str, item_id: str, asker: str, source: str, p: dict[str, Any]
+) -> None:
+    """Keep a question as its record says (a restore of the asker's own: schema/resync.py)."""
+    with store.write() as db:
+        _insert(
+            db,
+            Verification(
+                id=question_id,
+                item_id=item_id,
+                asker=asker,
+                source=source,
+                question=_text(p, "question"),
+                deadline=_time(p, "deadline"),
+                asked_by=_text(p, "actor"),
+                asked_at=_time(p, "at"),
+            ),
+        )
+
+
+def keep_answer(store: Store, question_id: str, p: dict[str, Any]) -> None:
+    """Record an answer as its record says (the asker receiving it; the source's own, when
+    restored: schema/resync.py)."""
+    with store.write() as db:
+        db.execute(
+            "UPDATE verification SET answer = ?, answered_by = ?, answered_at = ? WHERE id = ?",
+            [_text(p, "answer"), _text(p, "actor"), to_text(_time(p, "at")), question_id],
+        )
+
+
 def apply_ask(store: Store, record: Record, me: str, at: datetime) -> None:
     """A question about one of this node's sent items (``me`` is its source)."""
     p = record.payload
@@ -294,20 +324,7 @@ def apply_ask(store: Store, record: Record, me: str, at: datetime) -> None:
     )
     if held is None:
         raise NotFound(f"本节点没有向 {p.get('to')} 报送过信息 {item_id}，无法核实")
-    with store.write() as db:
-        _insert(
-            db,
-            Verification(
-                id=record.id,
-                item_id=item_id,
-                asker=str(p["to"]),
-                source=me,
-                question=_text(p, "question"),
-                deadline=_time(p, "deadline"),
-                asked_by=_text(p, "actor"),
-                asked_at=_time(p, "at"),
-            ),
-        )
+    keep_question(store, record.id, item_id, str(p["to"]), me, p)
 
 
 def apply_answer(store: Store, record: Record, me: str, at: datetime) -> None:
@@ -318,13 +335,4 @@ def apply_answer(store: Store, record: Record, me: str, at: datetime) -> None:
         raise ValidationError("id", f"核实答复 {record.id} 与本节点的核实要求不符")
     if not asked.open:
         return  # answered once; a second answer changes nothing
-    with store.write() as db:
-        db.execute(
-            "UPDATE verification SET answer = ?, answered_by = ?, answered_at = ? WHERE id = ?",
-            [
-                _text(p, "answer"),
-                _text(p, "actor"),
-                to_text(_time(p, "at")),
-                asked.id,
-            ],
-        )
+    keep_answer(store, asked.id, p)

@@ -90,6 +90,7 @@ class Engine:
         self._stamp = _stamp(home)
         self.retention = Retention.load()
         self._prune_at = 0.0  # what is kept for a neighbour's resync is pruned hourly
+        self._resyncing = resync.running(self.store)  # checked each sweep only while true
 
     def close(self) -> None:
         """Close the store and the spool."""
@@ -407,6 +408,11 @@ class Engine:
             records = resync.prune(self.store, now - keep)
             if bundles or records:
                 log.info("retention: forgot %d bundles and %d records", bundles, records)
+        if self._resyncing:  # after a restore: what waits too long stops waiting
+            given_up = resync.give_up(self.store, now - self.retention.wait)
+            if given_up:
+                log.warning("resync: %d records gave up waiting: %s", len(given_up), given_up[:20])
+            self._resyncing = resync.running(self.store)
         return gone
 
     def _leftovers(self) -> list[Path]:

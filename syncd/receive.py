@@ -312,12 +312,17 @@ class Receiver:
         its restore, or a neighbour's word that it is done: each handled once."""
         if record.origin != header.sender or verifier is None:
             raise BundleError("record-authority", f"记录 {record.id} 须由相邻节点本身签发并发送")
+        # a record returned is checked first: a forgery is refused, asked for or not
+        own = self._own_returned(record, verifier) if record.kind == resync.RETURNED else None
+        if record.kind != resync.RESYNC and not resync.asked(self.store, record.origin):
+            log.warning("resync: %s answered although not asked; ignored", record.origin)
+            return
         if not resync.once(self.store, record, now):
             return
         if record.kind == resync.RESYNC:
             self._answer_resync(record, now)
-        elif record.kind == resync.RETURNED:
-            self._returned(record, verifier, now)
+        elif own is not None:
+            self._restore(own[0], own[1], str(record.payload.get("received_at")), now)
         else:
             resync.done(self.store, record.origin, record.payload, now)
             log.info("resync: %s has answered", record.origin)
@@ -344,14 +349,18 @@ class Receiver:
             records,
         )
 
-    def _returned(self, record: Record, verifier: Verifier, now: datetime) -> None:
-        me = self.config.id
-        raw, received_at = record.payload.get("record"), str(record.payload.get("received_at"))
+    def _own_returned(self, record: Record, verifier: Verifier) -> tuple[Record, tuple[str, ...]]:
+        """The record a neighbour returned, checked to be signed by this node's own key."""
+        raw = record.payload.get("record")
         if not isinstance(raw, dict):
             raise BundleError("payload-invalid", f"回传记录 {record.id} 格式不符")
-        own, to = verifier.verify(raw)  # signed by this node's own key, or refused
-        if own.origin != me:
+        own, to = verifier.verify(raw)
+        if own.origin != self.config.id:
             raise BundleError("record-authority", f"回传记录 {own.id} 不是本节点编发的")
+        return own, to
+
+    def _restore(self, own: Record, to: tuple[str, ...], received_at: str, now: datetime) -> None:
+        me = self.config.id
         try:
             resync.restore_own(self.store, own, me, now, received_at)
         except NotFound:

@@ -28,6 +28,7 @@ class Retention:
 
     keep: timedelta
     margin: timedelta
+    wait: timedelta  # how long a record may wait for what it refers to, all having answered
 
     @classmethod
     def load(cls) -> Retention:
@@ -35,6 +36,7 @@ class Retention:
         return cls(
             keep=timedelta(days=int(data["retention_days"])),
             margin=timedelta(seconds=int(data["margin_seconds"])),
+            wait=timedelta(hours=int(data["wait_hours"])),
         )
 
 

@@ -147,3 +147,81 @@ def test_a_neighbour_keeps_what_a_node_made_and_answers_with_it(county: Desk, ci
     # and the window ends: kept records go
     assert resync.prune(province.store, T0.replace(year=2030)) == 1
     assert resync.held_from(province.store, CITY.id, T0) == []
+
+
+def test_own_questions_answers_instructions_rosters_and_bulletins_come_back(
+    county: Desk, city: Desk
+) -> None:
+    from schema import roster, supervise, verify
+    from schema.desk import answer_verification, ask_to_verify, instruct, set_roster
+    from schema.instruction import all_instructions
+    from schema.vocabulary import Level
+
+    province = make_desk(PROVINCE)
+    item = submit(county, draft())
+    signoff(county, item.id)
+    (sent,) = queued(county, "item")
+    carry(county, city)
+    asked = ask_to_verify(city, item.id, "请核实受助户数")
+    made = instruct(city, item.id, "张市长", Level.CITY, "请做好困难群众取暖保障")
+    set_roster(city, [roster.Person("信息员", "王五", mobile="13800000000")])
+    own = submit(city, draft(title="大同市全面完成冬季供暖设施检修"))
+    signoff(city, own.id)
+    (own_item,) = queued(city, "item")
+    apply(province.store, own_item, PROVINCE.id)  # by hand: the city's queue stays as it is
+    question = ask_to_verify(province, own.id, "请核实检修数量")
+    (question_record,) = queued(province, verify.ASK_KIND)
+    apply(city.store, question_record, CITY.id)
+    answer_verification(city, own.id, "经核实共检修管网120公里")
+    bulletin = Record(
+        "140200-TB-2026-0001",
+        supervise.KIND,
+        1,
+        CITY.id,
+        {
+            "id": "140200-TB-2026-0001",
+            "issuer": CITY.id,
+            "number": "同政办函〔2026〕1号",
+            "period": "2026年11月",
+            "title": "关于2026年11月政务信息报送情况的通报",
+            "text": "各县（区）报送情况如下。",
+            "read_by": "",
+            "signed_by": "王五",
+            "at": to_text(T0),
+            "units": ["140212", "140213"],
+        },
+    )
+    mine = [
+        *queued(city, verify.ASK_KIND),
+        *queued(city, "instruction"),
+        *queued(city, roster.KIND),
+        *queued(city, verify.ANSWER_KIND),
+        bulletin,
+    ]
+    assert {r.kind for r in mine} == {
+        "verify",
+        "instruction",
+        "roster",
+        "verify-answer",
+        "bulletin",
+    }
+    new = restored(["140000", "140212"])
+    with new.store.write():
+        for record in mine:
+            if record.kind == verify.ANSWER_KIND:  # the province's question is not back yet
+                with pytest.raises(NotFound):
+                    resync.restore_own(new.store, record, CITY.id, T0, "")
+            else:
+                assert resync.restore_own(new.store, record, CITY.id, T0, "")
+        resync.restore_own(new.store, own_item, CITY.id, T0, "")
+    apply(new.store, sent, CITY.id)
+    apply(new.store, question_record, CITY.id)  # the province asks again: held here again
+    with new.store.write():
+        (answer,) = [r for r in mine if r.kind == verify.ANSWER_KIND]
+        assert resync.restore_own(new.store, answer, CITY.id, T0, "")
+        assert all(not resync.restore_own(new.store, r, CITY.id, T0, "") for r in mine)
+    assert verify.get(new.store, asked.id).question == "请核实受助户数"
+    assert verify.get(new.store, question.id).answer == "经核实共检修管网120公里"
+    assert [i.id for i in all_instructions(new.store)] == [made.id]
+    assert roster.people_of(new.store, CITY.id)[0].name == "王五"
+    assert supervise.get(new.store, bulletin.id).units == ("140212", "140213")

@@ -124,7 +124,8 @@ def test_a_returned_record_must_carry_the_nodes_own_signature(net: dict[str, Pat
     item = submit(net[COUNTY], "新荣区完成冬季供暖设施巡查")
     move(net, COUNTY, CITY)
     store = Store.open(net[CITY] / "store.db")
-    try:
+    try:  # the city restored and resyncing: a returned record is looked at, and must be its own
+        resync.start(store, CITY, [COUNTY], datetime.now(UTC), datetime.now(UTC))
         before = store.query("SELECT state, version FROM edge")
     finally:
         store.close()
@@ -159,5 +160,27 @@ def test_a_returned_record_must_carry_the_nodes_own_signature(net: dict[str, Pat
     store = Store.open(net[CITY] / "store.db")
     try:
         assert store.query("SELECT state, version FROM edge") == before
+    finally:
+        store.close()
+
+
+def test_an_answer_nobody_asked_for_changes_nothing(net: dict[str, Path]) -> None:
+    """A neighbour cannot start a "resync" at a node that was never restored: its word that
+    it is done, or a record it returns, is acknowledged and ignored."""
+    item = submit(net[CITY], "大同市全面完成冬季供暖设施检修")  # the city's own, queued up
+    done = {
+        "id": f"resync-done:{COUNTY}:{secrets.token_hex(4)}",
+        "kind": resync.DONE,
+        "version": 1,
+        "origin": COUNTY,
+        "payload": {"for": "x", "node": CITY, "counters": {"item": {"2026": 90000}}},
+    }
+    bundle = crafted(net, COUNTY, [CITY], [signed(net, COUNTY, done, [CITY])])
+    assert receive(net, CITY, bundle) == ("applied", "")
+    store = Store.open(net[CITY] / "store.db")
+    try:
+        assert resync.peers(store) == [] and not resync.running(store)
+        counter = store.one("SELECT value FROM counter WHERE name = 'item:2026'")
+        assert counter is not None and counter["value"] == int(item.rsplit("-", 1)[1])
     finally:
         store.close()
