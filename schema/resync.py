@@ -69,6 +69,9 @@ def keep(store: Store, record: Record, at: datetime) -> None:
     proof = record.proof
     if not proof or not isinstance(proof.get("sig"), str):
         return
+    # the maker's certificate chain is not kept: the maker, restored, checks its own records
+    # against its own chain (what they cite keeps theirs)
+    proof = {k: v for k, v in proof.items() if k != "chain"}
     store.db.execute(
         "INSERT INTO kept(record_id, version, origin, kind, received_at, proof) "
         "VALUES (?,?,?,?,?,?) ON CONFLICT(record_id) DO UPDATE SET "

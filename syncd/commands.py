@@ -91,7 +91,13 @@ def _print_status(status: dict[str, Any]) -> None:
         f"{status['quarantined']}　抗量子密钥 {'已载入证书' if status.get('hybrid') else '无'}"
     )
     taken = status.get("backup")
-    print(f"最近备份 {_when(taken.get('at')) if taken else '（从未）'}")
+    kept = status.get("retained") or {}
+    held = (
+        f"　为相邻节点重同步保留数据包 {kept['bundles']}（{kept['bytes'] / 2**20:.1f} MB）"
+        if kept.get("bundles")
+        else ""
+    )
+    print(f"最近备份 {_when(taken.get('at')) if taken else '（从未）'}{held}")
     if status.get("restored"):
         restored = status["restored"]
         print(f"本节点由备份 {restored.get('snapshot', '')} 恢复")

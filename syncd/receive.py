@@ -52,9 +52,9 @@ from syncd.bundle import (
     read_front,
     verify_outer,
 )
-from syncd.enrolment import CERT_KIND, learn, load_root
+from syncd.enrolment import CERT_KIND, CHAIN_FILE, learn, load_root
 from syncd.error import TrustError
-from syncd.keys import NodeKeys, load_keys, passphrase_from_env
+from syncd.keys import KEY_DIR, NodeKeys, load_keys, passphrase_from_env
 from syncd.outgoing import Outgoing
 from syncd.proof import Verifier, unsigned
 from syncd.resync import Retention
@@ -354,10 +354,16 @@ class Receiver:
         raw = record.payload.get("record")
         if not isinstance(raw, dict):
             raise BundleError("payload-invalid", f"回传记录 {record.id} 格式不符")
+        if raw.get("origin") == self.config.id:  # checked against this node's own chain
+            raw = {**raw, "chain": self._own_chain()}
         own, to = verifier.verify(raw)
         if own.origin != self.config.id:
             raise BundleError("record-authority", f"回传记录 {own.id} 不是本节点编发的")
         return own, to
+
+    def _own_chain(self) -> str:
+        path = self.home.path / KEY_DIR / CHAIN_FILE
+        return path.read_text("ascii") if path.is_file() else ""
 
     def _restore(self, own: Record, to: tuple[str, ...], received_at: str, now: datetime) -> None:
         me = self.config.id
