@@ -129,6 +129,7 @@ def record(
         seq = (
             db.execute("SELECT COUNT(*) FROM instruction WHERE issuer = ?", [me]).fetchone()[0] + 1
         )
+        seq = store.above_seen("PS", year, seq)
         made = Instruction(
             id=f"{me}-PS-{year}-{seq:04d}",
             issuer=me,

@@ -317,6 +317,7 @@ def compose(
     year = at.astimezone(CHINA).year
     with store.write() as db:
         seq = _next(db.conn, "SELECT COUNT(*) FROM request WHERE issuer = ? AND year = ?", me, year)
+        seq = store.above_seen("YG", year, seq)
         number = draft.number or rules.number_format.format(year=year, n=seq)
         clash = db.execute(
             "SELECT id FROM request WHERE issuer = ? AND number = ?", [me, number]

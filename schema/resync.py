@@ -98,21 +98,30 @@ def held_from(store: Store, origin: str, since: datetime) -> list[dict[str, Any]
     return [{"record": json.loads(r["proof"]), "received_at": r["received_at"]} for r in rows]
 
 
+# the id families a node numbers by counting its own rows: where a neighbour holds them
+FAMILIES = {
+    "YG": "SELECT id FROM request WHERE issuer = ?",
+    "PS": "SELECT id FROM instruction WHERE issuer = ?",
+    "HS": "SELECT id FROM verification WHERE asker = ?",
+    "TB": "SELECT id FROM bulletin_issue WHERE issuer = ?",
+}
+
+
 def counters_of(store: Store, origin: str) -> dict[str, dict[str, int]]:
-    """The highest item and topic-request numbers of ``origin`` held here, by year: a node
-    restored from a backup numbers on above them."""
-    found: dict[str, dict[str, int]] = {"item": {}, "request": {}}
+    """The highest numbers of ``origin``'s ids held here, by family and year (``item``: its
+    items; ``YG`` topic requests, ``PS`` instructions, ``HS`` 核实 questions, ``TB``
+    bulletins): a node restored from a backup numbers on above them."""
+    found: dict[str, dict[str, int]] = {"item": {}, **{family: {} for family in FAMILIES}}
     ids = [r["id"] for r in store.query("SELECT id FROM item WHERE origin = ?", (origin,))]
-    ids += [
-        r["record_id"]
-        for r in store.query(
-            "SELECT record_id FROM kept WHERE origin = ? AND kind = 'item'", (origin,)
-        )
-    ]
-    for item_id in ids:
-        _count(found["item"], item_id, f"{origin}-")
-    for row in store.query("SELECT id FROM request WHERE issuer = ?", (origin,)):
-        _count(found["request"], row["id"], f"{origin}-YG-")
+    for row in store.query("SELECT record_id FROM kept WHERE origin = ?", (origin,)):
+        ids.append(row["record_id"])
+    for record_id in ids:
+        _count(found["item"], record_id, f"{origin}-")
+        for family in FAMILIES:
+            _count(found[family], record_id, f"{origin}-{family}-")
+    for family, sql in FAMILIES.items():
+        for row in store.query(sql, (origin,)):
+            _count(found[family], row["id"], f"{origin}-{family}-")
     return found
 
 
@@ -129,13 +138,15 @@ def continue_counters(store: Store, counters: Any) -> None:
     from another node: anything malformed is ignored)."""
     if not isinstance(counters, dict):
         return
-    seen = counters.get("item")
-    if isinstance(seen, dict):
+    for family in ("item", *FAMILIES):
+        seen = counters.get(family)
+        if not isinstance(seen, dict):
+            continue
         for year, number in seen.items():
             if str(year).isdigit() and isinstance(number, int) and 0 < number < 10**9:
-                _at_least(store, f"item:{year}", number)
-    # topic-request numbers follow the rows held (schema/request.py counts them): the
-    # requests come back as records; nothing else to move
+                _at_least(
+                    store, f"item:{year}" if family == "item" else f"seen:{family}:{year}", number
+                )
 
 
 def _at_least(store: Store, name: str, value: int) -> None:

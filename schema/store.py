@@ -600,6 +600,16 @@ class Store:
         row = self.db.execute("SELECT value FROM counter WHERE name = ?", [name]).fetchone()
         return int(row[0])
 
+    def above_seen(self, family: str, year: int, number: int) -> int:
+        """``number`` (the next of a family of ids this node numbers by counting its rows:
+        YG requests, PS instructions, HS questions, TB bulletins), raised above the highest
+        its neighbours said they have seen from it after a restore (``seen:FAMILY:YEAR``,
+        schema/resync.py), so no id is made twice."""
+        row = self.db.execute(
+            "SELECT value FROM counter WHERE name = ?", [f"seen:{family}:{year}"]
+        ).fetchone()
+        return max(number, int(row[0]) + 1) if row else number
+
     def close(self) -> None:
         """Close the connection."""
         self.db.close()

@@ -106,6 +106,7 @@ def issue(
             "SELECT COUNT(*) FROM bulletin_issue WHERE issuer = ? AND id LIKE ?",
             [me, f"{me}-TB-{year}-%"],
         ).fetchone()[0]
+        seq = store.above_seen("TB", year, seq + 1) - 1
         done = Issued(
             id=f"{me}-TB-{year}-{seq + 1:04d}",
             issuer=me,

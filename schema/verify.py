@@ -151,6 +151,7 @@ def ask(
             "SELECT COUNT(*) FROM verification WHERE asker = ? AND id LIKE ?",
             [me, f"{me}-HS-{year}-%"],
         ).fetchone()[0]
+        seq = store.above_seen("HS", year, seq + 1) - 1
         made = Verification(
             id=f"{me}-HS-{year}-{seq + 1:04d}",
             item_id=edge.item_id,

@@ -225,3 +225,39 @@ def test_own_questions_answers_instructions_rosters_and_bulletins_come_back(
     assert [i.id for i in all_instructions(new.store)] == [made.id]
     assert roster.people_of(new.store, CITY.id)[0].name == "王五"
     assert supervise.get(new.store, bulletin.id).units == ("140212", "140213")
+
+
+def test_every_family_of_ids_numbers_on_above_what_the_neighbours_saw(city: Desk) -> None:
+    """Topic requests, instructions, 核实 questions and bulletins are numbered by counting
+    rows: a restored node that lacks some rows must not make an id a neighbour has seen."""
+    from schema import request as requests
+    from schema.desk import compose_request
+    from schema.network import add_units
+
+    province = make_desk(PROVINCE)
+    province.store.db.execute(
+        "INSERT INTO request(id, issuer, number, year, state, body, classification, "
+        "created_at, author) VALUES ('140200-YG-2026-0007', '140200', '〔2026〕第7号', 2026, "
+        "'已收到', '{}', '内部', ?, '')",
+        [to_text(T0)],
+    )
+    counters = resync.counters_of(province.store, CITY.id)
+    assert counters["YG"] == {"2026": 7} and counters["item"] == {}
+    new = restored(["140000"])
+    with new.store.write():
+        resync.continue_counters(new.store, counters)
+        resync.continue_counters(new.store, {"PS": {"2026": 3}, "HS": {"2026": 2}})
+        assert new.store.above_seen("PS", 2026, 1) == 4
+        assert new.store.above_seen("HS", 2026, 5) == 5  # already above: unchanged
+    draft_request = requests.parse_request(
+        {
+            "kind": "约稿",
+            "topic": "冬季供暖保障情况",
+            "guidance": "请报送供暖保障工作情况。",
+            "targets": ["140212"],
+            "deadline": "2026-12-31T18:00:00+08:00",
+        }
+    )
+    add_units(new.store, [COUNTY])
+    made = compose_request(new, draft_request)
+    assert made.id == "140200-YG-2026-0008"
