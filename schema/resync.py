@@ -341,6 +341,21 @@ def _send(
     outbox.enqueue(store, record, (node,), priority=priority, classification=classification, at=at)
 
 
+def answered_since(store: Store, node: str, since: datetime) -> bool:
+    """Whether a resync request of ``node`` was answered here since ``since`` (one request
+    an hour is answered: each hands a month of bundles again)."""
+    row = store.db.execute(
+        "SELECT 1 FROM applied WHERE kind = ? AND record_id LIKE ? ESCAPE '\\' "
+        "AND applied_at >= ? LIMIT 1",
+        [RESYNC, _like(f"resync:{node}:") + "%", to_text(since)],
+    ).fetchone()
+    return row is not None
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def once(store: Store, record: Record, at: datetime) -> bool:
     """Mark a resync record handled; False if it was handled before (a bundle sent again)."""
     row = store.db.execute("SELECT 1 FROM applied WHERE record_id = ?", [record.id]).fetchone()

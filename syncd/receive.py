@@ -317,11 +317,12 @@ class Receiver:
         if record.kind != resync.RESYNC and not resync.asked(self.store, record.origin):
             log.warning("resync: %s answered although not asked; ignored", record.origin)
             return
-        if not resync.once(self.store, record, now):
-            return
         if record.kind == resync.RESYNC:
             self._answer_resync(record, now)
-        elif own is not None:
+            return
+        if not resync.once(self.store, record, now):
+            return
+        if own is not None:
             self._restore(own[0], own[1], str(record.payload.get("received_at")), now)
         else:
             resync.done(self.store, record.origin, record.payload, now)
@@ -338,6 +339,12 @@ class Receiver:
         except ValueError as exc:
             raise BundleError("payload-invalid", "重新同步请求的起始时间无效") from exc
         kept = Retention.load()
+        recent = resync.answered_since(self.store, node, now - kept.every)
+        if not resync.once(self.store, record, now):
+            return  # its bundle came again
+        if recent:
+            log.warning("resync for %s: answered less than %s ago; not again", node, kept.every)
+            return
         since = max(since - kept.margin, now - kept.keep)
         bundles = self.outgoing.resend_to(node, since.timestamp(), now.timestamp())
         records = resync.answer(self.store, self.config.id, node, record.id, since, bundles, now)

@@ -88,6 +88,9 @@ def test_a_neighbour_hands_again_what_it_handed_and_returns_the_askers_records_o
     # the same request again (its bundle resent): answered once
     assert receive(net, CITY, ask(net, COUNTY, COUNTY, CITY, asked)) == ("applied", "")
     assert len(pending(net[CITY], resync.RETURNED)) == 1
+    # and a new request within the hour is not answered again (each hands a month again)
+    assert receive(net, CITY, ask(net, COUNTY, COUNTY, CITY)) == ("applied", "")
+    assert len(pending(net[CITY], resync.DONE)) == 1
     # the county takes them: its own item back, the city's word that it is done
     new_home = NodeHome(net[COUNTY])
     store = Store.open(new_home.store_path)
