@@ -40,6 +40,7 @@ VERIFY, VERIFY_ANSWER = "verify", "verify-answer"
 ROSTER = "roster"
 BULLETIN = "bulletin"
 RESYNC, RETURNED, RESYNC_DONE = "resync", "returned", "resync-done"  # schema/resync.py
+RESYNC_HANDED = "resync-handed"
 MAX_CITE_DEPTH = 8  # tiers a provenance chain may span (township … State Council, with room)
 
 # the fields an instruction relayed down keeps exactly as its issuer signed them
@@ -333,6 +334,7 @@ _RULES: dict[str, Callable[[Record, str], None]] = {
     RESYNC: _resync,
     RETURNED: _resync_answer,
     RESYNC_DONE: _resync_answer,
+    RESYNC_HANDED: _resync_answer,
 }
 
 

@@ -42,6 +42,8 @@ from schema.store import Store
 from schema.vocabulary import Classification, EdgeState, Urgency
 
 RESYNC, RETURNED, DONE = authority.RESYNC, authority.RETURNED, authority.RESYNC_DONE
+HANDED = authority.RESYNC_HANDED  # when each bundle handed again had first been handed
+HANDED_PER_RECORD = 2000  # (bundle id, time) pairs in one record: ~150 kB
 MAX_WAITING = 100_000  # records parked at once; past this the oldest stop being retried
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ def prune(store: Store, before: datetime) -> int:
     """Forget kept records received before ``before`` (the end of the retention window)."""
     with store.write() as db:
         cursor = db.execute("DELETE FROM kept WHERE received_at < ?", [to_text(before)])
+        db.execute("DELETE FROM arrival WHERE at < ?", [to_text(before)])
     return cursor.rowcount
 
 
@@ -241,6 +244,37 @@ def asked(store: Store, peer: str) -> bool:
     return row is not None
 
 
+def first_arrivals(store: Store, payload: dict[str, Any]) -> int:
+    """Keep when the bundles a neighbour hands again had first been handed to this node (a
+    ``resync-handed`` record's ``bundles``: id → time; anything malformed is skipped)."""
+    bundles = payload.get("bundles")
+    if not isinstance(bundles, dict):
+        return 0
+    rows = []
+    for bundle_id, when in bundles.items():
+        try:
+            rows.append((str(bundle_id)[:200], to_text(from_text(str(when)))))
+        except ValueError:
+            continue
+    store.db.conn.executemany(
+        "INSERT INTO arrival(bundle_id, at) VALUES (?, ?) "
+        "ON CONFLICT(bundle_id) DO UPDATE SET at = MIN(at, excluded.at)",
+        rows,
+    )
+    return len(rows)
+
+
+def arrivals_known(store: Store) -> bool:
+    """Whether any bundle handed again is known here (then each bundle is looked up)."""
+    return store.db.execute("SELECT 1 FROM arrival LIMIT 1").fetchone() is not None
+
+
+def first_arrival(store: Store, bundle_id: str) -> datetime | None:
+    """When a bundle handed again had first arrived here (None: not one of those)."""
+    row = store.db.execute("SELECT at FROM arrival WHERE bundle_id = ?", [bundle_id]).fetchone()
+    return from_text(row[0]) if row else None
+
+
 def give_up(store: Store, before: datetime) -> list[str]:
     """Once every neighbour has answered, records still waiting since before ``before`` will
     not be met: they stop waiting (so a resync ends, and a reference to something unknown is
@@ -279,14 +313,28 @@ def answer(
     node: str,
     request_id: str,
     since: datetime,
-    bundles: int,
+    handed: Sequence[tuple[str, datetime]],
     at: datetime,
 ) -> int:
-    """Answer ``node``'s resync: each of its own records held here since ``since`` as a
-    ``returned`` record, then ``resync-done`` with its counters (how many bundles were handed
-    to it again: ``bundles``). How many records were returned."""
+    """Answer ``node``'s resync: when each bundle handed to it again (``handed``) had first
+    been handed (``resync-handed``, ahead of them: their records apply as of then, so an
+    emergency that came in time is not counted late now); each of its own records held here
+    since ``since`` as a ``returned`` record; then ``resync-done`` with its counters. How
+    many records were returned."""
     held = held_from(store, node, since)
+    bundles = len(handed)
     with store.write():
+        for start in range(0, len(handed), HANDED_PER_RECORD):
+            part = handed[start : start + HANDED_PER_RECORD]
+            _send(
+                store,
+                me,
+                node,
+                HANDED,
+                {"for": request_id, "bundles": {b: to_text(when) for b, when in part}},
+                Classification.PUBLIC,
+                at,
+            )
         for entry in held:
             _send(
                 store,
@@ -337,7 +385,9 @@ def _send(
     )
     # what is returned goes first; the word that it is done last, after the bundles handed
     # again (they keep their own priorities), so "done" is seldom said before they arrive
-    priority = _priority(Urgency.FLASH if kind == RETURNED else Urgency.ROUTINE)
+    priority = _priority(Urgency.ROUTINE if kind == DONE else Urgency.FLASH)
+    if kind == HANDED:  # ahead of the bundles it speaks of, whatever their priority
+        priority += 1
     outbox.enqueue(store, record, (node,), priority=priority, classification=classification, at=at)
 
 

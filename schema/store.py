@@ -461,7 +461,8 @@ def m020_outbox_address(db: Database) -> None:
 def m021_resync(db: Database) -> None:
     """Resync after a restore (schema/resync.py): the signed records received here, kept for
     the retention window so their maker can have them back; the neighbours a restored node
-    asked and what they answered; records waiting for what they refer to."""
+    asked and what they answered; when bundles handed again had first arrived; records
+    waiting for what they refer to."""
     db.executescript(
         """
         CREATE TABLE kept (
@@ -475,6 +476,7 @@ def m021_resync(db: Database) -> None:
             answered_at TEXT, records INTEGER NOT NULL DEFAULT 0,
             bundles INTEGER NOT NULL DEFAULT 0
         );
+        CREATE TABLE arrival (bundle_id TEXT PRIMARY KEY, at TEXT NOT NULL);
         CREATE TABLE parked (
             record_id TEXT NOT NULL, own INTEGER NOT NULL, version INTEGER NOT NULL,
             record TEXT NOT NULL, addressees TEXT NOT NULL, received_at TEXT NOT NULL,

@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from cryptography import x509
 
 from schema import authority, outbox, resync
 from schema.attachment import Attachments
-from schema.clock import from_text, to_text
+from schema.clock import Clock, fixed_clock, from_text, system_clock, to_text
 from schema.error import NotFound, StoreError, XinbaoError
 from schema.inbound import Outcome, apply
 from schema.node import NodeConfig, NodeHome
@@ -67,7 +67,7 @@ log = logging.getLogger("xinbao.syncd")
 # Records the trust layer handles itself; every other kind is applied through schema.
 TRUST_KINDS = {revocation.KIND: revocation.accept, CERT_KIND: learn}
 RECEIPT_KIND = "receipt"  # end-to-end receipts: handled here, never receipted themselves
-RESYNC_KINDS = frozenset({resync.RESYNC, resync.RETURNED, resync.DONE})  # handled here too
+RESYNC_KINDS = frozenset({resync.RESYNC, resync.RETURNED, resync.HANDED, resync.DONE})
 APPLIED, DUPLICATE, RELAYED = "applied", "duplicate", "relayed"  # ImportReport fields
 BATCH = 1024
 BATCH_SECONDS = 0.5
@@ -121,6 +121,7 @@ class Receiver:
         # receipts of this batch, noted in the spool only after the store committed
         self._receipts: list[tuple[str, str, str]] = []  # (bundle, recipient, at)
         self._revoked: frozenset[str] = frozenset()
+        self._resyncing = False  # bundles handed again after a restore are known (a batch)
         # a received batch is durable at its commit, before its ids enter the seen-set
         self.store.db.execute("PRAGMA synchronous = FULL")
 
@@ -182,6 +183,7 @@ class Receiver:
                 self._receipts = []
                 # read once a batch (and again after a revocation notice applied in it)
                 self._revoked = revoked_in(self.spool)
+                self._resyncing = resync.arrivals_known(self.store)
                 with self.store.write():
                     for path in files[:limit]:
                         if taken >= BATCH or time.monotonic() - started > BATCH_SECONDS:
@@ -268,6 +270,10 @@ class Receiver:
         staging = self.attachments.root
         count = 0
         wants_receipt = False
+        # a bundle handed again after this node's restore: its records apply as of when it
+        # first came (an emergency that was in time is not counted late now)
+        first = resync.first_arrival(self.store, header.id) if self._resyncing else None
+        clock: Clock = system_clock if first is None else fixed_clock(first)
         with opened_stream(fh, me, self.keys, self.root, now, self.limits, revoked, staging) as op:
             verifier = None
             if op.version >= 2 and op.sender is not None:
@@ -295,7 +301,7 @@ class Receiver:
                     trust(self.home, raw, self.root, now, self.store)
                     if record.kind == revocation.KIND:  # counts for the rest of the batch
                         self._revoked = revoked_in(self.spool)
-                elif apply(self.store, record, me, to=to).outcome is Outcome.APPLIED:
+                elif apply(self.store, record, me, clock, to).outcome is Outcome.APPLIED:
                     count += 1
             for staged in op.attachments:
                 self.attachments.keep(staged.sha256, staged.path)
@@ -324,6 +330,9 @@ class Receiver:
             return
         if own is not None:
             self._restore(own[0], own[1], str(record.payload.get("received_at")), now)
+        elif record.kind == resync.HANDED:
+            resync.first_arrivals(self.store, record.payload)
+            self._resyncing = True  # the bundles it speaks of may follow in this batch
         else:
             resync.done(self.store, record.origin, record.payload, now)
             log.info("resync: %s has answered", record.origin)
@@ -346,13 +355,14 @@ class Receiver:
             log.warning("resync for %s: answered less than %s ago; not again", node, kept.every)
             return
         since = max(since - kept.margin, now - kept.keep)
-        bundles = self.outgoing.resend_to(node, since.timestamp(), now.timestamp())
-        records = resync.answer(self.store, self.config.id, node, record.id, since, bundles, now)
+        resent = self.outgoing.resend_to(node, since.timestamp(), now.timestamp())
+        handed = [(b, datetime.fromtimestamp(at, UTC)) for b, at in resent]
+        records = resync.answer(self.store, self.config.id, node, record.id, since, handed, now)
         log.info(
             "resync for %s from %s: %d bundles handed again, %d of its records returned",
             node,
             to_text(since),
-            bundles,
+            len(resent),
             records,
         )
 

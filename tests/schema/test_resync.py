@@ -132,12 +132,31 @@ def test_a_neighbour_keeps_what_a_node_made_and_answers_with_it(county: Desk, ci
     counters = resync.counters_of(province.store, CITY.id)
     assert counters["item"] == {"2026": int(forwarded.id.rsplit("-", 1)[1])}
     with province.store.write():
-        count = resync.answer(province.store, PROVINCE.id, CITY.id, "resync:140200:x", T0, 4, T0)
+        handed = [(f"b{n}", T0) for n in range(resync.HANDED_PER_RECORD + 2)]
+        count = resync.answer(
+            province.store, PROVINCE.id, CITY.id, "resync:140200:x", T0, handed, T0
+        )
     assert count == 1
+    kinds = [q.record.kind for q in outbox.pending(province.store)]
+    assert kinds == [resync.HANDED, resync.HANDED, resync.RETURNED, resync.DONE]
+    first, second = queued(province, resync.HANDED)
+    assert len(first.payload["bundles"]) == resync.HANDED_PER_RECORD
+    assert second.payload["bundles"] == {
+        f"b{n}": to_text(T0) for n in range(resync.HANDED_PER_RECORD, len(handed))
+    }
     answered = queued(province, resync.RETURNED) + queued(province, resync.DONE)
-    assert [r.kind for r in answered] == [resync.RETURNED, resync.DONE]
     assert answered[0].payload["record"]["id"] == forwarded.id
-    assert answered[1].payload["bundles"] == 4 and answered[1].payload["records"] == 1
+    assert "chain" not in answered[0].payload["record"]  # the maker checks its own
+    assert answered[1].payload["bundles"] == len(handed) and answered[1].payload["records"] == 1
+    # in the queue: when each bundle first came, above 特急; what is returned; done last
+    priorities = {q.record.kind: q.priority for q in outbox.pending(province.store)}
+    assert priorities[resync.HANDED] > priorities[resync.RETURNED] > priorities[resync.DONE]
+    new_arrivals = restored(["140000"])
+    with new_arrivals.store.write():
+        resync.first_arrivals(new_arrivals.store, second.payload)
+        resync.first_arrivals(new_arrivals.store, {"bundles": {"x": "not a time"}})
+    assert resync.first_arrival(new_arrivals.store, "b2001") == T0
+    assert resync.first_arrival(new_arrivals.store, "x") is None
     # what the answer says of numbers moves the restored node's counter on, never back
     new = restored(["140000"])
     with new.store.write():

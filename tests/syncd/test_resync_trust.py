@@ -15,6 +15,7 @@ from schema import outbox, resync
 from schema.clock import to_text
 from schema.node import NodeHome
 from schema.store import Store
+from syncd import transfer
 from syncd.outgoing import Outgoing
 from syncd.spool import Spool
 from tests.cli_helpers import run
@@ -187,3 +188,56 @@ def test_an_answer_nobody_asked_for_changes_nothing(net: dict[str, Path]) -> Non
         assert counter is not None and counter["value"] == int(item.rsplit("-", 1)[1])
     finally:
         store.close()
+
+
+EMERGENCY = """\
+title = "{title}"
+category = "突发事件"
+urgency = "特急"
+author = "李四"
+body = "某煤矿井下透水，3人被困，正在救援。"
+[incident]
+severity = "较大"
+occurred_at = "{at}"
+place = "新荣区某煤矿"
+"""
+
+
+def test_a_bundle_handed_again_applies_as_of_when_it_first_came(net: dict[str, Path]) -> None:
+    """An emergency's first report that reached the city in time, handed again after the
+    city's restore, is not counted late (迟报) now: its records apply as of its first arrival,
+    which the neighbour said ahead of it. One with no such word is judged as it comes."""
+    from syncd.bundle import read_front
+    from syncd.spool import open_regular
+
+    occurred = datetime.now(UTC) - timedelta(hours=3)  # the city's written deadline: 2 h
+    marks = {}
+    for title, first in (("甲矿透水", occurred + timedelta(minutes=30)), ("乙矿透水", None)):
+        path = net[COUNTY] / "emergency.toml"
+        path.write_text(EMERGENCY.format(title=title, at=to_text(occurred)), "utf-8")
+        made = ok(run("xinbao", "--json", "submit", str(path), home=net[COUNTY])).json()["id"]
+        ok(run("xinbao", "signoff", made, home=net[COUNTY]))
+        folder = net[COUNTY].parent / f"carry-{title}"
+        (bundle,) = transfer.export(NodeHome(net[COUNTY]), CITY, folder, datetime.now(UTC))
+        if first is not None:
+            with open_regular(bundle) as fh:
+                bundle_id = read_front(fh).header.id
+            store = Store.open(net[CITY] / "store.db")
+            try:
+                with store.write():
+                    resync.first_arrivals(store, {"bundles": {bundle_id: to_text(first)}})
+            finally:
+                store.close()
+        assert receive(net, CITY, bundle) == ("applied", "")
+        store = Store.open(net[CITY] / "store.db")
+        try:
+            marks[title] = [
+                r["kind"]
+                for r in store.query("SELECT kind FROM incident_mark WHERE item_id = ?", (made,))
+            ]
+            received = store.one("SELECT received_at FROM kept WHERE record_id = ?", (made,))
+        finally:
+            store.close()
+        if first is not None:
+            assert received is not None and received["received_at"] == to_text(first)
+    assert marks == {"甲矿透水": [], "乙矿透水": ["迟报"]}
