@@ -809,6 +809,7 @@ def opened_stream(
     limits: Limits | None = None,
     revoked: frozenset[str] = frozenset(),
     staging: Path | None = None,
+    front: Front | None = None,
 ) -> Iterator[Unsealed]:
     """Verify a bundle addressed to ``me``, then give its records one at a time.
 
@@ -818,11 +819,16 @@ def opened_stream(
     temporary folder under ``staging`` (put it on the file system where they will be kept,
     so keeping one is a rename); records are inflated lazily within the limits, so memory
     stays flat whatever the size. A fault in the record stream surfaces while iterating:
-    apply the records in one transaction.
+    apply the records in one transaction. ``front``: what :func:`read_front` read from the
+    start of ``source`` under the same ``limits``, where the caller has it (not read again).
     """
     limits = limits or Limits.load()
     reader = _Reader(source, limits.max_bundle_bytes)
-    front = _read_front(reader, limits)
+    if front is None:
+        front = _read_front(reader, limits)
+    else:
+        source.seek(front.size)
+        reader.left -= front.size
     header, version = front.header, front.version
     _check_times(header, now, limits)
     mine = front.wrapped_for(me)

@@ -251,7 +251,7 @@ class Receiver:
                     self._acknowledge(header, now)  # its receipt may have been lost: again
                     status = DUPLICATE
                 else:
-                    count = self._apply(fh, header, now, revoked)
+                    count = self._apply(fh, front, now, revoked)
                     status = APPLIED
                 self._relay(path, front, now)
             except BundleError as exc:
@@ -264,8 +264,8 @@ class Receiver:
                 raise _Refused(path, BundleError("apply-failed", exc.message)) from exc
         return path, header, status, count
 
-    def _apply(self, fh: Any, header: Header, now: datetime, revoked: frozenset[str]) -> int:
-        me = self.config.id
+    def _apply(self, fh: Any, front: Front, now: datetime, revoked: frozenset[str]) -> int:
+        me, header = self.config.id, front.header
         self.attachments.root.mkdir(parents=True, exist_ok=True)
         staging = self.attachments.root
         count = 0
@@ -274,7 +274,10 @@ class Receiver:
         # first came (an emergency that was in time is not counted late now)
         first = resync.first_arrival(self.store, header.id) if self._resyncing else None
         clock: Clock = system_clock if first is None else fixed_clock(first)
-        with opened_stream(fh, me, self.keys, self.root, now, self.limits, revoked, staging) as op:
+        opened = opened_stream(
+            fh, me, self.keys, self.root, now, self.limits, revoked, staging, front
+        )
+        with opened as op:
             verifier = None
             if op.version >= 2 and op.sender is not None:
                 verifier = Verifier(op.sender, op.chain, self.root, now, revoked)

@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from watchdog.events import FileClosedEvent, FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from syncd.spool import SUFFIX
@@ -28,6 +35,16 @@ log = logging.getLogger("xinbao.syncd")
 # watchdog's dispatching thread waits this long for an event before looking again (its default,
 # 1 s, wakes an idle daemon every second); events and stop() are handed over at once anyway
 OBSERVER_TIMEOUT = 60.0
+# what is watched (the inotify mask follows): a file made, moved in, written or closed after
+# writing. Not opens, reads or a folder being listed — the daemon's own poll of a drop folder
+# and every read of the store would otherwise wake it (an idle daemon, issue 19)
+DROP_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
+STORE_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileModifiedEvent,
+    FileClosedEvent,
+]
 
 
 class _Handler(FileSystemEventHandler):
@@ -65,7 +82,9 @@ class DropWatcher:
         observer = Observer(timeout=OBSERVER_TIMEOUT)
         try:
             for folder in wanted:
-                observer.schedule(_Handler(self), str(folder), recursive=False)
+                observer.schedule(
+                    _Handler(self), str(folder), recursive=False, event_filter=DROP_EVENTS
+                )
             observer.start()
         except OSError as exc:  # e.g. inotify watch limit: polling still imports
             log.warning("cannot watch drop folders (%s); polling only", exc)
@@ -129,7 +148,9 @@ class StoreWatcher:
         names = frozenset({store.name, f"{store.name}-wal", f"{store.name}-journal", *self.also})
         observer = Observer(timeout=OBSERVER_TIMEOUT)
         try:
-            observer.schedule(_StoreHandler(names, self.changed), str(store.parent))
+            observer.schedule(
+                _StoreHandler(names, self.changed), str(store.parent), event_filter=STORE_EVENTS
+            )
             observer.start()
         except OSError as exc:  # e.g. inotify limits
             log.warning("cannot watch the store (%s); polling it", exc)
