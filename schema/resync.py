@@ -59,6 +59,7 @@ class Peer:
     answered_at: str | None
     records: int
     bundles: int
+    forgotten: bool = False  # the operator stopped waiting for it
 
 
 # -- records received: kept for the window ------------------------------------------------------
@@ -186,7 +187,8 @@ def start(store: Store, me: str, peers: Sequence[str], since: datetime, at: date
             db.execute(
                 "INSERT INTO resync(peer, since, asked_at) VALUES (?,?,?) "
                 "ON CONFLICT(peer) DO UPDATE SET since = excluded.since, "
-                "asked_at = excluded.asked_at, answered_at = NULL, records = 0, bundles = 0",
+                "asked_at = excluded.asked_at, answered_at = NULL, records = 0, bundles = 0, "
+                "forgotten = 0",
                 [peer, to_text(since), to_text(at)],
             )
     return len(peers)
@@ -196,7 +198,15 @@ def peers(store: Store) -> list[Peer]:
     """The neighbours asked to resync and what each has answered."""
     rows = store.query("SELECT * FROM resync ORDER BY peer")
     return [
-        Peer(r["peer"], r["since"], r["asked_at"], r["answered_at"], r["records"], r["bundles"])
+        Peer(
+            r["peer"],
+            r["since"],
+            r["asked_at"],
+            r["answered_at"],
+            r["records"],
+            r["bundles"],
+            bool(r["forgotten"]),
+        )
         for r in rows
     ]
 
@@ -232,10 +242,25 @@ def summary(store: Store) -> dict[str, Any]:
                 "answered_at": p.answered_at,
                 "records": p.records,
                 "bundles": p.bundles,
+                "forgotten": p.forgotten,
             }
             for p in asked
         ],
     }
+
+
+def forget(store: Store, peer: str, at: datetime | None = None) -> bool:
+    """Stop waiting for ``peer``'s answer (a neighbour taken out of the network); whether it
+    had been asked. Its answer, should it still come, is taken as any other."""
+    from schema.clock import system_clock
+
+    with store.write() as db:
+        cursor = db.execute(
+            "UPDATE resync SET answered_at = COALESCE(answered_at, ?), forgotten = 1 "
+            "WHERE peer = ?",
+            [to_text(at or system_clock()), peer],
+        )
+    return cursor.rowcount > 0
 
 
 def asked(store: Store, peer: str) -> bool:

@@ -474,7 +474,7 @@ def m021_resync(db: Database) -> None:
         CREATE TABLE resync (
             peer TEXT PRIMARY KEY, since TEXT NOT NULL, asked_at TEXT NOT NULL,
             answered_at TEXT, records INTEGER NOT NULL DEFAULT 0,
-            bundles INTEGER NOT NULL DEFAULT 0
+            bundles INTEGER NOT NULL DEFAULT 0, forgotten INTEGER NOT NULL DEFAULT 0
         );
         CREATE TABLE arrival (bundle_id TEXT PRIMARY KEY, at TEXT NOT NULL);
         CREATE TABLE parked (

@@ -95,6 +95,13 @@ def build_parser() -> Parser:
         help="不请求相邻节点重新同步（仅用于恢复演练，切勿在此副本上启动守护进程）",
     )
 
+    sync = commands.add_parser(
+        "resync", parents=[sub_opts], help="恢复后的重新同步：查看进度，或不再等待某个相邻节点"
+    )
+    sync.add_argument(
+        "--forget", metavar="PEER", help="不再等待该相邻节点答复（如已撤销），其余照常"
+    )
+
     revoke = commands.add_parser("revoke", parents=[sub_opts], help="吊销本节点为下级签发的证书")
     revoke.add_argument("node", help="下级节点代码")
     revoke.add_argument("--reason", required=True, help="吊销原因")

@@ -16,7 +16,7 @@ from schema.commandline import (
     emit_json,
     resolve_home,
 )
-from schema.error import ValidationError, reason
+from schema.error import NotFound, ValidationError, reason
 from schema.itemfile import UNIT_ID
 from schema.node import FULL_NAME_MAX, NodeConfig, NodeHome
 from schema.vocabulary import Classification, Role, Tier
@@ -101,21 +101,8 @@ def _print_status(status: dict[str, Any]) -> None:
     if status.get("restored"):
         restored = status["restored"]
         print(f"本节点由备份 {restored.get('snapshot', '')} 恢复")
-    sync = status.get("resync") or {}
-    if sync:
-        answered = [p for p in sync["peers"] if p["answered_at"]]
-        state = "进行中" if sync["running"] else "已完成"
-        waiting = f"　待补齐记录 {sync['waiting']}" if sync["waiting"] else ""
-        print(f"重新同步 {state}：已答复 {len(answered)}/{len(sync['peers'])}{waiting}")
-        for p in sync["peers"]:
-            if p["answered_at"]:
-                done = (
-                    f"{_text_when(p['answered_at'])} 答复，重发数据包 {p['bundles']}，"
-                    f"回传本节点记录 {p['records']}"
-                )
-            else:
-                done = f"等待答复（{_text_when(p['asked_at'])} 请求）"
-            print(f"　　{p['peer']}　{done}")
+    if status.get("resync"):
+        _print_resync(status["resync"])
     states = {"ok": "正常", "waiting": "未联系", "failing": "故障"}
     for link in status["links"]:
         oldest = f"　最早 {_when(link['oldest'])}" if link["depth"] else ""
@@ -134,6 +121,24 @@ def _print_status(status: dict[str, Any]) -> None:
         )
         if feed["last_error"]:
             print(f"　　最近问题：{feed['last_error'][:60]}")
+
+
+def _print_resync(sync: dict[str, Any]) -> None:
+    answered = [p for p in sync["peers"] if p["answered_at"]]
+    state = "进行中" if sync["running"] else "已完成"
+    waiting = f"　待补齐记录 {sync['waiting']}" if sync["waiting"] else ""
+    print(f"重新同步 {state}：已答复 {len(answered)}/{len(sync['peers'])}{waiting}")
+    for p in sync["peers"]:
+        if p.get("forgotten"):
+            done = "不再等待（操作员）"
+        elif p["answered_at"]:
+            done = (
+                f"{_text_when(p['answered_at'])} 答复，重发数据包 {p['bundles']}，"
+                f"回传本节点记录 {p['records']}"
+            )
+        else:
+            done = f"等待答复（{_text_when(p['asked_at'])} 请求）"
+        print(f"　　{p['peer']}　{done}")
 
 
 def _text_when(text: str) -> str:
@@ -198,6 +203,8 @@ def execute(args: Any) -> int:
         return _enroll(home, args)
     if args.command == "keys":
         return _hybrid_key(home, args)
+    if args.command == "resync":
+        return _resync(home, args)
     if args.command in ("backup", "restore"):
         return _backup(home, args)
     if args.command == "revoke":
@@ -297,6 +304,30 @@ def _user(home: NodeHome, args: Any) -> int:
 def _key_added(home: NodeHome, args: Any, key: access.StaffKey) -> None:
     if not args.json:
         print(f"已登记 {key.name} 的登录密钥 {key.fingerprint}（{access.keys_file()}）")
+
+
+def _resync(home: NodeHome, args: Any) -> int:
+    """``resync [--forget PEER]`` (schema/resync.py): the progress, or stop waiting for one
+    neighbour's answer (one taken out of the network)."""
+    from schema import resync
+    from schema.store import Store
+
+    store = Store.open(home.store_path)
+    try:
+        if args.forget and not resync.forget(store, args.forget):
+            raise NotFound(f"没有向 {args.forget} 请求过重新同步")
+        summary = resync.summary(store)
+    finally:
+        store.close()
+    if args.json:
+        emit_json(summary)
+    elif not summary:
+        print("本节点没有进行中的重新同步（未从备份恢复）")
+    else:
+        if args.forget:
+            print(f"已不再等待 {args.forget} 的答复")
+        _print_resync(summary)
+    return 0
 
 
 def _backup(home: NodeHome, args: Any) -> int:

@@ -285,7 +285,9 @@ def resync_text(sync: dict[str, Any], width: int) -> Text:
         text.append(f"　待补齐记录 {_count(sync.get('waiting'))}", style="yellow")
     text.append("\n")
     for p in peers:
-        if p.get("answered_at"):
+        if p.get("forgotten"):
+            line = f"{p.get('peer', '')}　不再等待（操作员）"
+        elif p.get("answered_at"):
             line = (
                 f"{p.get('peer', '')}　{when(from_text(str(p['answered_at'])))} 答复，"
                 f"重发数据包 {_count(p.get('bundles'))}，回传本节点记录 {_count(p.get('records'))}"

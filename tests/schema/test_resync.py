@@ -280,3 +280,22 @@ def test_every_family_of_ids_numbers_on_above_what_the_neighbours_saw(city: Desk
     add_units(new.store, [COUNTY])
     made = compose_request(new, draft_request)
     assert made.id == "140200-YG-2026-0008"
+
+
+def test_what_waits_too_long_after_every_answer_stops_waiting(city: Desk) -> None:
+    province = make_desk(PROVINCE)
+    own = submit(city, draft())
+    signoff(city, own.id)
+    carry(city, province)
+    adopt(province, own.id)
+    (decision,) = queued(province, "decision")
+    new = restored(["140000"])
+    assert apply(new.store, decision, CITY.id).outcome is Outcome.WAITING
+    later = T0.replace(year=2027)
+    assert resync.give_up(new.store, later) == []  # the province has not answered yet
+    with new.store.write():
+        resync.done(new.store, "140000", {}, T0)
+    assert resync.running(new.store)  # answered, but a record still waits
+    assert resync.give_up(new.store, T0.replace(year=2020)) == []  # not waited long enough
+    assert resync.give_up(new.store, later) == [decision.id]
+    assert not resync.running(new.store) and resync.waiting(new.store) == 0

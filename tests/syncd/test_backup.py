@@ -219,3 +219,22 @@ def test_a_manifest_changed_without_the_passphrase_is_refused(tmp_path: Path) ->
         manifest_path.write_text(json.dumps(odd), "utf-8")
         with pytest.raises(backup.BackupError, match="不应有的文件名"):
             backup.verify(folder)
+
+
+def test_an_operator_stops_waiting_for_a_neighbour_taken_out(tmp_path: Path) -> None:
+    """``xinbao-syncd resync``: the progress; ``--forget PEER`` ends the wait for one
+    neighbour (a county taken out of the network), and the resync completes."""
+    province, _ = network(tmp_path / "net")
+    backup.take(province, tmp_path / "b", NOW)
+    backup.restore(tmp_path / "b", NodeHome(tmp_path / "new"))
+    shown = run("xinbao-syncd", "resync", home=tmp_path / "new")
+    assert shown.code == 0 and "重新同步 进行中：已答复 0/1" in shown.out
+    unknown = run("xinbao-syncd", "resync", "--forget", "140999", home=tmp_path / "new")
+    assert unknown.code != 0 and "没有向 140999 请求过重新同步" in unknown.err
+    done = run("xinbao-syncd", "resync", "--forget", "140200", home=tmp_path / "new")
+    assert done.code == 0 and "重新同步 已完成：已答复 1/1" in done.out
+    assert "140200　不再等待（操作员）" in done.out
+    state = run("xinbao-syncd", "--json", "resync", home=tmp_path / "new").json()
+    assert state["running"] is False and state["peers"][0]["forgotten"] is True
+    never = run("xinbao-syncd", "resync", home=province.path)
+    assert never.code == 0 and "没有进行中的重新同步" in never.out
