@@ -58,11 +58,13 @@ def apply(
     me: str,
     clock: Clock = system_clock,
     to: Sequence[str] | None = None,
+    classification: int = 1,
 ) -> ApplyResult:
     """Apply a record received by node ``me`` exactly once.
 
     ``record.origin`` is its maker and ``to`` its addressees, as the daemon verified them
-    against the maker's signature (default: ``me`` alone, for records delivered in process).
+    against the maker's signature (default: ``me`` alone, for records delivered in process);
+    ``classification`` the rank of the bundle it came in (kept with it for its maker).
     Raises :class:`~schema.authority.AuthorityError` for a record that may not apply here.
     """
     handler = _HANDLERS.get(record.kind)
@@ -85,11 +87,12 @@ def apply(
             # after a restore, what it refers to may not be back yet: it waits for it
             if not resync.running(store):
                 raise
-            resync.park(store, record, addressees, False, to_text(at))
+            if not resync.park(store, record, addressees, False, to_text(at), system_clock()):
+                raise
             return ApplyResult(record.id, record.version, Outcome.WAITING)
         if record.kind == authority.ITEM:
             keep_proof(store, record.proof or authority.citable(record, addressees))
-        resync.keep(store, record, at)
+        resync.keep(store, record, at, classification)
         db.execute(
             "INSERT INTO applied(record_id, kind, version, applied_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(record_id) DO UPDATE SET version = excluded.version, "

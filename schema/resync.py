@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +36,7 @@ from schema import item as items
 from schema import publication as pubs
 from schema import request as requests
 from schema.clock import from_text, to_text
-from schema.error import NotFound, ValidationError, XinbaoError
+from schema.error import NotFound, StoreError, ValidationError, XinbaoError
 from schema.itemfile import parse_item
 from schema.record import Record
 from schema.store import Store
@@ -65,9 +66,10 @@ class Peer:
 # -- records received: kept for the window ------------------------------------------------------
 
 
-def keep(store: Store, record: Record, at: datetime) -> None:
-    """Keep the signed form of a record just applied here (the latest version of each), so
-    that its maker, restored from a backup, can have it back. Records with no signature
+def keep(store: Store, record: Record, at: datetime, classification: int = 1) -> None:
+    """Keep the signed form of a record just applied here (the latest version of each), with
+    the classification rank of the bundle it came in (it goes back under the same), so that
+    its maker, restored from a backup, can have it back. Records with no signature
     (delivered in process) are not kept: their maker could not check them."""
     proof = record.proof
     if not proof or not isinstance(proof.get("sig"), str):
@@ -76,11 +78,20 @@ def keep(store: Store, record: Record, at: datetime) -> None:
     # against its own chain (what they cite keeps theirs)
     proof = {k: v for k, v in proof.items() if k != "chain"}
     store.db.execute(
-        "INSERT INTO kept(record_id, version, origin, kind, received_at, proof) "
-        "VALUES (?,?,?,?,?,?) ON CONFLICT(record_id) DO UPDATE SET "
+        "INSERT INTO kept(record_id, version, origin, kind, received_at, proof, "
+        "classification) VALUES (?,?,?,?,?,?,?) ON CONFLICT(record_id) DO UPDATE SET "
         "version = excluded.version, received_at = excluded.received_at, "
-        "proof = excluded.proof WHERE excluded.version >= kept.version",
-        [record.id, record.version, record.origin, record.kind, to_text(at), _dumps(proof)],
+        "proof = excluded.proof, classification = excluded.classification "
+        "WHERE excluded.version >= kept.version",
+        [
+            record.id,
+            record.version,
+            record.origin,
+            record.kind,
+            to_text(at),
+            _dumps(proof),
+            classification,
+        ],
     )
 
 
@@ -88,18 +99,25 @@ def prune(store: Store, before: datetime) -> int:
     """Forget kept records received before ``before`` (the end of the retention window)."""
     with store.write() as db:
         cursor = db.execute("DELETE FROM kept WHERE received_at < ?", [to_text(before)])
-        db.execute("DELETE FROM arrival WHERE at < ?", [to_text(before)])
+        db.execute("DELETE FROM arrival WHERE noted_at < ?", [to_text(before)])
     return cursor.rowcount
 
 
 def held_from(store: Store, origin: str, since: datetime) -> list[dict[str, Any]]:
     """The signed records made by ``origin`` received here since ``since``, oldest first."""
     rows = store.query(
-        "SELECT proof, received_at FROM kept WHERE origin = ? AND received_at >= ? "
-        "ORDER BY received_at, rowid",
+        "SELECT proof, received_at, classification FROM kept WHERE origin = ? "
+        "AND received_at >= ? ORDER BY received_at, rowid",
         (origin, to_text(since)),
     )
-    return [{"record": json.loads(r["proof"]), "received_at": r["received_at"]} for r in rows]
+    return [
+        {
+            "record": json.loads(r["proof"]),
+            "received_at": r["received_at"],
+            "classification": int(r["classification"]),
+        }
+        for r in rows
+    ]
 
 
 # the id families a node numbers by counting its own rows: where a neighbour holds them
@@ -185,11 +203,11 @@ def start(store: Store, me: str, peers: Sequence[str], since: datetime, at: date
                 at=at,
             )
             db.execute(
-                "INSERT INTO resync(peer, since, asked_at) VALUES (?,?,?) "
-                "ON CONFLICT(peer) DO UPDATE SET since = excluded.since, "
-                "asked_at = excluded.asked_at, answered_at = NULL, records = 0, bundles = 0, "
-                "forgotten = 0",
-                [peer, to_text(since), to_text(at)],
+                "INSERT INTO resync(peer, request_id, since, asked_at) VALUES (?,?,?,?) "
+                "ON CONFLICT(peer) DO UPDATE SET request_id = excluded.request_id, "
+                "since = excluded.since, asked_at = excluded.asked_at, answered_at = NULL, "
+                "records = 0, bundles = 0, forgotten = 0",
+                [peer, record.id, to_text(since), to_text(at)],
             )
     return len(peers)
 
@@ -216,24 +234,31 @@ def waiting(store: Store) -> int:
     return int(store.db.execute("SELECT COUNT(*) FROM parked").fetchone()[0])
 
 
+def coming(store: Store) -> int:
+    """Bundles a neighbour said it hands again that have not come yet."""
+    return int(store.db.execute("SELECT COUNT(*) FROM arrival WHERE arrived = 0").fetchone()[0])
+
+
 def running(store: Store) -> bool:
-    """Whether a resync is under way: a neighbour has not answered, or records still wait."""
+    """Whether a resync is under way: a neighbour has not answered, a bundle it hands again
+    has not come, or records still wait."""
     row = store.db.execute(
         "SELECT EXISTS(SELECT 1 FROM resync WHERE answered_at IS NULL) "
-        "OR EXISTS(SELECT 1 FROM parked)"
+        "OR EXISTS(SELECT 1 FROM arrival WHERE arrived = 0) OR EXISTS(SELECT 1 FROM parked)"
     ).fetchone()
     return bool(row[0])
 
 
 def summary(store: Store) -> dict[str, Any]:
     """For ``status`` and the console's 网络 tab: whether a resync runs, each neighbour's
-    answer, records waiting; empty if this node was never restored."""
+    answer, bundles still to come, records waiting; empty if this node was never restored."""
     asked = peers(store)
     if not asked:
         return {}
     return {
         "running": running(store),
         "waiting": waiting(store),
+        "coming": coming(store),
         "peers": [
             {
                 "peer": p.peer,
@@ -250,8 +275,9 @@ def summary(store: Store) -> dict[str, Any]:
 
 
 def forget(store: Store, peer: str, at: datetime | None = None) -> bool:
-    """Stop waiting for ``peer``'s answer (a neighbour taken out of the network); whether it
-    had been asked. Its answer, should it still come, is taken as any other."""
+    """Stop waiting for ``peer``'s answer and the bundles it said it hands again (a neighbour
+    taken out of the network); whether it had been asked. What it sends later is taken as
+    anything is from a neighbour, not as part of the resync."""
     from schema.clock import system_clock
 
     with store.write() as db:
@@ -260,29 +286,40 @@ def forget(store: Store, peer: str, at: datetime | None = None) -> bool:
             "WHERE peer = ?",
             [to_text(at or system_clock()), peer],
         )
+        db.execute("UPDATE arrival SET arrived = 1 WHERE peer = ?", [peer])
     return cursor.rowcount > 0
 
 
-def asked(store: Store, peer: str) -> bool:
-    """Whether this node asked ``peer`` to resync (an answer nobody asked for is ignored)."""
-    row = store.db.execute("SELECT 1 FROM resync WHERE peer = ?", [peer]).fetchone()
+def answering(store: Store, peer: str, payload: dict[str, Any]) -> bool:
+    """Whether a word from ``peer`` answers the resync this node asked of it and it has not
+    finished answering (``for``: the request's id). Anything else — nobody asked, an answer
+    to an older request, one after its ``resync-done`` — is ignored."""
+    row = store.db.execute(
+        "SELECT 1 FROM resync WHERE peer = ? AND request_id = ? AND answered_at IS NULL",
+        [peer, str(payload.get("for", ""))],
+    ).fetchone()
     return row is not None
 
 
-def first_arrivals(store: Store, payload: dict[str, Any]) -> int:
-    """Keep when the bundles a neighbour hands again had first been handed to this node (a
-    ``resync-handed`` record's ``bundles``: id → time; anything malformed is skipped)."""
+def first_arrivals(store: Store, peer: str, payload: dict[str, Any], at: datetime) -> int:
+    """Keep when the bundles ``peer`` hands again had first been handed to this node (a
+    ``resync-handed`` record's ``bundles``: id → time; anything malformed is skipped, and a
+    time is held between the backup and the request: a neighbour cannot date a bundle to a
+    moment it could not have come)."""
     bundles = payload.get("bundles")
-    if not isinstance(bundles, dict):
+    row = store.db.execute("SELECT since, asked_at FROM resync WHERE peer = ?", [peer]).fetchone()
+    if not isinstance(bundles, dict) or row is None:
         return 0
+    low, high = from_text(row[0]), from_text(row[1])
     rows = []
     for bundle_id, when in bundles.items():
         try:
-            rows.append((str(bundle_id)[:200], to_text(from_text(str(when)))))
-        except ValueError:
+            first = min(max(from_text(str(when)), low), high)
+        except (TypeError, ValueError):
             continue
+        rows.append((str(bundle_id)[:200], peer, to_text(first), to_text(at)))
     store.db.conn.executemany(
-        "INSERT INTO arrival(bundle_id, at) VALUES (?, ?) "
+        "INSERT INTO arrival(bundle_id, peer, at, noted_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT(bundle_id) DO UPDATE SET at = MIN(at, excluded.at)",
         rows,
     )
@@ -290,32 +327,48 @@ def first_arrivals(store: Store, payload: dict[str, Any]) -> int:
 
 
 def arrivals_known(store: Store) -> bool:
-    """Whether any bundle handed again is known here (then each bundle is looked up)."""
-    return store.db.execute("SELECT 1 FROM arrival LIMIT 1").fetchone() is not None
+    """Whether a bundle handed again is still to come (then each bundle is looked up)."""
+    return (
+        store.db.execute("SELECT 1 FROM arrival WHERE arrived = 0 LIMIT 1").fetchone() is not None
+    )
 
 
-def first_arrival(store: Store, bundle_id: str) -> datetime | None:
-    """When a bundle handed again had first arrived here (None: not one of those)."""
+def first_arrival(store: Store, bundle_id: str, created: datetime) -> datetime | None:
+    """When a bundle handed again had first arrived here (None: not one of those), never
+    before it was made (``created``, from its signed header); it is marked come."""
     row = store.db.execute("SELECT at FROM arrival WHERE bundle_id = ?", [bundle_id]).fetchone()
-    return from_text(row[0]) if row else None
+    if row is None:
+        return None
+    store.db.execute("UPDATE arrival SET arrived = 1 WHERE bundle_id = ?", [bundle_id])
+    return max(from_text(row[0]), created)
+
+
+def came(store: Store, bundle_id: str) -> None:
+    """A bundle handed again has come (seen before, or only relayed here)."""
+    store.db.execute("UPDATE arrival SET arrived = 1 WHERE bundle_id = ?", [bundle_id])
 
 
 def give_up(store: Store, before: datetime) -> list[str]:
-    """Once every neighbour has answered, records still waiting since before ``before`` will
-    not be met: they stop waiting (so a resync ends, and a reference to something unknown is
-    refused again as it is on any node). Their ids (for the log)."""
+    """Once every neighbour has answered, records still waiting since before ``before``, and
+    bundles said to be handed again but not come since then, will not be met: they stop
+    being waited for (so a resync ends, and a reference to something unknown is refused again
+    as on any node). The records' ids (for the log)."""
     with store.write() as db:
         if db.execute("SELECT 1 FROM resync WHERE answered_at IS NULL").fetchone():
             return []
         rows = db.execute(
-            "SELECT record_id FROM parked WHERE received_at < ?", [to_text(before)]
+            "SELECT record_id FROM parked WHERE parked_at < ?", [to_text(before)]
         ).fetchall()
-        db.execute("DELETE FROM parked WHERE received_at < ?", [to_text(before)])
+        db.execute("DELETE FROM parked WHERE parked_at < ?", [to_text(before)])
+        db.execute(
+            "UPDATE arrival SET arrived = 1 WHERE arrived = 0 AND noted_at < ?", [to_text(before)]
+        )
     return [r[0] for r in rows]
 
 
 def done(store: Store, peer: str, payload: dict[str, Any], at: datetime) -> None:
-    """A neighbour's ``resync-done``: it has answered (the records it returned came before)."""
+    """A neighbour's ``resync-done``: it has answered (the records it returned came before;
+    the bundles it hands again are counted in ``coming`` until they come)."""
     continue_counters(store, payload.get("counters"))
     records, bundles = payload.get("records"), payload.get("bundles")
     store.db.execute(
@@ -366,8 +419,12 @@ def answer(
                 me,
                 node,
                 RETURNED,
-                {"for": request_id, **entry},
-                Classification.parse(_classification(entry["record"])),
+                {
+                    "for": request_id,
+                    "record": entry["record"],
+                    "received_at": entry["received_at"],
+                },
+                _of_rank(entry["classification"]),
                 at,
             )
         _send(
@@ -388,12 +445,10 @@ def answer(
     return len(held)
 
 
-def _classification(proof: dict[str, Any]) -> str:
-    """The classification a returned record travels under: its item's, else 内部."""
-    payload = proof.get("payload")
-    content = payload.get("item", {}).get("content", {}) if isinstance(payload, dict) else {}
-    value = content.get("classification") if isinstance(content, dict) else None
-    return value if isinstance(value, str) and value else Classification.INTERNAL.value
+def _of_rank(rank: int) -> Classification:
+    """The classification of a rank (as bundle headers carry it); 内部 if out of range."""
+    members = list(Classification)
+    return members[rank] if 0 <= rank < len(members) else Classification.INTERNAL
 
 
 def _send(
@@ -414,21 +469,6 @@ def _send(
     if kind == HANDED:  # ahead of the bundles it speaks of, whatever their priority
         priority += 1
     outbox.enqueue(store, record, (node,), priority=priority, classification=classification, at=at)
-
-
-def answered_since(store: Store, node: str, since: datetime) -> bool:
-    """Whether a resync request of ``node`` was answered here since ``since`` (one request
-    an hour is answered: each hands a month of bundles again)."""
-    row = store.db.execute(
-        "SELECT 1 FROM applied WHERE kind = ? AND record_id LIKE ? ESCAPE '\\' "
-        "AND applied_at >= ? LIMIT 1",
-        [RESYNC, _like(f"resync:{node}:") + "%", to_text(since)],
-    ).fetchone()
-    return row is not None
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def once(store: Store, record: Record, at: datetime) -> bool:
@@ -751,14 +791,20 @@ _RESTORERS: dict[str, Callable[[Store, Record, str, datetime, str], bool]] = {
 # -- records that wait for what they refer to ---------------------------------------------------
 
 
-def park(store: Store, record: Record, to: Sequence[str], own: bool, received_at: str) -> None:
+def park(
+    store: Store, record: Record, to: Sequence[str], own: bool, received_at: str, at: datetime
+) -> bool:
     """Keep a record that refers to something not back yet (an own decision on an item the
     county has not sent again; the province's decision on an own item not returned yet), to
-    be applied by :func:`retry`. Inside the caller's transaction: the bundle it came in is
-    acknowledged only with it kept."""
+    be applied by :func:`retry` as of ``received_at``. Inside the caller's transaction: the
+    bundle it came in is acknowledged only with it kept. False (nothing kept) when
+    ``MAX_WAITING`` records wait already: it is refused as on any node."""
+    full = store.db.execute("SELECT COUNT(*) FROM parked").fetchone()[0] >= MAX_WAITING
+    if full:
+        return False
     store.db.execute(
-        "INSERT INTO parked(record_id, version, own, record, addressees, received_at) "
-        "VALUES (?,?,?,?,?,?) ON CONFLICT(record_id, own) DO UPDATE SET "
+        "INSERT INTO parked(record_id, version, own, record, addressees, received_at, "
+        "parked_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(record_id, own) DO UPDATE SET "
         "version = excluded.version, record = excluded.record, "
         "addressees = excluded.addressees WHERE excluded.version >= parked.version",
         [
@@ -777,16 +823,20 @@ def park(store: Store, record: Record, to: Sequence[str], own: bool, received_at
             ),
             json.dumps(list(to)),
             received_at,
+            to_text(at),
         ],
     )
+    return True
 
 
-def retry(
-    store: Store, me: str, at: datetime, apply: Callable[[Record, tuple[str, ...]], bool]
-) -> int:
+Apply = Callable[[Record, tuple[str, ...], datetime], bool]
+
+
+def retry(store: Store, me: str, at: datetime, apply: Apply) -> int:
     """Apply the parked records whose dependencies came back (own ones here, received ones
-    through ``apply``, which says whether it no longer waits); rounds until one changes
-    nothing (bounded). How many left the waiting list."""
+    through ``apply`` as of when they came, which says whether it no longer waits); rounds
+    until one changes nothing (bounded). A record that fails for any other reason is logged
+    and no longer waits: it never holds the others up. How many left the waiting list."""
     total = 0
     for _ in range(16):
         rows = store.query(
@@ -796,25 +846,28 @@ def retry(
         )
         progress = 0
         for row in rows:
-            data = json.loads(row["record"])
-            record = Record(
-                data["id"],
-                data["kind"],
-                data["version"],
-                data["origin"],
-                data["payload"],
-                proof=data.get("proof"),
-            )
             try:
+                data = json.loads(row["record"])
+                record = Record(
+                    data["id"],
+                    data["kind"],
+                    data["version"],
+                    data["origin"],
+                    data["payload"],
+                    proof=data.get("proof"),
+                )
+                came = _time(row["received_at"], at)
                 with store.savepoint():
                     if row["own"]:
-                        restore_own(store, record, me, at, row["received_at"])
-                    elif not apply(record, tuple(json.loads(row["addressees"]))):
+                        restore_own(store, record, me, came, row["received_at"])
+                    elif not apply(record, tuple(json.loads(row["addressees"])), came):
                         continue  # still waiting (parked again)
             except NotFound:
                 continue
-            except XinbaoError as exc:  # refused now: it no longer waits
-                log.warning("parked record %s refused: %s", record.id, exc)
+            except StoreError:
+                raise  # the node's own store failed: nothing is wrong with the record
+            except (XinbaoError, LookupError, ValueError, TypeError, sqlite3.Error) as exc:
+                log.warning("parked record %s refused: %s", row["record_id"], exc)
             store.db.execute(
                 "DELETE FROM parked WHERE record_id = ? AND own = ?", [row["record_id"], row["own"]]
             )

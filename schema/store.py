@@ -467,20 +467,24 @@ def m021_resync(db: Database) -> None:
         """
         CREATE TABLE kept (
             record_id TEXT PRIMARY KEY, version INTEGER NOT NULL, origin TEXT NOT NULL,
-            kind TEXT NOT NULL, received_at TEXT NOT NULL, proof TEXT NOT NULL
+            kind TEXT NOT NULL, received_at TEXT NOT NULL, proof TEXT NOT NULL,
+            classification INTEGER NOT NULL DEFAULT 1
         );
         CREATE INDEX kept_origin ON kept(origin, received_at);
         CREATE INDEX kept_received ON kept(received_at);
         CREATE TABLE resync (
-            peer TEXT PRIMARY KEY, since TEXT NOT NULL, asked_at TEXT NOT NULL,
-            answered_at TEXT, records INTEGER NOT NULL DEFAULT 0,
+            peer TEXT PRIMARY KEY, request_id TEXT NOT NULL, since TEXT NOT NULL,
+            asked_at TEXT NOT NULL, answered_at TEXT, records INTEGER NOT NULL DEFAULT 0,
             bundles INTEGER NOT NULL DEFAULT 0, forgotten INTEGER NOT NULL DEFAULT 0
         );
-        CREATE TABLE arrival (bundle_id TEXT PRIMARY KEY, at TEXT NOT NULL);
+        CREATE TABLE arrival (
+            bundle_id TEXT PRIMARY KEY, peer TEXT NOT NULL, at TEXT NOT NULL,
+            noted_at TEXT NOT NULL, arrived INTEGER NOT NULL DEFAULT 0
+        );
         CREATE TABLE parked (
             record_id TEXT NOT NULL, own INTEGER NOT NULL, version INTEGER NOT NULL,
             record TEXT NOT NULL, addressees TEXT NOT NULL, received_at TEXT NOT NULL,
-            PRIMARY KEY (record_id, own)
+            parked_at TEXT NOT NULL, PRIMARY KEY (record_id, own)
         );
         """
     )
@@ -606,11 +610,16 @@ class Store:
         """``number`` (the next of a family of ids this node numbers by counting its rows:
         YG requests, PS instructions, HS questions, TB bulletins), raised above the highest
         its neighbours said they have seen from it after a restore (``seen:FAMILY:YEAR``,
-        schema/resync.py), so no id is made twice."""
-        row = self.db.execute(
-            "SELECT value FROM counter WHERE name = ?", [f"seen:{family}:{year}"]
-        ).fetchone()
-        return max(number, int(row[0]) + 1) if row else number
+        schema/resync.py), so no id is made twice; the floor then moves to the number used
+        (call inside :meth:`write`, with the row it numbers)."""
+        name = f"seen:{family}:{year}"
+        row = self.db.execute("SELECT value FROM counter WHERE name = ?", [name]).fetchone()
+        if row is None:
+            return number
+        # the number used is the new floor: a gap below it is never counted into again
+        used = max(number, int(row[0]) + 1)
+        self.db.execute("UPDATE counter SET value = ? WHERE name = ?", [used, name])
+        return used
 
     def close(self) -> None:
         """Close the connection."""

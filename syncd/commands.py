@@ -127,6 +127,8 @@ def _print_resync(sync: dict[str, Any]) -> None:
     answered = [p for p in sync["peers"] if p["answered_at"]]
     state = "进行中" if sync["running"] else "已完成"
     waiting = f"　待补齐记录 {sync['waiting']}" if sync["waiting"] else ""
+    if sync.get("coming"):
+        waiting += f"　待到达数据包 {sync['coming']}"
     print(f"重新同步 {state}：已答复 {len(answered)}/{len(sync['peers'])}{waiting}")
     for p in sync["peers"]:
         if p.get("forgotten"):

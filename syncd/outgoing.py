@@ -264,10 +264,12 @@ class Outgoing:
         with self.db:
             if self.retain_sent:
                 self.db.executemany(
-                    "INSERT OR REPLACE INTO sent(bundle_id, peer, file, priority, "
+                    # handed again (a resync, a resend): when it was first handed stands
+                    "INSERT INTO sent(bundle_id, peer, file, priority, "
                     "classification, size, created, expires, handed) "
                     "SELECT bundle_id, peer, file, priority, classification, size, created, "
-                    "expires, ? FROM hop WHERE bundle_id = ? AND peer = ?",
+                    "expires, ? FROM hop WHERE bundle_id = ? AND peer = ? "
+                    "ON CONFLICT(bundle_id, peer) DO NOTHING",
                     [(now, hop.bundle_id, hop.peer) for hop in hops],
                 )
             self.db.executemany(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from schema import authority, outbox, resync
 from schema.attachment import Attachments
@@ -52,11 +54,11 @@ from syncd.bundle import (
     read_front,
     verify_outer,
 )
-from syncd.enrolment import CERT_KIND, CHAIN_FILE, learn, load_root
+from syncd.enrolment import CERT_KIND, learn, load_root
 from syncd.error import TrustError
-from syncd.keys import KEY_DIR, NodeKeys, load_keys, passphrase_from_env
+from syncd.keys import NodeKeys, load_keys, passphrase_from_env
 from syncd.outgoing import Outgoing
-from syncd.proof import Verifier, unsigned
+from syncd.proof import MAX_DEPTH, Verifier, nesting, signed_bytes, unsigned
 from syncd.resync import Retention
 from syncd.revocation import revoked_in
 from syncd.route import Routes
@@ -122,6 +124,7 @@ class Receiver:
         self._receipts: list[tuple[str, str, str]] = []  # (bundle, recipient, at)
         self._revoked: frozenset[str] = frozenset()
         self._resyncing = False  # bundles handed again after a restore are known (a batch)
+        self._in_resync = False  # a resync runs here (a batch): parked records are retried
         # a received batch is durable at its commit, before its ids enter the seen-set
         self.store.db.execute("PRAGMA synchronous = FULL")
 
@@ -184,6 +187,7 @@ class Receiver:
                 # read once a batch (and again after a revocation notice applied in it)
                 self._revoked = revoked_in(self.spool)
                 self._resyncing = resync.arrivals_known(self.store)
+                self._in_resync = resync.running(self.store)
                 with self.store.write():
                     for path in files[:limit]:
                         if taken >= BATCH or time.monotonic() - started > BATCH_SECONDS:
@@ -195,9 +199,9 @@ class Receiver:
                         outcomes.append(outcome)
                         if outcome[2] == APPLIED:
                             fresh.add(outcome[1].id)
+                        if self._in_resync:  # after a restore: what waited may go on now
+                            resync.retry(self.store, self.config.id, now, self._apply_parked)
                     self._queue_receipts(now)
-                    if resync.running(self.store):  # after a restore: what waited may go on
-                        resync.retry(self.store, self.config.id, now, self._apply_parked)
             except _Refused as bad:
                 refused.add(bad.path)
                 if bad.error.reason in hold:
@@ -253,6 +257,8 @@ class Receiver:
                 else:
                     count = self._apply(fh, front, now, revoked)
                     status = APPLIED
+                if status != APPLIED and self._resyncing:  # a bundle handed again has come
+                    resync.came(self.store, header.id)
                 self._relay(path, front, now)
             except BundleError as exc:
                 raise _Refused(path, exc) from exc
@@ -272,7 +278,8 @@ class Receiver:
         wants_receipt = False
         # a bundle handed again after this node's restore: its records apply as of when it
         # first came (an emergency that was in time is not counted late now)
-        first = resync.first_arrival(self.store, header.id) if self._resyncing else None
+        made = datetime.fromtimestamp(header.created, UTC)
+        first = resync.first_arrival(self.store, header.id, made) if self._resyncing else None
         clock: Clock = system_clock if first is None else fixed_clock(first)
         opened = opened_stream(
             fh, me, self.keys, self.root, now, self.limits, revoked, staging, front
@@ -304,7 +311,9 @@ class Receiver:
                     trust(self.home, raw, self.root, now, self.store)
                     if record.kind == revocation.KIND:  # counts for the rest of the batch
                         self._revoked = revoked_in(self.spool)
-                elif apply(self.store, record, me, clock, to).outcome is Outcome.APPLIED:
+                elif apply(self.store, record, me, clock, to, header.classification).outcome is (
+                    Outcome.APPLIED
+                ):
                     count += 1
             for staged in op.attachments:
                 self.attachments.keep(staged.sha256, staged.path)
@@ -317,25 +326,31 @@ class Receiver:
     def _resync(
         self, record: Record, header: Header, verifier: Verifier | None, now: datetime
     ) -> None:
-        """A resync request from a restored neighbour, a record returned to this node after
-        its restore, or a neighbour's word that it is done: each handled once."""
+        """A resync request from a restored neighbour; or, to this node restored, a record
+        returned, when the bundles handed again had first come, or a neighbour's word that it
+        is done — each once, and only as the answer to the request this node made of that
+        neighbour, while it is answering."""
         if record.origin != header.sender or verifier is None:
             raise BundleError("record-authority", f"记录 {record.id} 须由相邻节点本身签发并发送")
-        # a record returned is checked first: a forgery is refused, asked for or not
-        own = self._own_returned(record, verifier) if record.kind == resync.RETURNED else None
-        if record.kind != resync.RESYNC and not resync.asked(self.store, record.origin):
-            log.warning("resync: %s answered although not asked; ignored", record.origin)
-            return
+        self._in_resync = True
         if record.kind == resync.RESYNC:
             self._answer_resync(record, now)
+            return
+        # a record returned is checked first: a forgery is refused, asked for or not
+        own = self._own_returned(record) if record.kind == resync.RETURNED else None
+        if not resync.answering(self.store, record.origin, record.payload):
+            log.warning("resync: %s sent %s not asked for; ignored", record.origin, record.kind)
             return
         if not resync.once(self.store, record, now):
             return
         if own is not None:
             self._restore(own[0], own[1], str(record.payload.get("received_at")), now)
         elif record.kind == resync.HANDED:
-            resync.first_arrivals(self.store, record.payload)
+            resync.first_arrivals(self.store, record.origin, record.payload, now)
             self._resyncing = True  # the bundles it speaks of may follow in this batch
+            for bundle_id in record.payload.get("bundles") or {}:
+                if self.spool.seen(str(bundle_id)):  # came ahead of the word (or before)
+                    resync.came(self.store, str(bundle_id))
         else:
             resync.done(self.store, record.origin, record.payload, now)
             log.info("resync: %s has answered", record.origin)
@@ -350,13 +365,9 @@ class Receiver:
             since = from_text(str(record.payload.get("since", "")))
         except ValueError as exc:
             raise BundleError("payload-invalid", "重新同步请求的起始时间无效") from exc
-        kept = Retention.load()
-        recent = resync.answered_since(self.store, node, now - kept.every)
         if not resync.once(self.store, record, now):
             return  # its bundle came again
-        if recent:
-            log.warning("resync for %s: answered less than %s ago; not again", node, kept.every)
-            return
+        kept = Retention.load()
         since = max(since - kept.margin, now - kept.keep)
         resent = self.outgoing.resend_to(node, since.timestamp(), now.timestamp())
         handed = [(b, datetime.fromtimestamp(at, UTC)) for b, at in resent]
@@ -369,33 +380,55 @@ class Receiver:
             records,
         )
 
-    def _own_returned(self, record: Record, verifier: Verifier) -> tuple[Record, tuple[str, ...]]:
-        """The record a neighbour returned, checked to be signed by this node's own key."""
+    def _own_returned(self, record: Record) -> tuple[Record, tuple[str, ...]]:
+        """The record a neighbour returned, checked to be signed by this node's own signing
+        key (no certificate needed: the key is this node's own); a forgery is refused."""
         raw = record.payload.get("record")
-        if not isinstance(raw, dict):
+        if not isinstance(raw, dict) or not nesting(raw, MAX_DEPTH):
             raise BundleError("payload-invalid", f"回传记录 {record.id} 格式不符")
-        if raw.get("origin") == self.config.id:  # checked against this node's own chain
-            raw = {**raw, "chain": self._own_chain()}
-        own, to = verifier.verify(raw)
+        try:
+            shaped = isinstance(raw["id"], str) and type(raw["version"]) is int
+            body = signed_bytes(raw)
+            signature = bytes.fromhex(str(raw["sig"]))
+            own = Record(
+                str(raw["id"]),
+                str(raw["kind"]),
+                int(raw["version"]),
+                str(raw["origin"]),
+                dict(raw["payload"]),
+                proof=raw,
+            )
+            to = tuple(str(t) for t in raw["to"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError("payload-invalid", f"回传记录 {record.id} 格式不符") from exc
+        if not shaped:
+            raise BundleError("payload-invalid", f"回传记录 {record.id} 格式不符")
         if own.origin != self.config.id:
             raise BundleError("record-authority", f"回传记录 {own.id} 不是本节点编发的")
+        try:
+            self.keys.signing.public_key().verify(signature, body)
+        except InvalidSignature as exc:
+            raise BundleError("record-signature", f"回传记录 {own.id} 不是本节点签发的") from exc
         return own, to
 
-    def _own_chain(self) -> str:
-        path = self.home.path / KEY_DIR / CHAIN_FILE
-        return path.read_text("ascii") if path.is_file() else ""
-
     def _restore(self, own: Record, to: tuple[str, ...], received_at: str, now: datetime) -> None:
+        """Put an own record back (its signature checked); one that cannot be is logged and
+        skipped, never refusing the bundle: that would lose the others returned with it."""
         me = self.config.id
         try:
-            resync.restore_own(self.store, own, me, now, received_at)
+            with self.store.savepoint():
+                resync.restore_own(self.store, own, me, now, received_at)
         except NotFound:
-            resync.park(self.store, own, to, True, received_at)
-        except XinbaoError as exc:  # this node's own record: refusing the bundle loses the rest
-            log.warning("returned record %s not restored: %s", own.id, exc.message)
+            if not resync.park(self.store, own, to, True, received_at, now):
+                log.warning("returned record %s cannot wait (too many wait)", own.id)
+        except StoreError:
+            raise
+        except (XinbaoError, LookupError, ValueError, TypeError, sqlite3.Error) as exc:
+            log.warning("returned record %s not restored: %s", own.id, exc)
 
-    def _apply_parked(self, record: Record, to: tuple[str, ...]) -> bool:
-        return apply(self.store, record, self.config.id, to=to).outcome is not Outcome.WAITING
+    def _apply_parked(self, record: Record, to: tuple[str, ...], at: datetime) -> bool:
+        done = apply(self.store, record, self.config.id, fixed_clock(at), to)
+        return done.outcome is not Outcome.WAITING
 
     def _acknowledge(self, header: Header, now: datetime) -> None:
         """Note an end-to-end receipt owed to ``header``'s sender (queued per batch)."""

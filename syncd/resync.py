@@ -29,7 +29,6 @@ class Retention:
     keep: timedelta
     margin: timedelta
     wait: timedelta  # how long a record may wait for what it refers to, all having answered
-    every: timedelta  # a neighbour's resync is answered at most once in this long
 
     @classmethod
     def load(cls) -> Retention:
@@ -38,7 +37,6 @@ class Retention:
             keep=timedelta(days=int(data["retention_days"])),
             margin=timedelta(seconds=int(data["margin_seconds"])),
             wait=timedelta(hours=int(data["wait_hours"])),
-            every=timedelta(minutes=int(data["answer_every_minutes"])),
         )
 
 

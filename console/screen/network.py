@@ -283,6 +283,8 @@ def resync_text(sync: dict[str, Any], width: int) -> Text:
     text.append(f"：已答复 {answered}/{len(peers)}")
     if _count(sync.get("waiting")):
         text.append(f"　待补齐记录 {_count(sync.get('waiting'))}", style="yellow")
+    if _count(sync.get("coming")):
+        text.append(f"　待到达数据包 {_count(sync.get('coming'))}", style="yellow")
     text.append("\n")
     for p in peers:
         if p.get("forgotten"):

@@ -35,6 +35,7 @@ from tests.syncd.test_record_authority import (
 )
 
 LONG_AGO = to_text(datetime.now(UTC) - timedelta(days=1))
+PROVINCE_ID = "140000"
 
 
 @pytest.fixture
@@ -81,35 +82,36 @@ def test_a_neighbour_hands_again_what_it_handed_and_returns_the_askers_records_o
     ok(run("xinbao", "adopt", item, home=net[CITY]))
     move(net, CITY, COUNTY)  # the decision: handed to the county, and kept for its resync
     assert waiting_for(net[CITY], COUNTY) == []
-    asked = f"resync:{COUNTY}:{secrets.token_hex(4)}"
-    assert receive(net, CITY, ask(net, COUNTY, COUNTY, CITY, asked)) == ("applied", "")
-    assert len(waiting_for(net[CITY], COUNTY)) >= 1  # handed again
-    returned = pending(net[CITY], resync.RETURNED)
-    assert len(returned) == 1 and len(pending(net[CITY], resync.DONE)) == 1
-    # the same request again (its bundle resent): answered once
-    assert receive(net, CITY, ask(net, COUNTY, COUNTY, CITY, asked)) == ("applied", "")
-    assert len(pending(net[CITY], resync.RETURNED)) == 1
-    # and a new request within the hour is not answered again (each hands a month again)
-    assert receive(net, CITY, ask(net, COUNTY, COUNTY, CITY)) == ("applied", "")
-    assert len(pending(net[CITY], resync.DONE)) == 1
-    # the county takes them: its own item back, the city's word that it is done
-    new_home = NodeHome(net[COUNTY])
-    store = Store.open(new_home.store_path)
+    # the county, restored from a backup of yesterday, asks the city
+    store = Store.open(net[COUNTY] / "store.db")
     try:
-        resync.start(
-            store, COUNTY, [CITY], datetime.now(UTC) - timedelta(days=1), datetime.now(UTC)
-        )
+        day = timedelta(days=1)
+        resync.start(store, COUNTY, [CITY], datetime.now(UTC) - day, datetime.now(UTC))
+        (asked,) = [p.peer for p in resync.peers(store)]
+        request_id = store.one("SELECT request_id FROM resync")["request_id"]  # type: ignore[index]
     finally:
         store.close()
+    assert asked == CITY
+    assert move(net, COUNTY, CITY)["quarantined"] == []
+    assert len(waiting_for(net[CITY], COUNTY)) >= 1  # handed again
+    assert len(pending(net[CITY], resync.RETURNED)) == 1
+    assert len(pending(net[CITY], resync.HANDED)) == len(pending(net[CITY], resync.DONE)) == 1
+    # the same request again (its bundle resent): answered once
+    assert receive(net, CITY, ask(net, COUNTY, COUNTY, CITY, request_id)) == ("applied", "")
+    assert len(pending(net[CITY], resync.RETURNED)) == 1
+    # the county takes them: its own item back, every bundle handed again come, and done
     report = move(net, CITY, COUNTY)
     assert report["quarantined"] == []
-    store = Store.open(new_home.store_path)
+    store = Store.open(net[COUNTY] / "store.db")
     try:
         (peer,) = resync.peers(store)
         assert peer.answered_at and peer.records == 1 and peer.bundles >= 1
-        assert not resync.running(store)
+        assert resync.coming(store) == 0 and not resync.running(store)
     finally:
         store.close()
+    # a new request (the county restored again) is answered again: it must never wait forever
+    assert receive(net, CITY, ask(net, COUNTY, COUNTY, CITY)) == ("applied", "")
+    assert len(pending(net[CITY], resync.DONE)) == 1  # the first answer was carried away
 
 
 def test_only_a_parent_or_a_direct_child_may_ask(net: dict[str, Path]) -> None:
@@ -211,6 +213,12 @@ def test_a_bundle_handed_again_applies_as_of_when_it_first_came(net: dict[str, P
     from syncd.spool import open_regular
 
     occurred = datetime.now(UTC) - timedelta(hours=3)  # the city's written deadline: 2 h
+    sealed = occurred + timedelta(minutes=20)  # the county signed and sent it in time
+    store = Store.open(net[CITY] / "store.db")
+    try:  # the city, restored from a backup taken before, asked the county
+        resync.start(store, CITY, [COUNTY], occurred, datetime.now(UTC))
+    finally:
+        store.close()
     marks = {}
     for title, first in (("甲矿透水", occurred + timedelta(minutes=30)), ("乙矿透水", None)):
         path = net[COUNTY] / "emergency.toml"
@@ -218,14 +226,15 @@ def test_a_bundle_handed_again_applies_as_of_when_it_first_came(net: dict[str, P
         made = ok(run("xinbao", "--json", "submit", str(path), home=net[COUNTY])).json()["id"]
         ok(run("xinbao", "signoff", made, home=net[COUNTY]))
         folder = net[COUNTY].parent / f"carry-{title}"
-        (bundle,) = transfer.export(NodeHome(net[COUNTY]), CITY, folder, datetime.now(UTC))
+        (bundle,) = transfer.export(NodeHome(net[COUNTY]), CITY, folder, sealed)
         if first is not None:
             with open_regular(bundle) as fh:
                 bundle_id = read_front(fh).header.id
             store = Store.open(net[CITY] / "store.db")
             try:
                 with store.write():
-                    resync.first_arrivals(store, {"bundles": {bundle_id: to_text(first)}})
+                    said = {"bundles": {bundle_id: to_text(first)}}
+                    resync.first_arrivals(store, COUNTY, said, datetime.now(UTC))
             finally:
                 store.close()
         assert receive(net, CITY, bundle) == ("applied", "")
@@ -241,3 +250,79 @@ def test_a_bundle_handed_again_applies_as_of_when_it_first_came(net: dict[str, P
         if first is not None:
             assert received is not None and received["received_at"] == to_text(first)
     assert marks == {"甲矿透水": [], "乙矿透水": ["迟报"]}
+
+
+def test_a_returned_record_that_cannot_be_put_back_does_not_lose_the_others(
+    net: dict[str, Path],
+) -> None:
+    """The city's own records come back in one bundle; one of them is its own but cannot be
+    put back (a decision naming a state that does not exist): it is logged and skipped, and
+    the others are put back — the bundle is not refused."""
+    item = submit(net[COUNTY], "新荣区完成冬季供暖设施巡查")
+    move(net, COUNTY, CITY)
+    store = Store.open(net[CITY] / "store.db")
+    try:  # the city restored: it asked the county
+        resync.start(store, CITY, [COUNTY], datetime.now(UTC), datetime.now(UTC))
+        request_id = store.one("SELECT request_id FROM resync")["request_id"]  # type: ignore[index]
+    finally:
+        store.close()
+
+    def decision(state: str, version: int) -> dict[str, object]:
+        return {
+            "id": f"edge:{item}:{COUNTY}>{CITY}",
+            "kind": "decision",
+            "version": version,
+            "origin": CITY,
+            "payload": {
+                "item_id": item,
+                "from": COUNTY,
+                "to": CITY,
+                "state": state,
+                "note": "",
+                "placement": "",
+                "actor": "王五",
+                "at": LONG_AGO,
+            },
+        }
+
+    roster = {
+        "id": f"roster:{CITY}",
+        "kind": "roster",
+        "version": 4,
+        "origin": CITY,
+        "payload": {
+            "unit": CITY,
+            "name": "大同市",
+            "person": [{"role": "信息员", "name": "王五", "mobile": "13800000000"}],
+            "by": "王五",
+            "at": LONG_AGO,
+        },
+    }
+    inner = [
+        signed(net, CITY, decision("乱写的状态", 5), [COUNTY]),
+        signed(net, CITY, roster, [PROVINCE_ID]),
+    ]
+    wrappers = [
+        signed(
+            net,
+            COUNTY,
+            {
+                "id": f"returned:{COUNTY}:{secrets.token_hex(4)}",
+                "kind": resync.RETURNED,
+                "version": 1,
+                "origin": COUNTY,
+                "payload": {"for": request_id, "record": raw, "received_at": LONG_AGO},
+            },
+            [CITY],
+        )
+        for raw in inner
+    ]
+    assert receive(net, CITY, crafted(net, COUNTY, [CITY], wrappers)) == ("applied", "")
+    store = Store.open(net[CITY] / "store.db")
+    try:
+        held = store.query("SELECT name FROM roster WHERE unit = ?", (CITY,))
+        edge = store.one("SELECT state FROM edge WHERE item_id = ?", (item,))
+    finally:
+        store.close()
+    assert [r["name"] for r in held] == ["王五"]
+    assert edge is not None and edge["state"] == "已接收"  # the bad one changed nothing
