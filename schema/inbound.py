@@ -87,7 +87,8 @@ def apply(
             # after a restore, what it refers to may not be back yet: it waits for it
             if not resync.running(store):
                 raise
-            if not resync.park(store, record, addressees, False, to_text(at), system_clock()):
+            when = system_clock()
+            if not resync.park(store, record, addressees, False, to_text(at), when, classification):
                 raise
             return ApplyResult(record.id, record.version, Outcome.WAITING)
         if record.kind == authority.ITEM:

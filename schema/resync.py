@@ -25,6 +25,7 @@ import json
 import logging
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,8 +152,13 @@ def _count(into: dict[str, int], record_id: str, prefix: str) -> None:
     if not record_id.startswith(prefix):
         return
     year, _, number = record_id[len(prefix) :].partition("-")
-    if year.isdigit() and number.isdigit():
+    if _digits(year) and _digits(number):
         into[year] = max(into.get(year, 0), int(number))
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only, and not too many: ``"²".isdigit()`` is true, ``int("²")`` fails."""
+    return 0 < len(text) <= 9 and text.isascii() and text.isdigit()
 
 
 def continue_counters(store: Store, counters: Any) -> None:
@@ -165,7 +171,7 @@ def continue_counters(store: Store, counters: Any) -> None:
         if not isinstance(seen, dict):
             continue
         for year, number in seen.items():
-            if str(year).isdigit() and isinstance(number, int) and 0 < number < 10**9:
+            if _digits(str(year)) and type(number) is int and 0 < number < 10**9:
                 _at_least(
                     store, f"item:{year}" if family == "item" else f"seen:{family}:{year}", number
                 )
@@ -373,13 +379,13 @@ def done(store: Store, peer: str, payload: dict[str, Any], at: datetime) -> None
     records, bundles = payload.get("records"), payload.get("bundles")
     store.db.execute(
         "UPDATE resync SET answered_at = ?, records = ?, bundles = ? WHERE peer = ?",
-        [
-            to_text(at),
-            records if isinstance(records, int) else 0,
-            bundles if isinstance(bundles, int) else 0,
-            peer,
-        ],
+        [to_text(at), _count_of(records), _count_of(bundles), peer],
     )
+
+
+def _count_of(value: Any) -> int:
+    """A count a neighbour reports, if it is one (0 otherwise)."""
+    return value if type(value) is int and 0 <= value < 2**31 else 0
 
 
 # -- a neighbour: answering ---------------------------------------------------------------------
@@ -401,7 +407,13 @@ def answer(
     many records were returned."""
     held = held_from(store, node, since)
     bundles = len(handed)
-    with store.write():
+    with store.write() as db:
+        # an answer to an earlier request of the node not shipped yet is replaced: the node
+        # waits only for this one, and the queue holds at most one answer a node
+        db.execute(
+            "DELETE FROM outbox WHERE shipped_at IS NULL AND kind IN (?, ?, ?) AND recipients = ?",
+            [HANDED, RETURNED, DONE, json.dumps([node])],
+        )
         for start in range(0, len(handed), HANDED_PER_RECORD):
             part = handed[start : start + HANDED_PER_RECORD]
             _send(
@@ -792,7 +804,13 @@ _RESTORERS: dict[str, Callable[[Store, Record, str, datetime, str], bool]] = {
 
 
 def park(
-    store: Store, record: Record, to: Sequence[str], own: bool, received_at: str, at: datetime
+    store: Store,
+    record: Record,
+    to: Sequence[str],
+    own: bool,
+    received_at: str,
+    at: datetime,
+    classification: int = 1,
 ) -> bool:
     """Keep a record that refers to something not back yet (an own decision on an item the
     county has not sent again; the province's decision on an own item not returned yet), to
@@ -819,6 +837,7 @@ def park(
                     "origin": record.origin,
                     "payload": record.payload,
                     "proof": record.proof,
+                    "classification": classification,
                 }
             ),
             json.dumps(list(to)),
@@ -829,15 +848,21 @@ def park(
     return True
 
 
-Apply = Callable[[Record, tuple[str, ...], datetime], bool]
+Apply = Callable[[Record, tuple[str, ...], datetime, int], bool]
+RETRY_SECONDS = 0.25  # one retry's budget: a long waiting list never stalls receiving
 
 
-def retry(store: Store, me: str, at: datetime, apply: Apply) -> int:
+def retry(store: Store, me: str, at: datetime, apply: Apply, budget: float = RETRY_SECONDS) -> int:
     """Apply the parked records whose dependencies came back (own ones here, received ones
-    through ``apply`` as of when they came, which says whether it no longer waits); rounds
-    until one changes nothing (bounded). A record that fails for any other reason is logged
-    and no longer waits: it never holds the others up. How many left the waiting list."""
+    through ``apply`` as of when they came, with the classification they came under, which
+    says whether it no longer waits); rounds until one changes nothing (bounded, and within
+    ``budget`` seconds: the rest are tried next time). A record that fails for any other
+    reason is logged and no longer waits: it never holds the others up. How many left the
+    waiting list."""
     total = 0
+    deadline = time.monotonic() + budget
+    if not store.db.execute("SELECT 1 FROM parked LIMIT 1").fetchone():
+        return 0
     for _ in range(16):
         rows = store.query(
             "SELECT record_id, own, record, addressees, received_at FROM parked "
@@ -846,6 +871,8 @@ def retry(store: Store, me: str, at: datetime, apply: Apply) -> int:
         )
         progress = 0
         for row in rows:
+            if time.monotonic() > deadline:
+                return total + progress
             try:
                 data = json.loads(row["record"])
                 record = Record(
@@ -860,7 +887,12 @@ def retry(store: Store, me: str, at: datetime, apply: Apply) -> int:
                 with store.savepoint():
                     if row["own"]:
                         restore_own(store, record, me, came, row["received_at"])
-                    elif not apply(record, tuple(json.loads(row["addressees"])), came):
+                    elif not apply(
+                        record,
+                        tuple(json.loads(row["addressees"])),
+                        came,
+                        int(data.get("classification", 1)),
+                    ):
                         continue  # still waiting (parked again)
             except NotFound:
                 continue

@@ -72,7 +72,24 @@ RECEIPT_KIND = "receipt"  # end-to-end receipts: handled here, never receipted t
 RESYNC_KINDS = frozenset({resync.RESYNC, resync.RETURNED, resync.HANDED, resync.DONE})
 APPLIED, DUPLICATE, RELAYED = "applied", "duplicate", "relayed"  # ImportReport fields
 BATCH = 1024
+MALFORMED = (
+    ValueError,
+    TypeError,
+    LookupError,
+    OverflowError,
+    RecursionError,
+    sqlite3.IntegrityError,
+)
 BATCH_SECONDS = 0.5
+
+
+def _made(created: int, now: datetime) -> datetime:
+    """When a bundle says it was made (its signed header), as a time; ``now`` where the
+    number is no time at all (a hostile header must not raise here)."""
+    try:
+        return datetime.fromtimestamp(created, UTC)
+    except (ValueError, OverflowError, OSError, TypeError):
+        return now
 
 
 class _Refused(Exception):
@@ -125,6 +142,7 @@ class Receiver:
         self._revoked: frozenset[str] = frozenset()
         self._resyncing = False  # bundles handed again after a restore are known (a batch)
         self._in_resync = False  # a resync runs here (a batch): parked records are retried
+        self._answered: set[str] = set()  # neighbours whose resync was answered in this batch
         # a received batch is durable at its commit, before its ids enter the seen-set
         self.store.db.execute("PRAGMA synchronous = FULL")
 
@@ -187,6 +205,7 @@ class Receiver:
                 # read once a batch (and again after a revocation notice applied in it)
                 self._revoked = revoked_in(self.spool)
                 self._resyncing = resync.arrivals_known(self.store)
+                self._answered = set()
                 self._in_resync = resync.running(self.store)
                 with self.store.write():
                     for path in files[:limit]:
@@ -199,7 +218,8 @@ class Receiver:
                         outcomes.append(outcome)
                         if outcome[2] == APPLIED:
                             fresh.add(outcome[1].id)
-                        if self._in_resync:  # after a restore: what waited may go on now
+                        if self._in_resync and outcome[2] == APPLIED:
+                            # after a restore: what waited may go on now (bounded in time)
                             resync.retry(self.store, self.config.id, now, self._apply_parked)
                     self._queue_receipts(now)
             except _Refused as bad:
@@ -268,6 +288,13 @@ class Receiver:
                 raise _Refused(path, BundleError(exc.code, exc.message)) from exc
             except XinbaoError as exc:
                 raise _Refused(path, BundleError("apply-failed", exc.message)) from exc
+            except MALFORMED as exc:
+                # what a hostile record can make Python or SQLite raise (a number out of
+                # range, a wrong type, a key clash) refuses its bundle; it never ends the
+                # batch, which would leave the file to fail the same way every pass
+                log.warning("bundle %s refused: %s: %s", path.name, type(exc).__name__, exc)
+                message = "数据包内容无法处理（格式或取值不符）"
+                raise _Refused(path, BundleError("payload-invalid", message)) from exc
         return path, header, status, count
 
     def _apply(self, fh: Any, front: Front, now: datetime, revoked: frozenset[str]) -> int:
@@ -278,8 +305,9 @@ class Receiver:
         wants_receipt = False
         # a bundle handed again after this node's restore: its records apply as of when it
         # first came (an emergency that was in time is not counted late now)
-        made = datetime.fromtimestamp(header.created, UTC)
-        first = resync.first_arrival(self.store, header.id, made) if self._resyncing else None
+        first = None
+        if self._resyncing:
+            first = resync.first_arrival(self.store, header.id, _made(header.created, now))
         clock: Clock = system_clock if first is None else fixed_clock(first)
         opened = opened_stream(
             fh, me, self.keys, self.root, now, self.limits, revoked, staging, front
@@ -348,7 +376,8 @@ class Receiver:
         elif record.kind == resync.HANDED:
             resync.first_arrivals(self.store, record.origin, record.payload, now)
             self._resyncing = True  # the bundles it speaks of may follow in this batch
-            for bundle_id in record.payload.get("bundles") or {}:
+            bundles = record.payload.get("bundles")
+            for bundle_id in bundles if isinstance(bundles, dict) else {}:
                 if self.spool.seen(str(bundle_id)):  # came ahead of the word (or before)
                     resync.came(self.store, str(bundle_id))
         else:
@@ -361,14 +390,19 @@ class Receiver:
             raise BundleError(
                 "record-authority", f"{node} 不是本节点的上级或直接下级，不能请求重新同步"
             )
+        kept = Retention.load()
         try:
-            since = from_text(str(record.payload.get("since", "")))
-        except ValueError as exc:
+            since = max(
+                from_text(str(record.payload.get("since", ""))) - kept.margin, now - kept.keep
+            )
+        except (ValueError, OverflowError, TypeError) as exc:
             raise BundleError("payload-invalid", "重新同步请求的起始时间无效") from exc
+        if node in self._answered:  # one answer a neighbour a batch: a flood costs one
+            log.warning("resync for %s: a second request in one batch; not answered", node)
+            return
         if not resync.once(self.store, record, now):
             return  # its bundle came again
-        kept = Retention.load()
-        since = max(since - kept.margin, now - kept.keep)
+        self._answered.add(node)
         resent = self.outgoing.resend_to(node, since.timestamp(), now.timestamp())
         handed = [(b, datetime.fromtimestamp(at, UTC)) for b, at in resent]
         records = resync.answer(self.store, self.config.id, node, record.id, since, handed, now)
@@ -426,8 +460,10 @@ class Receiver:
         except (XinbaoError, LookupError, ValueError, TypeError, sqlite3.Error) as exc:
             log.warning("returned record %s not restored: %s", own.id, exc)
 
-    def _apply_parked(self, record: Record, to: tuple[str, ...], at: datetime) -> bool:
-        done = apply(self.store, record, self.config.id, fixed_clock(at), to)
+    def _apply_parked(
+        self, record: Record, to: tuple[str, ...], at: datetime, classification: int
+    ) -> bool:
+        done = apply(self.store, record, self.config.id, fixed_clock(at), to, classification)
         return done.outcome is not Outcome.WAITING
 
     def _acknowledge(self, header: Header, now: datetime) -> None:

@@ -66,7 +66,7 @@ def test_an_own_decision_waits_for_the_item_it_decides_then_stands_as_it_was(
     # the county hands its item again: then the decision can stand
     assert apply(new.store, sent, CITY.id).outcome is Outcome.APPLIED
     with new.store.write():
-        assert resync.retry(new.store, CITY.id, T0, lambda r, to, at: True) == 1
+        assert resync.retry(new.store, CITY.id, T0, lambda r, to, at, rank: True) == 1
     edge = state.find_edge(new.store, item.id, COUNTY.id, CITY.id)
     assert edge is not None and edge.state is EdgeState.PLACED
     assert edge.version == decision.version and edge.placement == "每日要情/2026/1"
@@ -90,7 +90,7 @@ def test_a_decision_on_an_own_item_waits_for_the_item_to_come_back(city: Desk) -
     with new.store.write():
         assert resync.restore_own(new.store, item_record, CITY.id, T0, to_text(T0))
 
-        def again(record: Record, to: tuple[str, ...], at: datetime) -> bool:
+        def again(record: Record, to: tuple[str, ...], at: datetime, rank: int) -> bool:
             return apply(new.store, record, CITY.id, to=to).outcome is not Outcome.WAITING
 
         assert resync.retry(new.store, CITY.id, T0, again) == 1

@@ -15,7 +15,7 @@ from schema import outbox, resync
 from schema.clock import to_text
 from schema.node import NodeHome
 from schema.store import Store
-from syncd import transfer
+from syncd import enrolment, transfer
 from syncd.outgoing import Outgoing
 from syncd.spool import Spool
 from tests.cli_helpers import run
@@ -28,6 +28,8 @@ from tests.syncd.test_record_authority import (
     TREE,
     crafted,
     enrol,
+    item_payload,
+    items,
     move,
     receive,
     signed,
@@ -326,3 +328,87 @@ def test_a_returned_record_that_cannot_be_put_back_does_not_lose_the_others(
         store.close()
     assert [r["name"] for r in held] == ["王五"]
     assert edge is not None and edge["state"] == "已接收"  # the bad one changed nothing
+
+
+def test_hostile_resync_words_refuse_their_bundle_and_never_stop_receiving(
+    net: dict[str, Path],
+) -> None:
+    """Numbers out of range, wrong types, an id with a digit that is not ASCII, a flood of
+    requests, a header dated before 1970: each at most refuses its own bundle (or is
+    ignored); the node goes on receiving, and one batch answers a neighbour once."""
+    import dataclasses
+    import io
+
+    from syncd.bundle import new_header, seal
+    from syncd.keys import load_keys
+
+    def request(since: str) -> dict[str, object]:
+        return {
+            "id": f"resync:{COUNTY}:{secrets.token_hex(4)}",
+            "kind": resync.RESYNC,
+            "version": 1,
+            "origin": COUNTY,
+            "payload": {"node": COUNTY, "since": since, "asked_at": LONG_AGO},
+        }
+
+    # a date before year 1 once the margin is taken off: refused, not a crash
+    far = crafted(
+        net, COUNTY, [CITY], [signed(net, COUNTY, request("0001-01-01T00:00:00"), [CITY])]
+    )
+    assert receive(net, CITY, far) == ("quarantined", "payload-invalid")
+    # an item whose number is a superscript digit, then a request: answered all the same
+    odd_id = "140212-2026-²"
+    odd = {"id": odd_id, "kind": "item", "version": 1, "origin": COUNTY}
+    odd["payload"] = item_payload(odd_id, COUNTY, COUNTY, CITY)
+    odd_bundle = crafted(net, COUNTY, [CITY], [signed(net, COUNTY, odd, [CITY])])
+    assert receive(net, CITY, odd_bundle) == ("applied", "")
+    # a flood of requests in one bundle: one answer
+    flood = [signed(net, COUNTY, request(LONG_AGO), [CITY]) for _ in range(5)]
+    assert receive(net, CITY, crafted(net, COUNTY, [CITY], flood)) == ("applied", "")
+    assert len(pending(net[CITY], resync.DONE)) == 1
+    # the city restored, asking the county: nonsense in the county's answers changes nothing
+    store = Store.open(net[CITY] / "store.db")
+    try:
+        resync.start(store, CITY, [COUNTY], datetime.now(UTC), datetime.now(UTC))
+        request_id = store.one("SELECT request_id FROM resync")["request_id"]  # type: ignore[index]
+    finally:
+        store.close()
+    words = [
+        {"kind": resync.HANDED, "payload": {"for": request_id, "bundles": 5}},
+        {"kind": resync.DONE, "payload": {"for": request_id, "records": 2**70, "bundles": True}},
+    ]
+    raws = [
+        signed(
+            net,
+            COUNTY,
+            {"id": f"{w['kind']}:{COUNTY}:{n}", "version": 1, "origin": COUNTY, **w},
+            [CITY],
+        )
+        for n, w in enumerate(words)
+    ]
+    assert receive(net, CITY, crafted(net, COUNTY, [CITY], raws)) == ("applied", "")
+    store = Store.open(net[CITY] / "store.db")
+    try:
+        (peer,) = resync.peers(store)
+        assert peer.answered_at and peer.records == 0 and peer.bundles == 0
+    finally:
+        store.close()
+    # a header dated long before 1970, while bundles handed again are awaited
+    store = Store.open(net[CITY] / "store.db")
+    try:
+        with store.write():
+            resync.first_arrivals(store, COUNTY, {"bundles": {"x": LONG_AGO}}, datetime.now(UTC))
+    finally:
+        store.close()
+    home = NodeHome(net[COUNTY])
+    keys, chain = load_keys(home.path, None), enrolment.load_chain(home) or []
+    header = dataclasses.replace(new_header(COUNTY, [CITY], datetime.now(UTC)), created=-(10**11))
+    out = io.BytesIO()
+    seal(header, [], keys, chain, enrolment.encryption_keys(home), out)
+    old = net[COUNTY].parent / "old.xbb"
+    old.write_bytes(out.getvalue())
+    outcome = receive(net, CITY, old)  # whatever becomes of it, receiving goes on
+    assert outcome[0] in ("applied", "quarantined")
+    item = submit(net[COUNTY], "新荣区完成冬季供暖设施巡查")
+    assert move(net, COUNTY, CITY)["applied"]
+    assert item in items(net[CITY])
