@@ -412,3 +412,17 @@ def test_hostile_resync_words_refuse_their_bundle_and_never_stop_receiving(
     item = submit(net[COUNTY], "新荣区完成冬季供暖设施巡查")
     assert move(net, COUNTY, CITY)["applied"]
     assert item in items(net[CITY])
+
+
+def test_a_record_version_past_sqlite_s_integers_refuses_only_its_bundle(
+    net: dict[str, Path],
+) -> None:
+    """A version of 2^63 is a valid JSON number and a signed one; SQLite cannot hold it. The
+    bundle is refused (payload-invalid) and the next one is received as usual."""
+    big = {"id": "140212-2026-99999", "kind": "item", "version": 2**63, "origin": COUNTY}
+    big["payload"] = item_payload("140212-2026-99999", COUNTY, COUNTY, CITY)
+    bundle = crafted(net, COUNTY, [CITY], [signed(net, COUNTY, big, [CITY])])
+    assert receive(net, CITY, bundle) == ("quarantined", "payload-invalid")
+    item = submit(net[COUNTY], "新荣区完成冬季供暖设施巡查")
+    assert move(net, COUNTY, CITY)["applied"]
+    assert item in items(net[CITY]) and "140212-2026-99999" not in items(net[CITY])
