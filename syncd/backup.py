@@ -294,10 +294,13 @@ def restore(where: Path, home: NodeHome, ask: bool = True) -> dict[str, Any]:
         shutil.copyfile(shared / digest[:2] / digest, out)
     run = home.path / "run"
     run.mkdir(exist_ok=True)
-    note = {"snapshot": snapshot.name, "created": manifest["created"], "resynced": False}
+    note = {"snapshot": snapshot.name, "created": manifest["created"]}
     write_durably(run / "restored.json", json.dumps(note).encode())
-    # what happened after the backup comes back from the neighbours (syncd/resync.py)
+    # the node's last backup is the one it came from (status: not "never")
     taken = datetime.fromisoformat(manifest["created"])
+    last = {"snapshot": str(snapshot), "at": taken.timestamp()}
+    write_durably(run / LAST, json.dumps(last, ensure_ascii=False).encode())
+    # what happened after the backup comes back from the neighbours (syncd/resync.py)
     asked = resync.ask(home, taken, datetime.now(UTC)) if ask else []
     _sync_tree(home.path)
     return {**manifest, "resync": asked}

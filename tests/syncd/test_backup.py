@@ -192,6 +192,7 @@ def test_status_tells_the_last_backup_and_a_restore(tmp_path: Path) -> None:
     assert done["resync"] == ["140200"]  # the province's one child is asked to resync
     again = run("xinbao-syncd", "status", home=tmp_path / "new")
     assert "由备份" in again.out and "重新同步 进行中：已答复 0/1" in again.out
+    assert "最近备份 11-21 16:00" in again.out  # the backup it came from, not "never"
     assert "140200　等待答复" in again.out
 
 
