@@ -411,28 +411,77 @@ def apply_issue(store: Store, record: Record, me: str, at: datetime) -> None:
     # its publisher is its maker: schema/authority.py, checked first
     issue_id = f"{record.origin}:{p['id']}"  # another office's 每日要情/2026/3 is not ours
     with store.write() as db:
-        db.execute(
-            "INSERT OR IGNORE INTO issue(id, publication, year, number, cumulative, publisher, "
-            "state, date, editor, signer, signed_at, copies_from, copies_to, created_at, "
-            "entries) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                issue_id,
-                p["publication"],
-                int(p["year"]),
-                int(p["number"]),
-                int(p["cumulative"]),
-                record.origin,
-                RECEIVED,
-                p["date"],
-                p.get("editor", ""),
-                p.get("signer", ""),
-                p.get("signed_at") or None,
-                int(p["copies"][0]),
-                int(p["copies"][1]),
-                to_text(at),
-                json.dumps(p["entries"], ensure_ascii=False),
-            ],
+        entries = json.dumps(p["entries"], ensure_ascii=False)
+        _insert_from(db, issue_id, p, record.origin, RECEIVED, to_text(at), entries)
+
+
+def restore_issued(store: Store, me: str, record: Record, at: datetime) -> bool:
+    """An issue this office signed off, as its record says (returned by a unit that got it,
+    after a restore from a backup: schema/resync.py): 已印发 with its items in order; whether
+    it was not so here. ``NotFound`` while an item in it has not come back yet."""
+    p = record.payload
+    issue_id = str(p.get("id", ""))
+    if p.get("publisher") != me or record.id != f"issue:{me}:{issue_id}":
+        raise ValidationError("publisher", f"刊物 {record.id} 不是本单位印发的")
+    row = store.one("SELECT state FROM issue WHERE id = ?", (issue_id,))
+    if row is not None and row["state"] == ISSUED:
+        return False
+    entries = [e for e in p.get("entries", []) if isinstance(e, dict)]
+    missing = [
+        str(e.get("item_id")) for e in entries if not items.find(store, str(e.get("item_id")))
+    ]
+    if missing:
+        raise NotFound(f"刊物 {issue_id} 所收信息 {missing[0]} 尚未重新收到")
+    with store.write() as db:
+        if row is None:
+            _insert_from(db, issue_id, p, me, ISSUED, to_text(at), None)
+        else:
+            db.execute(
+                "UPDATE issue SET state = ?, signer = ?, signed_at = ? WHERE id = ?",
+                [ISSUED, p.get("signer", ""), p.get("signed_at") or None, issue_id],
+            )
+        db.execute("DELETE FROM issue_item WHERE issue_id = ?", [issue_id])
+        db.conn.executemany(
+            "INSERT INTO issue_item(issue_id, item_id, position) VALUES (?,?,?)",
+            [(issue_id, str(e["item_id"]), n) for n, e in enumerate(entries, 1)],
         )
+    return True
+
+
+def _insert_from(
+    db: Any,
+    issue_id: str,
+    p: dict[str, Any],
+    publisher: str,
+    state: str,
+    created_at: str,
+    entries: str | None,
+) -> None:
+    """An issue row as an issue record's payload ``p`` describes it (``entries``: printed as
+    it came; None: the rows of ``issue_item``)."""
+    copies = p["copies"]
+    db.execute(
+        "INSERT OR IGNORE INTO issue(id, publication, year, number, cumulative, publisher, "
+        "state, date, editor, signer, signed_at, copies_from, copies_to, created_at, "
+        "entries) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            issue_id,
+            p["publication"],
+            int(p["year"]),
+            int(p["number"]),
+            int(p["cumulative"]),
+            publisher,
+            state,
+            p["date"],
+            p.get("editor", ""),
+            p.get("signer", ""),
+            p.get("signed_at") or None,
+            int(copies[0]),
+            int(copies[1]),
+            created_at,
+            entries,
+        ],
+    )
 
 
 # -- reading ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import calendar
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -365,19 +365,7 @@ def signoff(
             "UPDATE request SET state = ?, signer = ?, signed_at = ?, units = ? WHERE id = ?",
             [RequestState.ISSUED.value, signer, to_text(at), json.dumps(units), request_id],
         )
-        db.conn.executemany(
-            "INSERT OR IGNORE INTO request_target(request_id, unit) VALUES (?, ?)",
-            [(request_id, u) for u in units],
-        )
-        if request.draft.policy_date is not None:
-            db.conn.executemany(
-                "INSERT OR IGNORE INTO request_followup(request_id, step, label, due) "
-                "VALUES (?,?,?,?)",
-                [
-                    (request_id, n, rule.label, rule.due(request.draft.policy_date).isoformat())
-                    for n, rule in enumerate(rules.follow_ups, 1)
-                ],
-            )
+        _track(db.conn, request_id, units, request.draft.policy_date, rules)
         signed = get(store, request_id)
         outbox.enqueue(
             store,
@@ -458,6 +446,99 @@ def follow_up(
 
 
 # -- target side -------------------------------------------------------------------------------
+
+
+def _track(
+    conn: Any, request_id: str, units: Sequence[str], policy: date | None, rules: RequestRules
+) -> None:
+    """At the issuer: a row per target to track, and the follow-ups a policy date brings."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO request_target(request_id, unit) VALUES (?, ?)",
+        [(request_id, u) for u in units],
+    )
+    if policy is not None:
+        conn.executemany(
+            "INSERT OR IGNORE INTO request_followup(request_id, step, label, due) VALUES (?,?,?,?)",
+            [
+                (request_id, n, rule.label, rule.due(policy).isoformat())
+                for n, rule in enumerate(rules.follow_ups, 1)
+            ],
+        )
+
+
+def restore_issued(store: Store, me: str, record: Record) -> bool:
+    """At the issuer restored from a backup: a request of its own as signed off (its record,
+    returned by a target; schema/resync.py), tracked again; whether it was missing."""
+    p = record.payload
+    if p.get("issuer") != me or p.get("id") != record.id:
+        raise ValidationError("issuer", f"约稿 {record.id} 不是本单位发出的")
+    if find(store, record.id) is not None:
+        return False
+    draft = _draft_from(p["body"])
+    units = resolve_targets(store, draft.targets, me)
+    with store.write() as db:
+        db.execute(
+            "INSERT INTO request(id, issuer, number, year, state, body, classification, "
+            "created_at, author, signer, signed_at, follows, units) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                record.id,
+                me,
+                p["number"],
+                from_text(p["created_at"]).astimezone(CHINA).year,
+                RequestState.ISSUED.value,
+                json.dumps(_draft_dict(draft), ensure_ascii=False),
+                Classification.parse(p["classification"]).value,
+                p["created_at"],
+                "",
+                p.get("signer", ""),
+                p.get("signed_at") or None,
+                p.get("follows", ""),
+                json.dumps(list(units)),
+            ],
+        )
+        _track(db.conn, record.id, units, draft.policy_date, RequestRules.load())
+    return True
+
+
+def restore_status(store: Store, me: str, record: Record) -> bool:
+    """At a target restored from a backup: its own answer to a request as it last sent it
+    (returned by the issuer; schema/resync.py); whether it was older here. ``NotFound``
+    while the request itself has not come back."""
+    request_id = str(record.payload.get("request", ""))
+    if record.id != f"rq:{request_id}:{me}":
+        raise ValidationError("request", f"约稿答复 {record.id} 不是本单位的")
+    row = store.one(
+        "SELECT version FROM request_target WHERE request_id = ? AND unit = ?", (request_id, me)
+    )
+    if row is None:
+        raise NotFound(f"约稿 {request_id} 尚未重新收到，本单位的答复待其到达后恢复")
+    if int(row["version"]) >= record.version:
+        return False
+    with store.write() as db:
+        _set_status(db, request_id, me, record)
+    return True
+
+
+def _set_status(db: Any, request_id: str, unit: str, record: Record) -> int:
+    """A target's row as its status record says (read, answered, 零报告, replies, note)."""
+    p = record.payload
+    return int(
+        db.execute(
+            "UPDATE request_target SET read_at = ?, answered_at = ?, zero_report = ?, "
+            "replies = ?, note = ?, version = ? WHERE request_id = ? AND unit = ?",
+            [
+                p.get("read_at"),
+                p.get("answered_at"),
+                int(bool(p.get("zero_report"))),
+                json.dumps(list(json.loads(p.get("replies") or "[]"))),
+                str(p.get("note") or ""),
+                record.version,
+                request_id,
+                unit,
+            ],
+        ).rowcount
+    )
 
 
 def open_request(store: Store, me: str, request_id: str, at: datetime) -> Request:
@@ -666,21 +747,8 @@ def apply_status(store: Store, record: Record, me: str, at: datetime) -> None:
         raise NotFound(f"本单位没有发出约稿 {p.get('request')}")
     unit = record.origin
     with store.write() as db:
-        found = db.execute(
-            "UPDATE request_target SET read_at = ?, answered_at = ?, zero_report = ?, "
-            "replies = ?, note = ?, version = ? WHERE request_id = ? AND unit = ?",
-            [
-                p.get("read_at"),
-                p.get("answered_at"),
-                int(bool(p.get("zero_report"))),
-                json.dumps(list(json.loads(p.get("replies") or "[]"))),
-                str(p.get("note") or ""),
-                record.version,
-                request.id,
-                unit,
-            ],
-        )
-        if found.rowcount == 0:
+        found = _set_status(db, request.id, unit, record)
+        if found == 0:
             raise ValidationError("unit", f"{unit} 不是约稿 {request.id} 的对象")
 
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from schema import authority, outbox, roster, state, supervise, verify
@@ -606,127 +607,15 @@ def _own_decision(store: Store, record: Record, me: str, at: datetime, received_
 
 
 def _own_request(store: Store, record: Record, me: str, at: datetime, received_at: str) -> bool:
-    p = record.payload
-    if p.get("issuer") != me or p.get("id") != record.id:
-        raise ValidationError("issuer", f"约稿 {record.id} 不是本单位发出的")
-    if requests.find(store, record.id) is not None:
-        return False
-    draft = requests._draft_from(p["body"])
-    units = requests.resolve_targets(store, draft.targets, me)
-    created = from_text(p["created_at"])
-    year = created.astimezone(requests.CHINA).year
-    rules = requests.RequestRules.load()
-    store.db.execute(
-        "INSERT INTO request(id, issuer, number, year, state, body, classification, "
-        "created_at, author, signer, signed_at, follows, units) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [
-            record.id,
-            me,
-            p["number"],
-            year,
-            requests.RequestState.ISSUED.value,
-            json.dumps(requests._draft_dict(draft), ensure_ascii=False),
-            Classification.parse(p["classification"]).value,
-            p["created_at"],
-            "",
-            p.get("signer", ""),
-            p.get("signed_at") or None,
-            p.get("follows", ""),
-            json.dumps(list(units)),
-        ],
-    )
-    store.db.conn.executemany(
-        "INSERT OR IGNORE INTO request_target(request_id, unit) VALUES (?, ?)",
-        [(record.id, u) for u in units],
-    )
-    if draft.policy_date is not None:
-        store.db.conn.executemany(
-            "INSERT OR IGNORE INTO request_followup(request_id, step, label, due) VALUES (?,?,?,?)",
-            [
-                (record.id, n, rule.label, rule.due(draft.policy_date).isoformat())
-                for n, rule in enumerate(rules.follow_ups, 1)
-            ],
-        )
-    return True
+    return requests.restore_issued(store, me, record)
 
 
 def _own_status(store: Store, record: Record, me: str, at: datetime, received_at: str) -> bool:
-    p = record.payload
-    request_id = str(p.get("request", ""))
-    if record.id != f"rq:{request_id}:{me}":
-        raise ValidationError("request", f"约稿答复 {record.id} 不是本单位的")
-    row = store.one(
-        "SELECT version FROM request_target WHERE request_id = ? AND unit = ?", (request_id, me)
-    )
-    if row is None:
-        raise NotFound(f"约稿 {request_id} 尚未重新收到，本单位的答复待其到达后恢复")
-    if int(row["version"]) >= record.version:
-        return False
-    store.db.execute(
-        "UPDATE request_target SET read_at = ?, answered_at = ?, zero_report = ?, replies = ?, "
-        "note = ?, version = ? WHERE request_id = ? AND unit = ?",
-        [
-            p.get("read_at"),
-            p.get("answered_at"),
-            int(bool(p.get("zero_report"))),
-            json.dumps(list(json.loads(p.get("replies") or "[]"))),
-            str(p.get("note") or ""),
-            record.version,
-            request_id,
-            me,
-        ],
-    )
-    return True
+    return requests.restore_status(store, me, record)
 
 
 def _own_issue(store: Store, record: Record, me: str, at: datetime, received_at: str) -> bool:
-    p = record.payload
-    issue_id = str(p.get("id", ""))
-    if p.get("publisher") != me or record.id != f"issue:{me}:{issue_id}":
-        raise ValidationError("publisher", f"刊物 {record.id} 不是本单位印发的")
-    row = store.one("SELECT state FROM issue WHERE id = ?", (issue_id,))
-    if row is not None and row["state"] == pubs.ISSUED:
-        return False
-    entries = [e for e in p.get("entries", []) if isinstance(e, dict)]
-    missing = [
-        str(e.get("item_id")) for e in entries if items.find(store, str(e.get("item_id"))) is None
-    ]
-    if missing:
-        raise NotFound(f"刊物 {issue_id} 所收信息 {missing[0]} 尚未重新收到")
-    copies = p.get("copies") or [1, 1]
-    if row is None:
-        store.db.execute(
-            "INSERT INTO issue(id, publication, year, number, cumulative, publisher, state, "
-            "date, editor, signer, signed_at, copies_from, copies_to, created_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                issue_id,
-                p["publication"],
-                int(p["year"]),
-                int(p["number"]),
-                int(p["cumulative"]),
-                me,
-                pubs.ISSUED,
-                p["date"],
-                p.get("editor", ""),
-                p.get("signer", ""),
-                p.get("signed_at") or None,
-                int(copies[0]),
-                int(copies[1]),
-                to_text(at),
-            ],
-        )
-    else:
-        store.db.execute(
-            "UPDATE issue SET state = ?, signer = ?, signed_at = ? WHERE id = ?",
-            [pubs.ISSUED, p.get("signer", ""), p.get("signed_at") or None, issue_id],
-        )
-    store.db.execute("DELETE FROM issue_item WHERE issue_id = ?", [issue_id])
-    store.db.conn.executemany(
-        "INSERT INTO issue_item(issue_id, item_id, position) VALUES (?,?,?)",
-        [(issue_id, str(e["item_id"]), n) for n, e in enumerate(entries, 1)],
-    )
-    return True
+    return pubs.restore_issued(store, me, record, at)
 
 
 def _own_instruction(store: Store, record: Record, me: str, at: datetime, received: str) -> bool:
@@ -910,9 +799,10 @@ def retry(store: Store, me: str, at: datetime, apply: Apply, budget: float = RET
     return total
 
 
+@lru_cache(maxsize=8)
 def _priority(urgency: Urgency = Urgency.FLASH) -> int:
-    """The queue priority of ``urgency`` (``schema/data/desk.toml``); a resync request and
-    the records returned travel as 特急: what a restored node lacks comes before the rest."""
+    """The queue priority of ``urgency`` (``schema/data/desk.toml``, read once); a resync
+    request and the records returned travel as 特急: what a restored node lacks comes first."""
     from schema.desk import DeskRules  # the desk applies records through this module
 
     return DeskRules.load().priority[urgency]

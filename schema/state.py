@@ -125,11 +125,27 @@ def create(
 ) -> Edge:
     """Create an edge in its first state and log it."""
     check(None, state)
+    return _insert(store, item_id, from_unit, to_unit, state, 1, actor, at, note, origin, "")
+
+
+def _insert(
+    store: Store,
+    item_id: str,
+    from_unit: str,
+    to_unit: str,
+    state: S,
+    version: int,
+    actor: str,
+    at: datetime,
+    note: str,
+    origin: str,
+    placement: str,
+) -> Edge:
     with store.write() as db:
         cursor = db.execute(
-            "INSERT INTO edge(item_id, from_unit, to_unit, state, version, note, updated_at) "
-            "VALUES (?, ?, ?, ?, 1, ?, ?)",
-            [item_id, from_unit, to_unit, state.value, note, to_text(at)],
+            "INSERT INTO edge(item_id, from_unit, to_unit, state, version, note, updated_at, "
+            "placement) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [item_id, from_unit, to_unit, state.value, version, note, to_text(at), placement],
         )
         edge_id = int(cursor.lastrowid or 0)
         _log(store, edge_id, actor, at, None, state, note, origin)
@@ -268,24 +284,20 @@ def restore(
     decision or sign-off, as the neighbour that holds the signed record says): the state and
     the version exactly, with no transition check — the transitions happened before the disk
     was lost. Creates the edge where it is missing."""
-    with store.write() as db:
+    with store.write():
         edge = find_edge(store, item_id, from_unit, to_unit)
         if edge is None:
-            cursor = db.execute(
-                "INSERT INTO edge(item_id, from_unit, to_unit, state, version, note, "
-                "updated_at, placement) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    item_id,
-                    from_unit,
-                    to_unit,
-                    target.value,
-                    version,
-                    note,
-                    to_text(at),
-                    placement or "",
-                ],
+            return _insert(
+                store,
+                item_id,
+                from_unit,
+                to_unit,
+                target,
+                version,
+                actor,
+                at,
+                note,
+                origin,
+                placement or "",
             )
-            edge_id = int(cursor.lastrowid or 0)
-            _log(store, edge_id, actor, at, None, target, note, origin)
-            return get_edge(store, edge_id)
         return _set(store, edge, target, version, actor, at, note, origin, placement)

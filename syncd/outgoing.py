@@ -87,7 +87,6 @@ class Outgoing:
         self.folder.mkdir(exist_ok=True)
         self.db.executescript(_SCHEMA)
         self._unsettled = False  # files kept whose folder entry is not synced yet
-        self.retain_sent = True  # keep what neighbours took (the sent table) for their resync
 
     # -- custody --------------------------------------------------------------------------
 
@@ -262,24 +261,24 @@ class Outgoing:
         if not hops:
             return
         with self.db:
-            if self.retain_sent:
-                self.db.executemany(
-                    # handed again (a resync, a resend): when it was first handed stands
-                    "INSERT INTO sent(bundle_id, peer, file, priority, "
-                    "classification, size, created, expires, handed) "
-                    "SELECT bundle_id, peer, file, priority, classification, size, created, "
-                    "expires, ? FROM hop WHERE bundle_id = ? AND peer = ? "
-                    "ON CONFLICT(bundle_id, peer) DO NOTHING",
-                    [(now, hop.bundle_id, hop.peer) for hop in hops],
-                )
-            self.db.executemany(
-                "DELETE FROM hop WHERE bundle_id = ? AND peer = ?",
-                [(hop.bundle_id, hop.peer) for hop in hops],
-            )
+            self._took([(hop.bundle_id, hop.peer) for hop in hops], now)
             for peer in {hop.peer for hop in hops}:
                 self._contact(peer, now, "")
         for hop in hops:
             self._collect(hop.path)
+
+    def _took(self, taken: list[tuple[str, str]], now: float) -> None:
+        """(bundle, peer) pairs the peer took custody of (in the caller's transaction): off
+        the queue, into ``sent`` for the peer's resync (handed again — a resync, a resend —
+        when it was first handed stands)."""
+        self.db.executemany(
+            "INSERT INTO sent(bundle_id, peer, file, priority, classification, size, created, "
+            "expires, handed) SELECT bundle_id, peer, file, priority, classification, size, "
+            "created, expires, ? FROM hop WHERE bundle_id = ? AND peer = ? "
+            "ON CONFLICT(bundle_id, peer) DO NOTHING",
+            [(now, bundle_id, peer) for bundle_id, peer in taken],
+        )
+        self.db.executemany("DELETE FROM hop WHERE bundle_id = ? AND peer = ?", taken)
 
     def failed(self, hop: Hop, error: str, now: float, retry_min: float, retry_max: float) -> float:
         """A try failed: back off (exponential, with jitter). When the next try is due."""
@@ -425,29 +424,13 @@ class Outgoing:
     def retain(self, source: Path, peer: str, now: float) -> None:
         """Keep a bundle handed to ``peer`` outside the hop queue (``export`` to a carried
         folder) for its resync, as a hop taken would be."""
-        if not self.retain_sent:
-            return
         with open_regular(source) as fh:
             header = read_front(fh).header
         kept = self.keep(source)
         self.settle()
-        size = kept.stat().st_size
+        self.add(kept, header, [peer], now)
         with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO sent(bundle_id, peer, file, priority, classification, "
-                "size, created, expires, handed) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    header.id,
-                    peer,
-                    kept.name,
-                    header.priority,
-                    header.classification,
-                    size,
-                    now,
-                    header.expires,
-                    now,
-                ),
-            )
+            self._took([(header.id, peer)], now)
 
     def resend_to(self, peer: str, since: float, now: float) -> list[tuple[str, float]]:
         """Hand ``peer`` again every bundle it took custody of since ``since`` (and has not
