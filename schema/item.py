@@ -103,10 +103,7 @@ def store_new(
                 "INSERT INTO source(item_id, source_id, position) VALUES (?, ?, ?)",
                 [item_id, source, position],
             )
-        db.execute(
-            "INSERT INTO item_fts(rowid, title, body) VALUES (?, ?, ?)",
-            [seq, index_text(draft.title), index_text(draft.body)],
-        )
+        store.index(seq, index_text(draft.title), index_text(draft.body))
         _keep_sketch(db, seq, item_id, origin, draft, created)
     return seq
 
@@ -125,10 +122,7 @@ def revise(
     number = revision if revision is not None else item.revision + 1
     with store.write() as db:
         held = get(store, item.id)  # the indexed text is what is stored, not a caller's copy
-        db.execute(
-            "INSERT INTO item_fts(item_fts, rowid, title, body) VALUES ('delete', ?, ?, ?)",
-            [held.seq, index_text(held.draft.title), index_text(held.draft.body)],
-        )
+        store.unindex(held.seq, index_text(held.draft.title), index_text(held.draft.body))
         db.execute(
             "UPDATE item SET revision = ?, title = ?, body = ?, category = ?, urgency = ?, "
             "classification = ?, author = ?, phone = ?, request = ?, incident = ?, "
@@ -136,10 +130,7 @@ def revise(
             [number, *_content_columns(draft), to_text(at), item.id],
         )
         _revision_row(store, item.id, number, draft, editor, at)
-        db.execute(
-            "INSERT INTO item_fts(rowid, title, body) VALUES (?, ?, ?)",
-            [item.seq, index_text(draft.title), index_text(draft.body)],
-        )
+        store.index(item.seq, index_text(draft.title), index_text(draft.body))
         _keep_sketch(db, item.seq, item.id, item.origin, draft, item.created_at)
     return get(store, item.id)
 

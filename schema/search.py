@@ -12,6 +12,7 @@ index's one-character prefix index.
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from functools import lru_cache
 
@@ -40,14 +41,48 @@ def _is_cjk(run: str) -> bool:
 
 def index_text(text: str) -> str:
     """The space-separated token string stored in the FTS5 table for ``text``."""
+    folded = fold(text)
+    if len(folded) > ARRAY_FROM:
+        return _index_array(folded)
     tokens: list[str] = []
-    for run, word in _TOKEN_RUN.findall(fold(text)):
+    for run, word in _TOKEN_RUN.findall(folded):
         if run:
             tokens.extend(map(str.__add__, run, run[1:]))  # each bigram …
             tokens.append(run[-1])  # … and the lone last character
         else:
             tokens.append(word)
     return " ".join(tokens)
+
+
+# A text longer than this (a body, not a title) is tokenised as arrays of code points (numpy):
+# one Python string a token costs ~200 µs for a 1,200-character item, made for every item
+# stored or received; the arrays ~45 µs, whatever the text's punctuation.
+ARRAY_FROM = 100
+_UTF32 = "utf-32-le" if sys.byteorder == "little" else "utf-32-be"
+_SEPARATOR = re.compile(r"[\W_]")  # one character at a time: the text keeps its length
+# the ranges of _CJK as boundaries: a code point is CJK where an odd number are at or below it
+_CJK_EDGES = (0x3040, 0x3100, 0x3400, 0x4DC0, 0x4E00, 0xA000, 0xAC00, 0xD7B0, 0xF900, 0xFB00)
+
+
+def _index_array(folded: str) -> str:
+    """:func:`index_text`'s tokens of a folded text, spaced otherwise: each position writes
+    three code points — itself (a space if it separates), the next character if both are CJK
+    (a bigram; a space ends a CJK run's lone last character), then a space; inside a word of
+    letters or digits the last two are NUL, dropped at the end, so the word stays whole."""
+    import numpy as np  # loaded only where items are written
+
+    points = np.frombuffer(folded.encode(_UTF32), dtype=np.uint32)
+    space = np.uint32(ord(" "))
+    cjk = (np.searchsorted(np.array(_CJK_EDGES, np.uint32), points, side="right") & 1) == 1
+    marked = _SEPARATOR.sub("\0", folded).encode(_UTF32)
+    word = (np.frombuffer(marked, dtype=np.uint32) != 0) & ~cjk
+    out = np.full((len(points), 3), space, dtype=np.uint32)
+    out[:, 0] = np.where(cjk | word, points, space)
+    pair = cjk[:-1] & cjk[1:]
+    out[:-1, 1][pair] = points[1:][pair]
+    out[word, 1] = 0
+    out[:-1, 2][word[:-1] & word[1:]] = 0
+    return out.tobytes().decode(_UTF32).replace("\0", "")
 
 
 def match_query(text: str) -> str | None:

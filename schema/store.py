@@ -490,6 +490,14 @@ def m021_resync(db: Database) -> None:
     )
 
 
+@migrations()
+def m022_sketch_hash(db: Database) -> None:
+    """Sketches are hashed another way (schema/similar.py: arrays of SplitMix64 keys, not a
+    CRC-32 a shingle): those made before compare with nothing now; each is made again the
+    first time its item is in a window looked at."""
+    db.execute("DELETE FROM item_sketch")
+
+
 class Store:
     """An open node store; use :meth:`open` to get one and :meth:`write` for every write."""
 
@@ -499,6 +507,13 @@ class Store:
         # the fingerprint of the SSH key of the person at this desk (``xinbao ssh``), kept
         # on every audit row this connection writes; empty for a local account or the daemon
         self.actor_key = ""
+        # item_fts rows are written at the commit of the transaction that made them: FTS5
+        # keeps inserts pending in memory, but any later statement that opens a savepoint (a
+        # trigger, a foreign key, SAVEPOINT) flushes them — a segment per item, at ~100 µs
+        # an item, where a batch of received items would otherwise be one segment
+        self._writing = False  # in a transaction this store's write() began
+        self._index: dict[int, tuple[str, str]] = {}  # seq → (title, body) tokens to insert
+        self._index_undo: list[tuple[int, tuple[str, str] | None]] = []  # for savepoints
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -545,22 +560,61 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreError(f"数据库忙或不可写：{exc}") from exc
+        self._writing = True
         try:
             yield self.db
+            self._flush_index()
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._end_write()
             raise StoreError(f"写入数据库失败：{exc}") from exc
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._end_write()
             raise
+        self._writing = False
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StoreError(f"写入数据库失败：{exc}") from exc
+
+    def _end_write(self) -> None:
+        """Roll back the transaction write() began, with the index rows it had pending."""
+        self._writing = False
+        self._index.clear()
+        self._index_undo.clear()
+        if self.db.conn.in_transaction:
+            self.db.conn.execute("ROLLBACK")
+
+    def index(self, seq: int, title: str, body: str) -> None:
+        """Index item ``seq``'s tokens (``schema/search.py``) in item_fts: at the commit of
+        this write(), with every other item it indexes (at once outside one)."""
+        if not self._writing:
+            self.db.execute(
+                "INSERT INTO item_fts(rowid, title, body) VALUES (?, ?, ?)", [seq, title, body]
+            )
+            return
+        self._index_undo.append((seq, self._index.get(seq)))
+        self._index[seq] = (title, body)
+
+    def unindex(self, seq: int, title: str, body: str) -> None:
+        """Take item ``seq``'s tokens, as indexed (``title``, ``body``), out of item_fts."""
+        if seq in self._index:  # not written yet: it is never written
+            self._index_undo.append((seq, self._index.pop(seq)))
+            return
+        self.db.execute(
+            "INSERT INTO item_fts(item_fts, rowid, title, body) VALUES ('delete', ?, ?, ?)",
+            [seq, title, body],
+        )
+
+    def _flush_index(self) -> None:
+        if self._index:
+            self.db.conn.executemany(
+                "INSERT INTO item_fts(rowid, title, body) VALUES (?, ?, ?)",
+                [(seq, title, body) for seq, (title, body) in self._index.items()],
+            )
+        self._index.clear()
+        self._index_undo.clear()
 
     @contextmanager
     def savepoint(self) -> Iterator[Database]:
@@ -569,9 +623,16 @@ class Store:
         if not conn.in_transaction:
             raise StoreError("savepoint outside a write transaction")
         conn.execute("SAVEPOINT part")
+        mark = len(self._index_undo)
         try:
             yield self.db
         except BaseException:
+            while len(self._index_undo) > mark:  # what it indexed is undone with it
+                seq, before = self._index_undo.pop()
+                if before is None:
+                    self._index.pop(seq, None)
+                else:
+                    self._index[seq] = before
             if conn.in_transaction:
                 conn.execute("ROLLBACK TO SAVEPOINT part")
                 conn.execute("RELEASE SAVEPOINT part")
@@ -583,6 +644,8 @@ class Store:
     ) -> list[dict[str, Any]]:
         """Rows of a read query as dicts."""
         try:
+            if self._index and "item_fts" in sql:  # a search inside the transaction
+                self._flush_index()
             # plain execute: sqlite-utils' query() wraps every read in a savepoint, and a
             # savepoint makes FTS5 flush its pending index data (a segment per item written)
             cursor = self.db.conn.execute(sql, params)

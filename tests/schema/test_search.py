@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from schema import view
+from schema import search, view
 from schema.desk import Desk, edit, submit
 from schema.search import index_text, match_query
 from tests.conftest import draft
@@ -114,3 +116,35 @@ def test_a_search_page_finds_each_hit_s_edge_by_its_item(inbox: bool) -> None:
         plan = " ".join(r[3] for r in store.db.execute("EXPLAIN QUERY PLAN " + sql, params))
         assert "edge_inbox" not in plan and "edge_outbox" not in plan, plan
         assert "SEARCH e USING" in plan and "item_id=?" in plan, plan
+
+
+# a body longer than ARRAY_FROM is tokenised as arrays (issue 19): the same tokens, in order
+_ALPHABET = (
+    "煤矿透水欠薪批示，。、 abcZ19_-Ａ１ぁアン한\u3040\u30ff\u3100\u3400\u4dbf\u4dc0"
+    "\u4e00\u9fff\ua000\uac00\ud7af\ud7b0\uf900\ufaff\ufb00\U00020000é"
+)
+
+
+@given(st.text(alphabet=_ALPHABET, max_size=400))
+@settings(max_examples=300, deadline=None)
+def test_long_texts_are_tokenised_as_short_ones_are(text: str) -> None:
+    folded = search.fold(text)
+    assert search._index_array(folded).split() == short_tokens(folded) if folded else True
+
+
+def short_tokens(folded: str) -> list[str]:
+    tokens: list[str] = []
+    for run, word in search._TOKEN_RUN.findall(folded):
+        tokens += [*map(str.__add__, run, run[1:]), run[-1]] if run else [word]
+    return tokens
+
+
+def test_a_long_punctuated_body_is_found_by_any_of_its_words(county: Desk) -> None:
+    clauses = "入冬以来，新荣区聚焦困难群众取暖保障；摸清底数、兜牢底线。" * 8
+    body = f"{clauses}截至11月底，全区为1,847户发放取暖补贴共38.6万元。{clauses}"
+    assert len(body) > search.ARRAY_FROM
+    submit(county, draft(title="取暖补贴发放到位", body=body))
+    for term in ("补贴", "取暖补贴发放", "1", "847", "38", "兜牢底线", "底"):
+        assert titles(view.search(county.store, term)) == {"取暖补贴发放到位"}, term
+    for term in ("线入冬以", "底线入", "保障摸"):  # across punctuation: no match
+        assert view.search(county.store, term) == [], term

@@ -296,3 +296,45 @@ def test_a_large_window_is_read_through_the_kept_sketches(monkeypatch: pytest.Mo
                  at=first.created_at, revision=2)  # fmt: skip
     after = store.one("SELECT sketch FROM item_sketch WHERE seq = ?", (first.seq,))
     assert before and after and before["sketch"] != after["sketch"]
+
+
+def test_a_sketch_estimates_the_weighted_jaccard() -> None:
+    """The sketch (issue 19: hashed as arrays) estimates :func:`similarity` within the error
+    of 64 bins, for texts sharing anything from nothing to everything, figures weighted."""
+    import random
+    import statistics
+
+    from schema import similar
+
+    rng = random.Random(7)
+    han = [chr(c) for c in range(0x4E00, 0x4E00 + 2500)]
+    at = datetime(2026, 11, 20, tzinfo=CHINA)
+    errors = []
+    for _ in range(120):
+        text = "".join(rng.choice(han) for _ in range(500))
+        cut = rng.randint(0, 500)
+        other = text[:cut] + "".join(rng.choice(han) for _ in range(500 - cut))
+        a = Doc("a", "140212", f"{cut}人受伤", text, at)
+        b = Doc("b", "140213", f"{cut}人受伤", other, at)
+        exact = similarity(a, b)
+        guess = similar.estimates(similar.sketch(a), [similar.sketch(b)])[0]
+        errors.append(guess - exact)
+        assert abs(guess - exact) < 0.25
+    assert abs(statistics.mean(errors)) < 0.03
+    assert statistics.pstdev(errors) < 0.08
+    same = Doc("c", "140213", "同题", "同文", at)
+    assert similar.estimates(similar.sketch(same), [similar.sketch(same)]) == [1.0]
+    assert similar.sketch(Doc("d", "1", "", "", at)) == b"\xff" * 256  # every bin empty
+
+
+def test_sketches_stay_comparable_across_releases() -> None:
+    """Sketches are kept in stores: the hash is pinned (changing it needs a migration that
+    drops the kept ones, as m022 did)."""
+    import hashlib
+
+    from schema import similar
+
+    body = "11月12日3时，井下发生透水，2人受伤，38.6万元。"
+    doc = Doc("x", "140212", "新荣区煤矿透水", body, datetime(2026, 11, 12, tzinfo=CHINA))
+    digest = hashlib.sha256(similar.sketch(doc)).hexdigest()
+    assert digest == "7df6dddad8f71f549e3592692e9ab8f4b33b7ca73407b34a62808ffaf8d222f6"

@@ -56,3 +56,67 @@ def test_a_second_process_sees_committed_writes(tmp_path: Path) -> None:
 def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="无法打开"):
         Store.open(tmp_path / "missing-dir" / "store.db")
+
+
+def _indexed(store: Store, word: str) -> list[int]:
+    """Rows item_fts holds for ``word`` now, read past the store (no flush of what waits)."""
+    rows = store.db.conn.execute(
+        "SELECT rowid FROM item_fts WHERE item_fts MATCH ? ORDER BY rowid", [f'"{word}"']
+    )
+    return [r[0] for r in rows]
+
+
+def test_search_tokens_are_written_at_the_commit_all_together(tmp_path: Path) -> None:
+    """Issue 19: an item's search tokens wait for the commit of its transaction, so a batch
+    of received items is one FTS5 segment rather than one per item (a trigger or savepoint
+    after each insert would flush it); a savepoint undone takes its tokens with it; a search
+    inside the transaction sees what it wrote; a revision replaces tokens not yet written."""
+    store = Store.open(tmp_path / "store.db")
+    with store.write():
+        store.index(1, "煤矿 矿", "透水 水")
+        store.index(2, "欠薪 薪", "")
+        assert _indexed(store, "煤矿") == []  # waiting for the commit
+        with pytest.raises(RuntimeError), store.savepoint():
+            store.index(3, "煤矿 矿", "")
+            store.unindex(2, "欠薪 薪", "")
+            raise RuntimeError("this record is refused")
+        store.unindex(1, "煤矿 矿", "透水 水")  # revised before it was written
+        store.index(1, "秸秆 秆", "")
+    assert _indexed(store, "煤矿") == []
+    assert _indexed(store, "秸秆") == [1]
+    assert _indexed(store, "欠薪") == [2]  # the savepoint's unindex was undone
+    with store.write():
+        store.unindex(1, "秸秆 秆", "")  # written before: deleted at once
+        store.index(1, "供暖 暖", "")
+        assert [
+            r["rowid"]
+            for r in store.query("SELECT rowid FROM item_fts WHERE item_fts MATCH '\"供暖\"'")
+        ] == [1]
+    assert _indexed(store, "秸秆") == [] and _indexed(store, "供暖") == [1]
+    with pytest.raises(RuntimeError), store.write():
+        store.index(5, "煤矿 矿", "")
+        raise RuntimeError("crash")
+    with store.write():
+        pass
+    assert _indexed(store, "煤矿") == []  # a rolled-back transaction's tokens are gone
+    store.close()
+
+
+def test_tokens_outside_a_write_are_written_at_once(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store.db")
+    store.db.conn.execute("BEGIN")
+    store.index(7, "煤矿 矿", "")
+    assert _indexed(store, "煤矿") == [7]
+    store.db.conn.execute("COMMIT")
+    store.close()
+
+
+def test_sketches_made_before_the_new_hash_are_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    store = Store.open(path)
+    store.db.execute("INSERT INTO item_sketch(seq, sketch) VALUES (1, x'00')")
+    store.db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm022_sketch_hash'")
+    store.close()
+    store = Store.open(path)
+    assert store.query("SELECT * FROM item_sketch") == []
+    store.close()
