@@ -28,7 +28,28 @@ def fold(text: str) -> str:
     """NFKC (full-width digits, letters and punctuation become ASCII) and lower case. Kept
     for the last few texts: an item's title and body are folded for the index and again for
     its near-duplicate sketch as it is stored."""
-    return unicodedata.normalize("NFKC", text).lower()
+    return nfkc(text).lower()
+
+
+_IDEOGRAPHS = re.compile("([\u4e00-\u9fff]+)")
+_GLUE = "\ue000"  # a private-use character: no compatibility mapping makes one
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, at a third of its cost on Chinese text.
+
+    A CJK unified ideograph (U+4E00–U+9FFF) has no decomposition, combining class 0, and is
+    in no composition, so normalisation never reaches across one: only the pieces between
+    runs of them need normalising — a fifth of a report's characters. They are normalised in
+    one call, glued by a private-use character that, for the same reasons, nothing crosses
+    either (a text holding that character is normalised whole)."""
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    if _GLUE in text:
+        return unicodedata.normalize("NFKC", text)
+    parts = _IDEOGRAPHS.split(text)  # other, ideographs, other, …, other
+    parts[0::2] = unicodedata.normalize("NFKC", _GLUE.join(parts[0::2])).split(_GLUE)
+    return "".join(parts)
 
 
 def _runs(text: str) -> list[str]:

@@ -249,12 +249,10 @@ def sketch(doc: Doc, rules: SimilarRules | None = None) -> bytes:
         _shingle_keys(np, _NOT_WORD.sub("", body), rules.ngram),
     ]
     weight = max(1, round(rules.figure_weight))
-    figures = [
-        _text_key(f"{_FIGURE_KEY}{f}{_FIGURE_KEY}{i}")
-        for f in _figures(title) | _figures(body)
-        for i in range(weight)
-    ]
-    parts.append(np.array(figures, dtype=np.uint64))
+    figures = [_text_key(_FIGURE_KEY + f) for f in _figures(title) | _figures(body)]
+    # a figure counts ``weight`` times: its key and weight - 1 others made from it
+    copies = np.arange(weight, dtype=np.uint64) * np.uint64(_COPY)
+    parts.append((np.array(figures, dtype=np.uint64)[:, None] + copies).ravel())
     keys = np.concatenate(parts)
     least = np.full(SKETCH_BINS, _EMPTY, dtype=np.uint64)
     if len(keys):
@@ -268,6 +266,7 @@ def sketch(doc: Doc, rules: SimilarRules | None = None) -> bytes:
     return least.astype("<u4").tobytes()
 
 
+_COPY = 0x9E3779B97F4A7C15  # the step between a figure's weighted copies (odd: all distinct)
 _GRAM = 0x100000001B3  # the multiplier of a shingle's polynomial (odd; FNV's 64-bit prime)
 
 

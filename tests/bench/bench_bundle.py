@@ -57,8 +57,10 @@ from syncd.receive import Receiver
 
 try:
     from tests.bench.nncp_side import nncp_available, nncp_binaries, nncp_transfer
+    from tests.bench.texts import body as report_body
 except ImportError:  # run as a script: tests/bench is on sys.path, the repository root is not
     from nncp_side import nncp_available, nncp_binaries, nncp_transfer  # type: ignore[no-redef]
+    from texts import body as report_body  # type: ignore[no-redef]
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 MIB = 1 << 20
@@ -88,7 +90,7 @@ def network(root: Path) -> tuple[NodeHome, NodeHome]:
 def small_records(i: int, keys: NodeKeys | None = None) -> list[dict[str, Any]]:
     """About 4 KiB of item record, with a unique id; signed by the city when its ``keys``
     are given (as the daemon seals records, ``syncd/proof.py``)."""
-    body = ("入冬以来，新荣区聚焦困难群众取暖保障，摸清底数、兜牢底线。" * 20)[:1200]
+    body = report_body(i)  # report wording: a thousand distinct shingles, as desks write
     d = parse_item(
         {
             "title": f"第{i}条 新荣区多措并举保障困难群众温暖过冬",

@@ -91,6 +91,7 @@ from tests.bench.nncp_side import (
     _write_config,
     nncp_binaries,
 )
+from tests.bench.texts import body as report_body
 from tests.cli_helpers import run
 from tests.syncd.daemons import CHAIN, EMERGENCY, Daemon, ok, until
 
@@ -104,7 +105,6 @@ STALL_S = 120.0  # a bulk run aborts when nothing moves for this long
 PROGRESS_S = 30.0  # a progress line on stderr this often during long waits
 # what the daemon's push takes from one link's queue per pass (Outgoing.due's default)
 PUSHES_PER_PASS = inspect.signature(Outgoing.due).parameters["limit"].default
-BODY = "入冬以来，新荣区聚焦困难群众取暖保障，摸清底数、兜牢底线。" * 20
 YEAR = 2026  # item ids are {origin}-{year}-{number}; the series below never collide
 RELAY_SERIES, GROUPED_SERIES, DROP_SERIES = 1_000_000, 2_000_000, 3_000_000
 
@@ -331,7 +331,7 @@ def small_record(origin: str, recipient: str, number: int) -> Record:
     draft = parse_item(
         {
             "title": f"第{number}条 新荣区多措并举保障困难群众温暖过冬",
-            "body": BODY,
+            "body": report_body(number, 600),
             "category": "经验做法",
             "author": "张三",
         }

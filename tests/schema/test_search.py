@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -148,3 +150,15 @@ def test_a_long_punctuated_body_is_found_by_any_of_its_words(county: Desk) -> No
         assert titles(view.search(county.store, term)) == {"取暖补贴发放到位"}, term
     for term in ("线入冬以", "底线入", "保障摸"):  # across punctuation: no match
         assert view.search(county.store, term) == [], term
+
+
+_UNICODE = (
+    "一丁七万丈中\u4e00\u9fff\u2f00\u3280，；℃ＡａＢ１\u3000 e\u0301\u0327\u1100\u1161\u11a8"
+    "\uac00ﬁ\ue000①½\u0345\u0f73\U0002f800가\u309b\u3099か\u4dff\ua000"
+)
+
+
+@given(st.text(alphabet=_UNICODE, max_size=40) | st.text(max_size=40))
+@settings(max_examples=500, deadline=None)
+def test_folding_normalises_exactly_as_nfkc(text: str) -> None:
+    assert search.nfkc(text) == unicodedata.normalize("NFKC", text)
