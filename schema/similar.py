@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import struct
 import tomllib
 from array import array
 from collections import Counter
@@ -235,43 +236,50 @@ def sketch(doc: Doc, rules: SimilarRules | None = None) -> bytes:
     times, as its weight in the Jaccard): kept per item, it estimates :func:`similarity`
     between two docs without their texts (:func:`estimates`).
 
-    The features are those of :func:`features`, hashed as arrays (numpy), not one Python
-    string at a time: an item of 1,200 characters is about a thousand shingles, and this runs
-    for every item a node receives. A shingle is its code points as a polynomial modulo 2^64,
-    a figure the BLAKE2b of its text; each 64-bit key goes through the SplitMix64 finaliser;
-    its top 6 bits choose the bin and the next 32 are its value there."""
-    import numpy as np  # loaded only where sketches are made (receiving, ``show``)
-
+    A shingle's key is its code points as a polynomial modulo 2^64, a figure's the BLAKE2b of
+    its text (its weighted copies that key plus multiples of an odd step); each key goes
+    through the SplitMix64 finaliser, whose top 6 bits choose the bin and next 32 are the value
+    there. A long text is hashed as arrays (numpy) — an item of 1,200 characters is about a
+    thousand shingles, and this runs for every item a node receives — a short one in Python,
+    to the same bytes, without loading numpy."""
     rules = rules or default_rules()
     title, body = fold(doc.title), fold(doc.body)
-    parts = [
-        _shingle_keys(np, _NOT_WORD.sub("", title), rules.ngram),
-        _shingle_keys(np, _NOT_WORD.sub("", body), rules.ngram),
-    ]
-    weight = max(1, round(rules.figure_weight))
+    texts = (_NOT_WORD.sub("", title), _NOT_WORD.sub("", body))
     figures = [_text_key(_FIGURE_KEY + f) for f in _figures(title) | _figures(body)]
-    # a figure counts ``weight`` times: its key and weight - 1 others made from it
+    weight = max(1, round(rules.figure_weight))
+    if len(texts[0]) + len(texts[1]) <= ARRAYS_FROM:
+        return _sketch_python(texts, figures, rules.ngram, weight)
+    return _sketch_arrays(texts, figures, rules.ngram, weight)
+
+
+ARRAYS_FROM = 200  # characters of text (title and body, normalised) hashed as arrays
+_COPY = 0x9E3779B97F4A7C15  # the step between a figure's weighted copies (odd: all distinct)
+_GRAM = 0x100000001B3  # the multiplier of a shingle's polynomial (odd; FNV's 64-bit prime)
+_MIX = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)  # SplitMix64's finaliser
+_U64 = (1 << 64) - 1
+
+
+def _text_key(text: str) -> int:
+    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest())
+
+
+def _sketch_arrays(texts: Sequence[str], figures: list[int], n: int, weight: int) -> bytes:
+    import numpy as np  # loaded only where long texts are sketched (receiving, ``show``)
+
+    parts = [_shingle_keys(np, text, n) for text in texts]
     copies = np.arange(weight, dtype=np.uint64) * np.uint64(_COPY)
     parts.append((np.array(figures, dtype=np.uint64)[:, None] + copies).ravel())
     keys = np.concatenate(parts)
     least = np.full(SKETCH_BINS, _EMPTY, dtype=np.uint64)
     if len(keys):
         z = keys ^ (keys >> np.uint64(30))
-        z *= np.uint64(0xBF58476D1CE4E5B9)
+        z *= np.uint64(_MIX[0])
         z ^= z >> np.uint64(27)
-        z *= np.uint64(0x94D049BB133111EB)
+        z *= np.uint64(_MIX[1])
         z ^= z >> np.uint64(31)
         values = np.minimum((z >> np.uint64(26)) & np.uint64(0xFFFFFFFF), np.uint64(_EMPTY - 1))
         np.minimum.at(least, (z >> np.uint64(58)).astype(np.intp), values)
     return least.astype("<u4").tobytes()
-
-
-_COPY = 0x9E3779B97F4A7C15  # the step between a figure's weighted copies (odd: all distinct)
-_GRAM = 0x100000001B3  # the multiplier of a shingle's polynomial (odd; FNV's 64-bit prime)
-
-
-def _text_key(text: str) -> int:
-    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest())
 
 
 def _shingle_keys(np: Any, text: str, n: int) -> Any:
@@ -286,6 +294,28 @@ def _shingle_keys(np: Any, text: str, n: int) -> Any:
         keys *= np.uint64(_GRAM)
         keys += points[j : j + count]
     return keys
+
+
+def _sketch_python(texts: Sequence[str], figures: list[int], n: int, weight: int) -> bytes:
+    """:func:`_sketch_arrays`, one key at a time (the same bytes)."""
+    keys = [(f + i * _COPY) & _U64 for f in figures for i in range(weight)]
+    for text in texts:
+        points = [ord(c) for c in text]
+        width = min(n, len(points))
+        for start in range(len(points) - width + 1 if points else 0):
+            key = width
+            for point in points[start : start + width]:
+                key = (key * _GRAM + point) & _U64
+            keys.append(key)
+    least = [_EMPTY] * SKETCH_BINS
+    for key in keys:
+        z = ((key ^ (key >> 30)) * _MIX[0]) & _U64
+        z = ((z ^ (z >> 27)) * _MIX[1]) & _U64
+        z ^= z >> 31
+        value = min((z >> 26) & 0xFFFFFFFF, _EMPTY - 1)
+        if value < least[z >> 58]:
+            least[z >> 58] = value
+    return struct.pack(f"<{SKETCH_BINS}I", *least)
 
 
 _LOW = int.from_bytes(array("I", [1] * SKETCH_BINS).tobytes(), "little")  # bit 0 of each bin

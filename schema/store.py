@@ -8,16 +8,28 @@ writers queue on the busy timeout instead of failing on a lock upgrade.
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
-
 from schema.error import StoreError
 from schema.vocabulary import Urgency
+
+# sqlite-utils imports numpy when it is installed, only to map numpy's scalar types to column
+# types, which this store never writes. numpy is here for the arrays of a long item's sketch
+# and search tokens (schema/similar.py, schema/search.py), loaded where those are made; every
+# desk command and daemon would otherwise pay its start-up (~100 ms) on opening the store.
+_HIDE_NUMPY = "numpy" not in sys.modules
+if _HIDE_NUMPY:
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # "import numpy" fails for now
+try:
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+finally:
+    if _HIDE_NUMPY:
+        del sys.modules["numpy"]
 
 BUSY_TIMEOUT_S = 10.0
 

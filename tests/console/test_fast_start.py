@@ -45,3 +45,19 @@ def test_the_daemon_s_command_line_parses_without_its_engine() -> None:
     loaded = imported("from syncd.cli import build_parser\nbuild_parser().parse_args(['status'])")
     assert "syncd.engine" not in loaded and "syncd.daemon" not in loaded
     assert "uvicorn" not in loaded and "httpx" not in loaded and "sqlite_utils" not in loaded
+
+
+def test_a_short_item_is_stored_without_numpy() -> None:
+    """numpy (issue 19: a long item's sketch and search tokens) loads only for long texts:
+    a desk storing a short item, or listing the inbox, does without its start-up."""
+    code = (
+        "from datetime import UTC, datetime\n"
+        "from schema import item\n"
+        "from schema.itemfile import parse_item\n"
+        "from schema.store import Store\n"
+        "d = parse_item({'title': '煤矿透水', 'body': '井下发生透水，2人受伤。', "
+        "'category': '经验做法', 'author': '张三'})\n"
+        "item.insert(Store.memory(), 'x-1', '140212', d, editor='a', at=datetime.now(UTC))"
+    )
+    assert "numpy" not in imported(code)
+    assert "numpy" not in imported("import console.commands")

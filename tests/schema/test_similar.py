@@ -338,3 +338,23 @@ def test_sketches_stay_comparable_across_releases() -> None:
     doc = Doc("x", "140212", "新荣区煤矿透水", body, datetime(2026, 11, 12, tzinfo=CHINA))
     digest = hashlib.sha256(similar.sketch(doc)).hexdigest()
     assert digest == "18313d40a443654067c7dd271e2adaedc6e9bd9eea375b6c4c1ef692c4d3b427"
+
+
+@given(
+    st.text(alphabet="煤矿透水发生事故，。12３.5万人%abc ", max_size=30),
+    st.text(alphabet="煤矿透水发生事故，。12３.5万人%abc \u0301", max_size=400),
+)
+@settings(max_examples=200, deadline=None)
+def test_short_and_long_texts_are_sketched_alike(title: str, body: str) -> None:
+    """A short text is sketched in Python, a long one as arrays: the same bytes either way."""
+    from schema import similar
+
+    rules = default_rules()
+    doc = Doc("x", "140212", title, body, datetime(2026, 11, 12, tzinfo=CHINA))
+    folded = (similar.fold(title), similar.fold(body))
+    texts = tuple(similar._NOT_WORD.sub("", t) for t in folded)
+    keys = [similar._text_key("\x00" + f) for f in similar.figures(title) | similar.figures(body)]
+    weight = round(rules.figure_weight)
+    by_python = similar._sketch_python(texts, keys, rules.ngram, weight)
+    assert by_python == similar._sketch_arrays(texts, keys, rules.ngram, weight)
+    assert similar.sketch(doc) == by_python
