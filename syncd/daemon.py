@@ -48,15 +48,22 @@ from syncd.watch import DropWatcher, StoreWatcher
 log = logging.getLogger("xinbao.syncd")
 T = TypeVar("T")
 RUN_FILE = "syncd.json"  # in home/run: pid and the address the daemon listens on
-STATUS_HEARTBEAT = 10.0  # an unchanged status is rewritten this often (the console: stale at 30)
-TICK_SECONDS = 10.0  # the HTTP server's housekeeping tick (uvicorn's own: 0.1 s)
+# an unchanged status is rewritten at an idle pass this long after the last write: every idle
+# pass (the console calls a status stale at 30 s)
+STATUS_HEARTBEAT = 14.0
+TICK_SECONDS = 30.0  # the HTTP server's housekeeping tick (uvicorn's own: 0.1 s)
 CONFIG_FILE = "syncd.toml"  # the daemon's settings in the node home (an edit wakes a pass)
-IDLE_SECONDS = 5.0  # with nothing queued, a pass comes this often (events wake one at once)
+# with nothing queued, a pass comes this often: events wake one at once (a desk's commit, an
+# upload, a pulled or dropped bundle, an edit of syncd.toml) and work due sooner (a retry, a
+# file settling) brings it forward; this pass is the safety net, and the status heartbeat
+IDLE_SECONDS = 15.0
 POLL_MARGIN = 10.0  # a long poll's client waits this much longer than the parent holds it
 KEEPALIVE_SECONDS = 2.0  # a kept-alive connection unused this long is not reused (the server's
 # own idle close, limits.keep_alive, is longer: a reused connection is never one being closed)
 HELD_SECONDS = 1.0  # an empty answer this quick means the parent holds no long polls
-FEED_CHECK_SECONDS = 5.0  # the feed sources are checked at least this often (syncd.toml reloads)
+# with feed sources configured, they are checked at least this often (none: the feed loop
+# sleeps until a reload of syncd.toml brings one)
+FEED_CHECK_SECONDS = 5.0
 USER_AGENT = "xinbao-syncd (feed reader)"
 CHECK_WORKERS = 4  # upload checks at once (each reads a whole bundle file)
 SHUTDOWN_SECONDS = 5  # in-flight requests may finish this long after SIGTERM
@@ -94,6 +101,10 @@ class Daemon:
         self.notifier = Notifier.from_env()
         self.server: uvicorn.Server | None = None
         self._queued_event = asyncio.Event()  # set (and replaced) when a pass is done
+        # set (and replaced) when syncd.toml was reloaded: what sleeps for want of a feed
+        # source or a parent's address wakes then
+        self._reloaded = asyncio.Event()
+        self._settings: object = None  # the settings the last pass saw
         self._closing = False
         self.next_drop_scan = 0.0
         self._settling = False  # a dropped file waits to keep its size (polled at `stable`)
@@ -192,6 +203,10 @@ class Daemon:
         closed = self._drops_due()
         ready = await self.run_in_engine(self._prepare, now, closed)
         self.revoked = ready.revoked  # a notice may just have been applied
+        if self.eng.settings is not self._settings:  # syncd.toml (re)loaded
+            self._settings = self.eng.settings
+            done, self._reloaded = self._reloaded, asyncio.Event()
+            done.set()
         if closed is not None:
             self._drops_scanned(ready.settling)
         await asyncio.gather(
@@ -320,13 +335,16 @@ class Daemon:
         async with feed_client(self.eng.settings.limits.timeout) as client:
             try:
                 while not self.stopping.is_set():
-                    wait = FEED_CHECK_SECONDS
+                    reloaded = self._reloaded
+                    wait: float | None = FEED_CHECK_SECONDS
                     try:
                         wait = await reader.start_due(client, FEED_CHECK_SECONDS)
                     except Exception:  # e.g. the store busy: try again at the next check
                         log.exception("feed check failed")
+                    if not self.eng.settings.feeds:
+                        wait = None  # no source: asleep until a reload brings one
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stopping.wait(), wait)
+                        await asyncio.wait_for(_first(self.stopping, reloaded), wait)
             finally:
                 await reader.stop()
 
@@ -334,7 +352,9 @@ class Daemon:
         status = {**found, "written_at": datetime.now(UTC).timestamp()}
         status["pid"] = os.getpid()
         target = self.home.status_path
-        temp = target.with_name(f".{target.name}.{os.getpid()}")
+        # written beside the run file and moved in: the home, where the store watcher looks
+        # for commits, sees one event (the move), not a file's creation, writes and closing
+        temp = self.home.path / "run" / f".{target.name}.{os.getpid()}"
         temp.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
         os.replace(temp, target)  # a reader never sees half a file
 
@@ -460,10 +480,11 @@ class Daemon:
         async with httpx.AsyncClient(timeout=timeout, limits=keep) as client:
             while not self.stopping.is_set():
                 eng = self.eng
+                reloaded = self._reloaded
                 intervals = eng.settings.intervals
                 parent = eng.receiver.config.parent
                 link = eng.settings.links.get(parent) if parent else None
-                pause = intervals.fetch
+                pause: float | None = None  # no parent's address: asleep until a reload
                 if link is not None and link.url:
                     started = loop.time()
                     try:
@@ -490,7 +511,9 @@ class Daemon:
                             self.woken.set()
                         held = loop.time() - started >= HELD_SECONDS
                         pause = 0.0 if fetched or held else intervals.fetch
-                if pause > 0:
+                if pause is None:
+                    await _first(self.stopping, reloaded)
+                elif pause > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.stopping.wait(), pause)
 

@@ -71,7 +71,11 @@ def main() -> None:
             daemon.wait(timeout=30)
     verdict = "PASS" if used <= 0.1 else "MISS"
     print(f"idle daemon over {span:.0f} s: {used:.2f}% of a core (≤ 0.1%: {verdict})")
-    print(f"  {rate:.1f} context switches/s, a full pass every {IDLE_SECONDS:g} s; RSS {rss} MiB")
+    woke = "PASS" if rate <= 1.0 else "MISS"
+    print(
+        f"  {rate:.1f} context switches/s (≤ 1 wake-up a second: {woke}), a full pass every "
+        f"{IDLE_SECONDS:g} s; RSS {rss} MiB"
+    )
 
 
 if __name__ == "__main__":
