@@ -530,6 +530,7 @@ class Bulk:
     receipt_bundles: list[int] = field(
         default_factory=list
     )  # records each, sealed back  # every end-to-end receipt back at the sender
+    relayed: tuple[int, float] | None = None  # (bundles the city handed on, seconds to the last)
 
     @property
     def rate(self) -> float:
@@ -552,7 +553,7 @@ def bench_relay(net: Network, count: int, stage: Path) -> Bulk:
     glob = series_glob(COUNTY, RELAY_SERIES)
     early = Arrival()
     try:
-        started = time.perf_counter()
+        started, wall_started = time.perf_counter(), time.time()
         for n, one in enumerate(sealed):  # what Engine._seal does after sealing, per bundle
             final = outgoing.folder / one.path.name
             os.replace(one.path, final)
@@ -573,6 +574,7 @@ def bench_relay(net: Network, count: int, stage: Path) -> Bulk:
         probe.close()
         spool.close()
     result = Bulk(count, arrival, enqueue_s, seal_s, size, json_size(records))
+    result.relayed = handed_on(net.homes[CITY], PROVINCE, wall_started)
     # the province's receipts travel back down by pull (city from province, county from city)
     deadline = time.perf_counter() + max(STALL_S, count * 0.2)
     left, last_report = awaiting_receipts(county), time.perf_counter()
@@ -586,6 +588,21 @@ def bench_relay(net: Network, count: int, stage: Path) -> Bulk:
         result.receipts_s = time.perf_counter() - started
     result.receipt_bundles = sealed_by_daemon(province, COUNTY)
     return result
+
+
+def handed_on(relay: NodeHome, peer: str, since: float) -> tuple[int, float] | None:
+    """How many bundles ``relay`` handed to ``peer`` (the peer took custody: an upload
+    answered, fsync'd there) since the wall time ``since``, and seconds until the last."""
+    conn = sqlite3.connect(f"file:{relay.path / 'spool' / 'state.db'}?mode=ro", uri=True)
+    try:
+        row = conn.execute(
+            "SELECT COUNT(*), MAX(handed) FROM sent WHERE peer = ? AND handed >= ?", [peer, since]
+        ).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return (int(row[0]), float(row[1]) - since) if row and row[0] else None
 
 
 def bench_grouped(net: Network, count: int) -> Bulk:
@@ -648,6 +665,13 @@ def report_relay(relay: Bulk, grouped: Bulk, grouped_bundles: list[int], rtt: fl
         f"    all {relay.count:,} applied at the province after {a.last_s:.2f} s  →  "
         f"{relay.rate:,.1f} bundles/s end to end   (no target stated)"
     )
+    if relay.relayed is not None:
+        handed, seconds = relay.relayed
+        say(
+            f"    through the city: {handed:,} handed to the province (its custody: the upload "
+            f"answered) after {seconds:.2f} s  →  {handed / seconds:,.1f} bundles/s relayed  "
+            f"target ≥ 1,000  {verdict(handed / seconds >= 1000)}"
+        )
     if relay.receipts_s is None:
         say("    end-to-end receipts: not all back at the county within the wait")
     else:
