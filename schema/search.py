@@ -92,10 +92,10 @@ def _index_array(folded: str) -> str:
     letters or digits the last two are NUL, dropped at the end, so the word stays whole."""
     import numpy as np  # loaded only where items are written
 
-    points = np.frombuffer(folded.encode(_UTF32), dtype=np.uint32)
+    points = np.frombuffer(folded.encode(_UTF32, "surrogatepass"), dtype=np.uint32)
     space = np.uint32(ord(" "))
     cjk = (np.searchsorted(np.array(_CJK_EDGES, np.uint32), points, side="right") & 1) == 1
-    marked = _SEPARATOR.sub("\0", folded).encode(_UTF32)
+    marked = _SEPARATOR.sub("\0", folded).encode(_UTF32, "surrogatepass")
     word = (np.frombuffer(marked, dtype=np.uint32) != 0) & ~cjk
     out = np.full((len(points), 3), space, dtype=np.uint32)
     out[:, 0] = np.where(cjk | word, points, space)
@@ -103,7 +103,7 @@ def _index_array(folded: str) -> str:
     out[:-1, 1][pair] = points[1:][pair]
     out[word, 1] = 0
     out[:-1, 2][word[:-1] & word[1:]] = 0
-    return out.tobytes().decode(_UTF32).replace("\0", "")
+    return out.tobytes().decode(_UTF32, "surrogatepass").replace("\0", "")
 
 
 def match_query(text: str) -> str | None:

@@ -286,7 +286,7 @@ def _shingle_keys(np: Any, text: str, n: int) -> Any:
     """The 64-bit keys of :func:`shingles` of ``text`` (a numpy array, one per n-gram)."""
     if not text:
         return np.zeros(0, dtype=np.uint64)
-    points = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
     width = min(n, len(points))  # a text no longer than n is one shingle: itself
     count = len(points) - width + 1
     keys = np.full(count, width, dtype=np.uint64)  # its length first: "ab" is no "ab?"

@@ -526,6 +526,7 @@ class Store:
         self._writing = False  # in a transaction this store's write() began
         self._index: dict[int, tuple[str, str]] = {}  # seq → (title, body) tokens to insert
         self._index_undo: list[tuple[int, tuple[str, str] | None]] = []  # for savepoints
+        self._savepoints = 0  # open savepoints (a search inside one does not write them)
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -575,6 +576,8 @@ class Store:
         self._writing = True
         try:
             yield self.db
+            if not conn.in_transaction:  # SQLite rolled it all back (disk full, a trigger…)
+                raise StoreError("写入数据库失败：事务已被数据库回滚")
             self._flush_index()
         except sqlite3.Error as exc:
             self._end_write()
@@ -636,6 +639,7 @@ class Store:
             raise StoreError("savepoint outside a write transaction")
         conn.execute("SAVEPOINT part")
         mark = len(self._index_undo)
+        self._savepoints += 1
         try:
             yield self.db
         except BaseException:
@@ -649,6 +653,8 @@ class Store:
                 conn.execute("ROLLBACK TO SAVEPOINT part")
                 conn.execute("RELEASE SAVEPOINT part")
             raise
+        finally:
+            self._savepoints -= 1
         conn.execute("RELEASE SAVEPOINT part")
 
     def query(
@@ -656,8 +662,8 @@ class Store:
     ) -> list[dict[str, Any]]:
         """Rows of a read query as dicts."""
         try:
-            if self._index and "item_fts" in sql:  # a search inside the transaction
-                self._flush_index()
+            if self._index and not self._savepoints and "item_fts" in sql:
+                self._flush_index()  # a search inside the transaction sees what it wrote
             # plain execute: sqlite-utils' query() wraps every read in a savepoint, and a
             # savepoint makes FTS5 flush its pending index data (a segment per item written)
             cursor = self.db.conn.execute(sql, params)

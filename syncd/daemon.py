@@ -48,9 +48,9 @@ from syncd.watch import DropWatcher, StoreWatcher
 log = logging.getLogger("xinbao.syncd")
 T = TypeVar("T")
 RUN_FILE = "syncd.json"  # in home/run: pid and the address the daemon listens on
-# an unchanged status is rewritten at an idle pass this long after the last write: every idle
-# pass (the console calls a status stale at 30 s)
-STATUS_HEARTBEAT = 14.0
+# an unchanged status is rewritten this long after the last write: a pass is due then, woken
+# or not (the console calls a status stale at 30 s)
+STATUS_HEARTBEAT = 15.0
 TICK_SECONDS = 30.0  # the HTTP server's housekeeping tick (uvicorn's own: 0.1 s)
 CONFIG_FILE = "syncd.toml"  # the daemon's settings in the node home (an edit wakes a pass)
 # with nothing queued, a pass comes this often: events wake one at once (a desk's commit, an
@@ -201,12 +201,11 @@ class Daemon:
         network (an idle daemon's pass wakes that thread twice, not once a step)."""
         now = datetime.now(UTC)
         closed = self._drops_due()
-        ready = await self.run_in_engine(self._prepare, now, closed)
+        try:
+            ready = await self.run_in_engine(self._prepare, now, closed)
+        finally:
+            self._note_reload()
         self.revoked = ready.revoked  # a notice may just have been applied
-        if self.eng.settings is not self._settings:  # syncd.toml (re)loaded
-            self._settings = self.eng.settings
-            done, self._reloaded = self._reloaded, asyncio.Event()
-            done.set()
         if closed is not None:
             self._drops_scanned(ready.settling)
         await asyncio.gather(
@@ -215,6 +214,14 @@ class Daemon:
         if pull:
             await self._pull_now(client)
         return await self.run_in_engine(self._finish, datetime.now(UTC))
+
+    def _note_reload(self) -> None:
+        """After the engine looked at syncd.toml: wake what sleeps for a reload, if one came
+        (a pass that failed after it reloaded counts too)."""
+        if self.engine is not None and self.eng.settings is not self._settings:
+            self._settings = self.eng.settings
+            done, self._reloaded = self._reloaded, asyncio.Event()
+            done.set()
 
     def _prepare(self, now: datetime, closed: dict[Path, int] | None) -> _Ready:
         """On the engine's thread: everything a pass does before the network."""
@@ -244,14 +251,15 @@ class Daemon:
         when it changed and every ``STATUS_HEARTBEAT`` seconds), when work is next due."""
         eng = self.eng
         eng.accept_incoming(now)
+        moment = time.monotonic()
         try:
             status = eng.status()
-            moment = time.monotonic()
             if status != self._status or moment - self._status_at >= STATUS_HEARTBEAT:
                 self._write_status(status)
                 self._status, self._status_at = status, moment
         except (OSError, sqlite3.Error) as exc:
             log.warning("cannot write status: %s", exc)
+            self._status_at = moment  # tried again at the next heartbeat, not at once
         return eng.next_work(datetime.now(UTC).timestamp())
 
     async def _scan_drops(self, now: datetime) -> bool:
@@ -355,6 +363,7 @@ class Daemon:
         # written beside the run file and moved in: the home, where the store watcher looks
         # for commits, sees one event (the move), not a file's creation, writes and closing
         temp = self.home.path / "run" / f".{target.name}.{os.getpid()}"
+        temp.parent.mkdir(exist_ok=True)  # ``once`` runs without start(), which makes it
         temp.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
         os.replace(temp, target)  # a reader never sees half a file
 
@@ -551,7 +560,10 @@ class Daemon:
         A drop folder that cannot be watched is polled between (:meth:`_polled_drops`)."""
         intervals = self.eng.settings.intervals
         wait = IDLE_SECONDS if until is None else min(IDLE_SECONDS, max(intervals.send, until))
-        return max(wait, 0.01)
+        # the status heartbeat is due then, whatever woke the passes since (time.monotonic,
+        # as the loop's clock)
+        heartbeat = self._status_at + STATUS_HEARTBEAT - time.monotonic()
+        return max(min(wait, heartbeat), 0.01)
 
     def _polled_drops(self) -> bool:
         """Whether a drop folder must be polled: one the watcher does not watch (not there

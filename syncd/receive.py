@@ -26,7 +26,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,10 @@ BATCH_SECONDS = 0.5
 # bundles this small (no large attachment to stage twice); one as large is opened in turn.
 AHEAD = 16
 AHEAD_MAX_BYTES = 1 << 20
+# what one bundle opened ahead may hold, decompressed (its records wait in memory until it is
+# applied): more, and it is opened in turn, streaming, under the node's own limits
+AHEAD_MAX_INFLATED = 4 << 20
+AHEAD_MAX_RECORDS = 1_000
 # a bundle's records: each as it came, as verified, and its addressees
 Checked = tuple[dict[str, Any], Record, tuple[str, ...]]
 
@@ -175,6 +179,11 @@ class Receiver:
         self._in_resync = False  # a resync runs here (a batch): parked records are retried
         self._answered: set[str] = set()  # neighbours whose resync was answered in this batch
         self._opener: ThreadPoolExecutor | None = None  # made at the first call with several
+        self._ahead_limits = replace(
+            self.limits,
+            max_decompressed_bytes=min(self.limits.max_decompressed_bytes, AHEAD_MAX_INFLATED),
+            max_records=min(self.limits.max_records, AHEAD_MAX_RECORDS),
+        )
         self._ahead: dict[Path, Future[_Ready | None]] = {}
         # a received batch is durable at its commit, before its ids enter the seen-set
         self.store.db.execute("PRAGMA synchronous = FULL")
@@ -449,9 +458,13 @@ class Receiver:
                 if me not in front.header.recipients:
                     return None
                 fh.seek(0)
+                # attachments (never used from here) are staged inside the node home, never
+                # decrypted into the system's temporary folder
+                self.attachments.root.mkdir(parents=True, exist_ok=True)
                 opened = opened_stream(
-                    fh, me, self.keys, self.root, now, self.limits, revoked, None, front
-                )
+                    fh, me, self.keys, self.root, now, self._ahead_limits, revoked,
+                    self.attachments.root, front,
+                )  # fmt: skip
                 with opened as op:
                     if op.version < 2 or op.sender is None:
                         return None

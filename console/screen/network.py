@@ -32,7 +32,9 @@ from schema.error import reason
 from schema.store import Store
 from schema.vocabulary import Urgency
 
-STALE_SECONDS = 30.0  # the daemon rewrites its status every second; this long means trouble
+# the daemon rewrites its status when it changes and 15 s after the last write; this long
+# without a write means trouble
+STALE_SECONDS = 30.0
 REREAD_SECONDS = 1.0
 SCROLLBAR = 2
 STATES = {"ok": ("正常", "green"), "waiting": ("未联系", "yellow"), "failing": ("故障", "bold red")}

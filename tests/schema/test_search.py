@@ -123,7 +123,7 @@ def test_a_search_page_finds_each_hit_s_edge_by_its_item(inbox: bool) -> None:
 # a body longer than ARRAY_FROM is tokenised as arrays (issue 19): the same tokens, in order
 _ALPHABET = (
     "煤矿透水欠薪批示，。、 abcZ19_-Ａ１ぁアン한\u3040\u30ff\u3100\u3400\u4dbf\u4dc0"
-    "\u4e00\u9fff\ua000\uac00\ud7af\ud7b0\uf900\ufaff\ufb00\U00020000é"
+    "\u4e00\u9fff\ua000\uac00\ud7af\ud7b0\uf900\ufaff\ufb00\U00020000é\ud800\udfff"
 )
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -119,4 +121,39 @@ def test_sketches_made_before_the_new_hash_are_dropped(tmp_path: Path) -> None:
     store.close()
     store = Store.open(path)
     assert store.query("SELECT * FROM item_sketch") == []
+    store.close()
+
+
+def test_a_search_inside_a_savepoint_leaves_its_undo_whole(tmp_path: Path) -> None:
+    """A savepoint undone after a search inside it takes back only its own tokens: those
+    indexed before it are written at the commit, those it indexed are not."""
+    store = Store.open(tmp_path / "store.db")
+    with store.write():
+        store.index(1, "煤矿 矿", "")
+        store.index(2, "欠薪 薪", "")
+        with pytest.raises(RuntimeError), store.savepoint():
+            store.query("SELECT rowid FROM item_fts WHERE item_fts MATCH '\"煤矿\"'")
+            store.index(3, "秸秆 秆", "")
+            raise RuntimeError("this record is refused")
+    assert _indexed(store, "煤矿") == [1] and _indexed(store, "欠薪") == [2]
+    assert _indexed(store, "秸秆") == []
+    store.close()
+
+
+def test_tokens_are_not_written_when_sqlite_rolled_the_transaction_back(tmp_path: Path) -> None:
+    """An error that ends the whole transaction (a full disk, RAISE(ROLLBACK)), caught by a
+    caller inside the write, does not leave the batch's tokens written without their items."""
+    store = Store.open(tmp_path / "store.db")
+    store.db.conn.execute("CREATE TABLE boom(x)")
+    store.db.conn.execute(
+        "CREATE TRIGGER boom_all BEFORE INSERT ON boom BEGIN SELECT RAISE(ROLLBACK, 'gone'); END"
+    )
+    with pytest.raises(StoreError, match="回滚"), store.write():
+        store.index(7, "煤矿 矿", "")
+        with contextlib.suppress(sqlite3.Error), store.savepoint():
+            store.db.execute("INSERT INTO boom VALUES (1)")
+    assert _indexed(store, "煤矿") == []
+    with store.write():  # the store goes on
+        store.index(8, "欠薪 薪", "")
+    assert _indexed(store, "欠薪") == [8]
     store.close()

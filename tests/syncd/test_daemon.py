@@ -290,3 +290,43 @@ def test_a_child_in_pull_mode_gets_a_record_at_once_by_long_poll(
         for d in daemons:
             if d.proc.poll() is None:
                 assert d.stop() == 0
+
+
+def test_a_parent_s_address_added_to_a_running_child_starts_its_long_poll(
+    chain: dict[str, Path], tmp_path: Path
+) -> None:
+    """An idle child with no parent's address sleeps instead of polling (issue 19); the
+    ``link add`` that gives it one (an edit of syncd.toml, watched) wakes it, and the parent's
+    decision then comes down by the long poll, not at a ``fetch`` set here to a minute."""
+    county, city = chain["140212"], chain["140200"]
+    daemons = [city_daemon(county, city)]
+    try:
+        text = (county / "syncd.toml").read_text("utf-8").replace("fetch = 0.3", "fetch = 60.0")
+        (county / "syncd.toml").write_text(text, "utf-8")
+        daemons.append(Daemon(county))  # started without a link to the city
+        time.sleep(1.0)
+        link_up(county, daemons[0])
+        item = submit(
+            county, ROUTINE.format(title="供暖巡查", classification="内部"), tmp_path, "item.toml"
+        )
+        until(lambda: item in inbox(city), "the item goes up once the link is there")
+        time.sleep(1.5)  # the county's poll is held open at the city
+        ok(run("xinbao", "adopt", item, home=city))
+
+        def adopted() -> bool:
+            shown = ok(run("xinbao", "--json", "show", item, home=county)).json()
+            return bool(shown["edges"][0]["state"] == "已采用")
+
+        until(adopted, "the city's decision comes down by the long poll", 8)
+    finally:
+        for d in daemons:
+            if d.proc.poll() is None:
+                assert d.stop() == 0
+
+
+def test_once_writes_the_status_file_in_a_fresh_home(chain: dict[str, Path]) -> None:
+    county = chain["140212"]
+    ok(run("xinbao-syncd", "once", home=county))
+    status = json.loads((county / "status.json").read_text("utf-8"))
+    assert status["node"] == "140212"
+    assert not [p.name for p in (county / "run").glob(".status.json.*")]  # no temporary left
