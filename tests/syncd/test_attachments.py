@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import zlib
 from collections.abc import Iterable
@@ -503,3 +504,21 @@ def test_a_1_gib_attachment_streams_through_seal_and_open_in_flat_memory(
     assert report["records"] and report["left_in_staging"] == []
     assert report["bundle_bytes"] > 1 << 30
     assert peak < 128 * MIB, f"peak RSS {peak / MIB:.0f} MiB for a 1 GiB attachment"
+
+
+def test_attachments_hashed_on_a_thread_give_the_same_answers(
+    net: Net, tmp_path: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: a large attachment is hashed on a thread of its own at both ends. With every
+    attachment sent there, round trips are byte exact, a body not matching its hash is still
+    refused, a file changed under the seal still fails it — and no hashing thread is left."""
+    monkeypatch.setattr(bx, "THREAD_HASH_FROM", 0)
+    before = threading.active_count()
+    test_records_and_attachments_reach_every_recipient_byte_exact(net, tmp_path, files)
+    for case, (payload, reason, _) in MALFORMED.items():
+        if reason == "attachment-invalid":
+            net.refuses(CITY, _raw(net, payload, 64), reason)
+            assert stream_refuses(net, _raw(net, payload, 64), reason, tmp_path / case) is None
+    (tmp_path / "seal").mkdir()
+    test_seal_refuses_a_file_that_no_longer_matches_its_hash(net, tmp_path / "seal")
+    assert threading.active_count() == before
