@@ -25,8 +25,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,32 +81,6 @@ MALFORMED = (
     sqlite3.IntegrityError,
 )
 BATCH_SECONDS = 0.5
-# While one bundle is applied, the next few are opened and verified on another thread: the
-# signature checks and the decryption release the GIL, so a second core does them. Only
-# bundles this small (no large attachment to stage twice); one as large is opened in turn.
-AHEAD = 16
-AHEAD_MAX_BYTES = 1 << 20
-# what one bundle opened ahead may hold, decompressed (its records wait in memory until it is
-# applied): more, and it is opened in turn, streaming, under the node's own limits
-AHEAD_MAX_INFLATED = 4 << 20
-AHEAD_MAX_RECORDS = 1_000
-# a bundle's records: each as it came, as verified, and its addressees
-Checked = tuple[dict[str, Any], Record, tuple[str, ...]]
-
-
-@dataclass(frozen=True)
-class _Ready:
-    """A bundle opened and verified ahead on the other thread: valid for the same file
-    (device, inode, size, modification time) and the same revocations only."""
-
-    identity: tuple[int, int, int, int]
-    revoked: frozenset[str]
-    front: Front
-    records: list[Checked]
-
-
-def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def _made(created: int, now: datetime) -> datetime:
@@ -117,14 +90,6 @@ def _made(created: int, now: datetime) -> datetime:
         return datetime.fromtimestamp(created, UTC)
     except (ValueError, OverflowError, OSError, TypeError):
         return now
-
-
-def _checked(raw: dict[str, Any], verifier: Verifier | None, header: Header) -> Checked:
-    """A record of an opened bundle, verified against its maker's signature (format 2 on), or
-    taken as the sender's, for the bundle's recipients (format 1)."""
-    if verifier is not None:
-        return (raw, *verifier.verify(raw))
-    return raw, unsigned(raw, header.sender), header.recipients
 
 
 class _Refused(Exception):
@@ -178,20 +143,11 @@ class Receiver:
         self._resyncing = False  # bundles handed again after a restore are known (a batch)
         self._in_resync = False  # a resync runs here (a batch): parked records are retried
         self._answered: set[str] = set()  # neighbours whose resync was answered in this batch
-        self._opener: ThreadPoolExecutor | None = None  # made at the first call with several
-        self._ahead_limits = replace(
-            self.limits,
-            max_decompressed_bytes=min(self.limits.max_decompressed_bytes, AHEAD_MAX_INFLATED),
-            max_records=min(self.limits.max_records, AHEAD_MAX_RECORDS),
-        )
-        self._ahead: dict[Path, Future[_Ready | None]] = {}
         # a received batch is durable at its commit, before its ids enter the seen-set
         self.store.db.execute("PRAGMA synchronous = FULL")
 
     def close(self) -> None:
         """Close the store and the seen-set."""
-        if self._opener is not None:
-            self._opener.shutdown(wait=True, cancel_futures=True)
         self.spool.close()
         self.store.close()
 
@@ -215,15 +171,10 @@ class Receiver:
         report = ImportReport()
         refused: set[Path] = set()
         done = 0
-        try:
-            while done < len(files):
-                done += self._batch(files[done:], now, report, refused, hold)
-                if progress:
-                    progress(done, len(files))
-        finally:
-            for pending in self._ahead.values():
-                pending.cancel()
-            self._ahead = {}
+        while done < len(files):
+            done += self._batch(files[done:], now, report, refused, hold)
+            if progress:
+                progress(done, len(files))
         # ids of bundles past their expiry are refused anyway; the seen-set need not keep them
         self.spool.prune(now, int(self.limits.clock_skew.total_seconds()))
         return report
@@ -263,7 +214,6 @@ class Receiver:
                         taken += 1
                         if path in refused:
                             continue
-                        self._open_ahead(files, taken, limit, now, refused)
                         outcome = self._one(path, now, fresh, report)
                         outcomes.append(outcome)
                         if outcome[2] == APPLIED:
@@ -301,18 +251,12 @@ class Receiver:
         # never blocking on a FIFO, never through a link; an OSError (a file that vanished or
         # cannot be read) is not the bundle's fault: it ends the call, and the engine takes
         # the files one by one so the error stays with its file
-        ready = self._take_ahead(path)
         with open_regular(path) as fh:
             try:
-                info = os.fstat(fh.fileno())
-                if ready is not None and (
-                    ready.identity != _identity(info) or ready.revoked != self._revoked
-                ):
-                    ready = None  # the file or the revocations changed since: open it again
                 # checked already by this process as it took the file in (an upload): a
                 # relay or a duplicate need not be checked twice; applying checks everything
-                checked = CHECKED.take(info)
-                front = ready.front if ready is not None else read_front(fh, self.limits)
+                checked = CHECKED.take(os.fstat(fh.fileno()))
+                front = read_front(fh, self.limits)
                 header = front.header
                 # a revocation known now may postdate that check: then check again
                 checked = checked and not self._revoked and fresh(header, now, self.limits)
@@ -331,7 +275,7 @@ class Receiver:
                     self._acknowledge(header, now)  # its receipt may have been lost: again
                     status = DUPLICATE
                 else:
-                    count = self._apply(fh, front, now, revoked, ready)
+                    count = self._apply(fh, front, now, revoked)
                     status = APPLIED
                 if status != APPLIED and self._resyncing:  # a bundle handed again has come
                     resync.came(self.store, header.id)
@@ -353,25 +297,18 @@ class Receiver:
                 raise _Refused(path, BundleError("payload-invalid", message)) from exc
         return path, header, status, count
 
-    def _apply(
-        self,
-        fh: Any,
-        front: Front,
-        now: datetime,
-        revoked: frozenset[str],
-        ready: _Ready | None = None,
-    ) -> int:
+    def _apply(self, fh: Any, front: Front, now: datetime, revoked: frozenset[str]) -> int:
         me, header = self.config.id, front.header
+        self.attachments.root.mkdir(parents=True, exist_ok=True)
+        staging = self.attachments.root
+        count = 0
+        wants_receipt = False
         # a bundle handed again after this node's restore: its records apply as of when it
         # first came (an emergency that was in time is not counted late now)
         first = None
         if self._resyncing:
             first = resync.first_arrival(self.store, header.id, _made(header.created, now))
         clock: Clock = system_clock if first is None else fixed_clock(first)
-        if ready is not None:  # opened and verified ahead (signed records, no attachments)
-            return self._apply_records(ready.records, True, header, clock, now)
-        self.attachments.root.mkdir(parents=True, exist_ok=True)
-        staging = self.attachments.root
         opened = opened_stream(
             fh, me, self.keys, self.root, now, self.limits, revoked, staging, front
         )
@@ -379,112 +316,49 @@ class Receiver:
             verifier = None
             if op.version >= 2 and op.sender is not None:
                 verifier = Verifier(op.sender, op.chain, self.root, now, revoked)
-            records = (_checked(raw, verifier, header) for raw in op.records)
             # the records of a bundle are applied whole or not at all; its attachments are
             # kept (a rename each) only once they all applied
-            count = self._apply_records(records, verifier is not None, header, clock, now)
+            for raw in op.records:
+                if verifier is not None:
+                    record, to = verifier.verify(raw)
+                else:  # format version 1: the bundle's signature is the records' proof
+                    record, to = unsigned(raw, header.sender), header.recipients
+                if record.kind == RECEIPT_KIND:
+                    authority.check(record, me, to)
+                    self._receipt(record, header, now)
+                    continue
+                if record.kind in RESYNC_KINDS:
+                    authority.check(record, me, to)
+                    self._resync(record, header, verifier, now)
+                    wants_receipt = True
+                    continue
+                wants_receipt = True
+                trust = TRUST_KINDS.get(record.kind)
+                if trust is not None:
+                    authority.check(record, me, to)
+                    trust(self.home, raw, self.root, now, self.store)
+                    if record.kind == revocation.KIND:  # counts for the rest of the batch
+                        self._revoked = revoked_in(self.spool)
+                elif apply(self.store, record, me, clock, to, header.classification).outcome is (
+                    Outcome.APPLIED
+                ):
+                    count += 1
             for staged in op.attachments:
                 self.attachments.keep(staged.sha256, staged.path)
-        return count
-
-    def _apply_records(
-        self,
-        records: Iterable[Checked],
-        signed: bool,
-        header: Header,
-        clock: Clock,
-        now: datetime,
-    ) -> int:
-        """Apply a bundle's verified records: how many were new."""
-        me = self.config.id
-        count = 0
-        wants_receipt = False
-        for raw, record, to in records:
-            if record.kind == RECEIPT_KIND:
-                authority.check(record, me, to)
-                self._receipt(record, header, now)
-                continue
-            if record.kind in RESYNC_KINDS:
-                authority.check(record, me, to)
-                self._resync(record, header, signed, now)
-                wants_receipt = True
-                continue
-            wants_receipt = True
-            trust = TRUST_KINDS.get(record.kind)
-            if trust is not None:
-                authority.check(record, me, to)
-                trust(self.home, raw, self.root, now, self.store)
-                if record.kind == revocation.KIND:  # counts for the rest of the batch
-                    self._revoked = revoked_in(self.spool)
-            elif apply(self.store, record, me, clock, to, header.classification).outcome is (
-                Outcome.APPLIED
-            ):
-                count += 1
         if wants_receipt:
             self._acknowledge(header, now)
         return count
 
-    # -- opening ahead, on another thread ------------------------------------------------------
-
-    def _open_ahead(
-        self, files: list[Path], at: int, limit: int, now: datetime, refused: set[Path]
-    ) -> None:
-        """Have the bundles after ``files[at - 1]`` (up to AHEAD, within the batch's ``limit``)
-        opened and verified on the other thread while this one applies."""
-        if limit - at <= 0:
-            return
-        if self._opener is None:
-            self._opener = ThreadPoolExecutor(1, thread_name_prefix="xinbao-open")
-        for path in files[at : min(at + AHEAD, limit)]:
-            if path not in self._ahead and path not in refused:
-                self._ahead[path] = self._opener.submit(self._prepare, path, now, self._revoked)
-
-    def _take_ahead(self, path: Path) -> _Ready | None:
-        pending = self._ahead.pop(path, None)
-        if pending is None or pending.cancel():  # not started yet: opened here instead
-            return None
-        return pending.result()
-
-    def _prepare(self, path: Path, now: datetime, revoked: frozenset[str]) -> _Ready | None:
-        """On the other thread: a small signed bundle for this node, opened and every record
-        verified — or None, and it is opened in turn (which says what is wrong with it)."""
-        me = self.config.id
-        try:
-            with open_regular(path) as fh:
-                info = os.fstat(fh.fileno())
-                if info.st_size > AHEAD_MAX_BYTES:
-                    return None
-                front = read_front(fh, self.limits)
-                if me not in front.header.recipients:
-                    return None
-                fh.seek(0)
-                # attachments (never used from here) are staged inside the node home, never
-                # decrypted into the system's temporary folder
-                self.attachments.root.mkdir(parents=True, exist_ok=True)
-                opened = opened_stream(
-                    fh, me, self.keys, self.root, now, self._ahead_limits, revoked,
-                    self.attachments.root, front,
-                )  # fmt: skip
-                with opened as op:
-                    if op.version < 2 or op.sender is None:
-                        return None
-                    verifier = Verifier(op.sender, op.chain, self.root, now, revoked)
-                    records = [_checked(raw, verifier, front.header) for raw in op.records]
-                    if op.attachments:
-                        return None
-        except Exception as exc:  # opened again in turn, which says what is wrong
-            log.debug("bundle %s not opened ahead: %s", path.name, exc)
-            return None
-        return _Ready(_identity(info), revoked, front, records)
-
     # -- resync after a restore (schema/resync.py, syncd/resync.py) ----------------------------
 
-    def _resync(self, record: Record, header: Header, signed: bool, now: datetime) -> None:
+    def _resync(
+        self, record: Record, header: Header, verifier: Verifier | None, now: datetime
+    ) -> None:
         """A resync request from a restored neighbour; or, to this node restored, a record
         returned, when the bundles handed again had first come, or a neighbour's word that it
         is done — each once, and only as the answer to the request this node made of that
         neighbour, while it is answering."""
-        if record.origin != header.sender or not signed:
+        if record.origin != header.sender or verifier is None:
             raise BundleError("record-authority", f"记录 {record.id} 须由相邻节点本身签发并发送")
         self._in_resync = True
         if record.kind == resync.RESYNC:
