@@ -87,6 +87,7 @@ class Outgoing:
         self.folder.mkdir(exist_ok=True)
         self.db.executescript(_SCHEMA)
         self._unsettled = False  # files kept whose folder entry is not synced yet
+        self._unsynced: list[Path] = []  # files kept by a link whose bytes are not synced yet
 
     # -- custody --------------------------------------------------------------------------
 
@@ -96,8 +97,10 @@ class Outgoing:
         with it in place of the first ``skip`` bytes of ``source``.
 
         A whole file is kept by a hard link where it can be (a relay's custody: one read to
-        name it, no second copy of its bytes); the folder's entry is made durable by
-        :meth:`settle`, once for every file kept since."""
+        name it, no second copy of its bytes); its bytes and the folder's entry are made
+        durable by :meth:`settle`, for every file kept since: one journal commit for a batch
+        of relayed bundles rather than one each (the caller settles before it lets go of the
+        source)."""
         tmp = self.folder / f".keep-{secrets.token_hex(8)}.part"
         try:
             with open_regular(source) as src:
@@ -107,6 +110,8 @@ class Outgoing:
                 linked = None if head or not private else self._linked(source, src, tmp)
                 if linked is not None:
                     final = self.folder / (linked + SUFFIX)
+                    if not final.is_file():
+                        self._unsynced.append(final)
                 else:
                     digest = hashlib.sha256(head)
                     with open(tmp, "wb") as dst:
@@ -143,11 +148,22 @@ class Outgoing:
         except OSError:
             src.seek(0)
             return None
-        os.fsync(src.fileno())  # the inode's data: cheap where the file was synced already
-        return digest.hexdigest()
+        return digest.hexdigest()  # its bytes are synced by settle()
 
     def settle(self) -> None:
-        """Make the entries of files kept since the last call durable (one folder sync)."""
+        """Make the files kept since the last call durable: the bytes of those kept by a link
+        (after the first fsync, which commits the journal with every file's data, the others
+        find theirs written), then their entries (one folder sync)."""
+        for path in self._unsynced:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # collected already: nothing of it to keep
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._unsynced = []
         if self._unsettled:
             fsync_dir(self.folder)
             self._unsettled = False

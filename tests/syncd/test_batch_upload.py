@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from schema.node import NodeHome
 from syncd import enrolment, http
@@ -189,5 +190,37 @@ def test_a_relay_keeps_a_whole_bundle_by_a_hard_link(net: Net) -> None:
         assert copied.stat().st_ino != outside.stat().st_ino
         assert copied.read_bytes() == outside.read_bytes()
         outgoing.settle()
+    finally:
+        spool.close()
+
+
+def test_a_relay_s_linked_copies_are_synced_together_at_settle(
+    net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: the bytes of files kept by a link are synced when the batch settles — one
+    journal commit for the batch, not one a bundle — and every one of them before the
+    caller may let its source go."""
+    city = net.homes[CITY]
+    made = bundles(net, 92, 3)
+    spool = Spool(city.path)
+    synced: list[int] = []
+    fsync = os.fsync
+
+    def noting(fd: int) -> None:
+        synced.append(os.fstat(fd).st_ino)
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", noting)
+    try:
+        outgoing = Outgoing(spool)
+        (spool.root / "in").mkdir(exist_ok=True)
+        kept = []
+        for one in made:
+            source = spool.root / "in" / one.name
+            os.replace(one, source)
+            kept.append(outgoing.keep(source).stat().st_ino)
+        assert not set(kept) & set(synced)  # not one by one
+        outgoing.settle()
+        assert set(kept) <= set(synced)  # all, at the settle
     finally:
         spool.close()
