@@ -477,26 +477,7 @@ def restore_issued(store: Store, me: str, record: Record) -> bool:
     draft = _draft_from(p["body"])
     units = resolve_targets(store, draft.targets, me)
     with store.write() as db:
-        db.execute(
-            "INSERT INTO request(id, issuer, number, year, state, body, classification, "
-            "created_at, author, signer, signed_at, follows, units) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                record.id,
-                me,
-                p["number"],
-                from_text(p["created_at"]).astimezone(CHINA).year,
-                RequestState.ISSUED.value,
-                json.dumps(_draft_dict(draft), ensure_ascii=False),
-                Classification.parse(p["classification"]).value,
-                p["created_at"],
-                "",
-                p.get("signer", ""),
-                p.get("signed_at") or None,
-                p.get("follows", ""),
-                json.dumps(list(units)),
-            ],
-        )
+        _insert_signed(db, p, draft, RequestState.ISSUED, list(units), None)
         _track(db.conn, record.id, units, draft.policy_date, RequestRules.load())
     return True
 
@@ -705,6 +686,39 @@ def _request_record(request: Request, units: tuple[str, ...]) -> Record:
     )
 
 
+def _insert_signed(
+    db: Any,
+    p: dict[str, Any],
+    draft: RequestDraft,
+    state: RequestState,
+    units: list[Any],
+    received_at: str | None,
+) -> None:
+    """A request's row from its signed record's payload ``p``: received at a target, or
+    put back at its issuer after a restore (once: a row already there stays)."""
+    db.execute(
+        "INSERT OR IGNORE INTO request(id, issuer, number, year, state, body, "
+        "classification, created_at, author, signer, signed_at, follows, units, "
+        "received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            p["id"],
+            p["issuer"],
+            p["number"],
+            from_text(p["created_at"]).astimezone(CHINA).year,
+            state.value,
+            json.dumps(_draft_dict(draft), ensure_ascii=False),
+            Classification.parse(p["classification"]).value,
+            p["created_at"],
+            "",
+            p.get("signer", ""),
+            p.get("signed_at") or None,
+            p.get("follows", ""),
+            json.dumps(units),
+            received_at,
+        ],
+    )
+
+
 def apply_request(store: Store, record: Record, me: str, at: datetime) -> None:
     """At a target: keep a request addressed to it (called by ``schema.inbound``)."""
     p = record.payload  # its issuer is its maker: schema/authority.py, checked first
@@ -713,27 +727,7 @@ def apply_request(store: Store, record: Record, me: str, at: datetime) -> None:
         raise ValidationError("units", f"约稿 {record.id} 不是发给本单位（{me}）的")
     draft = _draft_from(p["body"])
     with store.write() as db:
-        db.execute(
-            "INSERT OR IGNORE INTO request(id, issuer, number, year, state, body, "
-            "classification, created_at, author, signer, signed_at, follows, units, "
-            "received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                p["id"],
-                p["issuer"],
-                p["number"],
-                from_text(p["created_at"]).astimezone(CHINA).year,
-                RequestState.RECEIVED.value,
-                json.dumps(_draft_dict(draft), ensure_ascii=False),
-                Classification.parse(p["classification"]).value,
-                p["created_at"],
-                "",
-                p.get("signer", ""),
-                p.get("signed_at") or None,
-                p.get("follows", ""),
-                json.dumps(p["units"]),
-                to_text(at),
-            ],
-        )
+        _insert_signed(db, p, draft, RequestState.RECEIVED, p["units"], to_text(at))
         db.execute(
             "INSERT OR IGNORE INTO request_target(request_id, unit) VALUES (?, ?)", [p["id"], me]
         )

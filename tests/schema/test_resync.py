@@ -16,7 +16,7 @@ from schema.desk import Desk, adopt, forward, signoff, submit
 from schema.error import NotFound
 from schema.inbound import Outcome, apply
 from schema.item import new_item_id
-from schema.record import Record, Unit
+from schema.record import Item, Record, Unit
 from schema.vocabulary import EdgeState, Tier
 from tests.conftest import CITY, COUNTY, T0, carry, draft, make_desk
 
@@ -39,6 +39,19 @@ def signed(record: Record, to: list[str]) -> Record:
         "sig": "00" * 64,
     }
     return dataclasses.replace(record, proof=proof)
+
+
+def adopted_at_the_province(city: Desk) -> tuple[Item, Record, Record]:
+    """An item of the city's, signed off and carried up, adopted by the province: the item,
+    its record as queued at the city, and the province's decision record."""
+    province = make_desk(PROVINCE)
+    own = submit(city, draft())
+    signoff(city, own.id)
+    (item_record,) = queued(city, "item")
+    carry(city, province)
+    adopt(province, own.id)
+    (decision,) = queued(province, "decision")
+    return own, item_record, decision
 
 
 def restored(peers: list[str]) -> Desk:
@@ -77,13 +90,7 @@ def test_an_own_decision_waits_for_the_item_it_decides_then_stands_as_it_was(
 
 
 def test_a_decision_on_an_own_item_waits_for_the_item_to_come_back(city: Desk) -> None:
-    province = make_desk(PROVINCE)
-    own = submit(city, draft())
-    signoff(city, own.id)
-    (item_record,) = queued(city, "item")
-    carry(city, province)
-    adopt(province, own.id)
-    (decision,) = queued(province, "decision")
+    own, item_record, decision = adopted_at_the_province(city)
     new = restored(["140000"])
     # the province hands its decision again before it returns the item: it waits
     assert apply(new.store, decision, CITY.id).outcome is Outcome.WAITING
@@ -106,12 +113,7 @@ def test_a_decision_on_an_own_item_waits_for_the_item_to_come_back(city: Desk) -
 
 
 def test_without_a_resync_a_decision_for_an_unknown_item_is_refused(city: Desk) -> None:
-    province = make_desk(PROVINCE)
-    own = submit(city, draft())
-    signoff(city, own.id)
-    carry(city, province)
-    adopt(province, own.id)
-    (decision,) = queued(province, "decision")
+    *_, decision = adopted_at_the_province(city)
     with pytest.raises(NotFound):
         apply(make_desk(CITY).store, decision, CITY.id)
 
@@ -313,12 +315,7 @@ def test_every_family_of_ids_numbers_on_above_what_the_neighbours_saw(city: Desk
 
 
 def test_what_waits_too_long_after_every_answer_stops_waiting(city: Desk) -> None:
-    province = make_desk(PROVINCE)
-    own = submit(city, draft())
-    signoff(city, own.id)
-    carry(city, province)
-    adopt(province, own.id)
-    (decision,) = queued(province, "decision")
+    *_, decision = adopted_at_the_province(city)
     new = restored(["140000"])
     assert apply(new.store, decision, CITY.id).outcome is Outcome.WAITING
     # one that first came long ago waits from when it began to wait, not from then
