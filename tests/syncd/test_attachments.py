@@ -522,3 +522,98 @@ def test_attachments_hashed_on_a_thread_give_the_same_answers(
     (tmp_path / "seal").mkdir()
     test_seal_refuses_a_file_that_no_longer_matches_its_hash(net, tmp_path / "seal")
     assert threading.active_count() == before
+
+
+def test_one_hashing_thread_feeds_several_hashes_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19: a seal's or open's hashes (the ciphertext's, each attachment's) share one
+    thread, started once ``THREAD_HASH_FROM`` bytes have been given. Each hash sees its own
+    pieces in order — inline before the start, on the thread after, inline again once the
+    thread has ended — and a digest waits for what is queued."""
+    monkeypatch.setattr(bx, "THREAD_HASH_FROM", 3000)
+    monkeypatch.setattr(bx, "_HASH_BATCH", 700)
+    before = threading.active_count()
+    rng = random.Random(19)
+    pieces = [rng.randbytes(rng.randrange(1, 400)) for _ in range(60)]
+    with bx.Hashing() as hashing:
+        first, second = hashing.sha256(), hashing.sha256()
+        mirror = [hashlib.sha256(), hashlib.sha256()]
+        for n, piece in enumerate(pieces[:40]):
+            target = n % 2
+            (first, second)[target].update(memoryview(piece))
+            mirror[target].update(piece)
+            if n == 5:  # before the thread
+                assert threading.active_count() == before
+        assert threading.active_count() == before + 1
+        assert first.digest() == mirror[0].digest()  # waits for the queue
+        for piece in pieces[40:50]:
+            second.update(piece)
+            mirror[1].update(piece)
+        hashing.close()
+        assert threading.active_count() == before
+        for piece in pieces[50:]:  # after the thread: inline, after what was pending
+            second.update(piece)
+            mirror[1].update(piece)
+        assert second.digest() == mirror[1].digest()
+
+
+def test_a_large_file_is_handed_to_write_back_while_it_is_written(
+    net: Net, tmp_path: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: the sealed bundle file and each staged attachment are fdatasync'd on a thread
+    as they grow (every ``FLUSH_EVERY`` bytes), so the final fsync finds little left; nothing
+    is done for an in-memory output, and no thread is left. (The bundle file is written, and
+    read back, a little slowly: the thread gets its turn before a small file is finished.)"""
+
+    class Slow(io.FileIO):
+        def write(self, data: Any) -> int:
+            time.sleep(0.002)
+            return super().write(data)
+
+        def read(self, size: int = -1) -> bytes:
+            time.sleep(0.002)
+            return super().read(size)
+
+    monkeypatch.setattr(bx, "FLUSH_EVERY", 1024)
+    synced: list[tuple[int, int]] = []  # (inode, size at the call)
+    real = bx.os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        info = bx.os.fstat(fd)
+        synced.append((info.st_ino, info.st_size))
+        real(fd)
+
+    monkeypatch.setattr(bx.os, "fdatasync", fdatasync)
+    before = threading.active_count()
+    pairs = [(sha(files["大.jpg"]), tmp_path / "src" / "大.jpg")]
+    node = net.nodes[COUNTY_A]
+    bundle = tmp_path / "large.xbb"
+    with Slow(bundle, "wb") as out:
+        header = new_header(COUNTY_A, [CITY], NOW)
+        bx.seal(
+            header,
+            [item_record(files)],
+            node.keys,
+            node.chain,
+            net.encryption,
+            out,
+            SMALL_CHUNKS,
+            pairs,
+        )
+    seal_calls = [size for inode, size in synced if inode == bundle.stat().st_ino]
+    assert seal_calls and all(0 < size < bundle.stat().st_size for size in seal_calls)
+    synced.clear()
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    city = net.nodes[CITY]
+    with (
+        Slow(bundle, "rb") as fh,
+        opened_stream(fh, CITY, city.keys, net.root, NOW, staging=staging) as opened,
+    ):
+        (staged,) = opened.attachments
+        assert staged.path.read_bytes() == files["大.jpg"]
+        open_calls = [size for inode, size in synced if inode == staged.path.stat().st_ino]
+        assert any(open_calls) and all(size <= staged.size for size in open_calls)
+    synced.clear()
+    seal_files(net, COUNTY_A, [CITY], [item_record(files)], pairs, SMALL_CHUNKS)  # to memory
+    assert synced == []
+    assert threading.active_count() == before
