@@ -145,6 +145,10 @@ class _HashingFile:
         self.digest.update(data)
         return self.fh.write(data)
 
+    def fileno(self) -> int:
+        """The file's: a large seal hands it to write-back as it grows (``bundle.Flusher``)."""
+        return self.fh.fileno()
+
 
 def write_sealed(folder: Path, write: Callable[[Any], None]) -> Path:
     tmp = folder / f".{secrets.token_hex(8)}.part"

@@ -617,3 +617,34 @@ def test_a_large_file_is_handed_to_write_back_while_it_is_written(
     seal_files(net, COUNTY_A, [CITY], [item_record(files)], pairs, SMALL_CHUNKS)  # to memory
     assert synced == []
     assert threading.active_count() == before
+
+
+def test_a_bundle_written_by_the_daemon_is_handed_to_write_back(
+    net: Net, tmp_path: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon writes a sealed bundle through a hashing wrapper (its name is its content's
+    hash, ``transfer.write_sealed``); the wrapper gives the seal the file itself to flush."""
+    from syncd.transfer import write_sealed
+
+    given: list[int | None] = []
+
+    class Seen(bx.Flusher):
+        def __init__(self, out: Any) -> None:
+            super().__init__(out)
+            given.append(self._fd)
+
+    monkeypatch.setattr(bx, "Flusher", Seen)
+    pairs = [(sha(files["大.jpg"]), tmp_path / "src" / "大.jpg")]
+    node = net.nodes[COUNTY_A]
+    header = new_header(COUNTY_A, [CITY], NOW)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    path = write_sealed(
+        folder,
+        lambda out: bx.seal(
+            header, [item_record(files)], node.keys, node.chain, net.encryption, out, None, pairs
+        ),
+    )
+    assert len(given) == 1 and given[0] is not None
+    assert path.name == hashlib.sha256(path.read_bytes()).hexdigest() + ".xbb"
+    assert net.open(CITY, path.read_bytes()).attachments == {pairs[0][0]: files["大.jpg"]}
