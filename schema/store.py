@@ -7,6 +7,8 @@ writers queue on the busy timeout instead of failing on a lock upgrade.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -32,6 +34,17 @@ finally:
         del sys.modules["numpy"]
 
 BUSY_TIMEOUT_S = 10.0
+COMMIT_SUFFIX = "-commit"  # beside the store: opened for writing and closed after each commit
+
+
+def commit_marker(store: Path) -> Path:
+    """The file a store's every commit opens for writing and closes (``Store.write``), so a
+    process watching the store's folder for files closed after writing (inotify's
+    ``IN_CLOSE_WRITE``) — the sync daemon — learns of a commit by another connection from one
+    event, rather than from every page written to the WAL (hundreds per commit, each an event
+    it would have to read)."""
+    return store.with_name(store.name + COMMIT_SUFFIX)
+
 
 migrations = Migrations("xinbao.schema")
 
@@ -516,6 +529,7 @@ class Store:
     def __init__(self, db: Database, path: Path | None) -> None:
         self.db = db
         self.path = path
+        self._marker = commit_marker(path) if path is not None else None
         # the fingerprint of the SSH key of the person at this desk (``xinbao ssh``), kept
         # on every audit row this connection writes; empty for a local account or the daemon
         self.actor_key = ""
@@ -592,6 +606,23 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StoreError(f"写入数据库失败：{exc}") from exc
+        self._announce()
+
+    def _announce(self) -> None:
+        """Open the commit marker for writing and close it (:func:`commit_marker`). It is made
+        with the store's own permissions, so every account that may write the store may open
+        it; where it cannot be, a watcher learns of the commit at its next look instead."""
+        if self._marker is None or self.path is None:
+            return
+        with contextlib.suppress(OSError):
+            try:
+                fd = os.open(self._marker, os.O_WRONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                mode = os.stat(self.path).st_mode & 0o666
+                fd = os.open(self._marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, mode)
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, mode)  # not narrowed by this process's umask
+            os.close(fd)
 
     def _end_write(self) -> None:
         """Roll back the transaction write() began, with the index rows it had pending."""

@@ -22,29 +22,27 @@ from typing import Any
 from watchdog.events import (
     FileClosedEvent,
     FileCreatedEvent,
-    FileModifiedEvent,
     FileMovedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
 
+from schema.store import commit_marker
 from syncd.spool import SUFFIX
 
 log = logging.getLogger("xinbao.syncd")
 # watchdog's dispatching thread waits this long for an event before looking again (its default,
 # 1 s, wakes an idle daemon every second); events and stop() are handed over at once anyway
 OBSERVER_TIMEOUT = 60.0
-# what is watched (the inotify mask follows): a file made, moved in, written or closed after
-# writing. Not opens, reads or a folder being listed — the daemon's own poll of a drop folder
-# and every read of the store would otherwise wake it (an idle daemon, issue 19)
+# what is watched (the inotify mask follows): a file made, moved in or closed after writing.
+# Not opens, reads or a folder being listed — the daemon's own poll of a drop folder and every
+# read of the store would otherwise wake it (an idle daemon, issue 19) — and not writes: each
+# page SQLite writes to the WAL is one, hundreds a commit, and a daemon receiving bundles spent
+# a fifth of its time reading its own. A commit is seen by the store's commit marker
+# (``schema.store.commit_marker``), closed after every commit, and a desk process's exit.
 DROP_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
-STORE_EVENTS: list[type[FileSystemEvent]] = [
-    FileCreatedEvent,
-    FileMovedEvent,
-    FileModifiedEvent,
-    FileClosedEvent,
-]
+STORE_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
 
 
 class _Handler(FileSystemEventHandler):
@@ -133,9 +131,10 @@ class _StoreHandler(FileSystemEventHandler):
 
 
 class StoreWatcher:
-    """Watches the node store's files (the database and its WAL) — and ``also`` other files
-    of its folder (syncd.toml) — in a background thread and calls ``changed`` with the file's
-    name (from that thread) when one is written: a commit by any process. It only says "look":
+    """Watches the node store's files (the database, its WAL, its commit marker) — and
+    ``also`` other files of its folder (syncd.toml) — in a background thread and calls
+    ``changed`` with the file's name (from that thread) when one is closed after writing: a
+    commit by any process (``Store.write`` closes the marker after each). It only says "look":
     the daemon then asks SQLite whether someone else committed."""
 
     def __init__(self, changed: Callable[[str], None], also: Iterable[str] = ()) -> None:
@@ -145,7 +144,15 @@ class StoreWatcher:
 
     def watch(self, store: Path) -> bool:
         """Start watching ``store``; False when the folder cannot be watched (then poll)."""
-        names = frozenset({store.name, f"{store.name}-wal", f"{store.name}-journal", *self.also})
+        names = frozenset(
+            {
+                store.name,
+                f"{store.name}-wal",
+                f"{store.name}-journal",
+                commit_marker(store).name,
+                *self.also,
+            }
+        )
         observer = Observer(timeout=OBSERVER_TIMEOUT)
         try:
             observer.schedule(

@@ -531,6 +531,7 @@ class Bulk:
         default_factory=list
     )  # records each, sealed back  # every end-to-end receipt back at the sender
     relayed: tuple[int, float] | None = None  # (bundles the city handed on, seconds to the last)
+    cpu_s: dict[str, float] = field(default_factory=dict)  # each daemon's CPU until all applied
 
     @property
     def rate(self) -> float:
@@ -552,6 +553,7 @@ def bench_relay(net: Network, count: int, stage: Path) -> Bulk:
     probe = StoreProbe(province)
     glob = series_glob(COUNTY, RELAY_SERIES)
     early = Arrival()
+    cpu_before = {node: cpu_seconds(d.proc.pid) for node, d in net.daemons.items()}
     try:
         started, wall_started = time.perf_counter(), time.time()
         for n, one in enumerate(sealed):  # what Engine._seal does after sealing, per bundle
@@ -574,6 +576,9 @@ def bench_relay(net: Network, count: int, stage: Path) -> Bulk:
         probe.close()
         spool.close()
     result = Bulk(count, arrival, enqueue_s, seal_s, size, json_size(records))
+    result.cpu_s = {
+        node: cpu_seconds(d.proc.pid) - cpu_before[node] for node, d in net.daemons.items()
+    }
     result.relayed = handed_on(net.homes[CITY], PROVINCE, wall_started)
     # the province's receipts travel back down by pull (city from province, county from city)
     deadline = time.perf_counter() + max(STALL_S, count * 0.2)
@@ -588,6 +593,15 @@ def bench_relay(net: Network, count: int, stage: Path) -> Bulk:
         result.receipts_s = time.perf_counter() - started
     result.receipt_bundles = sealed_by_daemon(province, COUNTY)
     return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def handed_on(relay: NodeHome, peer: str, since: float) -> tuple[int, float] | None:
@@ -671,6 +685,21 @@ def report_relay(relay: Bulk, grouped: Bulk, grouped_bundles: list[int], rtt: fl
             f"    through the city: {handed:,} handed to the province (its custody: the upload "
             f"answered) after {seconds:.2f} s  →  {handed / seconds:,.1f} bundles/s relayed  "
             f"target ≥ 1,000  {verdict(handed / seconds >= 1000)}"
+        )
+    if relay.cpu_s:
+        # the machine's limit for this: three daemons share its cores; what each spent per
+        # bundle says what one of them would do with a core of its own
+        per = {node: cpu / relay.count for node, cpu in relay.cpu_s.items()}
+        spent = "; ".join(
+            f"{role} {per[node] * 1000:.2f} ms (≤ {1 / per[node]:,.0f}/s on a core of its own)"
+            for node, role in ((COUNTY, "county"), (CITY, "city"), (PROVINCE, "province"))
+            if per.get(node)
+        )
+        total = sum(per.values())
+        say(
+            f"    CPU per bundle until all were applied: {spent}; all three "
+            f"{total * 1000:.2f} ms → ≤ {(os.cpu_count() or 1) / total:,.0f} bundles/s on this "
+            f"machine's {os.cpu_count()} cores"
         )
     if relay.receipts_s is None:
         say("    end-to-end receipts: not all back at the county within the wait")

@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
+from schema import desk as ops
+from schema.desk import Desk
+from schema.itemfile import parse_item
+from schema.node import NodeHome
+from schema.store import Store, commit_marker
+from schema.vocabulary import Role
 from tests.cli_helpers import run
 from tests.syncd.daemons import (
     CHAIN,
@@ -330,3 +337,36 @@ def test_once_writes_the_status_file_in_a_fresh_home(chain: dict[str, Path]) -> 
     status = json.loads((county / "status.json").read_text("utf-8"))
     assert status["node"] == "140212"
     assert not [p.name for p in (county / "run").glob(".status.json.*")]  # no temporary left
+
+
+def test_a_commit_by_a_desk_that_stays_open_wakes_the_daemon(
+    chain: dict[str, Path], tmp_path: Path
+) -> None:
+    """A desk that keeps the store open (the console) signs off an item: the county's daemon,
+    idle (its next pass 15 s away) and no longer watching every write to the store's WAL, is
+    woken by the store's commit marker and sends the item at once. The desk's connection stays
+    open throughout, so no process exit closes the WAL for it."""
+    county, city = chain["140212"], chain["140200"]
+    daemons = [city_daemon(county, city)]
+    store = None
+    try:
+        link_up(county, daemons[0])
+        daemons.append(Daemon(county))
+        config = NodeHome(county).load()
+        user = next(u for u in config.users if Role.SIGNER in config.roles_of(u))
+        store = Store.open(NodeHome(county).store_path)
+        desk = Desk(store, config.unit, user, config.roles_of(user))
+        time.sleep(2.0)  # the daemon's start-up passes are over: it is idle
+        draft = parse_item(tomllib.loads(ROUTINE.format(title="供暖巡查", classification="内部")))
+        item = ops.submit(desk, draft)
+        started = time.monotonic()
+        ops.signoff(desk, item.id)
+        assert commit_marker(NodeHome(county).store_path).is_file()
+        until(lambda: item.id in inbox(city), "the signed-off item reaches the city", 10)
+        assert time.monotonic() - started < 8  # woken, not found at the 15 s idle pass
+    finally:
+        if store is not None:
+            store.close()
+        for d in daemons:
+            if d.proc.poll() is None:
+                assert d.stop() == 0
