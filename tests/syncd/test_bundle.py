@@ -1359,3 +1359,43 @@ def test_any_copy_proves_the_same_root_with_a_short_proof(count: int, picks: lis
     lo = min(keep)
     block = frozenset(range(lo, min(count, lo + 9)))
     assert len(bx._tree_root(count, leaves, (), block)[1]) <= 2 * depth
+
+
+def test_a_signature_found_good_is_not_checked_twice_and_a_bad_one_never_passes(
+    net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An uploaded bundle is checked as it is taken in and again as it is opened: the second
+    Ed25519 check of the same key, signature and bytes is answered from what this process
+    found before. Only a good result is kept: a changed byte or a changed signature is still
+    checked, and refused."""
+    real = bx.ed25519
+    checked: list[bytes] = []
+
+    class Key:
+        def __init__(self, raw: bytes) -> None:
+            self.key = real.Ed25519PublicKey.from_public_bytes(raw)
+
+        def verify(self, signature: bytes, data: bytes) -> None:
+            checked.append(data)
+            self.key.verify(signature, data)
+
+    class Module:
+        class Ed25519PublicKey:
+            from_public_bytes = Key
+
+    monkeypatch.setattr(bx, "ed25519", Module)
+    monkeypatch.setattr(bx, "_SIGNATURES", set())
+    data = net.seal(COUNTY_A, [CITY], [{"a": 1}])
+    bx.verify_outer(io.BytesIO(data), net.root, NOW)
+    assert len(checked) == 1
+    assert net.open(CITY, data).records == [{"a": 1}]
+    bx.verify_outer(io.BytesIO(data), net.root, NOW)
+    assert len(checked) == 1  # opened and checked again: from memory
+    tampered = bytearray(data)
+    tampered[-1] ^= 1  # the signature's last byte
+    net.refuses(CITY, bytes(tampered), "signature")
+    assert len(checked) == 2
+    other = net.seal(COUNTY_A, [CITY], [{"a": 2}])
+    spliced = other[: len(other) - 64] + data[-64:]  # the good signature on other bytes
+    net.refuses(CITY, spliced, "signature")
+    assert len(checked) == 3
