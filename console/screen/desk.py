@@ -62,6 +62,7 @@ class DeskScreen(Screen[None]):
         super().__init__()
         self.desk = desk
         self._version = store_version(desk.store)
+        self._reads: dict[str, int] = {}  # the latest read started in each group
 
     @property
     def attachments(self) -> Attachments:
@@ -131,9 +132,17 @@ class DeskScreen(Screen[None]):
         group: str = "read",
     ) -> None:
         """Run ``load`` in a worker thread, on a connection of its own when the store is a
-        file, and hand its result to ``done`` on the UI thread; a desk error is shown."""
+        file, and hand its result to ``done`` on the UI thread; a desk error is shown. Only
+        the latest read of a ``group`` is handed over: a thread cannot be stopped, and an
+        earlier read (the live refresh with the filter before it changed) finishing after a
+        later one would otherwise put its stale result on the screen."""
         desk = self.desk
         app = self.app
+        self._reads[group] = number = self._reads.get(group, 0) + 1
+
+        def latest(result: T) -> None:
+            if self._reads.get(group) == number:
+                done(result)
 
         def work() -> None:
             own = Store.open(desk.store.path) if desk.store.path else None
@@ -145,7 +154,7 @@ class DeskScreen(Screen[None]):
             finally:
                 if own is not None:
                     own.close()
-            app.call_from_thread(done, result)
+            app.call_from_thread(latest, result)
 
         if not desk.store.path:  # an in-memory store (tests) cannot be opened twice
             try:

@@ -5,6 +5,7 @@ another process appearing by itself, the empty list, and the feeds' health."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -353,3 +354,37 @@ def test_the_feeds_health_as_the_daemon_recorded_it() -> None:
     assert leads.note_failure(store, "大同日报", "服务器返回 503", later).failures == 2
     leads.note_read(store, "大同日报", later, later, "", "")
     assert feed_health(store) == "订阅源 2"
+
+
+async def test_a_read_that_finishes_after_a_later_one_is_not_shown(
+    county: County, tmp_path: Path
+) -> None:
+    """A read runs on a thread that cannot be stopped: the live refresh, started with the
+    filter before it changed, may finish after the filter's own read. Only the latest read
+    of a group is shown, whichever finishes last."""
+    app = county.app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_leads(pilot, county.desk)
+        await shows(pilot, app, RANKED)
+        started, release = threading.Event(), threading.Event()
+        shown: list[str] = []
+
+        def slow(desk: Desk) -> str:
+            started.set()
+            release.wait(10)
+            return "earlier"
+
+        screen.read(slow, shown.append)  # the refresh with the old filter, still reading
+        deadline = time.monotonic() + 10  # (not settle(): it waits for every worker)
+        while not started.is_set() and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        assert started.is_set()
+        screen.read(lambda desk: "later", shown.append)
+        deadline = time.monotonic() + 10
+        while shown != ["later"] and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        assert shown == ["later"]
+        release.set()
+        await pilot.pause(0.3)
+        await settle(pilot)
+        assert shown == ["later"]
