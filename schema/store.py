@@ -610,18 +610,23 @@ class Store:
 
     def _announce(self) -> None:
         """Open the commit marker for writing and close it (:func:`commit_marker`). It is made
-        with the store's own permissions, so every account that may write the store may open
-        it; where it cannot be, a watcher learns of the commit at its next look instead."""
+        with the store's own owner and permissions (as SQLite makes its WAL), so every account
+        that may write the store may open it; where it cannot be, a watcher learns of the
+        commit at its next look instead. Never through a link, never waiting on a FIFO."""
         if self._marker is None or self.path is None:
             return
+        flags = os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
         with contextlib.suppress(OSError):
             try:
-                fd = os.open(self._marker, os.O_WRONLY | os.O_CLOEXEC)
+                fd = os.open(self._marker, flags)
             except FileNotFoundError:
-                mode = os.stat(self.path).st_mode & 0o666
-                fd = os.open(self._marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, mode)
+                store = os.stat(self.path)
+                mode = store.st_mode & 0o666
+                fd = os.open(self._marker, flags | os.O_CREAT | os.O_EXCL, mode)
                 with contextlib.suppress(OSError):
                     os.fchmod(fd, mode)  # not narrowed by this process's umask
+                    if os.geteuid() == 0:  # root (sudo) must not leave it root's alone
+                        os.fchown(fd, store.st_uid, store.st_gid)
             os.close(fd)
 
     def _end_write(self) -> None:

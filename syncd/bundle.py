@@ -1032,6 +1032,8 @@ class Hashing:
         self._given = 0
         self._queue: queue.Queue[tuple[Any, list[Any]] | threading.Event | None] | None = None
         self._thread: threading.Thread | None = None
+        self._closed = False
+        self._failed: BaseException | None = None  # what stopped the thread's hashing
 
     def __enter__(self) -> Hashing:
         return self
@@ -1046,7 +1048,7 @@ class Hashing:
         """Whether ``size`` more bytes go to the thread (started at the threshold)."""
         if self._queue is not None:
             return True
-        if self._thread is not None:  # closed: hash in the caller
+        if self._closed:  # hash in the caller
             return False
         self._given += size
         if self._given < THREAD_HASH_FROM:
@@ -1071,22 +1073,34 @@ class Hashing:
             done = threading.Event()
             self._queue.put(done)
             done.wait()
+        self._raise()
 
     def close(self) -> None:
+        self._closed = True
         if self._queue is not None and self._thread is not None:
             self._queue.put(None)
             self._thread.join()
             self._queue = None  # what came before the stop has been hashed; later, inline
+        self._raise()
 
-    @staticmethod
-    def _run(work: queue.Queue[tuple[Any, list[Any]] | threading.Event | None]) -> None:
+    def _raise(self) -> None:
+        if self._failed is not None:
+            raise SyncError(f"计算校验值失败：{self._failed}") from self._failed
+
+    def _run(self, work: queue.Queue[tuple[Any, list[Any]] | threading.Event | None]) -> None:
+        # keeps taking work after a failure, so a producer waiting on the queue never hangs
         while (item := work.get()) is not None:
             if isinstance(item, threading.Event):
                 item.set()
                 continue
             target, pieces = item
-            for piece in pieces:
-                target.update(piece)
+            if self._failed is not None:
+                continue
+            try:
+                for piece in pieces:
+                    target.update(piece)
+            except BaseException as exc:  # e.g. MemoryError: reported by wait() or close()
+                self._failed = exc
 
 
 FLUSH_EVERY = 32 << 20  # a large file being written is handed to write-back this often

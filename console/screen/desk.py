@@ -130,18 +130,20 @@ class DeskScreen(Screen[None]):
         load: Callable[[Desk], T],
         done: Callable[[T], None],
         group: str = "read",
+        every: bool = False,
     ) -> None:
         """Run ``load`` in a worker thread, on a connection of its own when the store is a
         file, and hand its result to ``done`` on the UI thread; a desk error is shown. Only
         the latest read of a ``group`` is handed over: a thread cannot be stopped, and an
         earlier read (the live refresh with the filter before it changed) finishing after a
-        later one would otherwise put its stale result on the screen."""
+        later one would otherwise put its stale result on the screen. With ``every``, each
+        read's result is (for reads that carry parts the later ones leave out)."""
         desk = self.desk
         app = self.app
         self._reads[group] = number = self._reads.get(group, 0) + 1
 
         def latest(result: T) -> None:
-            if self._reads.get(group) == number:
+            if every or self._reads.get(group) == number:
                 done(result)
 
         def work() -> None:

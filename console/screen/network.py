@@ -398,7 +398,9 @@ class NetworkScreen(DeskScreen):
         version = store_version(self.desk.store)
         again = version != self.book_version
         self.book_version = version
-        self.read(lambda desk: look(desk, path, again), self._looked, group="network")
+        # every result is shown: only a read made when the store changed carries the 通讯录,
+        # and a later one (a second on) must not drop it if it was slow
+        self.read(lambda desk: look(desk, path, again), self._looked, group="network", every=True)
 
     def action_refresh(self) -> None:
         self.book_version = None  # the 通讯录 too

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
 from schema.error import StoreError
-from schema.store import Store, migrations
+from schema.store import Store, commit_marker, migrations
 
 
 def test_store_file_uses_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
@@ -157,3 +159,49 @@ def test_tokens_are_not_written_when_sqlite_rolled_the_transaction_back(tmp_path
         store.index(8, "欠薪 薪", "")
     assert _indexed(store, "欠薪") == [8]
     store.close()
+
+
+def test_every_commit_closes_the_commit_marker_and_nothing_there_can_hold_it_up(
+    tmp_path: Path,
+) -> None:
+    """A commit opens the marker beside the store for writing and closes it (a watching
+    daemon's one event), made with the store's permissions; a transaction rolled back does
+    not. A FIFO or a link put where the marker goes neither holds the commit up nor is
+    followed: the commit is made all the same."""
+    path = tmp_path / "store.db"
+    store = Store.open(path)
+    marker = commit_marker(path)
+    try:
+        path.chmod(0o640)
+        marker.unlink(missing_ok=True)
+        with store.write() as db:
+            db.execute("INSERT INTO counter(name, value) VALUES ('a', 1)")
+        assert marker.is_file() and marker.stat().st_mode & 0o777 == 0o640
+        assert marker.stat().st_size == 0
+        before = marker.stat().st_mtime_ns
+        with contextlib.suppress(RuntimeError), store.write() as db:
+            db.execute("INSERT INTO counter(name, value) VALUES ('b', 1)")
+            raise RuntimeError("undone")
+        assert marker.stat().st_mtime_ns == before
+        for trap in ("fifo", "link"):
+            marker.unlink()
+            if trap == "fifo":
+                os.mkfifo(marker)
+            else:
+                os.mkfifo(tmp_path / "elsewhere")
+                marker.symlink_to(tmp_path / "elsewhere")
+            done = threading.Event()
+
+            def commit(name: str = trap, done: threading.Event = done) -> None:
+                with store.write() as db:
+                    db.execute("INSERT INTO counter(name, value) VALUES (?, 1)", [name])
+                done.set()
+
+            worker = threading.Thread(target=commit, daemon=True)
+            worker.start()
+            worker.join(5)
+            assert done.is_set(), f"a commit waited on a {trap} at the marker"
+        names = {r[0] for r in store.db.execute("SELECT name FROM counter")}
+        assert {"a", "fifo", "link"} <= names and "b" not in names
+    finally:
+        store.close()

@@ -554,6 +554,26 @@ def test_one_hashing_thread_feeds_several_hashes_in_order(monkeypatch: pytest.Mo
             second.update(piece)
             mirror[1].update(piece)
         assert second.digest() == mirror[1].digest()
+    with bx.Hashing() as hashing:  # closed before its thread started: none starts after
+        late = hashing.sha256()
+        hashing.close()
+        late.update(b"x" * 5000)
+        assert threading.active_count() == before
+        assert late.digest() == hashlib.sha256(b"x" * 5000).digest()
+
+    class Broken:
+        def update(self, data: Any) -> None:
+            raise MemoryError("no room")
+
+    hashing = bx.Hashing()
+    assert hashing.threaded(5000)
+    for _ in range(20):  # more batches than the queue holds: the thread keeps taking them
+        hashing.put(Broken(), [b"x"])
+    with pytest.raises(SyncError, match="no room"):
+        hashing.wait()
+    with pytest.raises(SyncError):
+        hashing.close()
+    assert threading.active_count() == before
 
 
 def test_a_large_file_is_handed_to_write_back_while_it_is_written(
