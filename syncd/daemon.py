@@ -306,10 +306,10 @@ class Daemon:
     async def _watch_store(self) -> None:
         """Wake a pass when another process (a desk signing off) commits to the store, so a
         特急 record does not wait for the ``send`` interval. A commit closes the store's commit
-        marker after writing (``schema.store.commit_marker``; a desk process's exit closes its
-        WAL), which the kernel reports (inotify, through watchdog): only then is ``PRAGMA
-        data_version`` — on a connection of its own, it changes exactly when someone else
-        commits — read. Where the folder cannot be watched, it is read every ``wake_poll``."""
+        marker after writing (``schema.store.commit_marker``), which the kernel reports
+        (inotify, through watchdog): only then is ``PRAGMA data_version`` — on a connection of
+        its own, it changes exactly when someone else commits — read. Where the folder cannot
+        be watched, it is read every ``wake_poll``."""
         conn = sqlite3.connect(self.home.store_path, timeout=1.0)
         changed = asyncio.Event()
         loop = asyncio.get_running_loop()
