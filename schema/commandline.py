@@ -207,3 +207,26 @@ def run(
     except OSError as exc:
         print(f"{prog}: 错误：{reason(exc)}（{exc.filename or ''}）", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as exc:
+        # a database fault outside Store.write() (which turns its own into StoreError): one
+        # line in Chinese, not a traceback (sqlite3 is looked up, not imported: --help stays
+        # fast)
+        found = sys.modules.get("sqlite3")
+        if found is None or not isinstance(exc, found.Error):
+            raise
+        print(f"{prog}: 错误：{database_fault(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def database_fault(exc: BaseException) -> str:
+    """A SQLite error as desk staff read it."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return "数据库正忙（另一个程序正在写入），请稍后再试"
+    if "malformed" in text or "not a database" in text:
+        return f"数据库文件已损坏，请联系管理员从备份恢复（{text}）"
+    if "readonly" in text or "read-only" in text:
+        return f"数据库不可写（{text}）"
+    if "disk" in text and "full" in text:
+        return "磁盘已满，数据库无法写入"
+    return f"数据库出错：{text}"

@@ -16,6 +16,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
 
+from schema.commandline import database_fault
 from schema.desk import Desk
 from schema.error import XinbaoError
 from schema.store import Store
@@ -150,8 +151,9 @@ class DeskScreen(Screen[None]):
             own = Store.open(desk.store.path) if desk.store.path else None
             try:
                 result = load(replace(desk, store=own) if own else desk)
-            except XinbaoError as exc:
-                app.call_from_thread(app.notify, exc.message, title="读取失败", severity="error")
+            except (XinbaoError, sqlite3.Error) as exc:
+                said = shown(exc)
+                app.call_from_thread(app.notify, said, title="读取失败", severity="error")
                 return
             finally:
                 if own is not None:
@@ -161,8 +163,8 @@ class DeskScreen(Screen[None]):
         if not desk.store.path:  # an in-memory store (tests) cannot be opened twice
             try:
                 done(load(desk))
-            except XinbaoError as exc:
-                self.notify(exc.message, title="读取失败", severity="error")
+            except (XinbaoError, sqlite3.Error) as exc:
+                self.notify(shown(exc), title="读取失败", severity="error")
             return
         self.run_worker(work, thread=True, group=group, exclusive=True, exit_on_error=False)
 
@@ -175,12 +177,17 @@ class DeskScreen(Screen[None]):
         shown) when the desk's rules refused it."""
         try:
             result = what()
-        except XinbaoError as exc:
-            self.notify(exc.message, title="未能完成", severity="error", timeout=10)
+        except (XinbaoError, sqlite3.Error) as exc:
+            self.notify(shown(exc), title="未能完成", severity="error", timeout=10)
             return None
         if done:
             self.notify(done)
         return result
+
+
+def shown(exc: XinbaoError | sqlite3.Error) -> str:
+    """What desk staff are told of a refusal or a database fault (never a traceback)."""
+    return exc.message if isinstance(exc, XinbaoError) else database_fault(exc)
 
 
 def tab_line(current: str) -> Text:

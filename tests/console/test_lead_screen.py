@@ -5,6 +5,7 @@ another process appearing by itself, the empty list, and the feeds' health."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -393,3 +394,24 @@ async def test_a_read_that_finishes_after_a_later_one_is_not_shown(
                 await pilot.pause(0.05)
             await settle(pilot)
             assert shown == expected
+
+
+async def test_a_database_fault_is_told_in_chinese_not_raised(
+    county: County, tmp_path: Path
+) -> None:
+    """A SQLite error in a read or a desk operation (a damaged page, a lock held too long) is
+    a notification in Chinese; the console stays up."""
+    app = county.app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_leads(pilot, county.desk)
+
+        def damaged(desk: Desk | None = None) -> str:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+
+        screen.read(damaged, lambda result: None)
+        await settle(pilot)
+        assert screen.attempt(damaged) is None
+        await settle(pilot)
+        faults = [t for t in told(app) if "数据库文件已损坏" in t]
+        assert len(faults) == 2
+        assert app.is_running and app.screen is screen

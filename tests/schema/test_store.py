@@ -4,10 +4,12 @@ import contextlib
 import os
 import sqlite3
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
+from schema.commandline import EXIT_ERROR, run
 from schema.error import StoreError
 from schema.store import Store, commit_marker, migrations
 
@@ -205,3 +207,34 @@ def test_every_commit_closes_the_commit_marker_and_nothing_there_can_hold_it_up(
         assert {"a", "fifo", "link"} <= names and "b" not in names
     finally:
         store.close()
+
+
+def test_a_database_fault_outside_a_write_is_one_line_in_chinese(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A command that meets a SQLite error Store.write() did not turn into a StoreError (a
+    read of a damaged page, a lock held past the busy timeout) says so in one line of Chinese
+    and exits 1 — no traceback; anything else still propagates."""
+
+    def fails(error: Exception) -> Callable[[Sequence[str] | None], int]:
+        def handler(argv: Sequence[str] | None) -> int:
+            raise error
+
+        return handler
+
+    cases = {
+        "database is locked": "数据库正忙",
+        "database disk image is malformed": "数据库文件已损坏",
+        "attempt to write a readonly database": "数据库不可写",
+        "no such table: item": "数据库出错：no such table: item",
+    }
+    umask = os.umask(0o077)  # run() sets this process's umask: put back after
+    try:
+        for text, said in cases.items():
+            assert run("xinbao", fails(sqlite3.OperationalError(text)), []) == EXIT_ERROR
+            err = capsys.readouterr().err
+            assert err.startswith("xinbao: 错误：") and said in err and "Traceback" not in err
+        with pytest.raises(ZeroDivisionError):
+            run("xinbao", fails(ZeroDivisionError()), [])
+    finally:
+        os.umask(umask)
