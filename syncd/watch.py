@@ -40,7 +40,8 @@ OBSERVER_TIMEOUT = 60.0
 # read of the store would otherwise wake it (an idle daemon, issue 19) — and not writes: each
 # page SQLite writes to the WAL is one, hundreds a commit, and a daemon receiving bundles spent
 # a fifth of its time reading its own. A commit is seen by the store's commit marker
-# (``schema.store.commit_marker``), closed after every commit.
+# (``schema.store.commit_marker``), closed after every commit through ``Store.write``, or by
+# its writer's connection closing the database and its WAL.
 DROP_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
 STORE_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
 
@@ -131,11 +132,12 @@ class _StoreHandler(FileSystemEventHandler):
 
 
 class StoreWatcher:
-    """Watches the node store's commit marker — and ``also`` other files of its folder
-    (syncd.toml) — in a background thread and calls ``changed`` with the file's name (from
-    that thread) when one is closed after writing or moved in: a commit by any process
-    (``Store.write`` closes the marker after each). It only says "look": the daemon then asks
-    SQLite whether someone else committed."""
+    """Watches the node store's files (its commit marker, the database, its WAL) — and
+    ``also`` other files of its folder (syncd.toml) — in a background thread and calls
+    ``changed`` with the file's name (from that thread) when one is closed after writing or
+    moved in: a commit through ``Store.write`` (it closes the marker after each), or any
+    writer's connection ending. It only says "look": the daemon then asks SQLite whether
+    someone else committed."""
 
     def __init__(self, changed: Callable[[str], None], also: Iterable[str] = ()) -> None:
         self.changed = changed
@@ -144,9 +146,19 @@ class StoreWatcher:
 
     def watch(self, store: Path) -> bool:
         """Start watching ``store``; False when the folder cannot be watched (then poll)."""
-        # the marker only: every connection closing (a console reads on one of its own each
-        # second) closes the database and its WAL too, and would wake the daemon for nothing
-        names = frozenset({commit_marker(store).name, *self.also})
+        # the marker for every commit through Store.write(); the database and its WAL as
+        # well: a connection closing after writing (any other writer — a script, sqlite3 —
+        # as it ends) is seen too. A connection that only read closes them as well (a
+        # console reads on one of its own each second): one cheap look each, not a pass
+        names = frozenset(
+            {
+                store.name,
+                f"{store.name}-wal",
+                f"{store.name}-journal",
+                commit_marker(store).name,
+                *self.also,
+            }
+        )
         observer = Observer(timeout=OBSERVER_TIMEOUT)
         try:
             observer.schedule(

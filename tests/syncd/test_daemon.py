@@ -11,6 +11,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from schema import desk as ops
 from schema.desk import Desk
 from schema.itemfile import parse_item
@@ -339,13 +341,15 @@ def test_once_writes_the_status_file_in_a_fresh_home(chain: dict[str, Path]) -> 
     assert not [p.name for p in (county / "run").glob(".status.json.*")]  # no temporary left
 
 
-def test_a_commit_by_a_desk_that_stays_open_wakes_the_daemon(
-    chain: dict[str, Path], tmp_path: Path
+@pytest.mark.parametrize("seen_by", ["marker", "close"])
+def test_a_commit_by_a_desk_wakes_the_idle_daemon(
+    chain: dict[str, Path], tmp_path: Path, seen_by: str
 ) -> None:
-    """A desk that keeps the store open (the console) signs off an item: the county's daemon,
-    idle (its next pass 15 s away) and no longer watching every write to the store's WAL, is
-    woken by the store's commit marker and sends the item at once. The desk's connection stays
-    open throughout, so no process exit closes the WAL for it."""
+    """A desk signs off an item: the county's daemon, idle (its next pass 15 s away) and no
+    longer watching every write to the store's WAL, sends it at once. ``marker``: a desk
+    that keeps the store open (the console) — the commit marker closed by Store.write wakes
+    it. ``close``: a writer that closes no marker (a script, sqlite3) — its connection
+    ending closes the store's files after writing, and that wakes it."""
     county, city = chain["140212"], chain["140200"]
     daemons = [city_daemon(county, city)]
     store = None
@@ -358,10 +362,16 @@ def test_a_commit_by_a_desk_that_stays_open_wakes_the_daemon(
         desk = Desk(store, config.unit, user, config.roles_of(user))
         time.sleep(2.0)  # the daemon's start-up passes are over: it is idle
         draft = parse_item(tomllib.loads(ROUTINE.format(title="供暖巡查", classification="内部")))
+        if seen_by == "close":
+            store._marker = None  # this connection announces nothing
         item = ops.submit(desk, draft)
         started = time.monotonic()
         ops.signoff(desk, item.id)
-        assert commit_marker(NodeHome(county).store_path).is_file()
+        if seen_by == "close":
+            store.close()
+            store = None
+        else:
+            assert commit_marker(NodeHome(county).store_path).is_file()
         until(lambda: item.id in inbox(city), "the signed-off item reaches the city", 10)
         assert time.monotonic() - started < 8  # woken, not found at the 15 s idle pass
     finally:
