@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileMovedEvent,
@@ -43,6 +46,8 @@ OBSERVER_TIMEOUT = 60.0
 # (``schema.store.commit_marker``), closed after every commit through ``Store.write``, or by
 # its writer's connection closing the database and its WAL.
 DROP_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
+# in a drop folder's parent: the folder itself appearing or going (media mounted, renamed)
+FOLDER_EVENTS: list[type[FileSystemEvent]] = [DirCreatedEvent, DirMovedEvent, DirDeletedEvent]
 STORE_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
 
 
@@ -69,14 +74,23 @@ class DropWatcher:
         self._closed: dict[Path, int] = {}
         self._observer: Any = None
         self.watching: tuple[Path, ...] = ()
+        self._state: tuple[Any, ...] = ()
 
     def watch(self, folders: Iterable[Path]) -> None:
-        """(Re)start watching exactly ``folders`` (those that exist); polling covers the rest."""
+        """(Re)start watching exactly ``folders`` (those that exist), and the folders they are
+        in for one of them made, moved in or out, or deleted — removable media mounted or
+        taken away, a folder renamed into place — which wakes the daemon to look again
+        (this is called at each look: a folder replaced by another is watched anew). Polling
+        covers what cannot be watched."""
+        folders = tuple(folders)
         wanted = tuple(f for f in folders if f.is_dir())
-        if wanted == self.watching:
+        parents = tuple(sorted({f.parent for f in folders if f.parent.is_dir()}))
+        state = (tuple((f, _identity(f)) for f in wanted), parents)
+        if state == self._state:
             return
         self.stop()
-        if not wanted:
+        self._state = state
+        if not wanted and not parents:
             return
         observer = Observer(timeout=OBSERVER_TIMEOUT)
         try:
@@ -84,13 +98,24 @@ class DropWatcher:
                 observer.schedule(
                     _Handler(self), str(folder), recursive=False, event_filter=DROP_EVENTS
                 )
+            for parent in parents:
+                names = frozenset(f for f in folders if f.parent == parent)
+                observer.schedule(
+                    _FolderHandler(names, self.wake),
+                    str(parent),
+                    recursive=False,
+                    event_filter=FOLDER_EVENTS,
+                )
             observer.start()
         except OSError as exc:  # e.g. inotify watch limit: polling still imports
             log.warning("cannot watch drop folders (%s); polling only", exc)
+            if observer.is_alive():
+                _stop(observer)
             return
         self._observer = observer
         self.watching = wanted
-        log.info("watching drop folders: %s", ", ".join(map(str, wanted)))
+        if wanted:
+            log.info("watching drop folders: %s", ", ".join(map(str, wanted)))
 
     def saw(self, path: Path, closed: bool) -> None:
         """A bundle file changed; ``closed`` when its writer finished (or renamed it in)."""
@@ -116,6 +141,31 @@ class DropWatcher:
         _stop(self._observer)
         self._observer = None
         self.watching = ()
+        self._state = ()
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    try:
+        info = folder.stat()
+    except OSError:
+        return (0, 0)
+    return (info.st_dev, info.st_ino)
+
+
+class _FolderHandler(FileSystemEventHandler):
+    """In a drop folder's parent: the drop folder itself made, moved or deleted."""
+
+    def __init__(self, folders: frozenset[Path], wake: Callable[[], None]) -> None:
+        self.folders = folders
+        self.wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            return
+        for path in (event.src_path, event.dest_path):
+            if path and Path(str(path)) in self.folders:
+                self.wake()
+                return
 
 
 class _StoreHandler(FileSystemEventHandler):

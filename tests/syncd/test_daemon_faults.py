@@ -691,3 +691,32 @@ def test_a_bundle_taken_by_a_push_during_a_pull_is_answered_404_and_the_pull_goe
         daemon.stop()
     log = (county / "daemon.log").read_text("utf-8")
     assert "ERROR" not in log and "Traceback" not in log, log
+
+
+def test_removable_media_mounted_again_is_read_at_once_by_an_idle_daemon(
+    chain: dict[str, Path], tmp_path: Path
+) -> None:
+    """The drop folder ``HOME/usb`` is a medium mounted, taken away and mounted again (a
+    folder renamed into place each time). The city's daemon, idle between its 15 s passes,
+    sees the folder come (its parent is watched for it) and imports at once, the second
+    time too — not at its next idle pass, with a watch left on the medium taken away."""
+    city, county = chain[CITY], chain[COUNTY]
+    for home in (city, county):
+        fast(home)
+    up = Folder(tmp_path / "up")
+    ok(run("xinbao-syncd", "link", "add", CITY, "--folder", str(up.path), home=county))
+    daemons: list[Daemon] = []
+    try:
+        daemons += [Daemon(county), Daemon(city)]
+        for n in (1, 2):
+            draft = SECRET_ITEM.format(title=f"供暖管网巡查（第{n}次）", body="管网运行正常。")
+            item = submit(county, draft, tmp_path, f"item{n}.toml")
+            bundle = up.next(SECRET, f"item {n} is written to the folder link")
+            time.sleep(1.5)  # the city's daemon is idle again
+            started = time.monotonic()
+            bring(city, {f"item{n}": bundle})
+            assert time.monotonic() - started < 8, f"medium {n} waited for an idle pass"
+            assert item in inbox(city)
+    finally:
+        for daemon in daemons:
+            assert daemon.stop() == 0, (daemon.home / "daemon.log").read_text()
