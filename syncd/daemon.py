@@ -315,6 +315,9 @@ class Daemon:
         loop = asyncio.get_running_loop()
 
         def seen(name: str) -> None:  # from the watcher's thread
+            if any(f.name == name for f in self.eng.settings.drop):  # one came or went
+                loop.call_soon_threadsafe(self._dropped)
+                return
             loop.call_soon_threadsafe((self.woken if name == CONFIG_FILE else changed).set)
 
         watcher = StoreWatcher(seen, also=(CONFIG_FILE,))
@@ -578,7 +581,10 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
         await self.start()
-        self.watcher = DropWatcher(lambda: loop.call_soon_threadsafe(self._dropped))
+        # a drop folder in the home coming or going is reported by the store watch
+        self.watcher = DropWatcher(
+            lambda: loop.call_soon_threadsafe(self._dropped), covered=(self.home.path,)
+        )
         store_watch = asyncio.create_task(self._watch_store())
         poll_task = asyncio.create_task(self._poll_parent())
         feed_task = asyncio.create_task(self._read_feeds())

@@ -45,10 +45,15 @@ OBSERVER_TIMEOUT = 60.0
 # a fifth of its time reading its own. A commit is seen by the store's commit marker
 # (``schema.store.commit_marker``), closed after every commit through ``Store.write``, or by
 # its writer's connection closing the database and its WAL.
-DROP_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
 # in a drop folder's parent: the folder itself appearing or going (media mounted, renamed)
 FOLDER_EVENTS: list[type[FileSystemEvent]] = [DirCreatedEvent, DirMovedEvent, DirDeletedEvent]
-STORE_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
+DROP_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
+STORE_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileClosedEvent,
+    *FOLDER_EVENTS,  # a drop folder in the home (drop/, usb/) is the store watch's to report
+]
 
 
 class _Handler(FileSystemEventHandler):
@@ -68,8 +73,11 @@ class DropWatcher:
     """Watches folders in a background thread; ``wake`` is called (from that thread) on every
     bundle file event."""
 
-    def __init__(self, wake: Callable[[], None]) -> None:
+    def __init__(self, wake: Callable[[], None], covered: Iterable[Path] = ()) -> None:
         self.wake = wake
+        # folders watched already by someone who reports a drop folder coming or going in
+        # them (the store watch, for the home): not watched a second time
+        self.covered = frozenset(covered)
         self._lock = threading.Lock()
         self._closed: dict[Path, int] = {}
         self._observer: Any = None
@@ -84,7 +92,8 @@ class DropWatcher:
         covers what cannot be watched."""
         folders = tuple(folders)
         wanted = tuple(f for f in folders if f.is_dir())
-        parents = tuple(sorted({f.parent for f in folders if f.parent.is_dir()}))
+        around = {f.parent for f in folders if f.parent not in self.covered}
+        parents = tuple(sorted(p for p in around if p.is_dir()))
         state = (tuple((f, _identity(f)) for f in wanted), parents)
         if state == self._state:
             return
@@ -176,8 +185,8 @@ class _StoreHandler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         for path in (event.src_path, event.dest_path):
             name = Path(str(path)).name if path else ""
-            if name in self.names:
-                self.changed(name)
+            if name in self.names or (name and event.is_directory):
+                self.changed(name)  # a folder of the home: maybe a drop folder coming or going
                 return
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -152,3 +153,46 @@ def test_a_file_its_writer_closed_is_taken_without_waiting(
     finally:
         watcher.stop()
         engine.close()
+
+
+def test_the_watcher_wakes_when_a_drop_folder_comes_goes_or_is_replaced(tmp_path: Path) -> None:
+    """Removable media: the drop folder is mounted (a folder renamed into place), taken away
+    and mounted again. The folder it is in is watched for it, so each wakes the daemon, and
+    a folder replaced at the same path is watched anew; a folder someone else watches (the
+    home, by the store watch) is not watched twice."""
+    media = tmp_path / "media"
+    media.mkdir()
+    usb = media / "usb"
+    woken = threading.Event()
+    watcher = DropWatcher(woken.set)
+
+    def mounted(name: str) -> None:
+        medium = tmp_path / name
+        medium.mkdir()
+        medium.rename(usb)
+
+    try:
+        watcher.watch([usb])
+        assert watcher.watching == ()  # not there yet
+        for step in ("mount", "unmount", "mount again"):
+            woken.clear()
+            if step == "unmount":
+                usb.rename(tmp_path / "taken-away")
+            else:
+                mounted(step.replace(" ", "-"))
+            assert woken.wait(5), f"no wake at {step}"
+            watcher.watch([usb])  # what the daemon does at each look
+            assert watcher.watching == ((usb,) if step != "unmount" else ())
+        woken.clear()
+        (usb / "a.xbb").write_bytes(b"x")  # the medium mounted again is watched itself
+        assert woken.wait(5)
+    finally:
+        watcher.stop()
+    covered = DropWatcher(woken.set, covered=(media,))
+    try:
+        covered.watch([usb])
+        usb.rename(tmp_path / "away")
+        woken.clear()
+        assert not woken.wait(1)  # the home's own watch reports it, not this one
+    finally:
+        covered.stop()
