@@ -38,6 +38,8 @@ log = logging.getLogger("xinbao.syncd")
 # watchdog's dispatching thread waits this long for an event before looking again (its default,
 # 1 s, wakes an idle daemon every second); events and stop() are handed over at once anyway
 OBSERVER_TIMEOUT = 60.0
+# in a drop folder's parent: the folder itself appearing or going (media mounted, renamed)
+FOLDER_EVENTS: list[type[FileSystemEvent]] = [DirCreatedEvent, DirMovedEvent, DirDeletedEvent]
 # what is watched (the inotify mask follows): a file made, moved in or closed after writing.
 # Not opens, reads or a folder being listed — the daemon's own poll of a drop folder and every
 # read of the store would otherwise wake it (an idle daemon, issue 19) — and not writes: each
@@ -45,8 +47,6 @@ OBSERVER_TIMEOUT = 60.0
 # a fifth of its time reading its own. A commit is seen by the store's commit marker
 # (``schema.store.commit_marker``), closed after every commit through ``Store.write``, or by
 # its writer's connection closing the database and its WAL.
-# in a drop folder's parent: the folder itself appearing or going (media mounted, renamed)
-FOLDER_EVENTS: list[type[FileSystemEvent]] = [DirCreatedEvent, DirMovedEvent, DirDeletedEvent]
 DROP_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
 STORE_EVENTS: list[type[FileSystemEvent]] = [
     FileCreatedEvent,
@@ -98,8 +98,8 @@ class DropWatcher:
         if state == self._state:
             return
         self.stop()
-        self._state = state
         if not wanted and not parents:
+            self._state = state
             return
         observer = Observer(timeout=OBSERVER_TIMEOUT)
         try:
@@ -122,7 +122,7 @@ class DropWatcher:
                 _stop(observer)
             return
         self._observer = observer
-        self.watching = wanted
+        self.watching, self._state = wanted, state  # a failure is tried again at the next look
         if wanted:
             log.info("watching drop folders: %s", ", ".join(map(str, wanted)))
 
